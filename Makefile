@@ -1,0 +1,31 @@
+# The README's two commands: `make book` builds the book, `make test` runs the tests.
+# Each creates .venv and installs the pinned dependencies when they are missing.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-stamp
+PROFILE ?= cpu
+export ILLUSION_CACHE ?= $(CURDIR)/artifacts
+export ILLUSION_DATA ?= $(CURDIR)/data
+
+.PHONY: book test bench clean
+
+$(STAMP): pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[book,dev]'
+	@touch $(STAMP)
+
+book: $(STAMP)
+	$(BIN)/python tools/run_notebooks.py --profile $(PROFILE) --out book/notebooks
+	$(BIN)/jupyter-book build . --warningiserror --nitpick --keep-going
+
+test: $(STAMP)
+	$(BIN)/python tools/run_notebooks.py --profile smoke --out build/smoke --prepare-only
+	$(BIN)/python -m pytest tests build/smoke --nbval-lax -q
+
+bench: $(STAMP)
+	$(BIN)/python bench/train_throughput.py
+
+clean:
+	rm -rf _build build book/notebooks

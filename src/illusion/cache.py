@@ -1,0 +1,134 @@
+"""Content-addressed artifact cache with atomic writes and a lock per artifact.
+
+An artifact is a ``dict`` of tensors and plain Python values (``torch.save``-able and loadable
+with ``weights_only=True``). Its key is the SHA-256 of a canonical JSON of
+``{"kind", "spec", "version"}``, where ``spec`` holds everything that decides the artifact
+(config, dataset, seed, forget set...) and ``version`` is the package version. Files live in
+``$ILLUSION_CACHE`` (default ``./artifacts``) as ``<kind>/<key>.pt`` with a ``.sha256`` sidecar;
+a file whose checksum does not match, or that does not load, is treated as missing and rebuilt.
+Writes go to a temporary file in the same folder and are renamed into place, so an interrupted
+run leaves no artifact behind; a ``filelock`` makes concurrent processes build it once.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any, Callable
+
+import torch
+from filelock import FileLock
+
+from . import __version__
+
+__all__ = ["ArtifactCache", "Checkpoint", "cache_root", "spec_key"]
+
+
+def cache_root() -> Path:
+    return Path(os.environ.get("ILLUSION_CACHE", "artifacts"))
+
+
+def spec_key(kind: str, spec: dict) -> str:
+    """Stable 20-hex-digit key of an artifact description."""
+    blob = json.dumps({"kind": kind, "spec": spec, "version": __version__}, sort_keys=True,
+                      default=str, separators=(",", ":"))
+    return hashlib.sha256(blob.encode()).hexdigest()[:20]
+
+
+def _atomic_write(path: Path, write: Callable[[Any], None]) -> None:
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            write(fh)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+class Checkpoint:
+    """Resumable state of an artifact being built: ``<kind>/<key>.partial.pt``.
+
+    ``load()`` returns the last saved state (``None`` when absent or unreadable); ``save`` writes
+    atomically; ``clear()`` removes it once the artifact is complete.
+    """
+
+    def __init__(self, path: Path):
+        self.path = path
+
+    def load(self) -> dict | None:
+        if not self.path.exists():
+            return None
+        try:
+            return torch.load(self.path, map_location="cpu", weights_only=True)
+        except Exception:
+            self.path.unlink(missing_ok=True)
+            return None
+
+    def save(self, state: dict) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        _atomic_write(self.path, lambda fh: torch.save(state, fh))
+
+    def clear(self) -> None:
+        self.path.unlink(missing_ok=True)
+
+
+class ArtifactCache:
+    """Artifacts under ``root`` (default :func:`cache_root`)."""
+
+    def __init__(self, root: str | Path | None = None):
+        self.root = Path(root) if root is not None else cache_root()
+
+    def path(self, kind: str, spec: dict) -> Path:
+        return self.root / kind / f"{spec_key(kind, spec)}.pt"
+
+    def checkpoint(self, kind: str, spec: dict) -> Checkpoint:
+        return Checkpoint(self.path(kind, spec).with_suffix(".partial.pt"))
+
+    def load(self, kind: str, spec: dict) -> dict | None:
+        """The stored artifact, or ``None`` when missing or corrupted (then it is removed)."""
+        path = self.path(kind, spec)
+        sidecar = path.with_suffix(".sha256")
+        if not path.exists():
+            return None
+        try:
+            if sidecar.read_text().strip() != _sha256(path):
+                raise ValueError("checksum mismatch")
+            return torch.load(path, map_location="cpu", weights_only=True)
+        except Exception:
+            path.unlink(missing_ok=True)
+            sidecar.unlink(missing_ok=True)
+            return None
+
+    def save(self, kind: str, spec: dict, payload: dict) -> Path:
+        path = self.path(kind, spec)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        _atomic_write(path, lambda fh: torch.save(payload, fh))
+        _atomic_write(path.with_suffix(".sha256"), lambda fh: fh.write(_sha256(path).encode()))
+        return path
+
+    def get_or_create(self, kind: str, spec: dict,
+                      build: Callable[[], dict]) -> tuple[dict, bool]:
+        """Return ``(artifact, cached)``; ``build()`` runs at most once across processes."""
+        path = self.path(kind, spec)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with FileLock(str(path.with_suffix(".lock"))):
+            found = self.load(kind, spec)
+            if found is not None:
+                return found, True
+            payload = build()
+            self.save(kind, spec, payload)
+            return payload, False

@@ -1,0 +1,143 @@
+"""Train-or-load the original model and Retrain through the artifact cache.
+
+This is the one place where data, model, training and cache meet; the CLI and the notebooks
+call :func:`train_or_load` and never repeat its logic.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from dataclasses import asdict, dataclass, replace
+from typing import Sequence
+
+import torch
+from torch import nn
+
+from .cache import ArtifactCache
+from .data import ImageData, class_split, load_dataset, per_class_subset, train_val_split
+from .models import create_model
+from .profiles import get_profile
+from .train import TrainConfig, evaluate_accuracy, fit
+
+__all__ = ["Splits", "TrainedModel", "default_device", "generators", "make_splits",
+           "split_accuracies", "train_or_load"]
+
+STREAMS = ("split", "init", "order", "augment", "labels")
+
+
+def default_device() -> torch.device:
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def generators(seed: int, names: Sequence[str] = STREAMS) -> dict[str, torch.Generator]:
+    """Independent CPU generators derived from one seed, one per named stream."""
+    out = {}
+    for name in names:
+        digest = hashlib.sha256(f"illusion:{seed}:{name}".encode()).digest()
+        out[name] = torch.Generator().manual_seed(int.from_bytes(digest[:8], "little") >> 1)
+    return out
+
+
+@dataclass(frozen=True)
+class Splits:
+    """Index tensors into ``x_train`` / ``x_test``; ``retain``/``forget`` partition ``train``."""
+
+    train: torch.Tensor
+    val: torch.Tensor
+    retain: torch.Tensor
+    forget: torch.Tensor
+    test_retain: torch.Tensor
+    test_forget: torch.Tensor
+    forget_classes: tuple[int, ...]
+
+
+def make_splits(data: ImageData, cfg: TrainConfig, seed: int, forget: Sequence[int]) -> Splits:
+    """Per-class subset -> stratified train/val -> class-wise retain/forget (deterministic)."""
+    g = generators(seed, ["split"])["split"]
+    subset = per_class_subset(data.y_train, cfg.per_class, g)
+    train, val = train_val_split(data.y_train, subset, cfg.val_fraction, g)
+    retain, forget_idx = class_split(data.y_train, train, forget)
+    test_retain, test_forget = class_split(data.y_test, torch.arange(len(data.y_test)), forget)
+    return Splits(train, val, retain, forget_idx, test_retain, test_forget, tuple(forget))
+
+
+@dataclass
+class TrainedModel:
+    model: nn.Module
+    data: ImageData
+    splits: Splits
+    spec: dict
+    history: list[dict]
+    seconds: float  # training time when it was built
+    cached: bool
+
+    @property
+    def kind(self) -> str:
+        return "retrain" if self.splits.forget_classes else "original"
+
+
+def build_model(cfg: TrainConfig, data: ImageData, seed: int) -> nn.Module:
+    """A freshly initialised model; initialisation draws from its own stream, not the global RNG."""
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(generators(seed, ["init"])["init"].initial_seed())
+        return create_model(cfg.arch, num_classes=data.num_classes, width=cfg.width,
+                            in_channels=data.in_channels)
+
+
+def _check_forget(forget: Sequence[int], num_classes: int) -> tuple[int, ...]:
+    bad = [c for c in forget if not 0 <= c < num_classes]
+    if bad:
+        raise ValueError(f"forget class(es) {bad} out of range 0..{num_classes - 1}")
+    if len(set(forget)) >= num_classes:
+        raise ValueError("at least one class must be retained")
+    return tuple(sorted(set(int(c) for c in forget)))
+
+
+def train_or_load(dataset: str | None = None, profile: str = "cpu", seed: int = 0,
+                  forget: Sequence[int] = (), cache: ArtifactCache | None = None,
+                  device: torch.device | str | None = None, progress: bool = True,
+                  config: TrainConfig | None = None, data: ImageData | None = None) -> TrainedModel:
+    """The original model (``forget=()``) or Retrain on the retained classes, cached.
+
+    ``config`` overrides the profile's training recipe (tests); ``data`` skips loading.
+    """
+    prof = get_profile(profile)
+    cfg = config or prof.train
+    data = data or load_dataset(dataset or prof.dataset)
+    forget = _check_forget(forget, data.num_classes)
+    cache = cache or ArtifactCache()
+    device = torch.device(device) if device is not None else default_device()
+    spec = {"dataset": data.name, "train": asdict(cfg), "seed": seed, "forget": list(forget)}
+    kind = "retrain" if forget else "original"
+    splits = make_splits(data, cfg, seed, forget)
+    ckpt = cache.checkpoint(kind, spec)
+
+    def build() -> dict:
+        model = build_model(cfg, data, seed)
+        val = class_split(data.y_train, splits.val, forget)[0]
+        start = time.perf_counter()
+        history = fit(model, data, splits.retain, val, cfg, generators(seed), device, progress,
+                      resume=ckpt.load(), checkpoint=ckpt.save)
+        seconds = time.perf_counter() - start
+        return {"state_dict": {k: v.cpu() for k, v in model.state_dict().items()},
+                "history": history, "spec": spec, "seconds": seconds}
+
+    payload, cached = cache.get_or_create(kind, spec, build)
+    ckpt.clear()
+    model = build_model(cfg, data, seed)
+    model.load_state_dict(payload["state_dict"])
+    model.to(device=device, memory_format=torch.channels_last).eval()
+    return TrainedModel(model, data, splits, spec, payload["history"], payload["seconds"], cached)
+
+
+def split_accuracies(tm: TrainedModel, device: torch.device | str | None = None) -> dict:
+    """Output accuracy (percent) on train/test x retain/forget."""
+    device = device or next(tm.model.parameters()).device
+    d, s = tm.data, tm.splits
+    return {
+        "train_retain": evaluate_accuracy(tm.model, d, d.x_train[s.retain], d.y_train[s.retain], device),
+        "train_forget": evaluate_accuracy(tm.model, d, d.x_train[s.forget], d.y_train[s.forget], device),
+        "test_retain": evaluate_accuracy(tm.model, d, d.x_test[s.test_retain], d.y_test[s.test_retain], device),
+        "test_forget": evaluate_accuracy(tm.model, d, d.x_test[s.test_forget], d.y_test[s.test_forget], device),
+    }

@@ -1,0 +1,36 @@
+"""One look for every figure of the book: seaborn theme and a fixed palette per series."""
+
+from __future__ import annotations
+
+import matplotlib
+import pandas as pd
+import seaborn as sns
+
+__all__ = ["set_theme", "training_curves"]
+
+
+def set_theme() -> None:
+    """Apply the book's seaborn theme (call once per notebook)."""
+    sns.set_theme(context="notebook", style="whitegrid", palette="colorblind")
+    matplotlib.rcParams.update({"figure.dpi": 110, "savefig.bbox": "tight"})
+
+
+def training_curves(history: list[dict], title: str = ""):
+    """Loss and train / validation accuracy per epoch, side by side; returns the figure."""
+    import matplotlib.pyplot as plt
+
+    df = pd.DataFrame(history)
+    fig, (ax_loss, ax_acc) = plt.subplots(1, 2, figsize=(9, 3.2))
+    sns.lineplot(data=df, x="epoch", y="loss", marker="o", ax=ax_loss)
+    ax_loss.set(ylabel="training loss (cross-entropy)", yscale="log")
+    acc = df.melt(id_vars="epoch", value_vars=["train_acc", "val_acc"],
+                  var_name="split", value_name="accuracy")
+    acc["split"] = acc["split"].map({"train_acc": "train (augmented batches)",
+                                     "val_acc": "validation"})
+    sns.lineplot(data=acc, x="epoch", y="accuracy", hue="split", marker="o", ax=ax_acc)
+    ax_acc.set(ylabel="accuracy (%)")
+    ax_acc.legend(title=None, loc="lower right")
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    return fig
