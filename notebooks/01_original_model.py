@@ -27,6 +27,8 @@ dataset = None
 seed = 0
 
 # %%
+import textwrap
+
 import matplotlib.pyplot as plt
 from myst_nb import glue
 
@@ -38,12 +40,12 @@ from illusion.train import evaluate_accuracy
 set_theme()
 prof = get_profile(profile)
 cfg = prof.train
-print(prof.description)
+print(textwrap.fill(f"profile '{profile}': {prof.description}", 88))
 
 # %% [markdown]
 # ## Training
 #
-# The recipe is [A]'s shape at a smaller scale: SGD with Nesterov momentum, weight decay,
+# The recipe has the shape of {cite:t}`gao2026illusion`'s at a smaller scale: SGD with Nesterov momentum, weight decay,
 # linear warm-up then cosine decay. The model is cached on disk, keyed by its configuration,
 # dataset and seed, so the later pages reuse exactly this network.
 
@@ -53,9 +55,10 @@ data, splits = original.data, original.splits
 acc = split_accuracies(original)
 train_eval = evaluate_accuracy(original.model, data, data.x_train[splits.train],
                                data.y_train[splits.train])
-print(f"{data.name}: {len(splits.train)} training images, {len(splits.val)} validation, "
-      f"{len(data.y_test)} test; ResNet-18 width {cfg.width}, {len(original.history)} epochs, "
-      f"{original.seconds:.0f} s to train ({'cached' if original.cached else 'trained now'})")
+print(f"data: {data.name}, {len(splits.train)} training / {len(splits.val)} validation / "
+      f"{len(data.y_test)} test images")
+print(f"model: ResNet-18 width {cfg.width}, {len(original.history)} epochs, "
+      f"{original.seconds:.0f} s of training ({'from the cache' if original.cached else 'now'})")
 
 # %%
 fig = training_curves(original.history)
@@ -66,7 +69,7 @@ plt.close(fig)
 # ```{glue:figure} fig_training_curves
 # :name: fig-training-curves
 #
-# Training loss (log scale) and accuracy per epoch of the original model. The training
+# Training loss and accuracy per epoch of the original model. The training
 # accuracy is measured on the augmented batches as they are seen; the validation split is
 # held out of training.
 # ```

@@ -135,7 +135,7 @@ def read_idx(path: Path) -> np.ndarray:
     opener = gzip.open if path.suffix == ".gz" else open
     with opener(path, "rb") as fh:
         raw = fh.read()
-    if raw[:2] != b"\x00\x00" or raw[2] != 0x08:
+    if len(raw) < 4 or raw[:2] != b"\x00\x00" or raw[2] != 0x08:
         raise ValueError(f"{path} is not an unsigned-byte idx file")
     ndim = raw[3]
     dims = np.frombuffer(raw, dtype=">u4", count=ndim, offset=4).astype(int)
@@ -175,13 +175,15 @@ def _cifar(root: Path, download: bool, which: str) -> ImageData:
         "cifar100": ("cifar-100-python", ["train"], "fine_labels", "meta", "fine_label_names"),
     }[which]
     base = root / folder
-    if not base.exists():
+    test_file = "test_batch" if which == "cifar10" else "test"
+    needed = [*train_files, test_file, meta_file]
+    if not all((base / name).exists() for name in needed):
         if not download:
-            raise DataUnavailable(f"{which} not found in {base}")
+            raise DataUnavailable(f"{which} not found (or incomplete) in {base}")
         from torchvision import datasets
         cls = datasets.CIFAR10 if which == "cifar10" else datasets.CIFAR100
         _download(lambda: cls(str(root), train=True, download=True), which, root)
-    test_file = "test_batch" if which == "cifar10" else "test"
+        return _cifar(root, False, which)
 
     def read(names: list[str]) -> tuple[np.ndarray, np.ndarray]:
         xs, ys = [], []
@@ -230,7 +232,10 @@ def load_imagefolder(path: str | Path) -> ImageData:
             raise DataUnavailable(f"imagefolder: {exc}") from exc
     if splits["train"].classes != splits["test"].classes:
         raise DataUnavailable(f"imagefolder: train and test class folders differ in {path}")
-    images = {s: [Image.open(p) for p, _ in d.samples] for s, d in splits.items()}
+    try:
+        images = {s: [Image.open(p) for p, _ in d.samples] for s, d in splits.items()}
+    except OSError as exc:  # PIL's UnidentifiedImageError is an OSError
+        raise DataUnavailable(f"imagefolder: cannot read an image: {exc}") from exc
     mode = "L" if all(im.mode in ("L", "1") for ims in images.values() for im in ims) else "RGB"
     size = images["train"][0].size
 

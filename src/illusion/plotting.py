@@ -16,13 +16,15 @@ def set_theme() -> None:
 
 
 def training_curves(history: list[dict], title: str = ""):
-    """Loss and train / validation accuracy per epoch, side by side; returns the figure."""
+    """Loss (log scale when it spans decades) and train / validation accuracy per epoch, side by side; returns the figure."""
     import matplotlib.pyplot as plt
 
     df = pd.DataFrame(history)
     fig, (ax_loss, ax_acc) = plt.subplots(1, 2, figsize=(9, 3.2))
     sns.lineplot(data=df, x="epoch", y="loss", marker="o", ax=ax_loss)
-    ax_loss.set(ylabel="training loss (cross-entropy)", yscale="log")
+    ax_loss.set(ylabel="training loss (cross-entropy)")
+    if df["loss"].max() > 20 * df["loss"].min():  # log scale only when it spans decades
+        ax_loss.set_yscale("log")
     acc = df.melt(id_vars="epoch", value_vars=["train_acc", "val_acc"],
                   var_name="split", value_name="accuracy")
     acc["split"] = acc["split"].map({"train_acc": "train (augmented batches)",

@@ -27,7 +27,7 @@ PROFILES: dict[str, Profile] = {p.name: p for p in (
                         warmup_epochs=1, val_fraction=0.2),
             "CI plumbing check: a tiny ResNet-18 for a few seconds; numbers mean nothing."),
     Profile("cpu", "fashion_mnist",
-            TrainConfig(width=16, per_class=500, epochs=30, batch_size=128, lr=0.05,
+            TrainConfig(width=16, per_class=500, epochs=20, batch_size=128, lr=0.05,
                         warmup_epochs=2, bf16=True),
             "Fashion-MNIST, 500 images/class, ResNet-18 width 16 trained into its terminal "
             "phase in a few minutes on 2 CPU cores."),

@@ -9,6 +9,7 @@ sets (``illusion.data``); batches are augmented as whole tensors. Every source o
 
 from __future__ import annotations
 
+import copy
 import math
 from dataclasses import dataclass
 from typing import Callable
@@ -146,9 +147,10 @@ def fit(model: nn.Module, data: ImageData, train_idx: torch.Tensor, val_idx: tor
         stop = (cfg.patience is not None and len(val_idx) > 0
                 and epoch + 1 - _best_epoch(history) >= cfg.patience)
         if checkpoint is not None and not stop and epoch + 1 < cfg.epochs:
-            checkpoint({"model": model.state_dict(), "optimizer": opt.state_dict(),
-                        "generators": {k: g.get_state() for k, g in generators.items()},
-                        "history": history, "best_val": best[0], "best_model": best[1]})
+            checkpoint(copy.deepcopy({  # a snapshot: training goes on mutating the originals
+                "model": model.state_dict(), "optimizer": opt.state_dict(),
+                "generators": {k: g.get_state() for k, g in generators.items()},
+                "history": history, "best_val": best[0], "best_model": best[1]}))
         if stop:
             break
     if best[1] is not None:
