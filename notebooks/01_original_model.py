@@ -12,7 +12,7 @@
 # ---
 
 # %% [markdown]
-# # The original model
+# # The original model and neural collapse (C0)
 #
 # Every claim of {cite:t}`gao2026illusion` is about a model that was first trained on all
 # classes (the *original*) and then made to forget some of them. Their theory assumes that
@@ -30,10 +30,11 @@ seed = 0
 import textwrap
 
 import matplotlib.pyplot as plt
+import pandas as pd
 from myst_nb import glue
 
 from illusion.pipeline import split_accuracies, train_or_load
-from illusion.plotting import set_theme, training_curves
+from illusion.plotting import collapse_curves, set_theme, training_curves
 from illusion.profiles import get_profile
 from illusion.train import evaluate_accuracy
 
@@ -106,3 +107,60 @@ print(verdict)
 
 # %% [markdown]
 # **Verdict:** {glue:text}`verdict_terminal_phase`
+
+# %% [markdown]
+# ## Neural collapse over training (claim C0)
+#
+# [A]'s theory assumes the original model is near *neural collapse*
+# {cite:p}`papyan2020prevalence`: features of a class concentrate at their class mean (NC1 → 0),
+# the centred class means form a simplex equiangular tight frame (NC2 → 0), the classifier rows
+# align with those means (NC3 → 0) and the classifier agrees with the nearest-class-mean rule
+# (NC4 → 1). The training loop measured all four after every epoch, on a fixed subset of the
+# training images, in evaluation mode.
+
+# %%
+fig = collapse_curves(original.history)
+glue("fig_collapse_curves", fig, display=False)
+plt.close(fig)
+
+# %% [markdown]
+# ```{glue:figure} fig_collapse_curves
+# :name: fig-collapse-curves
+#
+# Neural-collapse metrics of the original model per epoch (NC1 on a log scale). Collapse
+# shows as NC1, NC2 and NC3 falling and NC4 rising towards 1.
+# ```
+
+# %% [markdown]
+# ## Verdict: is the original near neural collapse?
+#
+# Criteria, fixed before looking at the result (all must hold at the last epoch):
+#
+# 1. the terminal phase was reached (training accuracy at least 99%, above);
+# 2. within-class variability shrank: NC1 at most 20% of its first-epoch value and below 1;
+# 3. the class means and classifier moved towards the simplex ETF: NC2 and NC3 below their
+#    first-epoch values;
+# 4. the classifier agrees with the nearest class mean on at least 99% of the subset (NC4).
+
+# %%
+first, last = original.history[0], original.history[-1]
+checks = pd.DataFrame([
+    ("terminal phase (train acc >= 99%)", f"{train_eval:.2f}%", terminal),
+    ("NC1 <= 0.2 x first epoch and < 1", f"{first['nc1']:.3f} -> {last['nc1']:.3f}",
+     last["nc1"] <= 0.2 * first["nc1"] and last["nc1"] < 1),
+    ("NC2 below first epoch", f"{first['nc2']:.3f} -> {last['nc2']:.3f}", last["nc2"] < first["nc2"]),
+    ("NC3 below first epoch", f"{first['nc3']:.3f} -> {last['nc3']:.3f}", last["nc3"] < first["nc3"]),
+    ("NC4 >= 0.99", f"{first['nc4']:.3f} -> {last['nc4']:.3f}", last["nc4"] >= 0.99),
+], columns=["criterion", "first -> last epoch", "holds"])
+near_collapse = bool(checks["holds"].all())
+failed = ", ".join(checks.loc[~checks["holds"], "criterion"])
+verdict_c0 = ("Holds: the original model is near neural collapse "
+              f"(NC1 {last['nc1']:.3f}, NC4 {last['nc4']:.3f})." if near_collapse else
+              f"Does not hold at profile '{profile}': {failed} failed.")
+glue("nc1_last", float(last["nc1"]), display=False)
+glue("nc4_last", float(last["nc4"]), display=False)
+glue("verdict_c0", verdict_c0, display=False)
+checks
+
+# %% [markdown]
+# **Verdict (C0):** {glue:text}`verdict_c0`

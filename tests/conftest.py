@@ -6,6 +6,7 @@ import pytest
 import torch
 
 from illusion import data as idata
+from illusion import pipeline, profiles
 from illusion.cache import ArtifactCache
 from illusion.train import TrainConfig
 
@@ -60,3 +61,18 @@ def tiny_config() -> TrainConfig:
     # 60 train images -> 48 train / 12 val (stratified 0.2) -> 3 batches of 16.
     return TrainConfig(width=2, per_class=None, epochs=2, batch_size=16, lr=0.05,
                        warmup_epochs=1, val_fraction=0.2)
+
+
+@pytest.fixture
+def tiny_profile(monkeypatch, tiny_data, tiny_config):
+    """The smoke profile trains tiny_config on tiny_data; returns the recorded load calls."""
+    calls = []
+
+    def fake_load(name, *args, **kwargs):
+        calls.append(name)
+        return tiny_data
+
+    monkeypatch.setitem(profiles.PROFILES, "smoke",
+                        profiles.Profile("smoke", "fashion_mnist", tiny_config, "tiny test profile"))
+    monkeypatch.setattr(pipeline, "load_dataset", fake_load)
+    return calls

@@ -17,21 +17,6 @@ KEYS = {"model", "dataset", "profile", "seed", "forget", "accuracy", "seconds", 
 ACC_KEYS = ["train_retain", "train_forget", "test_retain", "test_forget"]
 
 
-@pytest.fixture
-def tiny_profile(monkeypatch, tiny_data, tiny_config):
-    """The smoke profile trains tiny_config on tiny_data; returns the recorded load calls."""
-    calls = []
-
-    def fake_load(name, *args, **kwargs):
-        calls.append(name)
-        return tiny_data
-
-    monkeypatch.setitem(profiles.PROFILES, "smoke",
-                        profiles.Profile("smoke", "fashion_mnist", tiny_config, "tiny test profile"))
-    monkeypatch.setattr(pipeline, "load_dataset", fake_load)
-    return calls
-
-
 def _json_run(capsys, argv):
     rc = cli.main(argv)
     out, err = capsys.readouterr()

@@ -1,4 +1,4 @@
-"""Command-line interface: ``illusion train ...``.
+"""Command-line interface: ``illusion train ...`` and ``illusion evaluate ...``.
 
 Bad input (unknown dataset or profile, a class out of range, missing data with no network)
 exits with status 2 and one line on stderr, never a traceback.
@@ -37,20 +37,84 @@ def _print_train(record: dict) -> None:
         print(f"  {split:<13} {value:6.2f} %" if value == value else f"  {split:<13}    n/a")
 
 
+def _evaluate(args: argparse.Namespace) -> dict:
+    from .evaluation import evaluate, evaluate_checkpoint
+
+    start = time.perf_counter()
+    forget = args.forget or []
+    if args.checkpoint is not None:
+        if args.dataset is None:
+            raise ValueError("--checkpoint needs --dataset (e.g. imagefolder:PATH)")
+        record = evaluate_checkpoint(args.checkpoint, args.dataset, args.arch, args.width,
+                                     forget, args.per_class, args.seed, not args.no_probe)
+        record["model"] = "checkpoint"
+    else:
+        from .pipeline import train_or_load
+
+        tm = train_or_load(args.dataset, args.profile, args.seed,
+                           forget if args.model == "retrain" else (),
+                           progress=not args.no_progress)
+        _check_classes(forget, tm.data.num_classes)
+        record = {"model": args.model, "dataset": tm.data.name, "profile": args.profile,
+                  "seed": args.seed, "forget": sorted(forget),
+                  **evaluate(tm.model, tm.data, tm.splits.train, forget, args.seed,
+                             not args.no_probe)}
+    record["seconds"] = round(time.perf_counter() - start, 3)
+    return record
+
+
+def _check_classes(forget: list[int], num_classes: int) -> None:
+    bad = [c for c in forget if not 0 <= c < num_classes]
+    if bad:
+        raise ValueError(f"forget class(es) {bad} out of range 0..{num_classes - 1}")
+
+
+def _print_evaluate(record: dict) -> None:
+    print(f"{record['model']} {record['dataset']} forget={record['forget']}")
+    print(f"  {'readout':<8} {'test retain':>12} {'test forget':>12}")
+    for name, acc in record["accuracy"].items():
+        print(f"  {name:<8} {_pct(acc['test_retain']):>12} {_pct(acc['test_forget']):>12}")
+    print(f"  MIA-efficacy {_pct(record['mia_efficacy'])}, loss-MIA {_pct(record['mia_loss'])}")
+    nc = record["neural_collapse"]["all"]
+    print("  neural collapse: " + ", ".join(f"{k.upper()} {v:.3f}" for k, v in nc.items()))
+
+
+def _pct(value: float) -> str:
+    return "n/a" if value != value else f"{value:.2f} %"
+
+
+def _common(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--dataset", default=None,
+                   help="fashion_mnist, cifar10, cifar100 or imagefolder:PATH "
+                        "(default: the profile's)")
+    p.add_argument("--profile", default="cpu", help="smoke, cpu (default) or paper")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.add_argument("--no-progress", action="store_true", help="hide progress bars")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="illusion", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
     train = sub.add_parser("train", help="train or load the original model (Retrain with --forget)")
-    train.add_argument("--dataset", default=None,
-                       help="fashion_mnist, cifar10, cifar100 or imagefolder:PATH "
-                            "(default: the profile's)")
-    train.add_argument("--profile", default="cpu", help="smoke, cpu (default) or paper")
-    train.add_argument("--seed", type=int, default=0)
+    _common(train)
     train.add_argument("--forget", type=int, nargs="*", default=None, metavar="CLASS",
                        help="forget these classes: trains Retrain on the others")
-    train.add_argument("--json", action="store_true", help="print one JSON object")
-    train.add_argument("--no-progress", action="store_true", help="hide progress bars")
     train.set_defaults(run=_train, show=_print_train)
+    ev = sub.add_parser("evaluate", help="every metric of a cached model or of your checkpoint")
+    _common(ev)
+    ev.add_argument("--forget", type=int, nargs="*", default=None, metavar="CLASS",
+                    help="classes reported as 'forget'")
+    ev.add_argument("--model", choices=("original", "retrain"), default="original",
+                    help="which cached model (retrain: trained without the forget classes)")
+    ev.add_argument("--checkpoint", default=None,
+                    help="evaluate your own state dict instead (needs --dataset)")
+    ev.add_argument("--arch", default="resnet18", help="architecture of --checkpoint")
+    ev.add_argument("--width", type=int, default=64, help="width of --checkpoint's model")
+    ev.add_argument("--per-class", type=int, default=None,
+                    help="training images per class used for probes and class means")
+    ev.add_argument("--no-probe", action="store_true", help="skip the linear probe")
+    ev.set_defaults(run=_evaluate, show=_print_evaluate)
     return parser
 
 

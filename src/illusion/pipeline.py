@@ -94,6 +94,17 @@ def _check_forget(forget: Sequence[int], num_classes: int) -> tuple[int, ...]:
     return tuple(sorted(set(int(c) for c in forget)))
 
 
+def _nc_hook(data: ImageData, splits: Splits, cfg: TrainConfig, seed: int):
+    """Per-epoch NC1–NC4 on a fixed subset of the training images (claim C0), or ``None``."""
+    if cfg.nc_per_class <= 0 or len(torch.unique(data.y_train[splits.retain])) < 2:
+        return None
+    from .evaluation import nc_tracker
+
+    g = generators(seed, ["nc"])["nc"]
+    pos = per_class_subset(data.y_train[splits.retain], cfg.nc_per_class, g)
+    return nc_tracker(data, splits.retain[pos])
+
+
 def train_or_load(dataset: str | None = None, profile: str = "cpu", seed: int = 0,
                   forget: Sequence[int] = (), cache: ArtifactCache | None = None,
                   device: torch.device | str | None = None, progress: bool = True,
@@ -118,7 +129,8 @@ def train_or_load(dataset: str | None = None, profile: str = "cpu", seed: int = 
         val = class_split(data.y_train, splits.val, forget)[0]
         start = time.perf_counter()
         history = fit(model, data, splits.retain, val, cfg, generators(seed), device, progress,
-                      resume=ckpt.load(), checkpoint=ckpt.save)
+                      on_epoch=_nc_hook(data, splits, cfg, seed), resume=ckpt.load(),
+                      checkpoint=ckpt.save)
         seconds = time.perf_counter() - start
         return {"state_dict": {k: v.cpu() for k, v in model.state_dict().items()},
                 "history": history, "spec": spec, "seconds": seconds}

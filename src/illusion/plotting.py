@@ -36,3 +36,21 @@ def training_curves(history: list[dict], title: str = ""):
         fig.suptitle(title)
     fig.tight_layout()
     return fig
+
+
+def collapse_curves(history: list[dict], title: str = ""):
+    """NC1 (log scale), NC2, NC3 and NC4 per epoch in four panels; returns the figure."""
+    import matplotlib.pyplot as plt
+
+    df = pd.DataFrame(history)
+    fig, axes = plt.subplots(1, 4, figsize=(12, 3))
+    labels = {"nc1": "NC1: tr(Σ_W Σ_B⁺)/K", "nc2": "NC2: means vs simplex ETF",
+              "nc3": "NC3: classifier vs means", "nc4": "NC4: agreement with NCC"}
+    for ax, (key, label) in zip(axes, labels.items()):
+        sns.lineplot(data=df, x="epoch", y=key, marker="o", ax=ax)
+        ax.set(title=label, ylabel="")
+    axes[0].set_yscale("log")
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    return fig

@@ -23,9 +23,9 @@ class Profile:
 
 PROFILES: dict[str, Profile] = {p.name: p for p in (
     Profile("smoke", "fashion_mnist",
-            TrainConfig(width=4, per_class=40, epochs=3, batch_size=64, lr=0.05,
-                        warmup_epochs=1, val_fraction=0.2),
-            "CI plumbing check: a tiny ResNet-18 for a few seconds; numbers mean nothing."),
+            TrainConfig(width=8, per_class=100, epochs=3, batch_size=64, lr=0.05,
+                        warmup_epochs=1, val_fraction=0.2, nc_per_class=20),
+            "CI plumbing check: a small ResNet-18 for a few seconds; numbers mean little."),
     Profile("cpu", "fashion_mnist",
             TrainConfig(width=16, per_class=500, epochs=20, batch_size=128, lr=0.05,
                         warmup_epochs=2, bf16=True),

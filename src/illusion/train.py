@@ -43,6 +43,7 @@ class TrainConfig:
     flip: bool = False
     patience: int | None = None  # early stopping on val accuracy (None: off)
     bf16: bool = False  # bfloat16 autocast for the forward pass (faster on recent CPUs)
+    nc_per_class: int = 100  # training images/class on which NC1-NC4 are tracked per epoch (0: off)
 
     def __post_init__(self):
         if self.epochs < 1 or self.batch_size < 1 or self.lr <= 0 or self.width < 1:

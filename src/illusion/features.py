@@ -1,0 +1,67 @@
+"""Feature extraction: run a model once over a split and keep its features.
+
+Metrics (:mod:`illusion.metrics`) work on the matrices this module returns. Extraction is in
+evaluation mode and float32 (never autocast), batched, and does not touch any RNG.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from .data import ImageData, batches, normalize
+
+__all__ = ["FeatureSet", "extract_features", "feature_set"]
+
+
+@torch.no_grad()
+def extract_features(model: nn.Module, data: ImageData, x: torch.Tensor, stages: bool = False,
+                     batch_size: int = 1000,
+                     device: torch.device | str | None = None) -> torch.Tensor | dict:
+    """Penultimate features (N, D) of uint8 images ``x`` — or, with ``stages``, the pooled
+    features of every stage as ``{name: (N, C)}`` — as float32 CPU tensors."""
+    device = device or next(model.parameters()).device
+    was_training = model.training
+    model.eval()
+    chunks: list = []
+    for pos in batches(len(x), batch_size):
+        inputs = normalize(x[pos].to(device), data.mean, data.std)
+        out = model.stage_features(inputs) if stages else model.forward_features(inputs)
+        chunks.append({k: v.float().cpu() for k, v in out.items()} if stages else out.float().cpu())
+    model.train(was_training)
+    if stages:
+        names = model.stage_names
+        return {k: torch.cat([c[k] for c in chunks]) if chunks else torch.empty(0) for k in names}
+    return torch.cat(chunks) if chunks else torch.empty(0, getattr(model, "feature_dim", 0))
+
+
+@dataclass(frozen=True, eq=False)
+class FeatureSet:
+    """Head-input features of a model on its training split (all classes) and the test set.
+
+    ``train_logits`` / ``test_logits`` come from the model's head applied to these features,
+    so output accuracy, confidences and losses need no second forward pass.
+    """
+
+    train: torch.Tensor  # (N_train, D)
+    train_y: torch.Tensor  # (N_train,)
+    test: torch.Tensor  # (N_test, D)
+    test_y: torch.Tensor  # (N_test,)
+    train_logits: torch.Tensor  # (N_train, K)
+    test_logits: torch.Tensor  # (N_test, K)
+
+
+@torch.no_grad()
+def feature_set(model: nn.Module, data: ImageData, train_idx: torch.Tensor,
+                device: torch.device | str | None = None) -> FeatureSet:
+    """Extract features of ``x_train[train_idx]`` and of the whole test set."""
+    train = extract_features(model, data, data.x_train[train_idx], device=device)
+    test = extract_features(model, data, data.x_test, device=device)
+    head_device = next(model.parameters()).device
+
+    def head(f: torch.Tensor) -> torch.Tensor:
+        return model.forward_head(f.to(head_device)).float().cpu()
+
+    return FeatureSet(train, data.y_train[train_idx], test, data.y_test, head(train), head(test))

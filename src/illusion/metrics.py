@@ -1,0 +1,237 @@
+"""What the network still knows: metrics on feature matrices.
+
+Every function takes tensors (features, labels, weights), never models or loaders; features are
+extracted once per model (:mod:`illusion.features`). Formulas follow Papyan, Han & Donoho (2020)
+for neural collapse, Kornblith et al. (2019) for linear CKA, [A]'s protocol for the linear probe
+and SalUn's "MIA-efficacy" for the membership-inference score.
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+__all__ = ["class_means", "knn_accuracy", "linear_cka", "linear_probe", "mia_efficacy",
+           "mia_loss_attack", "ncc_accuracy", "neural_collapse", "split_mask"]
+
+
+def _acc(pred: torch.Tensor, y: torch.Tensor) -> float:
+    """Accuracy in percent; NaN for an empty set."""
+    return float("nan") if len(y) == 0 else 100.0 * (pred == y).double().mean().item()
+
+
+def split_mask(labels: torch.Tensor, forget: Sequence[int]) -> torch.Tensor:
+    """Boolean mask of samples whose label is a forget class."""
+    return torch.isin(labels, torch.as_tensor(list(forget), dtype=labels.dtype))
+
+
+def _retain_forget(pred: torch.Tensor, y: torch.Tensor, forget: Sequence[int]) -> dict:
+    m = split_mask(y, forget)
+    return {"retain": _acc(pred[~m], y[~m]), "forget": _acc(pred[m], y[m])}
+
+
+def class_means(features: torch.Tensor, labels: torch.Tensor, num_classes: int) -> torch.Tensor:
+    """(K, D) mean feature of every class (zeros for a class without samples)."""
+    f = features.double()
+    sums = torch.zeros(num_classes, f.shape[1], dtype=f.dtype).index_add_(0, labels, f)
+    counts = torch.bincount(labels, minlength=num_classes).clamp_min(1).to(f.dtype)
+    return sums / counts[:, None]
+
+
+# ------------------------------------------------------------------------ readouts
+
+def ncc_accuracy(train_f: torch.Tensor, train_y: torch.Tensor, test_f: torch.Tensor,
+                 test_y: torch.Tensor, num_classes: int, forget: Sequence[int] = ()) -> dict:
+    """Nearest-class-mean (Euclidean) accuracy on the test features, retain / forget / all.
+
+    Class means come from the training features of **all** classes with true labels.
+    """
+    means = class_means(train_f, train_y, num_classes)  # (K, D)
+    pred = torch.cdist(test_f.double(), means).argmin(1)
+    return {"all": _acc(pred, test_y), **_retain_forget(pred, test_y, forget)}
+
+
+def knn_accuracy(train_f: torch.Tensor, train_y: torch.Tensor, test_f: torch.Tensor,
+                 test_y: torch.Tensor, k: int = 5, forget: Sequence[int] = (),
+                 chunk: int = 2048) -> dict:
+    """k-nearest-neighbour (cosine) majority vote, ties to the nearest neighbour's label."""
+    a, b = F.normalize(train_f.float(), dim=1), F.normalize(test_f.float(), dim=1)
+    preds = []
+    for start in range(0, len(b), chunk):
+        sim = b[start:start + chunk] @ a.T  # (chunk, N_train)
+        nn_idx = sim.topk(k, dim=1).indices  # (chunk, k), nearest first
+        votes = train_y[nn_idx]
+        counts = F.one_hot(votes, int(train_y.max()) + 1).sum(1).double()  # (chunk, K)
+        counts += 1e-3 * F.one_hot(votes[:, 0], counts.shape[1])  # tie-break: nearest
+        preds.append(counts.argmax(1))
+    pred = torch.cat(preds) if preds else torch.empty(0, dtype=torch.int64)
+    return {"all": _acc(pred, test_y), **_retain_forget(pred, test_y, forget)}
+
+
+def linear_probe(train_f: torch.Tensor, train_y: torch.Tensor, test_f: torch.Tensor,
+                 test_y: torch.Tensor, num_classes: int, forget: Sequence[int] = (),
+                 generator: torch.Generator | None = None, val_fraction: float = 0.1,
+                 l2_grid: Sequence[float] = (1e-4, 1e-3, 1e-2), max_iter: int = 200) -> dict:
+    """[A]'s linear probe, solved by full-batch L-BFGS on frozen features.
+
+    A linear layer with bias is fitted by softmax cross-entropy on the training features of all
+    classes with true labels; ``val_fraction`` of them is held out to select the L2 strength
+    from ``l2_grid``; the selected probe is refitted on all training features and reported on
+    the test features (retain / forget / all). Features are standardised with training
+    statistics. Deterministic; the only randomness is the held-out split (``generator``) and
+    the global RNG is never used.
+    """
+    g = generator if generator is not None else torch.Generator().manual_seed(0)
+    mu, sd = train_f.mean(0), train_f.std(0).clamp_min(1e-6)
+    xs, xt = (train_f - mu) / sd, (test_f - mu) / sd
+    perm = torch.randperm(len(train_y), generator=g)
+    n_val = int(round(val_fraction * len(train_y)))
+    val, fit = perm[:n_val], perm[n_val:]
+    best = max(l2_grid, key=lambda l2: _acc(
+        _lbfgs_softmax(xs[fit], train_y[fit], num_classes, l2, max_iter)(xs[val]).argmax(1),
+        train_y[val]))
+    head = _lbfgs_softmax(xs, train_y, num_classes, best, max_iter)
+    pred = head(xt).argmax(1)
+    return {"all": _acc(pred, test_y), **_retain_forget(pred, test_y, forget), "l2": best}
+
+
+def _lbfgs_softmax(x: torch.Tensor, y: torch.Tensor, num_classes: int, l2: float,
+                   max_iter: int):
+    """Fit W, b minimising mean CE + l2/2 ||W||^2 from zero; returns the logits function."""
+    x = x.double()
+    w = torch.zeros(x.shape[1], num_classes, dtype=x.dtype, requires_grad=True)
+    b = torch.zeros(num_classes, dtype=x.dtype, requires_grad=True)
+    opt = torch.optim.LBFGS([w, b], lr=1.0, max_iter=max_iter, tolerance_grad=1e-7,
+                            tolerance_change=1e-10, history_size=20,
+                            line_search_fn="strong_wolfe")
+
+    def closure():
+        opt.zero_grad()
+        loss = F.cross_entropy(x @ w + b, y) + 0.5 * l2 * (w * w).sum()
+        loss.backward()
+        return loss
+
+    with torch.enable_grad():
+        opt.step(closure)
+    w, b = w.detach(), b.detach()
+    return lambda z: z.double() @ w + b
+
+
+# ------------------------------------------------------------------ neural collapse
+
+def _etf_distance(gram: torch.Tensor) -> float:
+    """Frobenius distance of a normalised (K, K) Gram matrix to the simplex-ETF Gram."""
+    k = gram.shape[0]
+    etf = (torch.eye(k, dtype=gram.dtype) - torch.ones(k, k, dtype=gram.dtype) / k) * k / (k - 1)
+    g = gram / torch.linalg.matrix_norm(gram)
+    return torch.linalg.matrix_norm(g - etf / torch.linalg.matrix_norm(etf)).item()
+
+
+def neural_collapse(features: torch.Tensor, labels: torch.Tensor,
+                    weight: torch.Tensor | None = None, bias: torch.Tensor | None = None,
+                    classes: Sequence[int] | None = None) -> dict:
+    """NC1–NC4 and the per-class duality distance (Papyan et al. 2020; [A]).
+
+    ``classes`` restricts every quantity to those classes (all present labels by default);
+    the global mean is always over the selected classes' samples.
+
+    * ``nc1`` = tr(Σ_W Σ_B⁺) / K (within-class variability relative to between-class);
+    * ``nc2`` = ‖G/‖G‖ − E/‖E‖‖_F with G the Gram of centred class means normalised to unit
+      length and E the simplex-ETF Gram (0 when the means form a simplex ETF);
+    * ``nc3`` = the same distance for the Gram W_c · (μ_c − μ_G) of classifier rows and centred
+      means (needs ``weight``);
+    * ``nc4`` = share of samples where argmax(W f + b) equals the nearest class mean (among the
+      selected classes);
+    * ``duality`` / ``duality_uncentred`` = per-class 1 − cos(w_c, μ_c − μ_G) and
+      1 − cos(w_c, μ_c), as ``{class: value}``.
+    """
+    f, y = features.double(), labels
+    cls = sorted(torch.unique(y).tolist()) if classes is None else sorted(classes)
+    keep = split_mask(y, cls)
+    f, y = f[keep], y[keep]
+    k = len(cls)
+    if k < 2:
+        raise ValueError("neural_collapse needs at least two classes")
+    means = torch.stack([f[y == c].mean(0) for c in cls])  # (K, D)
+    mu_g = f.mean(0)
+    centred = means - mu_g  # (K, D)
+    sigma_b = centred.T @ centred / k
+    diffs = f - means[torch.searchsorted(torch.tensor(cls), y)]
+    sigma_w = diffs.T @ diffs / len(f)
+    out = {"nc1": (torch.trace(sigma_w @ torch.linalg.pinv(sigma_b, hermitian=True)) / k).item()}
+    m_unit = F.normalize(centred, dim=1)
+    out["nc2"] = _etf_distance(m_unit @ m_unit.T)
+    if weight is not None:
+        w = weight.double()[cls]  # (K, D)
+        out["nc3"] = _etf_distance(F.normalize(w, dim=1) @ m_unit.T)
+        logits = f @ w.T + (bias.double()[cls] if bias is not None else 0.0)
+        nearest = torch.cdist(f, means).argmin(1)
+        out["nc4"] = (logits.argmax(1) == nearest).double().mean().item()
+        out["duality"] = {c: 1 - F.cosine_similarity(w[i], centred[i], dim=0).item()
+                          for i, c in enumerate(cls)}
+        out["duality_uncentred"] = {c: 1 - F.cosine_similarity(w[i], means[i], dim=0).item()
+                                    for i, c in enumerate(cls)}
+    return out
+
+
+# ---------------------------------------------------------------------------- CKA
+
+def linear_cka(x: torch.Tensor, y: torch.Tensor) -> float:
+    """Linear CKA between (N, D1) and (N, D2) feature matrices (Kornblith et al. 2019).
+
+    Computed on the full matrices in float64 via ‖YᵀX‖²_F / (‖XᵀX‖_F ‖YᵀY‖_F) after centring,
+    which never forms an N x N matrix.
+    """
+    if x.shape[0] != y.shape[0]:
+        raise ValueError(f"CKA needs the same samples: {x.shape[0]} vs {y.shape[0]} rows")
+    x = x.double() - x.double().mean(0)
+    y = y.double() - y.double().mean(0)
+    num = torch.linalg.matrix_norm(y.T @ x) ** 2
+    den = torch.linalg.matrix_norm(x.T @ x) * torch.linalg.matrix_norm(y.T @ y)
+    return float("nan") if den == 0 else (num / den).item()
+
+
+# ---------------------------------------------------------------------------- MIA
+
+def mia_efficacy(retain_conf: torch.Tensor, test_conf: torch.Tensor,
+                 forget_conf: torch.Tensor, generator: torch.Generator | None = None,
+                 max_per_side: int = 5000) -> float:
+    """SalUn's MIA-efficacy in percent: the share of forget samples predicted *non-members*.
+
+    An SVC is trained on the true-class confidence of members (retain training samples,
+    label 1) versus non-members (test samples, label 0), balanced by subsampling; it is then
+    applied to the forget samples. Retrain scores ≈ 100 in class-wise forgetting.
+    """
+    from sklearn.svm import SVC
+
+    g = generator if generator is not None else torch.Generator().manual_seed(0)
+    n = min(len(retain_conf), len(test_conf), max_per_side)
+    r = retain_conf[torch.randperm(len(retain_conf), generator=g)[:n]]
+    t = test_conf[torch.randperm(len(test_conf), generator=g)[:n]]
+    x = torch.cat([r, t]).double().numpy()[:, None]
+    lab = np.r_[np.ones(n), np.zeros(n)]
+    clf = SVC(C=3, gamma="auto", kernel="rbf").fit(x, lab)
+    pred = clf.predict(forget_conf.double().numpy()[:, None])
+    return 100.0 * float((pred == 0).mean())
+
+
+def mia_loss_attack(forget_train_loss: torch.Tensor, forget_test_loss: torch.Tensor,
+                    folds: int = 5, seed: int = 0) -> float:
+    """Loss-based MIA: cross-validated accuracy (percent) of a logistic regression telling
+    forget-class *training* samples from forget-class *test* samples by their loss.
+
+    50% means the unlearned model treats seen and unseen forget samples alike.
+    """
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.model_selection import StratifiedKFold, cross_val_score
+
+    n = min(len(forget_train_loss), len(forget_test_loss))
+    if n < folds:
+        return float("nan")
+    x = torch.cat([forget_train_loss[:n], forget_test_loss[:n]]).double().numpy()[:, None]
+    lab = np.r_[np.ones(n), np.zeros(n)]
+    cv = StratifiedKFold(folds, shuffle=True, random_state=seed)
+    return 100.0 * float(cross_val_score(LogisticRegression(), np.log1p(x), lab, cv=cv).mean())
