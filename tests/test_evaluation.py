@@ -102,3 +102,39 @@ def test_cli_evaluate_bad_input(capsys, tiny_profile, argv):
     assert cli.main(argv + ["--no-progress"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("illusion: error:")
+
+
+def test_cka_per_stage_of_a_model_with_itself_is_one(tiny_data, tiny_config, cache):
+    tm = _train(tiny_config, tiny_data, cache)
+    other = _train(tiny_config, tiny_data, cache, forget=[2])
+    from illusion.evaluation import cka_per_stage
+
+    same = cka_per_stage(tm.model, tm.model, tiny_data, tiny_data.x_test)
+    assert list(same) == tm.model.stage_names
+    assert all(v == pytest.approx(1.0, abs=1e-9) for v in same.values())
+    diff = cka_per_stage(tm.model, other.model, tiny_data, tiny_data.x_test)
+    assert all(0 <= v <= 1 + 1e-9 for v in diff.values()) and min(diff.values()) < 1 - 1e-6
+
+
+def test_probe_per_stage(tiny_data, tiny_config, cache):
+    from illusion.evaluation import probe_per_stage
+
+    tm = _train(tiny_config, tiny_data, cache)
+    out = probe_per_stage(tm.model, tiny_data, tm.splits.train, [1])
+    assert list(out) == tm.model.stage_names
+    assert all(0 <= v["test_forget"] <= 100 for v in out.values())
+
+
+def test_cached_features_are_stored_once_and_equal(tiny_data, tiny_config, cache):
+    from illusion.pipeline import cached_features
+
+    tm = _train(tiny_config, tiny_data, cache, forget=[0])
+    first = cached_features(tm, cache)
+    assert len(list((cache.root / "features").glob("*.pt"))) == 1
+    second = cached_features(tm, cache)
+    direct = feature_set(tm.model, tm.data, tm.splits.train)
+    for name in ("train", "test", "train_logits", "test_logits", "train_y", "test_y"):
+        torch.testing.assert_close(getattr(first, name), getattr(second, name))
+        torch.testing.assert_close(getattr(first, name), getattr(direct, name))
+    assert evaluate(tm.model, tm.data, tm.splits.train, [0], features=first) == \
+        evaluate(tm.model, tm.data, tm.splits.train, [0])

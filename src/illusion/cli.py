@@ -49,7 +49,7 @@ def _evaluate(args: argparse.Namespace) -> dict:
                                      forget, args.per_class, args.seed, not args.no_probe)
         record["model"] = "checkpoint"
     else:
-        from .pipeline import train_or_load
+        from .pipeline import cached_features, train_or_load
 
         tm = train_or_load(args.dataset, args.profile, args.seed,
                            forget if args.model == "retrain" else (),
@@ -58,7 +58,7 @@ def _evaluate(args: argparse.Namespace) -> dict:
         record = {"model": args.model, "dataset": tm.data.name, "profile": args.profile,
                   "seed": args.seed, "forget": sorted(forget),
                   **evaluate(tm.model, tm.data, tm.splits.train, forget, args.seed,
-                             not args.no_probe)}
+                             not args.no_probe, cached_features(tm))}
     record["seconds"] = round(time.perf_counter() - start, 3)
     return record
 

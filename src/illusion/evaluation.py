@@ -18,12 +18,12 @@ from torch import nn
 
 from .data import ImageData, load_dataset, per_class_subset
 from .features import FeatureSet, extract_features, feature_set
-from .metrics import (knn_accuracy, linear_probe, mia_efficacy, mia_loss_attack, ncc_accuracy,
-                      neural_collapse, split_mask)
+from .metrics import (knn_accuracy, linear_cka, linear_probe, mia_efficacy, mia_loss_attack,
+                      ncc_accuracy, neural_collapse, split_mask)
 from .models import create_model
 
-__all__ = ["evaluate", "evaluate_checkpoint", "head_parameters", "nc_tracker",
-           "output_accuracy"]
+__all__ = ["cka_per_stage", "evaluate", "evaluate_checkpoint", "head_parameters", "nc_tracker",
+           "output_accuracy", "probe_per_stage"]
 
 
 def head_parameters(model: nn.Module) -> tuple[torch.Tensor, torch.Tensor | None]:
@@ -82,14 +82,16 @@ def _collapse(fs: FeatureSet, weight, bias, forget: Sequence[int], num_classes: 
 
 
 def evaluate(model: nn.Module, data: ImageData, train_idx: torch.Tensor,
-             forget: Sequence[int] = (), seed: int = 0, probe: bool = True) -> dict:
+             forget: Sequence[int] = (), seed: int = 0, probe: bool = True,
+             features: FeatureSet | None = None) -> dict:
     """Every metric of ``model`` on ``x_train[train_idx]`` (all classes) and the test set.
 
     Percentages throughout; ``ua`` = 100 − output test-forget accuracy. ``seed`` drives the
-    probe's held-out split and the MIA subsampling through dedicated generators.
+    probe's held-out split and the MIA subsampling through dedicated generators. Pass
+    ``features`` (e.g. from :func:`illusion.pipeline.cached_features`) to skip extraction.
     """
     forget = list(forget)
-    fs = feature_set(model, data, train_idx)
+    fs = features if features is not None else feature_set(model, data, train_idx)
     k = data.num_classes
     weight, bias = head_parameters(model)
     g = torch.Generator().manual_seed(seed)
@@ -149,3 +151,25 @@ def evaluate_checkpoint(checkpoint: str | Path, dataset: str, arch: str = "resne
     train_idx = per_class_subset(data.y_train, per_class, torch.Generator().manual_seed(seed))
     return {"dataset": data.name, "checkpoint": str(checkpoint), "forget": list(forget),
             **evaluate(model, data, train_idx, forget, seed, probe)}
+
+
+def cka_per_stage(model_a: nn.Module, model_b: nn.Module, data: ImageData,
+                  x: torch.Tensor) -> dict[str, float]:
+    """Linear CKA between two models' pooled features at every stage, on the same images."""
+    fa = extract_features(model_a, data, x, stages=True)
+    fb = extract_features(model_b, data, x, stages=True)
+    return {name: linear_cka(fa[name], fb[name]) for name in fa}
+
+
+def probe_per_stage(model: nn.Module, data: ImageData, train_idx: torch.Tensor,
+                    forget: Sequence[int] = (), seed: int = 0) -> dict[str, dict]:
+    """[A]'s linear probe on the pooled features of every stage: how much each depth still
+    separates the retained and the forgotten classes (test accuracy, percent)."""
+    train = extract_features(model, data, data.x_train[train_idx], stages=True)
+    test = extract_features(model, data, data.x_test, stages=True)
+    out = {}
+    for name in train:
+        p = linear_probe(train[name], data.y_train[train_idx], test[name], data.y_test,
+                         data.num_classes, forget, generator=torch.Generator().manual_seed(seed))
+        out[name] = {"test_retain": p["retain"], "test_forget": p["forget"]}
+    return out

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import time
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass
 from typing import Sequence
 
 import torch
@@ -16,12 +16,13 @@ from torch import nn
 
 from .cache import ArtifactCache
 from .data import ImageData, class_split, load_dataset, per_class_subset, train_val_split
+from .features import FeatureSet, feature_set
 from .models import create_model
 from .profiles import get_profile
 from .train import TrainConfig, evaluate_accuracy, fit
 
-__all__ = ["Splits", "TrainedModel", "default_device", "generators", "make_splits",
-           "split_accuracies", "train_or_load"]
+__all__ = ["Splits", "TrainedModel", "cached_features", "default_device", "generators",
+           "make_splits", "split_accuracies", "train_or_load"]
 
 STREAMS = ("split", "init", "order", "augment", "labels")
 
@@ -153,3 +154,16 @@ def split_accuracies(tm: TrainedModel, device: torch.device | str | None = None)
         "test_retain": evaluate_accuracy(tm.model, d, d.x_test[s.test_retain], d.y_test[s.test_retain], device),
         "test_forget": evaluate_accuracy(tm.model, d, d.x_test[s.test_forget], d.y_test[s.test_forget], device),
     }
+
+
+def cached_features(tm: TrainedModel, cache: ArtifactCache | None = None) -> FeatureSet:
+    """The model's :class:`FeatureSet` on its training split and the test set, extracted once
+    and stored in the artifact cache next to the model."""
+    cache = cache or ArtifactCache()
+
+    def build() -> dict:
+        fs = feature_set(tm.model, tm.data, tm.splits.train)
+        return {name: getattr(fs, name) for name in fs.__dataclass_fields__}
+
+    payload, _ = cache.get_or_create("features", {"model": tm.spec, "kind": tm.kind}, build)
+    return FeatureSet(**payload)
