@@ -6,6 +6,7 @@ call :func:`train_or_load` and never repeat its logic.
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import time
 from dataclasses import asdict, dataclass
@@ -22,7 +23,7 @@ from .profiles import get_profile
 from .train import TrainConfig, evaluate_accuracy, fit
 
 __all__ = ["Splits", "TrainedModel", "cached_features", "default_device", "generators",
-           "make_splits", "split_accuracies", "train_or_load"]
+           "make_splits", "split_accuracies", "train_or_load", "unlearn_or_load"]
 
 STREAMS = ("split", "init", "order", "augment", "labels")
 
@@ -31,11 +32,13 @@ def default_device() -> torch.device:
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
 
-def generators(seed: int, names: Sequence[str] = STREAMS) -> dict[str, torch.Generator]:
-    """Independent CPU generators derived from one seed, one per named stream."""
+def generators(seed: int, names: Sequence[str] = STREAMS,
+               salt: str = "") -> dict[str, torch.Generator]:
+    """Independent CPU generators derived from one seed, one per named stream (``salt``
+    separates the streams of different stages, e.g. each unlearning method)."""
     out = {}
     for name in names:
-        digest = hashlib.sha256(f"illusion:{seed}:{name}".encode()).digest()
+        digest = hashlib.sha256(f"illusion:{salt}{seed}:{name}".encode()).digest()
         out[name] = torch.Generator().manual_seed(int.from_bytes(digest[:8], "little") >> 1)
     return out
 
@@ -75,6 +78,9 @@ class TrainedModel:
 
     @property
     def kind(self) -> str:
+        """"original", "retrain" or the unlearning method's name."""
+        if "method" in self.spec:
+            return self.spec["method"]
         return "retrain" if self.splits.forget_classes else "original"
 
 
@@ -167,3 +173,48 @@ def cached_features(tm: TrainedModel, cache: ArtifactCache | None = None) -> Fea
 
     payload, _ = cache.get_or_create("features", {"model": tm.spec, "kind": tm.kind}, build)
     return FeatureSet(**payload)
+
+
+def unlearn_or_load(dataset: str | None = None, profile: str = "cpu", seed: int = 0,
+                    forget: Sequence[int] = (0,), method: str = "random_label",
+                    hparams: dict | None = None, cache: ArtifactCache | None = None,
+                    device: torch.device | str | None = None, progress: bool = True,
+                    config: TrainConfig | None = None,
+                    data: ImageData | None = None) -> TrainedModel:
+    """Unlearn ``forget`` from the cached original with ``method``, cached.
+
+    Hyperparameters: the profile's entry in ``methods/hparams.toml``, updated by ``hparams``.
+    The returned model's ``splits`` are the original's (its training split includes the forget
+    classes, as the probe protocol needs); ``seconds`` is the unlearning time only (for
+    ``retrain``: its training time).
+    """
+    from .methods import create_method, hparams_for, run_unlearning
+
+    algo = create_method(method, **{**hparams_for(method, profile), **(hparams or {})})
+    if not forget:
+        raise ValueError("unlearning needs at least one forget class")
+    if getattr(algo, "from_scratch", False):
+        return train_or_load(dataset, profile, seed, forget, cache, device, progress, config, data)
+    cache = cache or ArtifactCache()
+    original = train_or_load(dataset, profile, seed, (), cache, device, progress, config, data)
+    forget = _check_forget(forget, original.data.num_classes)
+    cfg = config or get_profile(profile).train
+    splits = make_splits(original.data, cfg, seed, forget)
+    spec = {"original": original.spec, "method": method, "hparams": algo.hp,
+            "forget": list(forget), "seed": seed}
+
+    def build() -> dict:
+        model = copy.deepcopy(original.model)
+        _, history, seconds = run_unlearning(
+            algo, model, original.data, splits.retain, splits.forget, forget,
+            generators(seed, ("order", "augment", "labels", "noise"), salt=f"unlearn:{method}:"),
+            original.model.fc.weight.device, cfg.padding, cfg.flip, progress)
+        return {"state_dict": {k: v.cpu() for k, v in model.state_dict().items()},
+                "history": history, "spec": spec, "seconds": seconds}
+
+    payload, cached = cache.get_or_create("unlearned", spec, build)
+    model = copy.deepcopy(original.model)
+    model.load_state_dict(payload["state_dict"])
+    model.eval()
+    return TrainedModel(model, original.data, splits, spec, payload["history"],
+                        payload["seconds"], cached)

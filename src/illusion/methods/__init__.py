@@ -1,0 +1,13 @@
+"""Unlearning methods: a registry of small classes on one shared loop (:mod:`.base`).
+
+``available()`` lists the names; ``create_method(name, **hparams)`` builds one. Importing this
+package registers every method module below.
+"""
+
+from .base import (Batch, Context, Method, available, create_method, register_method,
+                   run_unlearning)
+from . import finetune, grad_ascent, l1_sparse, neggrad_plus, random_label, retrain  # noqa: F401
+from .config import hparams_for
+
+__all__ = ["Batch", "Context", "Method", "available", "create_method", "register_method",
+           "hparams_for", "run_unlearning"]

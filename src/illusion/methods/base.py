@@ -1,0 +1,225 @@
+"""The shared unlearning loop and the registry every method plugs into.
+
+A method is one small class: it names the data it reads (``batches``), the loss of one batch
+(``loss``) and, rarely, a hook around the optimizer step (``backward``, ``after_step``). The
+loop here owns the optimizer (SGD with Nesterov momentum, as in [A]), epochs, batching,
+augmentation, progress bar and timing, so no method repeats it.
+
+Randomness comes only from the generators in ``Context.generators`` ("order", "augment",
+"labels", "noise"), derived from the run's seed; the global RNG is never used.
+"""
+
+from __future__ import annotations
+
+import copy
+import time
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, Iterator, Sequence
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from tqdm.auto import tqdm
+
+from ..data import ImageData, augment_batch, batches, normalize
+
+__all__ = ["Batch", "Context", "Method", "available", "create_method", "register_method",
+           "run_unlearning"]
+
+_REGISTRY: dict[str, type["Method"]] = {}
+
+
+def register_method(cls: type["Method"]) -> type["Method"]:
+    """Class decorator adding a method under ``cls.name``; duplicates raise."""
+    if not getattr(cls, "name", None):
+        raise ValueError(f"{cls.__name__} has no name")
+    if cls.name in _REGISTRY:
+        raise ValueError(f"method {cls.name!r} is already registered")
+    _REGISTRY[cls.name] = cls
+    return cls
+
+
+def available() -> list[str]:
+    """Registered method names (``last_layer:<name>`` wraps any of the loss-based ones)."""
+    return sorted(_REGISTRY) + [f"last_layer:{n}" for n in sorted(_REGISTRY)
+                                if _REGISTRY[n].head_compatible]
+
+
+def create_method(name: str, **hparams) -> "Method":
+    """Instantiate a registered method; unknown names raise ``KeyError`` listing valid ones."""
+    if name.startswith("last_layer:"):
+        from .classifier_only import LastLayer
+
+        return LastLayer(base=create_method(name.split(":", 1)[1]), **hparams)
+    if name not in _REGISTRY:
+        raise KeyError(f"unknown method {name!r}; choose from {', '.join(available())}")
+    return _REGISTRY[name](**hparams)
+
+
+@dataclass
+class Batch:
+    """A batch of inputs ready for the model: ``x`` float (B, C, H, W), ``y`` int64 (B,),
+    ``kind`` says which data it came from ("retain", "forget", "mixed" or "noise")."""
+
+    x: torch.Tensor
+    y: torch.Tensor
+    kind: str
+    is_forget: torch.Tensor | None = None  # (B,) bool, for mixed batches
+
+
+@dataclass
+class Context:
+    """Everything a method may read while unlearning."""
+
+    model: nn.Module
+    original: nn.Module  # frozen copy of the model before unlearning, eval mode
+    data: ImageData
+    retain_idx: torch.Tensor  # indices into x_train
+    forget_idx: torch.Tensor
+    forget_classes: tuple[int, ...]
+    device: torch.device
+    generators: dict[str, torch.Generator]
+    hp: dict[str, Any]
+    padding: int = 0
+    flip: bool = False
+    state: dict[str, Any] = field(default_factory=dict)  # method-private (masks, noise...)
+
+    @property
+    def num_classes(self) -> int:
+        return self.data.num_classes
+
+    @property
+    def retain_classes(self) -> list[int]:
+        return [c for c in range(self.num_classes) if c not in set(self.forget_classes)]
+
+    def inputs(self, idx: torch.Tensor, augment: bool = True) -> torch.Tensor:
+        """Normalised (optionally augmented) training images ``x_train[idx]`` on the device."""
+        x = self.data.x_train[idx].to(self.device)
+        if augment and (self.padding or self.flip):
+            x = augment_batch(x, self.padding, self.flip, self.generators["augment"])
+        return normalize(x, self.data.mean, self.data.std)
+
+    def batch(self, idx: torch.Tensor, kind: str) -> Batch:
+        return Batch(self.inputs(idx), self.data.y_train[idx].to(self.device), kind)
+
+    def loader(self, idx: torch.Tensor, kind: str, batch_size: int | None = None) -> Iterator[Batch]:
+        """Shuffled batches over ``x_train[idx]``."""
+        bs = batch_size or self.hp["batch_size"]
+        for pos in batches(len(idx), bs, self.generators["order"]):
+            yield self.batch(idx[pos], kind)
+
+    def mixed_loader(self, batch_size: int | None = None) -> Iterator[Batch]:
+        """Shuffled batches over retain ∪ forget, with a per-sample forget mask."""
+        idx = torch.cat([self.retain_idx, self.forget_idx])
+        forget = torch.cat([torch.zeros(len(self.retain_idx), dtype=torch.bool),
+                            torch.ones(len(self.forget_idx), dtype=torch.bool)])
+        bs = batch_size or self.hp["batch_size"]
+        for pos in batches(len(idx), bs, self.generators["order"]):
+            b = self.batch(idx[pos], "mixed")
+            b.is_forget = forget[pos].to(self.device)
+            yield b
+
+    def cycle(self, idx: torch.Tensor, kind: str, batch_size: int | None = None) -> Iterator[Batch]:
+        """Endless shuffled batches over ``idx`` (reshuffled each pass)."""
+        while True:
+            yield from self.loader(idx, kind, batch_size)
+
+
+class Method:
+    """Base class: subclasses set ``name`` and ``defaults`` and implement ``loss``.
+
+    Hyperparameters are stored unmodified (``self.hp``: defaults updated with the keyword
+    arguments, unknown keys raise) and feed the cache key. Common keys: ``epochs``, ``lr``,
+    ``batch_size``, ``momentum``, ``weight_decay``.
+    """
+
+    name: ClassVar[str] = ""
+    defaults: ClassVar[dict[str, Any]] = {}
+    head_compatible: ClassVar[bool] = True  # usable as last_layer:<name>
+    common: ClassVar[dict[str, Any]] = {"epochs": 3, "lr": 1e-2, "batch_size": 128,
+                                        "momentum": 0.9, "weight_decay": 5e-4}
+
+    def __init__(self, **hparams):
+        allowed = {**self.common, **self.defaults}
+        unknown = set(hparams) - set(allowed)
+        if unknown:
+            raise ValueError(f"{self.name}: unknown hyperparameter(s) {sorted(unknown)}; "
+                             f"valid: {sorted(allowed)}")
+        self.hp = {**allowed, **hparams}
+
+    # -- hooks ---------------------------------------------------------------------------
+    def setup(self, ctx: Context) -> None:
+        """Run once before the first epoch (saliency masks, noise, teachers...)."""
+
+    def batches(self, ctx: Context, epoch: int) -> Iterator[Batch]:
+        """The batches of one epoch; default: the retain set."""
+        return ctx.loader(ctx.retain_idx, "retain")
+
+    def loss(self, ctx: Context, batch: Batch) -> torch.Tensor:
+        raise NotImplementedError
+
+    def backward(self, ctx: Context, batch: Batch) -> torch.Tensor:
+        """Compute gradients for one batch and return the (detached) loss."""
+        loss = self.loss(ctx, batch)
+        loss.backward()
+        return loss.detach()
+
+    def after_step(self, ctx: Context) -> None:
+        """Called after every optimizer step (e.g. to enforce a mask)."""
+
+    def parameters(self, ctx: Context) -> list[nn.Parameter]:
+        return [p for p in ctx.model.parameters() if p.requires_grad]
+
+    def train_mode(self, ctx: Context) -> None:
+        ctx.model.train()
+
+    def scale_lr(self, epoch: int, step: int) -> float:
+        """Multiplier of the learning rate (constant by default)."""
+        return 1.0
+
+    def logits(self, ctx: Context, x: torch.Tensor) -> torch.Tensor:
+        """The model's logits; a hook so CMF and last-layer variants can change the head."""
+        return ctx.model(x)
+
+    def ce(self, ctx: Context, batch: Batch) -> torch.Tensor:
+        return F.cross_entropy(self.logits(ctx, batch.x), batch.y)
+
+
+def run_unlearning(method: Method, model: nn.Module, data: ImageData, retain_idx: torch.Tensor,
+                   forget_idx: torch.Tensor, forget_classes: Sequence[int],
+                   generators: dict[str, torch.Generator], device: torch.device | str = "cpu",
+                   padding: int = 0, flip: bool = False,
+                   progress: bool = True) -> tuple[nn.Module, list[dict], float]:
+    """Unlearn in place; return ``(model, history, seconds)``.
+
+    ``seconds`` is the wall-clock time of the unlearning itself (setup included).
+    """
+    device = torch.device(device)
+    model.to(device)
+    original = copy.deepcopy(model).eval().requires_grad_(False)
+    ctx = Context(model, original, data, retain_idx, forget_idx, tuple(forget_classes), device,
+                  generators, method.hp, padding, flip)
+    start = time.perf_counter()
+    method.setup(ctx)
+    params = method.parameters(ctx)
+    opt = torch.optim.SGD(params, lr=method.hp["lr"], momentum=method.hp["momentum"],
+                          nesterov=method.hp["momentum"] > 0,
+                          weight_decay=method.hp["weight_decay"])
+    history = []
+    bar = tqdm(range(method.hp["epochs"]), desc=method.name, unit="epoch", disable=not progress,
+               leave=False)
+    for epoch in bar:
+        method.train_mode(ctx)
+        total, count = torch.zeros((), device=device), 0
+        for step, batch in enumerate(method.batches(ctx, epoch)):
+            for group in opt.param_groups:
+                group["lr"] = method.hp["lr"] * method.scale_lr(epoch, step)
+            opt.zero_grad(set_to_none=True)
+            total += method.backward(ctx, batch)
+            opt.step()
+            method.after_step(ctx)
+            count += 1
+        history.append({"epoch": epoch + 1, "loss": (total / max(count, 1)).item()})
+        bar.set_postfix(loss=f"{history[-1]['loss']:.3f}")
+    model.eval()
+    return model, history, time.perf_counter() - start
