@@ -1,4 +1,4 @@
-"""Command-line interface: ``illusion train ...`` and ``illusion evaluate ...``.
+"""Command-line interface: ``illusion train | evaluate | unlearn | methods``.
 
 Bad input (unknown dataset or profile, a class out of range, missing data with no network)
 exits with status 2 and one line on stderr, never a traceback.
@@ -63,6 +63,55 @@ def _evaluate(args: argparse.Namespace) -> dict:
     return record
 
 
+def _unlearn(args: argparse.Namespace) -> dict:
+    from .evaluation import evaluate
+    from .methods import create_method
+    from .pipeline import cached_features, unlearn_or_load
+
+    if not args.forget:
+        raise ValueError("--forget needs at least one class")
+    hparams = dict(_parse_setting(s) for s in args.set)
+    create_method(args.method, **hparams)  # unknown method or hyperparameter: fail before training
+    tm = unlearn_or_load(args.dataset, args.profile, args.seed, args.forget, args.method,
+                         hparams, progress=not args.no_progress)
+    rec = evaluate(tm.model, tm.data, tm.splits.train, tm.splits.forget_classes, args.seed,
+                   features=cached_features(tm))
+    acc = rec["accuracy"]
+    return {"method": args.method, "dataset": tm.data.name, "profile": args.profile,
+            "seed": args.seed, "forget": list(tm.splits.forget_classes),
+            "accuracy": {"output": acc["output"],
+                         "probe": {k: acc["probe"][k] for k in ("test_retain", "test_forget")},
+                         "ncc": acc["ncc"]},
+            "mia_efficacy": rec["mia_efficacy"], "seconds": round(tm.seconds, 3),
+            "cached": tm.cached}
+
+
+def _parse_setting(text: str) -> tuple[str, object]:
+    """``KEY=VALUE`` with VALUE parsed as JSON when possible (numbers, true/false)."""
+    if "=" not in text:
+        raise ValueError(f"--set expects KEY=VALUE, got {text!r}")
+    key, value = text.split("=", 1)
+    try:
+        return key, json.loads(value)
+    except json.JSONDecodeError:
+        return key, value
+
+
+def _print_unlearn(record: dict) -> None:
+    state = "cached" if record["cached"] else f"{record['seconds']:.1f} s"
+    print(f"{record['method']} on {record['dataset']} forget={record['forget']} ({state})")
+    print(f"  {'readout':<8} {'test retain':>12} {'test forget':>12}")
+    for name, acc in record["accuracy"].items():
+        print(f"  {name:<8} {_pct(acc['test_retain']):>12} {_pct(acc['test_forget']):>12}")
+    print(f"  MIA-efficacy {_pct(record['mia_efficacy'])}")
+
+
+def _method_names() -> list[str]:
+    from .methods import available
+
+    return available()
+
+
 def _check_classes(forget: list[int], num_classes: int) -> None:
     bad = [c for c in forget if not 0 <= c < num_classes]
     if bad:
@@ -115,6 +164,18 @@ def build_parser() -> argparse.ArgumentParser:
                     help="training images per class used for probes and class means")
     ev.add_argument("--no-probe", action="store_true", help="skip the linear probe")
     ev.set_defaults(run=_evaluate, show=_print_evaluate)
+    un = sub.add_parser("unlearn", help="unlearn classes from the cached original and evaluate")
+    _common(un)
+    un.add_argument("--forget", type=int, nargs="+", required=True, metavar="CLASS")
+    un.add_argument("--method", required=True,
+                    help="an unlearning method (see `illusion methods`)")
+    un.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                    help="override a hyperparameter of the profile's config (repeatable)")
+    un.set_defaults(run=_unlearn, show=_print_unlearn)
+    ls = sub.add_parser("methods", help="list the unlearning methods")
+    ls.add_argument("--json", action="store_true")
+    ls.set_defaults(run=lambda args: {"methods": _method_names()},
+                    show=lambda rec: print("\n".join(rec["methods"])))
     return parser
 
 

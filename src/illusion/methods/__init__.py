@@ -6,7 +6,7 @@ package registers every method module below.
 
 from .base import (Batch, Context, Method, available, create_method, register_method,
                    run_unlearning)
-from . import finetune, grad_ascent, l1_sparse, neggrad_plus, random_label, retrain  # noqa: F401
+from . import boundary_shrink, classifier_only, finetune, grad_ascent, l1_sparse, neggrad_plus, random_label, retrain, salun, scrub, unsir  # noqa: F401
 from .config import hparams_for
 
 __all__ = ["Batch", "Context", "Method", "available", "create_method", "register_method",

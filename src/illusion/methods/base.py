@@ -50,7 +50,7 @@ def create_method(name: str, **hparams) -> "Method":
     if name.startswith("last_layer:"):
         from .classifier_only import LastLayer
 
-        return LastLayer(base=create_method(name.split(":", 1)[1]), **hparams)
+        return LastLayer(name.split(":", 1)[1], **hparams)
     if name not in _REGISTRY:
         raise KeyError(f"unknown method {name!r}; choose from {', '.join(available())}")
     return _REGISTRY[name](**hparams)
@@ -201,13 +201,14 @@ def run_unlearning(method: Method, model: nn.Module, data: ImageData, retain_idx
                   generators, method.hp, padding, flip)
     start = time.perf_counter()
     method.setup(ctx)
-    params = method.parameters(ctx)
-    opt = torch.optim.SGD(params, lr=method.hp["lr"], momentum=method.hp["momentum"],
-                          nesterov=method.hp["momentum"] > 0,
-                          weight_decay=method.hp["weight_decay"])
+    epochs = method.hp.get("epochs", 0)  # analytic methods (0 epochs) only run setup
+    if epochs:
+        opt = torch.optim.SGD(method.parameters(ctx), lr=method.hp["lr"],
+                              momentum=method.hp["momentum"],
+                              nesterov=method.hp["momentum"] > 0,
+                              weight_decay=method.hp["weight_decay"])
     history = []
-    bar = tqdm(range(method.hp["epochs"]), desc=method.name, unit="epoch", disable=not progress,
-               leave=False)
+    bar = tqdm(range(epochs), desc=method.name, unit="epoch", disable=not progress, leave=False)
     for epoch in bar:
         method.train_mode(ctx)
         total, count = torch.zeros((), device=device), 0

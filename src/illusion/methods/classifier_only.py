@@ -1,0 +1,113 @@
+"""Classifier-only unlearning: edit or retrain the last layer, never the features (claim C4).
+
+[A] (Section on neural collapse) shows that under NC, changing only the classifier already gives
+output-level "success": forget accuracy ≈ 0, retain predictions unchanged, while probes and the
+nearest-class-mean readout, which read the untouched features, still recover everything.
+
+* ``prune_row``: zero the forget classes' weight rows and biases.
+* ``last_layer:<method>``: freeze every non-head parameter and the BN statistics, optionally
+  zero the head (``zero_head``), and train only the head with ``<method>``'s loss and batches.
+* ``nc_flip``: the analytic edit w_k ← −c·(μ_k − μ_G) with bias c·(μ_k − μ_G)·μ_G, i.e. the
+  forget row points away from its own centred class mean. With NC features (w_j = α(μ_j − μ_G))
+  a retained sample keeps its label iff c < (K−1)·α; ``c_ratio`` sets c as a fraction of that
+  bound, with α estimated by least squares from the retained rows.
+
+Deviations: [A] states the flip for centred NC features; real features are not centred, so the
+bias is set to make the forget logit −c·(μ_k − μ_G)·(h − μ_G). Class means come from the
+training features (retain ∪ forget) of the model before unlearning.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from ..features import extract_features
+from ..metrics import class_means
+from .base import Context, Method, create_method, register_method
+
+
+@register_method
+class PruneRow(Method):
+    name = "prune_row"
+    head_compatible = False
+    common = {}  # analytic: no optimisation
+
+    def setup(self, ctx: Context) -> None:
+        with torch.no_grad():
+            rows = list(ctx.forget_classes)
+            ctx.model.fc.weight[rows] = 0.0
+            if ctx.model.fc.bias is not None:
+                ctx.model.fc.bias[rows] = 0.0
+
+
+def nc_flip_terms(weight: torch.Tensor, means: torch.Tensor, global_mean: torch.Tensor,
+                  forget: list[int]) -> tuple[float, torch.Tensor]:
+    """(α, centred means): α = least-squares scale of retained rows onto their centred means."""
+    centred = means - global_mean  # (K, D)
+    retain = [c for c in range(len(means)) if c not in set(forget)]
+    w, m = weight[retain].double(), centred[retain].double()
+    alpha = ((w * m).sum() / (m * m).sum()).item()
+    return alpha, centred
+
+
+@register_method
+class NCFlip(Method):
+    name = "nc_flip"
+    head_compatible = False
+    common = {}  # analytic: no optimisation
+    defaults = {"c_ratio": 0.5}
+
+    def setup(self, ctx: Context) -> None:
+        idx = torch.cat([ctx.retain_idx, ctx.forget_idx])
+        f = extract_features(ctx.model, ctx.data, ctx.data.x_train[idx]).double()  # (N, D)
+        means = class_means(f, ctx.data.y_train[idx], ctx.num_classes)  # (K, D)
+        mu_g = f.mean(0)
+        fc = ctx.model.fc
+        alpha, centred = nc_flip_terms(fc.weight.detach().cpu(), means, mu_g,
+                                       list(ctx.forget_classes))
+        c = self.hp["c_ratio"] * (ctx.num_classes - 1) * alpha
+        ctx.state.update(alpha=alpha, c=c)
+        with torch.no_grad():
+            for k in ctx.forget_classes:
+                fc.weight[k] = (-c * centred[k]).to(fc.weight)
+                if fc.bias is not None:
+                    fc.bias[k] = (c * centred[k] @ mu_g).to(fc.bias)
+
+
+class LastLayer(Method):
+    """``last_layer:<base>``: the base method's data and loss, head parameters only."""
+
+    head_compatible = False
+
+    def __init__(self, base: str, zero_head: bool = False, **hparams):
+        self.base = create_method(base, **hparams)
+        self.name = f"last_layer:{base}"
+        self.hp = {**self.base.hp, "zero_head": zero_head}
+
+    def setup(self, ctx: Context) -> None:
+        head = {id(p) for p in ctx.model.fc.parameters()}
+        for p in ctx.model.parameters():
+            p.requires_grad_(id(p) in head)
+        if self.hp["zero_head"]:
+            with torch.no_grad():
+                for p in ctx.model.fc.parameters():
+                    p.zero_()
+        self.base.setup(ctx)
+
+    def train_mode(self, ctx: Context) -> None:
+        ctx.model.eval()  # BN statistics stay those of the original
+
+    def batches(self, ctx, epoch):
+        return self.base.batches(ctx, epoch)
+
+    def loss(self, ctx, batch):
+        return self.base.loss(ctx, batch)
+
+    def backward(self, ctx, batch):
+        return self.base.backward(ctx, batch)
+
+    def after_step(self, ctx) -> None:
+        self.base.after_step(ctx)
+
+    def scale_lr(self, epoch: int, step: int) -> float:
+        return self.base.scale_lr(epoch, step)

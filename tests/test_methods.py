@@ -1,0 +1,174 @@
+"""Contract tests over the method registry, the classifier-only edits and `illusion unlearn`."""
+
+from __future__ import annotations
+
+import copy
+import json
+import math
+
+import pytest
+import torch
+
+from illusion import cli
+from illusion.methods import available, create_method, hparams_for, run_unlearning
+from illusion.methods.classifier_only import nc_flip_terms
+from illusion.pipeline import generators, train_or_load, unlearn_or_load
+
+STREAMS = ("order", "augment", "labels", "noise")
+
+
+@pytest.fixture
+def original(tiny_data, tiny_config, cache):
+    return train_or_load(profile="smoke", config=tiny_config, data=tiny_data, cache=cache,
+                         device="cpu", progress=False)
+
+
+def _run(name, original, **hp):
+    model = copy.deepcopy(original.model)
+    s = original.splits
+    retain, forget = s.train[original.data.y_train[s.train] != 0], s.train[original.data.y_train[s.train] == 0]
+    valid = create_method(name).hp
+    method = create_method(name, **{k: v for k, v in {"epochs": 1, "batch_size": 8, **hp}.items()
+                                    if k in valid})
+    _, history, seconds = run_unlearning(method, model, original.data, retain, forget, (0,),
+                                         generators(0, STREAMS), "cpu", progress=False)
+    return model, history, seconds
+
+
+LOOPED = [m for m in available() if m != "retrain"]
+
+
+def test_registry_lists_every_family():
+    names = set(available())
+    assert {"retrain", "finetune", "grad_ascent", "random_label", "neggrad_plus", "l1_sparse",
+            "prune_row", "nc_flip", "last_layer:random_label"} <= names
+    with pytest.raises(KeyError, match="choose from"):
+        create_method("nope")
+    with pytest.raises(ValueError, match="unknown hyperparameter"):
+        create_method("random_label", nope=1)
+
+
+@pytest.mark.parametrize("name", LOOPED)
+def test_every_method_runs_deterministically(name, original):
+    rng = torch.random.get_rng_state()
+    a, hist_a, seconds = _run(name, original)
+    b, hist_b, _ = _run(name, original)
+    assert torch.equal(rng, torch.random.get_rng_state()), "global RNG touched"
+    assert all(math.isfinite(h["loss"]) for h in hist_a) and seconds >= 0
+    assert hist_a == hist_b
+    for (k, va), vb in zip(a.state_dict().items(), b.state_dict().values()):
+        assert torch.equal(va, vb), k
+    for k, v in original.model.state_dict().items():  # the cached original is never mutated
+        assert torch.equal(v, original.model.state_dict()[k])
+
+
+@pytest.mark.parametrize("name", [m for m in LOOPED if m not in ("prune_row", "nc_flip")])
+def test_loss_based_methods_change_the_model(name, original):
+    model, _, _ = _run(name, original, lr=0.05)
+    changed = any(not torch.equal(p, q) for p, q in
+                  zip(model.parameters(), original.model.parameters()))
+    assert changed
+
+
+def test_prune_row_zeroes_only_the_forget_row(original):
+    model, _, _ = _run("prune_row", original)
+    assert torch.all(model.fc.weight[0] == 0) and model.fc.bias[0] == 0
+    torch.testing.assert_close(model.fc.weight[1:], original.model.fc.weight[1:])
+    for (k, v), w in zip(model.state_dict().items(), original.model.state_dict().values()):
+        if not k.startswith("fc."):
+            assert torch.equal(v, w), k
+
+
+@pytest.mark.parametrize("name", ["last_layer:random_label", "last_layer:neggrad_plus"])
+def test_last_layer_touches_only_the_head(name, original):
+    model, _, _ = _run(name, original, lr=0.05)
+    assert not torch.equal(model.fc.weight, original.model.fc.weight)
+    for (k, v), w in zip(model.state_dict().items(), original.model.state_dict().values()):
+        if not k.startswith("fc."):
+            assert torch.equal(v, w), k  # BN running statistics included
+
+
+def test_last_layer_zero_head_starts_from_zero(original):
+    model, _, _ = _run("last_layer:finetune", original, lr=0.0, zero_head=True, momentum=0.0)
+    assert torch.all(model.fc.weight == 0) and torch.all(model.fc.bias == 0)
+
+
+def _etf(k: int, d: int, seed: int = 0) -> torch.Tensor:
+    g = torch.Generator().manual_seed(seed)
+    q, _ = torch.linalg.qr(torch.randn(d, k, generator=g, dtype=torch.float64))
+    e = (torch.eye(k, dtype=torch.float64) - 1.0 / k) * math.sqrt(k / (k - 1))
+    return e @ q.T  # (K, D) rows: a simplex ETF
+
+
+@pytest.mark.parametrize("ratio,retain_survives", [(0.5, True), (0.95, True), (1.05, False)])
+def test_nc_flip_bound_on_collapsed_features(ratio, retain_survives):
+    k, alpha, forget = 5, 2.0, [0]
+    means = _etf(k, 8) + 3.0  # class means with a non-zero global mean
+    mu_g = means.mean(0)
+    weight = alpha * (means - mu_g)
+    a_hat, centred = nc_flip_terms(weight, means, mu_g, forget)
+    assert a_hat == pytest.approx(alpha)
+    c = ratio * (k - 1) * a_hat
+    # NC classifier on uncentred features: w_j = α(μ_j − μ_G), b_j = −w_j · μ_G
+    w, b = weight.clone(), -(weight @ mu_g)
+    w[0] = -c * centred[0]
+    b[0] = c * centred[0] @ mu_g
+    pred = (means @ w.T + b).argmax(1)  # collapsed features = class means
+    assert pred[0] != 0  # the forget class is never predicted for its own mean
+    assert bool(torch.all(pred[1:] == torch.arange(1, k))) is retain_survives
+
+
+def test_nc_flip_and_prune_keep_features(original):
+    from illusion.features import extract_features
+
+    x = original.data.x_test
+    f0 = extract_features(original.model, original.data, x)
+    for name in ("nc_flip", "prune_row"):
+        model, _, _ = _run(name, original)
+        torch.testing.assert_close(extract_features(model, original.data, x), f0)
+
+
+def test_hparams_config_resolves_profiles():
+    assert hparams_for("random_label", "paper")["lr"] == 1e-2
+    assert hparams_for("last_layer:random_label", "cpu") == hparams_for("random_label", "cpu")
+    assert hparams_for("nope", "cpu") == {}
+    for profile in ("smoke", "cpu", "paper"):
+        for name in available():
+            create_method(name, **hparams_for(name, profile))  # every entry is valid
+
+
+def test_unlearn_or_load_caches_and_keeps_splits(tiny_data, tiny_config, cache):
+    kw = dict(profile="smoke", config=tiny_config, data=tiny_data, cache=cache, device="cpu",
+              progress=False, forget=[1], method="random_label", hparams={"epochs": 1})
+    a = unlearn_or_load(**kw)
+    b = unlearn_or_load(**kw)
+    assert not a.cached and b.cached and a.kind == "random_label"
+    assert set(tiny_data.y_train[a.splits.train].tolist()) == {0, 1, 2}  # probe needs all classes
+    for k, v in a.model.state_dict().items():
+        assert torch.equal(v, b.model.state_dict()[k])
+    r = unlearn_or_load(**{**kw, "method": "retrain", "hparams": None})
+    assert r.kind == "retrain" and r.spec["forget"] == [1]
+
+
+def test_cli_unlearn_json_schema(capsys, tiny_profile):
+    rc = cli.main(["unlearn", "--profile", "smoke", "--forget", "1", "--method", "prune_row",
+                   "--json", "--no-progress"])
+    out, err = capsys.readouterr()
+    assert rc == 0, err
+    rec = json.loads(out)
+    assert {"method", "dataset", "profile", "seed", "forget", "accuracy", "mia_efficacy",
+            "seconds"} <= set(rec)
+    assert set(rec["accuracy"]) == {"output", "probe", "ncc"}
+    assert set(rec["accuracy"]["output"]) == {"train_retain", "train_forget", "test_retain",
+                                              "test_forget"}
+    assert set(rec["accuracy"]["probe"]) == set(rec["accuracy"]["ncc"]) == {"test_retain",
+                                                                           "test_forget"}
+    assert rec["accuracy"]["output"]["test_forget"] == 0.0  # a zeroed row never wins... almost
+
+
+@pytest.mark.parametrize("argv", [["--method", "nope"], ["--method", "random_label", "--set", "x=1"],
+                                  ["--method", "random_label", "--set", "oops"]])
+def test_cli_unlearn_bad_input(capsys, tiny_profile, argv):
+    assert cli.main(["unlearn", "--profile", "smoke", "--forget", "1", "--no-progress"] + argv) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("illusion: error:")
