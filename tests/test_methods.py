@@ -172,3 +172,22 @@ def test_cli_unlearn_bad_input(capsys, tiny_profile, argv):
     assert cli.main(["unlearn", "--profile", "smoke", "--forget", "1", "--no-progress"] + argv) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("illusion: error:")
+
+
+@pytest.mark.parametrize("ratio,retain_survives", [(0.5, True), (1.05, False)])
+def test_nc_flip_head_on_collapsed_features(ratio, retain_survives):
+    from illusion.methods.classifier_only import nc_flip_head
+
+    k, alpha = 4, 1.5
+    means = _etf(k, 6, seed=3) - 2.0
+    mu_g = means.mean(0)
+    weight = alpha * (means - mu_g)
+    bias = -(weight @ mu_g)
+    feats, labels = means.repeat(3, 1), torch.arange(k).repeat(3)  # collapsed: 3 copies
+    w, b, terms = nc_flip_head(weight, bias, feats, labels, [2], ratio)
+    assert terms["alpha"] == pytest.approx(alpha) and terms["bound"] == pytest.approx(3 * alpha)
+    pred = (means @ w.T + b).argmax(1)
+    assert pred[2] != 2
+    keep = torch.tensor([0, 1, 3])
+    assert bool(torch.all(pred[keep] == keep)) is retain_survives
+    torch.testing.assert_close(w[keep], weight[keep])  # retained rows untouched

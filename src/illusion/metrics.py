@@ -57,16 +57,19 @@ def ncc_accuracy(train_f: torch.Tensor, train_y: torch.Tensor, test_f: torch.Ten
 def knn_accuracy(train_f: torch.Tensor, train_y: torch.Tensor, test_f: torch.Tensor,
                  test_y: torch.Tensor, k: int = 5, forget: Sequence[int] = (),
                  chunk: int = 2048) -> dict:
-    """k-nearest-neighbour (cosine) majority vote, ties to the nearest neighbour's label."""
+    """k-nearest-neighbour (cosine) majority vote; a tie between classes goes to the tied
+    class whose member is nearest (the nearest neighbour's label when that class is tied)."""
     a, b = F.normalize(train_f.float(), dim=1), F.normalize(test_f.float(), dim=1)
     preds = []
     for start in range(0, len(b), chunk):
         sim = b[start:start + chunk] @ a.T  # (chunk, N_train)
         nn_idx = sim.topk(k, dim=1).indices  # (chunk, k), nearest first
         votes = train_y[nn_idx]
-        counts = F.one_hot(votes, int(train_y.max()) + 1).sum(1).double()  # (chunk, K)
-        counts += 1e-3 * F.one_hot(votes[:, 0], counts.shape[1])  # tie-break: nearest
-        preds.append(counts.argmax(1))
+        counts = F.one_hot(votes, int(train_y.max()) + 1).sum(1)  # (chunk, K)
+        # neighbours whose class has the top count; the first (nearest) of them decides
+        top = counts.gather(1, votes) == counts.max(1, keepdim=True).values  # (chunk, k)
+        first = top.to(torch.int8).argmax(1, keepdim=True)  # index of the first True
+        preds.append(votes.gather(1, first).squeeze(1))
     pred = torch.cat(preds) if preds else torch.empty(0, dtype=torch.int64)
     return {"all": _acc(pred, test_y), **_retain_forget(pred, test_y, forget)}
 

@@ -6,7 +6,8 @@ package registers every method module below.
 
 from .base import (Batch, Context, Method, available, create_method, register_method,
                    run_unlearning)
-from . import boundary_shrink, classifier_only, finetune, grad_ascent, l1_sparse, neggrad_plus, random_label, retrain, salun, scrub, unsir  # noqa: F401
+from . import (boundary_shrink, classifier_only, finetune, grad_ascent,  # noqa: F401 (register)
+               l1_sparse, neggrad_plus, random_label, retrain, salun, scrub, unsir)
 from .config import hparams_for
 
 __all__ = ["Batch", "Context", "Method", "available", "create_method", "register_method",

@@ -50,6 +50,26 @@ def nc_flip_terms(weight: torch.Tensor, means: torch.Tensor, global_mean: torch.
     return alpha, centred
 
 
+def nc_flip_head(weight: torch.Tensor, bias: torch.Tensor | None, features: torch.Tensor,
+                 labels: torch.Tensor, forget: list[int],
+                 c_ratio: float) -> tuple[torch.Tensor, torch.Tensor | None, dict]:
+    """The flipped head (W', b') for training ``features`` (N, D) with ``labels``, and
+    ``{"alpha", "c", "bound"}`` where bound = (K−1)·α and c = ``c_ratio``·bound."""
+    k = weight.shape[0]
+    f = features.double()
+    means = class_means(f, labels, k)  # (K, D)
+    mu_g = f.mean(0)
+    alpha, centred = nc_flip_terms(weight, means, mu_g, forget)
+    bound = (k - 1) * alpha
+    c = c_ratio * bound
+    w, b = weight.detach().clone(), None if bias is None else bias.detach().clone()
+    for j in forget:
+        w[j] = (-c * centred[j]).to(w)
+        if b is not None:
+            b[j] = (c * centred[j] @ mu_g).to(b)
+    return w, b, {"alpha": alpha, "c": c, "bound": bound}
+
+
 @register_method
 class NCFlip(Method):
     name = "nc_flip"
@@ -59,19 +79,16 @@ class NCFlip(Method):
 
     def setup(self, ctx: Context) -> None:
         idx = torch.cat([ctx.retain_idx, ctx.forget_idx])
-        f = extract_features(ctx.model, ctx.data, ctx.data.x_train[idx]).double()  # (N, D)
-        means = class_means(f, ctx.data.y_train[idx], ctx.num_classes)  # (K, D)
-        mu_g = f.mean(0)
+        f = extract_features(ctx.model, ctx.data, ctx.data.x_train[idx])  # (N, D)
         fc = ctx.model.fc
-        alpha, centred = nc_flip_terms(fc.weight.detach().cpu(), means, mu_g,
-                                       list(ctx.forget_classes))
-        c = self.hp["c_ratio"] * (ctx.num_classes - 1) * alpha
-        ctx.state.update(alpha=alpha, c=c)
+        w, b, terms = nc_flip_head(fc.weight.detach().cpu(), None if fc.bias is None
+                                   else fc.bias.detach().cpu(), f, ctx.data.y_train[idx],
+                                   list(ctx.forget_classes), self.hp["c_ratio"])
+        ctx.state.update(terms)
         with torch.no_grad():
-            for k in ctx.forget_classes:
-                fc.weight[k] = (-c * centred[k]).to(fc.weight)
-                if fc.bias is not None:
-                    fc.bias[k] = (c * centred[k] @ mu_g).to(fc.bias)
+            fc.weight.copy_(w)
+            if b is not None:
+                fc.bias.copy_(b)
 
 
 class LastLayer(Method):

@@ -1,0 +1,89 @@
+# ---
+# jupyter:
+#   jupytext:
+#     formats: py:percent
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # Output-level forgetting (C1)
+#
+# {cite:t}`gao2026illusion` start from the observation that standard unlearning methods *look*
+# successful when judged by the network's outputs: accuracy on the forgotten class drops to
+# about 0%, as it does for the Retrain oracle, while accuracy on the retained classes stays close
+# to the original model's. This page unlearns the forget class(es) from the cached original with
+# every baseline and reports output accuracy on the test set.
+
+# %% tags=["parameters"]
+profile = "cpu"
+dataset = None
+seed = 0
+forget = [0]
+methods = ["retrain", "finetune", "grad_ascent", "random_label", "neggrad_plus", "scrub",
+           "unsir", "salun", "l1_sparse", "boundary_shrink"]
+
+# %%
+import matplotlib.pyplot as plt
+from myst_nb import glue
+
+from illusion.experiments import compare_methods
+from illusion.plotting import method_label, readout_bars, set_theme
+
+set_theme()
+table = compare_methods(methods, dataset, profile, seed, forget, progress=False)
+view = table.assign(method=table["method"].map(method_label)).set_index("method")
+view[["output_test_retain", "output_test_forget", "output_train_forget", "mia_efficacy",
+      "seconds"]].round(2)
+
+# %% [markdown]
+# Columns: output accuracy (%) on the test images of the retained classes and of the forgotten
+# class(es), on the forgotten training images, SalUn's MIA-efficacy (share of forget samples an
+# attacker calls non-members; Retrain ≈ 100) and the unlearning time in seconds (training time
+# for the original and Retrain).
+
+# %%
+fig = readout_bars(table, {"output_test_retain": "test retain", "output_test_forget": "test forget"},
+                   ylabel="output accuracy (%)")
+glue("fig_output_level", fig, display=False)
+plt.close(fig)
+
+# %% [markdown]
+# ```{glue:figure} fig_output_level
+# :name: fig-output-level
+#
+# Output accuracy per method on the retained and the forgotten test classes. Dashed: Retrain.
+# Methods that "succeed" at the output sit near Retrain in both groups.
+# ```
+#
+# ## Verdict
+#
+# Criteria, fixed before looking at the results: a method succeeds *at the output* when its
+# test-forget accuracy is at most 5% (Retrain's is 0% by construction) **and** its test-retain
+# accuracy is within 5 points of the original's. The claim holds when most baselines succeed.
+
+# %%
+FORGET_MAX, RETAIN_DROP_MAX = 5.0, 5.0
+orig_retain = table.set_index("method").loc["original", "output_test_retain"]
+base = table[~table["method"].isin(["original", "retrain"])].copy()
+base["forgets"] = base["output_test_forget"] <= FORGET_MAX
+base["keeps_retain"] = base["output_test_retain"] >= orig_retain - RETAIN_DROP_MAX
+base["output_success"] = base["forgets"] & base["keeps_retain"]
+ok = [method_label(m) for m in base.loc[base["output_success"], "method"]]
+bad = [method_label(m) for m in base.loc[~base["output_success"], "method"]]
+holds = len(ok) > len(bad)
+verdict_c1 = (f"{'Holds' if holds else 'Does not hold'}: {len(ok)} of {len(base)} baselines "
+              f"reach <= {FORGET_MAX:.0f}% test-forget accuracy with test-retain accuracy within "
+              f"{RETAIN_DROP_MAX:.0f} points of the original ({', '.join(ok) or 'none'})"
+              + (f"; not: {', '.join(bad)}." if bad else "."))
+glue("verdict_c1", verdict_c1, display=False)
+base.assign(method=base["method"].map(method_label)).set_index("method")[
+    ["output_test_forget", "output_test_retain", "forgets", "keeps_retain", "output_success"]].round(2)
+
+# %% [markdown]
+# **Verdict (C1):** {glue:text}`verdict_c1`

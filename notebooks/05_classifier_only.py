@@ -1,0 +1,150 @@
+# ---
+# jupyter:
+#   jupytext:
+#     formats: py:percent
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # Editing only the classifier is enough (C4)
+#
+# If unlearning mostly rotates one classifier row, then changing *only* the classifier should
+# give the same output-level "success". {cite:t}`gao2026illusion` prove it under neural
+# collapse: with class features at their means and rows $w_j = \alpha(\mu_j - \mu_G)$, setting
+# the forget row to $w_k = -c\,(\mu_k - \mu_G)$ makes the forget class lose on its own samples,
+# and every retained sample keeps its label exactly when $c < (K-1)\alpha$. This page checks the
+# bound on the cached original, then runs the empirical versions: zeroing the row, and training
+# only the last layer (backbone and batch-norm statistics frozen) with an unlearning loss.
+
+# %% tags=["parameters"]
+profile = "cpu"
+dataset = None
+seed = 0
+forget = [0]
+methods = ["retrain", "prune_row", "nc_flip", "last_layer:random_label",
+           "last_layer:neggrad_plus"]
+c_ratios = [0.1, 0.25, 0.5, 0.75, 0.9, 1.1, 1.5, 2.0, 4.0]
+
+# %%
+import matplotlib.pyplot as plt
+import pandas as pd
+import seaborn as sns
+import torch
+from myst_nb import glue
+
+from illusion.evaluation import head_parameters, output_accuracy
+from illusion.experiments import compare_methods
+from illusion.features import FeatureSet
+from illusion.methods.classifier_only import nc_flip_head
+from illusion.pipeline import cached_features, train_or_load
+from illusion.plotting import method_label, readout_bars, set_theme
+
+set_theme()
+original = train_or_load(dataset, profile, seed, progress=False)
+fs = cached_features(original)
+weight, bias = head_parameters(original.model)
+
+# %% [markdown]
+# ## The analytic flip and its bound
+#
+# For each $c$ (as a multiple of the bound $(K-1)\alpha$, with $\alpha$ fitted to the retained
+# rows) the flipped head is applied to the original's cached features.
+
+# %%
+rows = []
+for ratio in c_ratios:
+    w, b, terms = nc_flip_head(weight, bias, fs.train, fs.train_y, forget, ratio)
+    flipped = FeatureSet(fs.train, fs.train_y, fs.test, fs.test_y,
+                         (fs.train.double() @ w.double().T + b.double()).float(),
+                         (fs.test.double() @ w.double().T + b.double()).float())
+    acc = output_accuracy(flipped, forget)
+    rows.append({"c / bound": ratio, "test retain": acc["test_retain"],
+                 "test forget": acc["test_forget"], "alpha": terms["alpha"]})
+sweep = pd.DataFrame(rows)
+orig_acc = output_accuracy(fs, forget)
+fig, ax = plt.subplots(figsize=(6, 3.4))
+sns.lineplot(data=sweep.melt(id_vars="c / bound", value_vars=["test retain", "test forget"],
+                             var_name="split", value_name="accuracy"),
+             x="c / bound", y="accuracy", hue="split", marker="o", ax=ax)
+ax.axvline(1.0, color="0.3", ls="--", lw=1, label="bound c = (K-1)α")
+ax.axhline(orig_acc["test_retain"], color="0.6", ls=":", lw=1, label="original, test retain")
+ax.set(xscale="log", ylabel="output accuracy (%)", ylim=(-2, 102))
+ax.legend(fontsize=8, title=None)
+fig.tight_layout()
+glue("fig_flip_bound", fig, display=False)
+plt.close(fig)
+sweep.round(2)
+
+# %% [markdown]
+# ```{glue:figure} fig_flip_bound
+# :name: fig-flip-bound
+#
+# The analytic flip: output accuracy against $c$ relative to the bound $(K-1)\alpha$ (dashed).
+# Below the bound the forgotten class is gone and retained accuracy stays at the original's
+# (dotted); above it, retained samples start to fall to the flipped class.
+# ```
+
+# %% [markdown]
+# ## Empirical classifier-only unlearning
+
+# %%
+table = compare_methods(methods, dataset, profile, seed, forget, progress=False)
+cols = ["output_test_retain", "output_test_forget", "probe_test_forget", "ncc_test_forget",
+        "cka_test"]
+table.assign(method=table["method"].map(method_label)).set_index("method")[cols].round(2)
+
+# %%
+fig = readout_bars(table, {"output_test_forget": "output", "probe_test_forget": "linear probe",
+                           "ncc_test_forget": "nearest class mean"})
+glue("fig_classifier_only", fig, display=False)
+plt.close(fig)
+
+# %% [markdown]
+# ```{glue:figure} fig_classifier_only
+# :name: fig-classifier-only
+#
+# Test-forget accuracy of classifier-only unlearning read three ways. Dashed: Retrain. The
+# features are untouched, so probe and NCC equal the original's.
+# ```
+#
+# ## Verdict
+#
+# Criteria, fixed before looking at the results: (a) analytic — every $c$ below the bound gives
+# at most 5% test-forget accuracy with test-retain accuracy within 2 points of the original, and
+# some $c$ above the bound loses more than 2 points of retained accuracy; (b) empirical — each
+# classifier-only method reaches at most 5% output test-forget accuracy with test-retain accuracy
+# within 5 points of the original, while its probe and NCC test-forget accuracy stay within
+# 0.5 points of the original's.
+
+# %%
+below = sweep[sweep["c / bound"] < 1]
+above = sweep[sweep["c / bound"] > 1]
+analytic = bool((below["test forget"] <= 5).all()
+                and (below["test retain"] >= orig_acc["test_retain"] - 2).all()
+                and (above["test retain"] < orig_acc["test_retain"] - 2).any())
+t = table.set_index("method")
+o = t.loc["original"]
+emp = t.drop(index=["original", "retrain"], errors="ignore").copy()
+emp["output_success"] = (emp["output_test_forget"] <= 5) & (
+    emp["output_test_retain"] >= o["output_test_retain"] - 5)
+emp["features_kept"] = ((emp["probe_test_forget"] - o["probe_test_forget"]).abs() <= 0.5) & (
+    (emp["ncc_test_forget"] - o["ncc_test_forget"]).abs() <= 0.5)
+emp["holds"] = emp["output_success"] & emp["features_kept"]
+failed = [method_label(m) for m in emp.index[~emp["holds"]]]
+verdict_c4 = (f"{'Holds' if analytic and not failed else 'Does not fully hold'}: analytic bound "
+              f"{'confirmed' if analytic else 'not confirmed'} on the cached original; "
+              f"classifier-only methods meeting both criteria: "
+              f"{', '.join(method_label(m) for m in emp.index[emp['holds']]) or 'none'}"
+              + (f"; not: {', '.join(failed)}." if failed else "."))
+glue("verdict_c4", verdict_c4, display=False)
+emp.rename(index=method_label)[["output_test_forget", "output_test_retain", "output_success",
+                                "features_kept", "holds"]].round(2)
+
+# %% [markdown]
+# **Verdict (C4):** {glue:text}`verdict_c4`

@@ -1,0 +1,82 @@
+"""Method comparisons for the claim notebooks: one tidy table per (dataset, profile, seed, forget).
+
+Each row is a model (the original, Retrain or an unlearned model) with every metric of
+:func:`illusion.evaluation.evaluate`, flattened to columns such as ``output_test_forget``,
+``probe_test_forget``, ``ncc_test_forget``, ``mia_efficacy``, ``duality_forget``. Evaluation
+records are cached next to the models, so notebooks that share models share the work.
+"""
+
+from __future__ import annotations
+
+from typing import Iterable, Sequence
+
+import pandas as pd
+from tqdm.auto import tqdm
+
+from .cache import ArtifactCache
+from .evaluation import evaluate
+from .features import FeatureSet
+from .metrics import linear_cka, split_mask
+from .pipeline import TrainedModel, cached_features, train_or_load, unlearn_or_load
+
+__all__ = ["compare_methods", "evaluation_record", "feature_drift", "flatten"]
+
+
+def flatten(record: dict) -> dict:
+    """Nested evaluation record -> flat columns (``accuracy.output.test_forget`` ->
+    ``output_test_forget``; neural-collapse summaries -> ``nc1_all``, ``duality_forget``...)."""
+    row = {}
+    for readout, values in record["accuracy"].items():
+        for split, value in values.items():
+            row[f"{readout}_{split}"] = value
+    for key in ("ua", "mia_efficacy", "mia_loss"):
+        row[key] = record[key]
+    nc = record["neural_collapse"]
+    for group in ("all", "retain"):
+        for k, v in nc.get(group, {}).items():
+            row[f"{k}_{group}"] = v
+    row["duality_forget"], row["duality_retain"] = nc["duality_forget"], nc["duality_retain"]
+    return row
+
+
+def evaluation_record(tm: TrainedModel, forget: Sequence[int], seed: int = 0,
+                      cache: ArtifactCache | None = None) -> dict:
+    """:func:`evaluate` of a model with ``forget`` as the forget classes, cached."""
+    cache = cache or ArtifactCache()
+    spec = {"model": tm.spec, "kind": tm.kind, "forget": sorted(forget), "seed": seed}
+
+    def build() -> dict:
+        return evaluate(tm.model, tm.data, tm.splits.train, forget, seed,
+                        features=cached_features(tm, cache))
+
+    record, _ = cache.get_or_create("evaluation", spec, build)
+    return record
+
+
+def compare_methods(methods: Iterable[str], dataset: str | None = None, profile: str = "cpu",
+                    seed: int = 0, forget: Sequence[int] = (0,), progress: bool = True,
+                    cache: ArtifactCache | None = None) -> pd.DataFrame:
+    """One row per model: ``original``, then each of ``methods`` (``retrain`` included if
+    named), with ``method``, ``seconds`` (unlearning time; training time for Retrain and the
+    original) and every flattened metric."""
+    rows = []
+    original = train_or_load(dataset, profile, seed, (), cache, progress=progress)
+    base = cached_features(original, cache)
+    for name in tqdm(["original", *methods], desc="methods", disable=not progress, leave=False):
+        tm = original if name == "original" else unlearn_or_load(
+            dataset, profile, seed, forget, name, cache=cache, progress=progress)
+        record = evaluation_record(tm, forget, seed, cache)
+        rows.append({"method": name, "seconds": tm.seconds, **flatten(record),
+                     **feature_drift(base, cached_features(tm, cache), forget)})
+    return pd.DataFrame(rows)
+
+
+def feature_drift(before: FeatureSet, after: FeatureSet, forget: Sequence[int]) -> dict:
+    """How far the penultimate features moved: linear CKA to the original on the test set
+    (all / forget-class images) and the relative shift of the forget classes' training mean."""
+    mt = split_mask(before.test_y, forget)
+    mf = split_mask(before.train_y, forget)
+    mu_b, mu_a = before.train[mf].double().mean(0), after.train[mf].double().mean(0)
+    return {"cka_test": linear_cka(before.test, after.test),
+            "cka_test_forget": linear_cka(before.test[mt], after.test[mt]),
+            "forget_mean_shift": ((mu_a - mu_b).norm() / mu_b.norm()).item()}
