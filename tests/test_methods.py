@@ -191,3 +191,59 @@ def test_nc_flip_head_on_collapsed_features(ratio, retain_survives):
     keep = torch.tensor([0, 1, 3])
     assert bool(torch.all(pred[keep] == keep)) is retain_survives
     torch.testing.assert_close(w[keep], weight[keep])  # retained rows untouched
+
+
+def _forget_acc(model, data, idx):
+    from illusion.train import evaluate_accuracy
+
+    return evaluate_accuracy(model, data, data.x_train[idx], data.y_train[idx])
+
+
+# Per-method settings strong enough to act within a few steps on the tiny problem.
+LOWERING = {"finetune": {"lr": 0.1, "epochs": 4}, "grad_ascent": {"lr": 0.05, "epochs": 2},
+            "random_label": {"lr": 0.05, "epochs": 2}, "neggrad_plus": {"lr": 0.05, "epochs": 2},
+            "scrub": {"lr": 0.05, "epochs": 2, "msteps": 2},
+            "unsir": {"lr": 0.05, "epochs": 2, "noise_batch": 16, "noise_copies": 4},
+            "salun": {"lr": 0.05, "epochs": 2}, "l1_sparse": {"lr": 0.1, "epochs": 4},
+            "boundary_shrink": {"lr": 0.05, "epochs": 3}, "prune_row": {}, "nc_flip": {},
+            "last_layer:random_label": {"lr": 0.2, "epochs": 3}}
+
+
+@pytest.fixture
+def trained_original(tiny_data, cache):
+    from illusion.train import TrainConfig
+
+    cfg = TrainConfig(width=4, per_class=None, epochs=6, batch_size=16, lr=0.05,
+                      warmup_epochs=1, val_fraction=0.2, nc_per_class=0)
+    return train_or_load(profile="smoke", config=cfg, data=tiny_data, cache=cache, device="cpu",
+                         progress=False)
+
+
+@pytest.mark.parametrize("name", sorted(LOWERING))
+def test_each_method_lowers_forget_accuracy(name, trained_original):
+    s, data = trained_original.splits, trained_original.data
+    forget_idx = s.train[data.y_train[s.train] == 0]
+    before = _forget_acc(trained_original.model, data, forget_idx)
+    model, _, _ = _run(name, trained_original, **LOWERING[name])
+    assert before >= 50, "the tiny original must know the forget class"
+    assert _forget_acc(model, data, forget_idx) < before
+
+
+def test_random_labels_avoid_forget_classes_and_use_their_generator(trained_original):
+    from illusion.methods.base import Batch, Context
+    from illusion.methods.random_label import relabel_forget
+
+    g = generators(0, STREAMS)
+    data = trained_original.data
+    ctx = Context(trained_original.model, trained_original.model, data, torch.arange(3),
+                  torch.arange(3), (0, 2), torch.device("cpu"), g, {})
+    y = torch.tensor([0, 1, 2] * 200)
+    batch = Batch(torch.zeros(len(y), 1, 8, 8), y, "mixed", is_forget=(y != 1))
+    rng = torch.random.get_rng_state()
+    state = g["labels"].get_state()
+    new = relabel_forget(ctx, batch)
+    assert torch.equal(rng, torch.random.get_rng_state())
+    assert not torch.equal(state, g["labels"].get_state())  # drawn from the "labels" stream
+    assert set(new.tolist()) == {1}  # only retained class 1 is left to choose from
+    g["labels"].set_state(state)
+    assert torch.equal(relabel_forget(ctx, batch), new)  # same stream state -> same labels
