@@ -49,12 +49,12 @@ def _evaluate(args: argparse.Namespace) -> dict:
                                      forget, args.per_class, args.seed, not args.no_probe)
         record["model"] = "checkpoint"
     else:
-        from .pipeline import cached_features, train_or_load
+        from .pipeline import cached_features, check_forget, train_or_load
 
         tm = train_or_load(args.dataset, args.profile, args.seed,
                            forget if args.model == "retrain" else (),
                            progress=not args.no_progress)
-        _check_classes(forget, tm.data.num_classes)
+        check_forget(forget, tm.data.num_classes)
         record = {"model": args.model, "dataset": tm.data.name, "profile": args.profile,
                   "seed": args.seed, "forget": sorted(forget),
                   **evaluate(tm.model, tm.data, tm.splits.train, forget, args.seed,
@@ -110,12 +110,6 @@ def _method_names() -> list[str]:
     from .methods import available
 
     return available()
-
-
-def _check_classes(forget: list[int], num_classes: int) -> None:
-    bad = [c for c in forget if not 0 <= c < num_classes]
-    if bad:
-        raise ValueError(f"forget class(es) {bad} out of range 0..{num_classes - 1}")
 
 
 def _print_evaluate(record: dict) -> None:

@@ -22,8 +22,8 @@ from .models import create_model
 from .profiles import get_profile
 from .train import TrainConfig, evaluate_accuracy, fit
 
-__all__ = ["Splits", "TrainedModel", "cached_features", "default_device", "generators",
-           "make_splits", "split_accuracies", "train_or_load", "unlearn_or_load"]
+__all__ = ["Splits", "TrainedModel", "cached_features", "check_forget", "default_device",
+           "generators", "make_splits", "split_accuracies", "train_or_load", "unlearn_or_load"]
 
 STREAMS = ("split", "init", "order", "augment", "labels")
 
@@ -92,7 +92,7 @@ def build_model(cfg: TrainConfig, data: ImageData, seed: int) -> nn.Module:
                             in_channels=data.in_channels)
 
 
-def _check_forget(forget: Sequence[int], num_classes: int) -> tuple[int, ...]:
+def check_forget(forget: Sequence[int], num_classes: int) -> tuple[int, ...]:
     bad = [c for c in forget if not 0 <= c < num_classes]
     if bad:
         raise ValueError(f"forget class(es) {bad} out of range 0..{num_classes - 1}")
@@ -123,7 +123,7 @@ def train_or_load(dataset: str | None = None, profile: str = "cpu", seed: int = 
     prof = get_profile(profile)
     cfg = config or prof.train
     data = data or load_dataset(dataset or prof.dataset)
-    forget = _check_forget(forget, data.num_classes)
+    forget = check_forget(forget, data.num_classes)
     cache = cache or ArtifactCache()
     device = torch.device(device) if device is not None else default_device()
     spec = {"dataset": data.name, "train": asdict(cfg), "seed": seed, "forget": list(forget)}
@@ -197,7 +197,7 @@ def unlearn_or_load(dataset: str | None = None, profile: str = "cpu", seed: int 
         return train_or_load(dataset, profile, seed, forget, cache, device, progress, config, data)
     cache = cache or ArtifactCache()
     original = train_or_load(dataset, profile, seed, (), cache, device, progress, config, data)
-    forget = _check_forget(forget, original.data.num_classes)
+    forget = check_forget(forget, original.data.num_classes)
     cfg = config or get_profile(profile).train
     splits = make_splits(original.data, cfg, seed, forget)
     spec = {"original": original.spec, "method": method, "hparams": algo.hp,
