@@ -368,6 +368,50 @@ def test_linear_probe_retain_forget_split():
     assert math.isnan(empty["forget"]) and empty["retain"] == 100.0
 
 
+def test_lbfgs_softmax_reaches_the_stated_optimum():
+    """The float32 solver minimises mean CE + l2/2 ||W||^2 with an unpenalised bias: at its
+    answer the float64 autograd gradient of exactly that objective vanishes."""
+    from illusion.metrics import _lbfgs_softmax
+
+    g = _gen(30)
+    n, l2 = 300, 1e-2
+    x = torch.randn(n, 6, generator=g, dtype=torch.float64)
+    noisy = x[:, :2].sum(1) + 0.8 * torch.randn(n, generator=g, dtype=torch.float64)
+    y = (noisy > 0).long() + (x[:, 2] > 1).long()  # three overlapping, unbalanced classes
+    xa = torch.cat([x, torch.ones(n, 1, dtype=torch.float64)], 1)
+    w = _lbfgs_softmax(xa.float().numpy(), y.numpy(), 3, l2, 500, 1e-6)
+    assert w.shape == (3, 7) and w.dtype == np.float32
+    w = torch.from_numpy(w).double().requires_grad_()
+    loss = torch.nn.functional.cross_entropy(xa @ w.T, y) + 0.5 * l2 * (w[:, :-1] ** 2).sum()
+    (grad,) = torch.autograd.grad(loss, w)
+    assert grad.abs().max() < 1e-4
+    assert w[:, -1].abs().max() > 0.1  # the bias is used (and, being free, not shrunk)
+
+
+def test_linear_probe_l2_grid_selects_on_held_out_ties_to_stronger():
+    """With several L2 values the held-out accuracy selects: a huge L2 flattens W, so the
+    unpenalised bias predicts the majority class and loses; among equal held-out accuracies
+    the stronger L2 wins (as [A]'s first best epoch)."""
+    x, y = _clusters(60, seed=26)
+    keep = (y == 0) | (torch.arange(len(y)) % 3 == 0)  # class 0 is the majority
+    xtr, ytr = x[keep], y[keep]
+    xte, yte = _clusters(20, seed=27)
+    assert linear_probe(xtr, ytr, xte, yte, 3, l2_grid=(1e3, 1e-2))["l2"] == 1e-2
+    assert linear_probe(xtr, ytr, xte, yte, 3, l2_grid=(1e-2, 1e3))["l2"] == 1e-2
+    tie = linear_probe(xtr, ytr, xte, yte, 3, l2_grid=(1e-4, 1e-2))
+    assert tie["l2"] == 1e-2 and tie["all"] == 100.0
+
+
+def test_linear_probe_restores_blas_threads():
+    """The probe runs its BLAS on one thread and hands the thread settings back unchanged."""
+    threadpoolctl = pytest.importorskip("threadpoolctl")
+    before = [(i["filepath"], i["num_threads"]) for i in threadpoolctl.threadpool_info()]
+    xtr, ytr = _clusters(30, seed=28)
+    linear_probe(xtr, ytr, xtr, ytr, num_classes=3)
+    after = [(i["filepath"], i["num_threads"]) for i in threadpoolctl.threadpool_info()]
+    assert dict(after).items() >= dict(before).items()
+
+
 def test_ncc_separable():
     xtr, ytr = _clusters(30, seed=24)
     xte, yte = _clusters(10, seed=25)

@@ -16,7 +16,7 @@ from tqdm.auto import tqdm
 from .cache import ArtifactCache
 from .evaluation import evaluate
 from .features import FeatureSet
-from .metrics import linear_cka, split_mask
+from .metrics import METRICS_VERSION, linear_cka, split_mask
 from .pipeline import TrainedModel, cached_features, train_or_load, unlearn_or_load
 
 __all__ = ["compare_methods", "evaluation_record", "feature_drift", "flatten"]
@@ -43,7 +43,8 @@ def evaluation_record(tm: TrainedModel, forget: Sequence[int], seed: int = 0,
                       cache: ArtifactCache | None = None) -> dict:
     """:func:`evaluate` of a model with ``forget`` as the forget classes, cached."""
     cache = cache or ArtifactCache()
-    spec = {"model": tm.spec, "kind": tm.kind, "forget": sorted(forget), "seed": seed}
+    spec = {"model": tm.spec, "kind": tm.kind, "forget": sorted(forget), "seed": seed,
+            "metrics": METRICS_VERSION}
 
     def build() -> dict:
         return evaluate(tm.model, tm.data, tm.splits.train, forget, seed,

@@ -8,6 +8,8 @@ and SalUn's "MIA-efficacy" for the membership-inference score.
 
 from __future__ import annotations
 
+import contextlib
+import functools
 from typing import Sequence
 
 import numpy as np
@@ -16,6 +18,11 @@ import torch.nn.functional as F
 
 __all__ = ["class_means", "knn_accuracy", "linear_cka", "linear_probe", "mia_efficacy",
            "mia_loss_attack", "ncc_accuracy", "neural_collapse", "split_mask"]
+
+
+# Bump when a metric's definition or solver changes: cached evaluation records carry it in
+# their key, so numbers computed by an older version are recomputed, never mixed in.
+METRICS_VERSION = 2
 
 
 def _acc(pred: torch.Tensor, y: torch.Tensor) -> float:
@@ -77,50 +84,144 @@ def knn_accuracy(train_f: torch.Tensor, train_y: torch.Tensor, test_f: torch.Ten
 def linear_probe(train_f: torch.Tensor, train_y: torch.Tensor, test_f: torch.Tensor,
                  test_y: torch.Tensor, num_classes: int, forget: Sequence[int] = (),
                  generator: torch.Generator | None = None, val_fraction: float = 0.1,
-                 l2_grid: Sequence[float] = (1e-4, 1e-3, 1e-2), max_iter: int = 200) -> dict:
+                 l2_grid: Sequence[float] = (1e-2,), max_iter: int = 200,
+                 tol: float = 3e-5) -> dict:
     """[A]'s linear probe, solved by full-batch L-BFGS on frozen features.
 
-    A linear layer with bias is fitted by softmax cross-entropy on the training features of all
-    classes with true labels; ``val_fraction`` of them is held out to select the L2 strength
-    from ``l2_grid``; the selected probe is refitted on all training features and reported on
-    the test features (retain / forget / all). Features are standardised with training
-    statistics. Deterministic; the only randomness is the held-out split (``generator``) and
-    the global RNG is never used.
+    A linear layer with bias is fitted by softmax cross-entropy plus ``l2/2 ||W||^2`` (bias
+    not penalised) on the training features of all classes with true labels, standardised
+    with the mean and standard deviation of all training features. As in [A], ``val_fraction``
+    of them is held out and the probe is trained on the rest; the held-out accuracy selects
+    the L2 strength when ``l2_grid`` has several values (ties go to the stronger L2, as [A]'s
+    first best epoch), and the selected probe, trained on the other samples and not refitted,
+    is reported on the test features (retain / forget / all, percent; ``"l2"`` is the
+    selected strength).
+
+    Solver: L-BFGS (``scipy.optimize``'s L-BFGS-B, no bounds, 40 correction pairs) from zero,
+    with the analytic gradient in float32 NumPy on one BLAS thread. It stops when no gradient
+    entry exceeds ``tol`` or after ``max_iter`` iterations; at the default ``tol`` the test
+    accuracy of every class came within 0.1 points of the exact optimum on the 11 distinct
+    cpu-profile feature sets tried (original and unlearned models). Every L2 of a grid is
+    fitted from zero: a warm start from the previous L2 meets the gradient tolerance almost
+    at once and stops far from its own optimum.
+
+    The default L2 (1e-2) is fixed, not selected per call. On the memorised training features
+    the held-out accuracy is 100% at every L2, and where it is not it favours the weakest L2
+    on offer, a regime [A]'s 20-epoch SGD never reaches. Early-stopped (S)GD behaves like
+    ridge with strength about ``1 / (lr / (1 - momentum) * steps)``, about 0.016 for [A]'s
+    budget (20 epochs of 32 steps at lr 0.01 and momentum 0.9), so 1e-2 is the strength
+    nearest to [A]'s protocol. ``bench/probe.py`` compares the two. Deterministic: the only
+    randomness is the held-out split (``generator``), and the global RNGs are never used.
     """
     g = generator if generator is not None else torch.Generator().manual_seed(0)
-    mu, sd = train_f.mean(0), train_f.std(0).clamp_min(1e-6)
-    xs, xt = (train_f - mu) / sd, (test_f - mu) / sd
-    perm = torch.randperm(len(train_y), generator=g)
+    perm = torch.randperm(len(train_y), generator=g).numpy()
     n_val = int(round(val_fraction * len(train_y)))
     val, fit = perm[:n_val], perm[n_val:]
-    best = max(l2_grid, key=lambda l2: _acc(
-        _lbfgs_softmax(xs[fit], train_y[fit], num_classes, l2, max_iter)(xs[val]).argmax(1),
-        train_y[val]))
-    head = _lbfgs_softmax(xs, train_y, num_classes, best, max_iter)
-    pred = head(xt).argmax(1)
-    return {"all": _acc(pred, test_y), **_retain_forget(pred, test_y, forget), "l2": best}
+    y = train_y.detach().cpu().numpy()
+    best = None
+    with _one_blas_thread():
+        xs, shift, scale = _standardise(train_f.detach().cpu().numpy())
+        x_fit, x_val = xs[fit], xs[val]
+        for l2 in l2_grid:
+            w = _lbfgs_softmax(x_fit, y[fit], num_classes, l2, max_iter, tol)
+            acc = float((np.argmax(x_val @ w.T, 1) == y[val]).mean()) if n_val else 0.0
+            if best is None or (acc, l2) > (best[0], best[1]):
+                best = (acc, l2, w)
+        _, l2, w = best
+        w_raw = w[:, :-1] * scale  # fold the standardisation in: (x - mu) / sd @ w.T + b
+        b_raw = w[:, -1] - w_raw @ shift
+        z = test_f.detach().cpu().numpy().astype(np.float32, copy=False) @ w_raw.T
+        z += b_raw  # in place: ``a @ b + c`` on large arrays pays for NumPy's temporary elision
+    return {**_np_accuracies(np.argmax(z, 1), test_y.detach().cpu().numpy(), forget), "l2": l2}
 
 
-def _lbfgs_softmax(x: torch.Tensor, y: torch.Tensor, num_classes: int, l2: float,
-                   max_iter: int):
-    """Fit W, b minimising mean CE + l2/2 ||W||^2 from zero; returns the logits function."""
-    x = x.double()
-    w = torch.zeros(x.shape[1], num_classes, dtype=x.dtype, requires_grad=True)
-    b = torch.zeros(num_classes, dtype=x.dtype, requires_grad=True)
-    opt = torch.optim.LBFGS([w, b], lr=1.0, max_iter=max_iter, tolerance_grad=1e-7,
-                            tolerance_change=1e-10, history_size=20,
-                            line_search_fn="strong_wolfe")
+def _standardise(x: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(n, D+1) float32 copy of ``x`` standardised per column, with a ones column appended;
+    also the float32 ``shift`` (mean) and ``scale`` (1 / std, ``torch.std``'s n-1, clamped at
+    1e-6) that were applied. The mean is a float32 BLAS sum: a shift of the features only
+    moves the unpenalised bias; the spread is summed about it."""
+    n, d = x.shape
+    shift = (np.ones(n, x.dtype) @ x / max(n, 1)).astype(np.float32)
+    xs = np.empty((n, d + 1), np.float32)
+    xs[:, d] = 1.0
+    # one ufunc call: ``x.astype(...) - shift`` would pay for NumPy's temporary elision
+    np.subtract(x, shift, out=xs[:, :d])
+    sd = np.sqrt(np.einsum("ij,ij->j", xs[:, :d], xs[:, :d]) / max(n - 1, 1))
+    scale = (1.0 / np.maximum(sd, 1e-6)).astype(np.float32)
+    xs[:, :d] *= scale
+    return xs, shift, scale
 
-    def closure():
-        opt.zero_grad()
-        loss = F.cross_entropy(x @ w + b, y) + 0.5 * l2 * (w * w).sum()
-        loss.backward()
-        return loss
 
-    with torch.enable_grad():
-        opt.step(closure)
-    w, b = w.detach(), b.detach()
-    return lambda z: z.double() @ w + b
+def _np_accuracies(pred: np.ndarray, y: np.ndarray, forget: Sequence[int]) -> dict:
+    """``_acc`` / ``_retain_forget`` on NumPy labels: all / retain / forget accuracy in
+    percent (NaN for an empty set), without the round trip through torch."""
+    ok = pred == y
+    m = np.isin(y, np.asarray(list(forget), dtype=y.dtype))
+    out = {}
+    for key, sel in (("all", ok), ("retain", ok[~m]), ("forget", ok[m])):
+        out[key] = float("nan") if len(sel) == 0 else 100.0 * float(sel.mean())
+    return out
+
+
+def _lbfgs_softmax(xa: np.ndarray, y: np.ndarray, num_classes: int, l2: float,
+                   max_iter: int, tol: float) -> np.ndarray:
+    """Minimise mean CE(xa @ W.T, y) + l2/2 ||W[:, :-1]||^2 by L-BFGS from zero.
+
+    ``xa`` is an (n, D+1) float32 array whose last column is ones (so ``W[:, -1]`` is the
+    bias, not penalised). Returns W, a (K, D+1) float32 array. The loss and its analytic
+    gradient are computed in float32 (sums in float64), the logits laid out (K, n) so that
+    every reduction runs over the long axis.
+    """
+    from scipy.optimize import minimize
+
+    n, d1 = xa.shape
+    k = num_classes
+    xa_t = np.ascontiguousarray(xa.T)  # both layouts: each product then runs at BLAS speed
+    target = np.zeros((k, n), np.float32)
+    target[y, np.arange(n)] = 1.0
+    flat = y * n + np.arange(n)  # index of (y_i, i) in the flattened (K, n) logits
+    penalised = np.ones((k, d1), np.float32)
+    penalised[:, -1] = 0.0
+
+    def loss_grad(theta: np.ndarray) -> tuple[float, np.ndarray]:
+        w = theta.reshape(k, d1).astype(np.float32)
+        z = w @ xa_t  # (K, n) logits
+        z -= z.max(0)
+        e = np.exp(z)
+        s = e.sum(0)
+        ce = (np.log(s).sum(dtype=np.float64) - z.ravel().take(flat).sum(dtype=np.float64)) / n
+        e /= s  # softmax
+        e -= target
+        grad = e @ xa
+        grad *= 1.0 / n
+        wp = w * penalised
+        grad += l2 * wp
+        return ce + 0.5 * l2 * float(np.vdot(wp, wp)), grad.ravel().astype(np.float64)
+
+    res = minimize(loss_grad, np.zeros(k * d1), jac=True, method="L-BFGS-B",
+                   options={"maxiter": max_iter, "gtol": tol, "ftol": 1e-10, "maxcor": 40})
+    return res.x.reshape(k, d1).astype(np.float32)
+
+
+@functools.lru_cache(maxsize=1)
+def _blas_controller():
+    """threadpoolctl's controller of the BLAS libraries loaded once SciPy's optimiser is: SciPy
+    brings its own OpenBLAS, and one left unlimited keeps a second thread spinning."""
+    import scipy.optimize  # noqa: F401  load SciPy's BLAS first, so that it is limited too
+
+    try:
+        from threadpoolctl import ThreadpoolController  # installed with scikit-learn
+    except ImportError:  # pragma: no cover
+        return None
+    return ThreadpoolController()
+
+
+def _one_blas_thread():
+    """Context limiting NumPy's and SciPy's BLAS to one thread (restored on exit): the probe's
+    products are too small to gain from threads, and on a busy machine a second BLAS thread
+    makes them several times slower."""
+    ctrl = _blas_controller()
+    return contextlib.nullcontext() if ctrl is None else ctrl.limit(limits=1, user_api="blas")
 
 
 # ------------------------------------------------------------------ neural collapse
