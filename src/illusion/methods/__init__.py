@@ -5,10 +5,10 @@ package registers every method module below.
 """
 
 from .base import (Batch, Context, Method, available, create_method, register_method,
-                   run_unlearning)
+                   register_variant, run_unlearning)
 from . import (boundary_shrink, classifier_only, finetune, grad_ascent,  # noqa: F401 (register)
                l1_sparse, neggrad_plus, random_label, retrain, salun, scrub, unsir)
 from .config import hparams_for
 
 __all__ = ["Batch", "Context", "Method", "available", "create_method", "register_method",
-           "hparams_for", "run_unlearning"]
+           "register_variant", "hparams_for", "run_unlearning"]

@@ -14,7 +14,7 @@ from __future__ import annotations
 import copy
 import time
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, Iterator, Sequence
+from typing import Any, Callable, ClassVar, Iterator, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -24,9 +24,11 @@ from tqdm.auto import tqdm
 from ..data import ImageData, augment_batch, batches, normalize
 
 __all__ = ["Batch", "Context", "Method", "available", "create_method", "register_method",
-           "run_unlearning"]
+           "register_variant", "run_unlearning"]
 
 _REGISTRY: dict[str, type["Method"]] = {}
+# "<base>+<suffix>" variants (CMF, EC...): suffix -> (factory(base_name, **hp), base names)
+_VARIANTS: dict[str, tuple[Callable[..., "Method"], tuple[str, ...]]] = {}
 
 
 def register_method(cls: type["Method"]) -> type["Method"]:
@@ -39,10 +41,23 @@ def register_method(cls: type["Method"]) -> type["Method"]:
     return cls
 
 
+def register_variant(suffix: str, bases: Sequence[str]):
+    """Decorator registering ``factory(base_name, **hparams) -> Method`` as the method
+    ``<base>+<suffix>`` for every name in ``bases`` (e.g. ``scrub+cmf``)."""
+    def wrap(factory: Callable[..., "Method"]) -> Callable[..., "Method"]:
+        if suffix in _VARIANTS:
+            raise ValueError(f"variant +{suffix} is already registered")
+        _VARIANTS[suffix] = (factory, tuple(bases))
+        return factory
+    return wrap
+
+
 def available() -> list[str]:
-    """Registered method names (``last_layer:<name>`` wraps any of the loss-based ones)."""
-    return sorted(_REGISTRY) + [f"last_layer:{n}" for n in sorted(_REGISTRY)
-                                if _REGISTRY[n].head_compatible]
+    """Registered method names (``last_layer:<name>`` wraps any of the loss-based ones;
+    ``<base>+<suffix>`` names the registered variants)."""
+    names = sorted(_REGISTRY) + [f"last_layer:{n}" for n in sorted(_REGISTRY)
+                                 if _REGISTRY[n].head_compatible]
+    return names + sorted(f"{b}+{s}" for s, (_, bases) in _VARIANTS.items() for b in bases)
 
 
 def create_method(name: str, **hparams) -> "Method":
@@ -51,6 +66,9 @@ def create_method(name: str, **hparams) -> "Method":
         from .classifier_only import LastLayer
 
         return LastLayer(name.split(":", 1)[1], **hparams)
+    base, plus, suffix = name.rpartition("+")
+    if plus and suffix in _VARIANTS and base in _VARIANTS[suffix][1]:
+        return _VARIANTS[suffix][0](base, **hparams)
     if name not in _REGISTRY:
         raise KeyError(f"unknown method {name!r}; choose from {', '.join(available())}")
     return _REGISTRY[name](**hparams)

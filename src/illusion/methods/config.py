@@ -17,7 +17,8 @@ def _table() -> dict:
 def hparams_for(method: str, profile: str) -> dict:
     """Hyperparameters of ``method`` under ``profile`` ({} when the file gives none).
 
-    ``last_layer:<m>`` looks up its own entry first, then ``<m>``'s.
+    ``last_layer:<m>`` looks up its own entry first, then ``<m>``'s. A variant
+    ``<m>+<suffix>`` has its own entry (TOML key ``"<m>+<suffix>"``); it does not inherit.
     """
     table = _table().get(profile, {})
     if method in table:
