@@ -208,7 +208,7 @@ def unlearn_or_load(dataset: str | None = None, profile: str = "cpu", seed: int 
         _, history, seconds = run_unlearning(
             algo, model, original.data, splits.retain, splits.forget, forget,
             generators(seed, ("order", "augment", "labels", "noise"), salt=f"unlearn:{method}:"),
-            original.model.fc.weight.device, cfg.padding, cfg.flip, progress)
+            original.model.fc.weight.device, cfg.padding, cfg.flip, progress, cfg.bf16)
         return {"state_dict": {k: v.cpu() for k, v in model.state_dict().items()},
                 "history": history, "spec": spec, "seconds": seconds}
 

@@ -196,8 +196,9 @@ class Method:
         return 1.0
 
     def logits(self, ctx: Context, x: torch.Tensor) -> torch.Tensor:
-        """The model's logits; a hook so CMF and last-layer variants can change the head."""
-        return ctx.model(x)
+        """The model's logits (float32 even under bf16 autocast, so losses built on softmaxes
+        keep their precision); a hook so CMF and last-layer variants can change the head."""
+        return ctx.model(x).float()
 
     def ce(self, ctx: Context, batch: Batch) -> torch.Tensor:
         return F.cross_entropy(self.logits(ctx, batch.x), batch.y)
@@ -206,11 +207,13 @@ class Method:
 def run_unlearning(method: Method, model: nn.Module, data: ImageData, retain_idx: torch.Tensor,
                    forget_idx: torch.Tensor, forget_classes: Sequence[int],
                    generators: dict[str, torch.Generator], device: torch.device | str = "cpu",
-                   padding: int = 0, flip: bool = False,
-                   progress: bool = True) -> tuple[nn.Module, list[dict], float]:
+                   padding: int = 0, flip: bool = False, progress: bool = True,
+                   bf16: bool = False) -> tuple[nn.Module, list[dict], float]:
     """Unlearn in place; return ``(model, history, seconds)``.
 
-    ``seconds`` is the wall-clock time of the unlearning itself (setup included).
+    ``seconds`` is the wall-clock time of the unlearning itself (setup included). ``bf16``
+    runs each step's forward passes under bfloat16 autocast, as training does (the method's
+    ``setup`` stays in float32).
     """
     device = torch.device(device)
     model.to(device)
@@ -234,7 +237,8 @@ def run_unlearning(method: Method, model: nn.Module, data: ImageData, retain_idx
             for group in opt.param_groups:
                 group["lr"] = method.hp["lr"] * method.scale_lr(epoch, step)
             opt.zero_grad(set_to_none=True)
-            total += method.backward(ctx, batch)
+            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
+                total += method.backward(ctx, batch)
             opt.step()
             method.after_step(ctx)
             count += 1

@@ -42,7 +42,7 @@ class Scrub(Method):
 
     def kl_to_teacher(self, ctx: Context, batch: Batch, logits: torch.Tensor) -> torch.Tensor:
         with torch.no_grad():
-            teacher = ctx.original(batch.x)  # (B, K)
+            teacher = ctx.original(batch.x).float()  # (B, K)
         return distill_kl(logits, teacher, self.hp["T"])
 
     def loss(self, ctx: Context, batch: Batch):
