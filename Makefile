@@ -20,9 +20,15 @@ book: $(STAMP)
 	$(BIN)/python tools/run_notebooks.py --profile $(PROFILE) --out book/notebooks
 	$(BIN)/jupyter-book build . --warningiserror --nitpick --keep-going
 
+# The smoke book: every notebook executed under `smoke`, built with warnings as errors into
+# $(SMOKE_BOOK), then opened page by page in headless Chromium (tests/test_book_browser.py).
+SMOKE_BOOK := build/smoke-book
+
 test: $(STAMP)
 	$(BIN)/python tools/run_notebooks.py --profile smoke --out build/smoke --prepare-only
-	$(BIN)/python -m pytest tests build/smoke --nbval-lax -q
+	$(BIN)/python tools/run_notebooks.py --profile smoke --stage-book $(SMOKE_BOOK)
+	$(BIN)/jupyter-book build $(SMOKE_BOOK) --warningiserror --nitpick --keep-going --quiet
+	ILLUSION_BOOK_HTML=$(SMOKE_BOOK)/_build/html $(BIN)/python -m pytest tests build/smoke --nbval-lax -q
 
 bench: $(STAMP)
 	$(BIN)/python bench/train_throughput.py

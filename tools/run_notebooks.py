@@ -4,7 +4,10 @@ Each ``notebooks/NN_*.py`` is converted to ``.ipynb``, executed with the ``profi
 (and any ``-p NAME VALUE`` given here) and written to ``--out``. The result goes to a temporary
 file first and is promoted only when execution succeeds, so a failed or interrupted run never
 leaves a half-executed page behind. ``--prepare-only`` injects the parameters without executing
-(for nbval, which executes the notebooks itself).
+(for nbval, which executes the notebooks itself). ``--stage-book DIR`` copies the book's
+sources (``_config.yml``, ``_toc.yml``, ``book/*.{md,bib,svg}``) to ``DIR`` and writes
+the executed notebooks to ``DIR/book/notebooks``, so that a book of another profile (the smoke
+book CI builds and browser-checks) never overwrites ``book/notebooks``.
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import sys
 import tempfile
 import time
@@ -41,6 +45,16 @@ def execute(source: Path, out_dir: Path, parameters: dict, prepare_only: bool) -
     return time.perf_counter() - start
 
 
+def stage_book(dest: Path) -> None:
+    """Copy the book's sources (not its executed notebooks) to ``dest``."""
+    (dest / "book").mkdir(parents=True, exist_ok=True)
+    for name in ("_config.yml", "_toc.yml"):
+        shutil.copy2(ROOT / name, dest / name)
+    for path in sorted((ROOT / "book").iterdir()):
+        if path.is_file() and path.suffix in {".md", ".bib", ".svg"}:
+            shutil.copy2(path, dest / "book" / path.name)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("notebooks", nargs="*", type=Path,
@@ -48,6 +62,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--profile", default="cpu")
     parser.add_argument("--out", type=Path, default=ROOT / "book" / "notebooks")
     parser.add_argument("--prepare-only", action="store_true")
+    parser.add_argument("--stage-book", type=Path, metavar="DIR",
+                        help="copy the book sources to DIR and execute into DIR/book/notebooks")
     parser.add_argument("-p", nargs=2, action="append", default=[], metavar=("NAME", "VALUE"),
                         help="extra papermill parameter (VALUE parsed as JSON when possible)")
     args = parser.parse_args(argv)
@@ -58,6 +74,9 @@ def main(argv: list[str] | None = None) -> int:
         except json.JSONDecodeError:
             params[name] = value
     sources = args.notebooks or sorted((ROOT / "notebooks").glob("[0-9]*.py"))
+    if args.stage_book:
+        stage_book(args.stage_book)
+        args.out = args.stage_book / "book" / "notebooks"
     args.out.mkdir(parents=True, exist_ok=True)
     times = {}
     for source in sources:

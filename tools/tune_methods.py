@@ -6,7 +6,8 @@ accuracy on the retained classes and on the forgotten class(es). The rule, fixed
 mirrors what Retrain achieves (0% on forgotten classes): among settings with validation-forget
 accuracy at most ``--forget-max`` percent, take the one with the highest validation-retain
 accuracy; if none qualifies, take the lowest validation-forget accuracy. Results go to
-``tuning/<profile>.csv``; the chosen values are printed as TOML lines for
+``tuning/<profile>.csv`` (rows of methods not named in the run are kept, so methods with
+different learning-rate grids can be tuned in separate runs); the chosen values are printed as TOML lines for
 ``src/illusion/methods/hparams.toml``.
 """
 
@@ -63,6 +64,9 @@ def main(argv: list[str] | None = None) -> int:
     table = pd.DataFrame(rows)
     out = ROOT / "tuning" / f"{args.profile}.csv"
     out.parent.mkdir(exist_ok=True)
+    if out.exists():  # keep earlier results of the methods not re-tuned in this run
+        old = pd.read_csv(out)
+        table = pd.concat([old[~old["method"].isin(args.methods)], table], ignore_index=True)
     table.to_csv(out, index=False)
     print(f"\nwrote {out}\nchosen (rule: val forget <= {args.forget_max}%, then max val retain):")
     for method, group in table.groupby("method", sort=False):
