@@ -9,7 +9,7 @@ PROFILE ?= cpu
 export ILLUSION_CACHE ?= $(CURDIR)/artifacts
 export ILLUSION_DATA ?= $(CURDIR)/data
 
-.PHONY: book test bench clean
+.PHONY: book test bench book-time clean
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -32,6 +32,9 @@ test: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python bench/train_throughput.py
+
+book-time: $(STAMP)
+	$(BIN)/python bench/book_time.py --profile $(PROFILE)
 
 clean:
 	rm -rf _build build book/notebooks
