@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 from .train import TrainConfig
 
-__all__ = ["PROFILES", "Profile", "get_profile"]
+__all__ = ["PAPER_FORGET_SETS", "PROFILES", "Profile", "get_profile"]
 
 
 @dataclass(frozen=True)
@@ -19,6 +19,14 @@ class Profile:
     dataset: str
     train: TrainConfig
     description: str
+    # The claim notebooks' grid: every forget set (single- and multi-class) x every seed.
+    forget_sets: tuple[tuple[int, ...], ...] = ((0,),)
+    seeds: tuple[int, ...] = (0,)
+
+
+# [A]'s CIFAR-10 grid: every class alone, and the multi-class groups of its appendix.
+PAPER_FORGET_SETS = tuple((c,) for c in range(10)) + ((0, 1, 2), (3, 4, 5), (6, 7, 8),
+                                                      (0, 5, 9), (2, 4, 8))
 
 
 PROFILES: dict[str, Profile] = {p.name: p for p in (
@@ -35,7 +43,8 @@ PROFILES: dict[str, Profile] = {p.name: p for p in (
             TrainConfig(width=64, per_class=None, epochs=300, batch_size=128, lr=0.05,
                         warmup_epochs=5, padding=4, flip=True, patience=30),
             "[A]'s recipe: CIFAR-10, ResNet-18 width 64, crop+flip, 300 epochs with early "
-            "stopping on a 10% validation split; meant for a GPU."),
+            "stopping on a 10% validation split; meant for a GPU.",
+            forget_sets=PAPER_FORGET_SETS, seeds=(0, 1, 2)),
 )}
 
 

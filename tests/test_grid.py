@@ -1,0 +1,44 @@
+import pandas as pd
+import pytest
+
+from illusion import grid
+from illusion.profiles import PAPER_FORGET_SETS, get_profile
+
+
+def test_grid_cells_defaults_and_validation():
+    assert grid.grid_cells("cpu") == [(0, (0,))]
+    paper = grid.grid_cells("paper")
+    assert len(paper) == len(PAPER_FORGET_SETS) * 3 and (2, (2, 4, 8)) in paper
+    assert grid.grid_cells("cpu", [[4, 2]], [1, 2]) == [(1, (2, 4)), (2, (2, 4))]
+    for bad in ([[]], []):
+        with pytest.raises(ValueError):
+            grid.grid_cells("cpu", bad, [0])
+    with pytest.raises(ValueError, match="repeated"):
+        grid.grid_cells("cpu", [[1, 2], [2, 1]], [0])
+    with pytest.raises(KeyError):
+        grid.grid_cells("nope")
+
+
+def test_forget_label():
+    assert grid.forget_label((0,)) == "0" and grid.forget_label((2, 4, 8)) == "2+4+8"
+
+
+def test_summarise_mean_std_count():
+    t = pd.DataFrame({"method": ["a", "a", "b"], "x": [1.0, 3.0, 5.0]})
+    s = grid.summarise(t, ["x"])
+    assert list(s.index) == ["a", "b"]
+    assert s.loc["a", "x_mean"] == 2.0 and s.loc["a", "x_std"] == pytest.approx(2 ** 0.5)
+    assert s.loc["a", "n"] == 2 and s.loc["b", "n"] == 1 and pd.isna(s.loc["b", "x_std"])
+
+
+def test_run_grid_stacks_cells(tiny_profile, cache):
+    t = grid.run_grid(["prune_row"], None, "smoke", [[1], [0, 2]], [0], progress=False,
+                      cache=cache)
+    assert list(t["forget"].unique()) == ["1", "0+2"]
+    assert set(t["n_forget"]) == {1, 2}
+    for label in ("1", "0+2"):
+        assert t.loc[t["forget"] == label, "method"].tolist() == ["original", "prune_row"]
+    # a zeroed forget row: output accuracy on every forgotten class of each cell is ~0
+    pruned = t[t["method"] == "prune_row"]
+    assert (pruned["output_test_forget"] <= 5.0).all()
+    assert get_profile("smoke").seeds == (0,)
