@@ -162,11 +162,15 @@ def cka_per_stage(model_a: nn.Module, model_b: nn.Module, data: ImageData,
 
 
 def probe_per_stage(model: nn.Module, data: ImageData, train_idx: torch.Tensor,
-                    forget: Sequence[int] = (), seed: int = 0) -> dict[str, dict]:
+                    forget: Sequence[int] = (), seed: int = 0,
+                    features: dict | None = None) -> dict[str, dict]:
     """[A]'s linear probe on the pooled features of every stage: how much each depth still
-    separates the retained and the forgotten classes (test accuracy, percent)."""
-    train = extract_features(model, data, data.x_train[train_idx], stages=True)
-    test = extract_features(model, data, data.x_test, stages=True)
+    separates the retained and the forgotten classes (test accuracy, percent). Pass
+    ``features`` (:func:`illusion.pipeline.cached_stage_features`) to skip extraction."""
+    if features is None:
+        features = {"train": extract_features(model, data, data.x_train[train_idx], stages=True),
+                    "test": extract_features(model, data, data.x_test, stages=True)}
+    train, test = features["train"], features["test"]
     out = {}
     for name in train:
         p = linear_probe(train[name], data.y_train[train_idx], test[name], data.y_test,

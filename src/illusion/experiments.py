@@ -14,12 +14,14 @@ import pandas as pd
 from tqdm.auto import tqdm
 
 from .cache import ArtifactCache
-from .evaluation import evaluate
+from .evaluation import evaluate, probe_per_stage
 from .features import FeatureSet
 from .metrics import METRICS_VERSION, linear_cka, split_mask
-from .pipeline import TrainedModel, cached_features, train_or_load, unlearn_or_load
+from .pipeline import (TrainedModel, cached_features, cached_stage_features, train_or_load,
+                       unlearn_or_load)
 
-__all__ = ["compare_methods", "evaluation_record", "feature_drift", "flatten"]
+__all__ = ["compare_methods", "evaluation_record", "feature_drift", "flatten", "stage_probes",
+           "stage_similarity"]
 
 
 def flatten(record: dict) -> dict:
@@ -81,3 +83,46 @@ def feature_drift(before: FeatureSet, after: FeatureSet, forget: Sequence[int]) 
     return {"cka_test": linear_cka(before.test, after.test),
             "cka_test_forget": linear_cka(before.test[mt], after.test[mt]),
             "forget_mean_shift": ((mu_a - mu_b).norm() / mu_b.norm()).item()}
+
+
+def stage_similarity(models: dict[str, TrainedModel], references: dict[str, TrainedModel],
+                     forget: Sequence[int], cache: ArtifactCache | None = None) -> pd.DataFrame:
+    """Linear CKA per stage between every model and every reference (e.g. the original and
+    Retrain) on the test images of the forget classes and of the retained classes.
+
+    One row per (``method``, ``reference``, ``split`` in {"forget", "retain"}, ``stage``) with
+    ``cka``; stages in network order (stem first, the last one being the penultimate layer).
+    Features come from :func:`cached_stage_features`, so each model is run once.
+    """
+    ref_feats = {r: cached_stage_features(tm, cache)["test"] for r, tm in references.items()}
+    rows = []
+    for name, tm in models.items():
+        test = cached_stage_features(tm, cache)["test"]
+        mask = split_mask(tm.data.y_test, forget)
+        for ref, other in ref_feats.items():
+            for split, m in (("forget", mask), ("retain", ~mask)):
+                for stage in test:
+                    cka = linear_cka(test[stage][m], other[stage][m])
+                    rows.append({"method": name, "reference": ref, "split": split,
+                                 "stage": stage, "cka": cka})
+    return pd.DataFrame(rows)
+
+
+def stage_probes(models: dict[str, TrainedModel], forget: Sequence[int], seed: int = 0,
+                 cache: ArtifactCache | None = None) -> pd.DataFrame:
+    """[A]'s linear probe on every stage's pooled features (cached per model): one row per
+    (``method``, ``stage``) with ``probe_test_retain`` and ``probe_test_forget`` (percent)."""
+    cache = cache or ArtifactCache()
+    rows = []
+    for name, tm in models.items():
+        spec = {"model": tm.spec, "kind": tm.kind, "forget": sorted(forget), "seed": seed,
+                "metrics": METRICS_VERSION}
+
+        def build(tm: TrainedModel = tm) -> dict:
+            return probe_per_stage(tm.model, tm.data, tm.splits.train, forget, seed,
+                                   features=cached_stage_features(tm, cache))
+
+        record, _ = cache.get_or_create("stage_probe", spec, build)
+        rows += [{"method": name, "stage": stage, "probe_test_retain": r["test_retain"],
+                  "probe_test_forget": r["test_forget"]} for stage, r in record.items()]
+    return pd.DataFrame(rows)

@@ -3,10 +3,12 @@
 The ResNets follow He et al. (2016) with the CIFAR stem used by [A] (3x3 stem convolution,
 stride 1, no max-pool). Every model exposes
 
-* ``forward_features(x)``: the penultimate (head-input) features, shape (B, D);
+* ``forward_features(x)``: the penultimate (head-input) features, shape (B, D): the pooled
+  last stage passed through ``neck`` (identity, except for a CMF model, whose neck maps them
+  to the centred, normalised features ẑ, see :mod:`illusion.cmf`);
 * ``stage_features(x)``: globally average-pooled features of the stem and of each residual
   stage, as an ordered ``dict`` name -> (B, C_stage), the last entry equal to
-  ``forward_features``;
+  ``forward_features`` before the neck;
 * ``forward_head(f)``: the classifier applied to features.
 
 so probes and CKA never need forward hooks.
@@ -113,26 +115,32 @@ class ResNet(nn.Module):
             stages.append(nn.Sequential(*blocks))
         self.stages = nn.ModuleList(stages)
         self.feature_dim = c_in
+        self.neck = nn.Identity()  # pooled features -> head input (illusion.cmf swaps it)
         self.fc = nn.Linear(c_in, num_classes)
 
     @property
     def stage_names(self) -> list[str]:
         return ["stem"] + [f"stage{i + 1}" for i in range(len(self.stages))]
 
-    def stage_features(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
-        """Pooled features after the stem and after every residual stage: name -> (B, C)."""
+    def stage_maps(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Feature maps after the stem and after every residual stage: name -> (B, C, H, W)
+        (for modules attached to intermediate depths, e.g. EC's auxiliary heads)."""
         h = self.stem(x)
-        out = {"stem": h.mean(dim=(2, 3))}
+        out = {"stem": h}
         for name, stage in zip(self.stage_names[1:], self.stages):
             h = stage(h)
-            out[name] = h.mean(dim=(2, 3))
+            out[name] = h
         return out
+
+    def stage_features(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Pooled features after the stem and after every residual stage: name -> (B, C)."""
+        return {name: h.mean(dim=(2, 3)) for name, h in self.stage_maps(x).items()}
 
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
         h = self.stem(x)
         for stage in self.stages:
             h = stage(h)
-        return h.mean(dim=(2, 3))  # (B, feature_dim)
+        return self.neck(h.mean(dim=(2, 3)))  # (B, feature_dim)
 
     def forward_head(self, features: torch.Tensor) -> torch.Tensor:
         return self.fc(features)  # (B, num_classes)

@@ -10,20 +10,22 @@ import copy
 import hashlib
 import time
 from dataclasses import asdict, dataclass
-from typing import Sequence
+from typing import Callable, Sequence
 
 import torch
 from torch import nn
 
 from .cache import ArtifactCache
+from .cmf import to_cmf
 from .data import ImageData, class_split, load_dataset, per_class_subset, train_val_split
-from .features import FeatureSet, feature_set
+from .features import FeatureSet, extract_features, feature_set
 from .models import create_model
 from .profiles import get_profile
 from .train import TrainConfig, evaluate_accuracy, fit
 
-__all__ = ["Splits", "TrainedModel", "cached_features", "check_forget", "default_device",
-           "generators", "make_splits", "split_accuracies", "train_or_load", "unlearn_or_load"]
+__all__ = ["STARTS", "Splits", "TrainedModel", "cached_features", "cached_stage_features",
+           "check_forget", "cmf_original_or_load", "default_device", "generators", "make_splits",
+           "split_accuracies", "train_or_load", "unlearn_or_load"]
 
 STREAMS = ("split", "init", "order", "augment", "labels")
 
@@ -175,6 +177,21 @@ def cached_features(tm: TrainedModel, cache: ArtifactCache | None = None) -> Fea
     return FeatureSet(**payload)
 
 
+def cached_stage_features(tm: TrainedModel, cache: ArtifactCache | None = None) -> dict:
+    """Pooled features of every stage (stem, each residual stage; the last is the penultimate
+    layer) as ``{"train": {stage: (N_train, C)}, "test": {stage: (N_test, C)}}`` on the
+    model's training split and the whole test set, extracted once and cached."""
+    cache = cache or ArtifactCache()
+
+    def build() -> dict:
+        x = {"train": tm.data.x_train[tm.splits.train], "test": tm.data.x_test}
+        return {k: extract_features(tm.model, tm.data, v, stages=True) for k, v in x.items()}
+
+    payload, _ = cache.get_or_create("stage_features", {"model": tm.spec, "kind": tm.kind},
+                                     build)
+    return payload
+
+
 def unlearn_or_load(dataset: str | None = None, profile: str = "cpu", seed: int = 0,
                     forget: Sequence[int] = (0,), method: str = "random_label",
                     hparams: dict | None = None, cache: ArtifactCache | None = None,
@@ -197,24 +214,66 @@ def unlearn_or_load(dataset: str | None = None, profile: str = "cpu", seed: int 
         return train_or_load(dataset, profile, seed, forget, cache, device, progress, config, data)
     cache = cache or ArtifactCache()
     original = train_or_load(dataset, profile, seed, (), cache, device, progress, config, data)
+    # the model the method starts from: the original, or e.g. the CMF original for "+cmf"
+    start = STARTS[getattr(algo, "start_from", "original")](original, profile, cache, progress)
     forget = check_forget(forget, original.data.num_classes)
     cfg = config or get_profile(profile).train
     splits = make_splits(original.data, cfg, seed, forget)
-    spec = {"original": original.spec, "method": method, "hparams": algo.hp,
+    spec = {"original": start.spec, "method": method, "hparams": algo.hp,
             "forget": list(forget), "seed": seed}
 
     def build() -> dict:
-        model = copy.deepcopy(original.model)
+        model = copy.deepcopy(start.model)
         _, history, seconds = run_unlearning(
             algo, model, original.data, splits.retain, splits.forget, forget,
             generators(seed, ("order", "augment", "labels", "noise"), salt=f"unlearn:{method}:"),
-            original.model.fc.weight.device, cfg.padding, cfg.flip, progress, cfg.bf16)
+            start.model.fc.weight.device, cfg.padding, cfg.flip, progress, cfg.bf16)
         return {"state_dict": {k: v.cpu() for k, v in model.state_dict().items()},
                 "history": history, "spec": spec, "seconds": seconds}
 
     payload, cached = cache.get_or_create("unlearned", spec, build)
-    model = copy.deepcopy(original.model)
+    model = copy.deepcopy(start.model)
     model.load_state_dict(payload["state_dict"])
     model.eval()
     return TrainedModel(model, original.data, splits, spec, payload["history"],
                         payload["seconds"], cached)
+
+
+def cmf_original_or_load(original: TrainedModel, profile: str = "cpu",
+                         cache: ArtifactCache | None = None, progress: bool = True) -> TrainedModel:
+    """[A]'s "CMF original", cached: ``original`` with its linear head replaced by the
+    class-mean-feature head (:mod:`illusion.cmf`) and the whole network fine-tuned with
+    cross-entropy on the CMF logits over its training split (true labels, every class), with
+    the profile's ``cmf_finetune`` hyperparameters. Its ``splits`` are the original's."""
+    from .methods import hparams_for, run_unlearning
+    from .methods.cmf import cmf_finetune
+
+    algo = cmf_finetune(**hparams_for("cmf_finetune", profile))
+    cfg = TrainConfig(**original.spec["train"])
+    cache = cache or ArtifactCache()
+    spec = {"original": original.spec, "method": "cmf_original", "hparams": algo.hp}
+
+    def build() -> dict:
+        model = copy.deepcopy(original.model)
+        _, history, seconds = run_unlearning(
+            algo, model, original.data, original.splits.train, torch.empty(0, dtype=torch.int64),
+            (), generators(original.spec["seed"], ("order", "augment", "labels", "noise"),
+                           salt="cmf_original:"),
+            original.model.fc.weight.device, cfg.padding, cfg.flip, progress, cfg.bf16)
+        return {"state_dict": {k: v.cpu() for k, v in model.state_dict().items()},
+                "history": history, "spec": spec, "seconds": seconds}
+
+    payload, cached = cache.get_or_create("cmf_original", spec, build)
+    model = to_cmf(copy.deepcopy(original.model))
+    model.load_state_dict(payload["state_dict"])
+    model.eval()
+    return TrainedModel(model, original.data, original.splits, spec, payload["history"],
+                        payload["seconds"], cached)
+
+
+# Starting points of unlearning, by a method's ``start_from`` (default "original"):
+# fn(original, profile, cache, progress) -> TrainedModel.
+STARTS: dict[str, Callable[[TrainedModel, str, ArtifactCache, bool], TrainedModel]] = {
+    "original": lambda original, *_: original,
+    "cmf_original": cmf_original_or_load,
+}

@@ -6,8 +6,8 @@ import matplotlib
 import pandas as pd
 import seaborn as sns
 
-__all__ = ["collapse_curves", "feature_pca", "method_label", "method_palette", "readout_bars", "set_theme",
-           "training_curves"]
+__all__ = ["collapse_curves", "feature_pca", "method_label", "method_lines", "method_palette",
+           "readout_bars", "set_theme", "training_curves"]
 
 
 def set_theme() -> None:
@@ -60,16 +60,28 @@ def collapse_curves(history: list[dict], title: str = ""):
 # Fixed order so that a method keeps its colour on every page of the book.
 METHOD_ORDER = ("original", "retrain", "finetune", "grad_ascent", "random_label", "neggrad_plus",
                 "scrub", "unsir", "salun", "l1_sparse", "boundary_shrink", "prune_row", "nc_flip",
-                "last_layer:random_label", "last_layer:neggrad_plus", "last_layer:unsir")
+                "last_layer:random_label", "last_layer:neggrad_plus", "last_layer:unsir", "ec")
 LABELS = {"original": "Original", "retrain": "Retrain", "finetune": "FT", "grad_ascent": "GA",
           "random_label": "RL", "neggrad_plus": "NegGrad+", "scrub": "SCRUB", "unsir": "UNSIR",
           "salun": "SalUn", "l1_sparse": "ℓ1-sparse", "boundary_shrink": "BS",
           "prune_row": "prune row", "nc_flip": "NC flip", "last_layer:random_label": "LL-RL",
-          "last_layer:neggrad_plus": "LL-NegGrad+", "last_layer:unsir": "LL-UNSIR"}
+          "last_layer:neggrad_plus": "LL-NegGrad+", "last_layer:unsir": "LL-UNSIR",
+          "cmf_original": "CMF original", "ec": "EC"}
 
 
 def method_label(name: str) -> str:
+    """Display name; a variant ``<base>+<suffix>`` reads ``<base's label>+<SUFFIX>``."""
+    base, plus, suffix = name.rpartition("+")
+    if plus and base:
+        return f"{method_label(base)}+{suffix.upper()}"
     return LABELS.get(name, name)
+
+
+def _shade(colour: tuple, i: int) -> tuple:
+    """The i-th variant shade of a colour: darker for even i, lighter for odd i."""
+    if i % 2 == 0:
+        return tuple(0.6 ** (1 + i // 2) * c for c in colour)
+    return tuple(c + (1 - c) * 0.5 ** (1 + i // 2) for c in colour)
 
 
 def method_palette() -> dict[str, tuple]:
@@ -77,23 +89,34 @@ def method_palette() -> dict[str, tuple]:
     colours = sns.color_palette("tab20", len(METHOD_ORDER))
     palette = {method_label(m): c for m, c in zip(METHOD_ORDER, colours)}
     palette["Original"], palette["Retrain"] = (0.1, 0.1, 0.1), (0.55, 0.55, 0.55)
+    palette["CMF original"] = (0.35, 0.25, 0.45)
+    from .methods import available  # variants: a shade of the base's colour, one per suffix
+
+    variants = [n.rpartition("+") for n in available() if "+" in n]
+    suffixes = sorted({suffix for _, _, suffix in variants})
+    for base, _, suffix in variants:
+        if method_label(base) in palette:
+            palette[method_label(f"{base}+{suffix}")] = _shade(palette[method_label(base)],
+                                                             suffixes.index(suffix))
     return palette
 
 
 def readout_bars(df: pd.DataFrame, columns: dict[str, str], reference: str | None = "retrain",
                  ylabel: str = "test forget accuracy (%)"):
     """Grouped bars: one group per readout (``columns``: column -> readout label), one bar per
-    method; a dashed line per readout at the ``reference`` method's value."""
+    method; a dashed line per readout at the ``reference`` method's value. Several rows per
+    method (a grid of forget sets / seeds) give the mean with a ±1 standard-deviation bar."""
     import matplotlib.pyplot as plt
 
     long = df.assign(label=df["method"].map(method_label)).melt(
         id_vars="label", value_vars=list(columns), var_name="readout", value_name="accuracy")
     long["readout"] = long["readout"].map(columns)
-    fig, ax = plt.subplots(figsize=(max(6, 1.1 * len(df) * len(columns) / 2), 3.6))
+    n_methods = df["method"].nunique()
+    fig, ax = plt.subplots(figsize=(max(6, 1.1 * n_methods * len(columns) / 2), 3.6))
     sns.barplot(data=long, x="readout", y="accuracy", hue="label", palette=method_palette(),
-                ax=ax)
+                errorbar="sd" if len(df) > n_methods else None, ax=ax)
     if reference is not None and reference in set(df["method"]):
-        ref = df.set_index("method").loc[reference]
+        ref = df[df["method"] == reference][list(columns)].mean()
         for i, col in enumerate(columns):
             ax.hlines(ref[col], i - 0.45, i + 0.45, colors="0.3", linestyles="--", lw=1.2)
     ax.set(xlabel="", ylabel=ylabel, ylim=(0, 100))
@@ -128,3 +151,29 @@ def feature_pca(models: dict, forget, max_points: int = 2000):
     axes[0][0].legend(loc="best", fontsize=7, markerscale=3)
     fig.tight_layout()
     return fig
+
+
+def method_lines(df: pd.DataFrame, x: str, y: str, col: str | None = None,
+                 row: str | None = None, ylabel: str = "", ylim: tuple | None = None,
+                 height: float = 2.8):
+    """One line per method (``df["method"]``, coloured by :func:`method_palette`) of ``y``
+    against ``x``, in a grid of panels by ``col`` / ``row``; Retrain dashed and variants
+    (``<base>+<suffix>``, shaded like their base) dotted. Returns the figure."""
+    data = df.assign(label=df["method"].map(method_label))
+    palette = method_palette()
+    order = [lab for lab in palette if lab in set(data["label"])]
+    extra = sorted(set(data["label"]) - set(order))  # e.g. ablation variants
+    palette.update(zip(extra, sns.color_palette("Set2", len(extra))))
+    order += extra
+    dashes = {lab: (4, 2) if lab == "Retrain" else (1, 1.5) if "+" in lab.rstrip("+") else ""
+              for lab in order}
+    grid = sns.relplot(data=data, x=x, y=y, hue="label", hue_order=order, col=col, row=row,
+                       kind="line", marker="o", palette=palette, height=height,
+                       aspect=1.25, style="label", style_order=order,
+                       dashes=dashes,
+                       facet_kws={"sharey": True})
+    grid.set_axis_labels(x, ylabel or y)
+    if ylim is not None:
+        grid.set(ylim=ylim)
+    grid.legend.set_title(None)
+    return grid.figure

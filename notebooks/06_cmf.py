@@ -1,0 +1,196 @@
+# ---
+# jupyter:
+#   jupytext:
+#     formats: py:percent
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # A classifier that cannot be misaligned: CMF unlearning (C6)
+#
+# The illusion of the previous pages lives in the last layer: a method can rotate the forget
+# row away from features that barely move. {cite:t}`gao2026illusion` remove that escape. Their
+# class-mean-feature (CMF) classifier has no trainable last layer: with $z = f/\lVert f\rVert$
+# the normalised features, $m_c$ the mean of $z$ over the training images of class $c$ (true
+# labels, forgotten classes included) and $\mu$ the mean over all of them, the class scores are
+# cosines
+#
+# $$\ell_c(x) = T\,\hat z^\top w_c,\qquad \hat z = \frac{z-\mu}{\lVert z-\mu\rVert},\qquad
+#   w_c = \frac{m_c-\mu}{\lVert m_c-\mu\rVert},\qquad T = 1 .$$
+#
+# The rows follow the class means, so the forget class stops winning only if its features
+# actually move. [A]'s recipe: replace the head of the trained original by CMF and fine-tune the
+# whole network one epoch (the *CMF original*); then, each unlearning epoch, freeze $W$ at the
+# current class means, apply a method's loss to the CMF logits (encoder parameters only) and
+# recompute $W$ with true labels. They report that SCRUB+CMF and UNSIR+CMF push the probe and the
+# nearest-class-mean (NCC) forget accuracy *below Retrain* with retain accuracy within a few
+# points, while RL+CMF and SalUn+CMF forget little. For CMF models the probe and NCC read
+# $\hat z$, the head's input.
+
+# %% tags=["parameters"]
+profile = "cpu"
+dataset = None
+seed = 0
+forget = [0]
+methods = ["random_label", "salun", "neggrad_plus", "scrub", "unsir"]
+
+# %%
+import matplotlib.pyplot as plt
+import pandas as pd
+from myst_nb import glue
+
+from illusion.experiments import compare_methods, evaluation_record, flatten
+from illusion.pipeline import cmf_original_or_load, train_or_load, unlearn_or_load
+from illusion.plotting import feature_pca, method_label, readout_bars, set_theme
+
+set_theme()
+variants = [f"{m}+cmf" for m in methods]
+original = train_or_load(dataset, profile, seed, progress=False)
+cmf_original = cmf_original_or_load(original, profile, progress=False)
+table = compare_methods(["retrain", *methods, *variants], dataset, profile, seed, forget,
+                        progress=False)
+cmf_row = {"method": "cmf_original", "seconds": cmf_original.seconds,
+           **flatten(evaluation_record(cmf_original, forget, seed))}
+table = pd.concat([table, pd.DataFrame([cmf_row])], ignore_index=True)
+t = table.set_index("method")
+
+# %% [markdown]
+# ## The CMF original against the linear-head original
+#
+# Same encoder up to one epoch of fine-tuning; output, probe and NCC accuracy on the test images
+# of the retained and of the forgotten class(es), before any unlearning.
+
+# %%
+readouts = {"output": "output", "probe": "linear probe", "ncc": "nearest class mean"}
+cols = [f"{r}_test_{s}" for r in readouts for s in ("retain", "forget")]
+t.loc[["original", "cmf_original"], cols].rename(index=method_label).round(2)
+
+# %% [markdown]
+# ## Forgetting with and without CMF
+#
+# Test-forget accuracy of each base method with its linear head and with CMF, beside Retrain.
+
+# %%
+order = ["retrain"] + [n for m in methods for n in (m, f"{m}+cmf")]
+forget_cols = {f"{r}_test_forget": label for r, label in readouts.items()}
+fig = readout_bars(table.set_index("method").loc[order].reset_index(), forget_cols)
+glue("fig_cmf_forget", fig, display=False)
+plt.close(fig)
+t.loc[order, list(forget_cols)].rename(index=method_label, columns=forget_cols).round(2)
+
+# %% [markdown]
+# ```{glue:figure} fig_cmf_forget
+# :name: fig-cmf-forget
+#
+# Test-forget accuracy read three ways, each base method in its colour next to its CMF
+# variant (a darker shade). Dashed: Retrain. With CMF the output and NCC readouts nearly coincide by
+# construction: the head *is* a nearest-centred-mean rule.
+# ```
+#
+# Retained classes: test accuracy of the same models (the original and the CMF original for
+# reference).
+
+# %%
+retain_cols = {f"{r}_test_retain": label for r, label in readouts.items()}
+t.loc[["original", "cmf_original", *order], list(retain_cols)].rename(
+    index=method_label, columns=retain_cols).round(2)
+
+# %% [markdown]
+# ## What the CMF features look like
+#
+# The CMF features $\hat z$ of the test images, projected on the first two principal components
+# of the CMF original's, forgotten class in colour. A forget cluster that stays compact keeps
+# winning under CMF; one that dissolves into the others is forgotten in the representation.
+
+# %%
+shown = {"CMF original": cmf_original}
+shown.update({method_label(v): unlearn_or_load(dataset, profile, seed, forget, v, progress=False)
+              for v in variants if v.split("+")[0] in ("random_label", "scrub", "unsir")})
+fig = feature_pca(shown, forget)
+glue("fig_cmf_pca", fig, display=False)
+plt.close(fig)
+
+# %% [markdown]
+# ```{glue:figure} fig_cmf_pca
+# :name: fig-cmf-pca
+#
+# CMF test features $\hat z$ on the CMF original's first two principal components; forgotten
+# class red, retained classes grey.
+# ```
+#
+# ## Verdict
+#
+# Criteria, fixed before looking at the results. For each base method, *CMF moves forgetting
+# into the representation* when its probe **or** its NCC test-forget accuracy with CMF lies at
+# least 1 point below the same readout without CMF and — for SCRUB and UNSIR, where [A] reports
+# it — also below Retrain's. The claim holds when SCRUB+CMF and UNSIR+CMF both pass with output
+# test-retain accuracy within 5 points of the original's. [A]'s other observation, that RL+CMF
+# and SalUn+CMF forget little, is checked as output test-forget accuracy of at least 50%.
+
+# %%
+MARGIN, RETAIN_DROP, LITTLE = 1.0, 5.0, 50.0
+BELOW_RETRAIN = {"scrub", "unsir"}  # where [A] reports CMF below the Retrain oracle
+ref, orig = t.loc["retrain"], t.loc["original"]
+rows = []
+for m in methods:
+    lin, cmf = t.loc[m], t.loc[f"{m}+cmf"]
+    row = {"method": m}
+    for r in ("probe", "ncc"):
+        col = f"{r}_test_forget"
+        row[f"{r}_change"] = cmf[col] - lin[col]
+        row[f"{r}_below_retrain"] = bool(cmf[col] < ref[col])
+        row[f"{r}_moved"] = bool(row[f"{r}_change"] <= -MARGIN
+                                 and (m not in BELOW_RETRAIN or row[f"{r}_below_retrain"]))
+    row["moved"] = row["probe_moved"] or row["ncc_moved"]
+    row["retain_ok"] = bool(cmf["output_test_retain"] >= orig["output_test_retain"] - RETAIN_DROP)
+    row["output_forget"] = cmf["output_test_forget"]
+    rows.append(row)
+verdicts = pd.DataFrame(rows).set_index("method")
+verdicts["verdict"] = [
+    ("moved" if v.moved else "not moved") + (" (below Retrain)" if m in BELOW_RETRAIN
+                                             and v.moved else "")
+    + ("" if v.retain_ok else ", retain accuracy lost") for m, v in verdicts.iterrows()]
+
+key = [m for m in ("scrub", "unsir") if m in verdicts.index]
+passed = [m for m in key if verdicts.loc[m, "moved"] and verdicts.loc[m, "retain_ok"]]
+little = [m for m in ("random_label", "salun") if m in verdicts.index]
+agree_little = [m for m in little if verdicts.loc[m, "output_forget"] >= LITTLE]
+
+
+def cmf_names(ms, empty="none"):
+    return " and ".join(method_label(m) + "+CMF" for m in ms) or empty
+
+
+status = ("Holds" if key and len(passed) == len(key) else
+          "Partly holds" if passed else "Does not reproduce at this scale")
+verdict_c6 = (
+    f"{status} (profile '{profile}'). CMF moved forgetting into the representation for "
+    f"{cmf_names(verdicts.index[verdicts['moved']], 'no method')}; of [A]'s key cases "
+    f"({cmf_names(key)}), {cmf_names(passed)} met the criterion (Retrain's probe / NCC "
+    f"test-forget accuracy: {ref['probe_test_forget']:.1f}% / {ref['ncc_test_forget']:.1f}%). "
+    + (f"As [A] reports, {cmf_names(agree_little)} forgot little (output test-forget "
+       f"{' and '.join('%.1f%%' % verdicts.loc[m, 'output_forget'] for m in agree_little)})"
+       if agree_little else "Unlike [A], neither RL+CMF nor SalUn+CMF kept much of the class")
+    + (f"; {cmf_names([m for m in little if m not in agree_little])} forgot more than [A] "
+       f"reports." if agree_little and len(agree_little) < len(little) else "."))
+glue("verdict_c6", verdict_c6, display=False)
+for m in methods:
+    for r in ("probe", "ncc"):
+        glue(f"c6_{m}_cmf_{r}_forget", float(t.loc[f"{m}+cmf", f"{r}_test_forget"]),
+             display=False)
+        glue(f"c6_{m}_{r}_forget", float(t.loc[m, f"{r}_test_forget"]), display=False)
+for r in ("output", "probe", "ncc"):
+    glue(f"c6_retrain_{r}_forget", float(ref[f"{r}_test_forget"]), display=False)
+glue("c6_cmf_original_test_retain", float(t.loc["cmf_original", "output_test_retain"]),
+     display=False)
+glue("c6_original_test_retain", float(orig["output_test_retain"]), display=False)
+verdicts.rename(index=method_label).round(2)
+
+# %% [markdown]
+# **Verdict (C6):** {glue:text}`verdict_c6`

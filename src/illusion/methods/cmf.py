@@ -1,0 +1,107 @@
+"""``<method>+cmf``: any loss-based method run on [A]'s class-mean-feature classifier (C6).
+
+Gao et al., "An Illusion of Unlearning?" (AISTATS 2026), CMF unlearning; the head itself is
+:mod:`illusion.cmf`. One wrapper serves every base method: the pipeline starts it from the "CMF
+original" (``start_from``; the original with its head replaced by CMF and fine-tuned one epoch,
+:func:`illusion.pipeline.cmf_original_or_load`), so SCRUB's teacher and UNSIR's noise use the
+frozen CMF original. Each epoch runs with W frozen at the class means of the current encoder;
+the base method's batches and loss act through the CMF logits on encoder parameters only (the
+head has no parameters); after the epoch's last step W is recomputed from the whole training
+set with true labels (forget classes included), which is also the next epoch's W.
+
+``cmf_rule = "momentum"`` instead moves the means after every batch (Algorithm 1 of [A],
+:func:`illusion.cmf.momentum_update`) and recomputes them with a full pass only at the end.
+
+Deviations: under the momentum rule the means follow only the batches this wrapper sees, from
+an extra no-grad evaluation-mode forward pass of their real (non-noise) samples before each
+step: NegGrad+'s forget stream and UNSIR's noise do not move them. NegGrad+ takes [A]'s ascent
+weight 0.5 unless given. A model without a CMF head (direct library use, the contract tests) is
+converted in ``setup`` without the fine-tune, the frozen copy with it.
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+import torch
+
+from ..cmf import batch_normalized_features, fit_class_means, is_cmf, momentum_update, to_cmf
+from .base import Batch, Context, Method, create_method, register_variant
+
+CMF_DEFAULTS: dict[str, Any] = {"cmf_rule": "full", "cmf_momentum": 0.9, "temperature": 1.0}
+BASE_DEFAULTS: dict[str, dict[str, Any]] = {"neggrad_plus": {"ascent_weight": 0.5}}  # [A]
+RULES = ("full", "momentum")
+
+
+class CMFVariant(Method):
+    """The base method ``base`` on a CMF head; ``hp`` = the base's plus ``CMF_DEFAULTS``."""
+
+    head_compatible = False
+    start_from = "cmf_original"  # read by illusion.pipeline.unlearn_or_load
+
+    def __init__(self, base: str, **hparams):
+        cmf = {k: hparams.pop(k) for k in list(hparams) if k in CMF_DEFAULTS}
+        self.base = create_method(base, **{**BASE_DEFAULTS.get(base, {}), **hparams})
+        self.name = f"{base}+cmf"
+        self.hp = {**self.base.hp, **CMF_DEFAULTS, **cmf}
+
+    def train_idx(self, ctx: Context) -> torch.Tensor:
+        return torch.cat([ctx.retain_idx, ctx.forget_idx])  # the whole training set
+
+    def setup(self, ctx: Context) -> None:
+        if self.hp["cmf_rule"] not in RULES:
+            raise ValueError(f"{self.name}: cmf_rule must be one of {RULES}, "
+                             f"got {self.hp['cmf_rule']!r}")
+        if not is_cmf(ctx.model):
+            to_cmf(ctx.model)
+            fit_class_means(ctx.model, ctx.data, self.train_idx(ctx))
+            ctx.original.neck = copy.deepcopy(ctx.model.neck)
+            ctx.original.fc = copy.deepcopy(ctx.model.fc)
+        ctx.model.fc.temperature.fill_(self.hp["temperature"])
+        fit_class_means(ctx.model, ctx.data, self.train_idx(ctx))  # no pass if still valid
+        self.base.setup(ctx)
+
+    def batches(self, ctx: Context, epoch: int):
+        yield from self.base.batches(ctx, epoch)
+        # The loop has taken the epoch's last step when it asks for the next batch: refit W
+        # with true labels (the evaluated head, and the next epoch's frozen W).
+        if self.hp["cmf_rule"] == "full" or epoch == self.hp["epochs"] - 1:
+            fit_class_means(ctx.model, ctx.data, self.train_idx(ctx))
+
+    def track(self, ctx: Context, batch: Batch) -> None:
+        """Momentum rule: move the class means towards this batch's real samples."""
+        real = ~batch.is_forget if batch.kind == "noise" else slice(None)
+        z = batch_normalized_features(ctx.model, batch.x[real])  # (B', D)
+        momentum_update(ctx.model, z, batch.y[real], self.hp["cmf_momentum"])
+
+    def backward(self, ctx: Context, batch: Batch) -> torch.Tensor:
+        if self.hp["cmf_rule"] == "momentum":
+            self.track(ctx, batch)
+        return self.base.backward(ctx, batch)
+
+    def loss(self, ctx: Context, batch: Batch) -> torch.Tensor:
+        return self.base.loss(ctx, batch)
+
+    def after_step(self, ctx: Context) -> None:
+        self.base.after_step(ctx)
+
+    def parameters(self, ctx: Context) -> list[torch.nn.Parameter]:
+        return self.base.parameters(ctx)  # the CMF head holds buffers only: encoder parameters
+
+    def train_mode(self, ctx: Context) -> None:
+        self.base.train_mode(ctx)
+
+    def scale_lr(self, epoch: int, step: int) -> float:
+        return self.base.scale_lr(epoch, step)
+
+
+@register_variant("cmf", bases=("random_label", "salun", "neggrad_plus", "scrub", "unsir"))
+def cmf_variant(base: str, **hparams) -> CMFVariant:
+    return CMFVariant(base, **hparams)
+
+
+def cmf_finetune(**hparams) -> CMFVariant:
+    """[A]'s CMF fine-tune as a method: cross-entropy with true labels on the CMF logits over
+    the retain set it is given (the pipeline gives it the whole training set)."""
+    return CMFVariant("finetune", **hparams)

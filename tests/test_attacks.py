@@ -1,0 +1,99 @@
+"""The relearning attack: copies only, deterministic, cached, validated."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+import torch
+
+from illusion.attacks import (RelearnConfig, relearn, relearn_curve, relearn_sample,
+                              relearn_summary)
+from illusion.pipeline import train_or_load, unlearn_or_load
+from illusion.train import TrainConfig
+
+FAST = RelearnConfig(fraction=0.5, retain_ratio=1.0, steps=6, eval_every=3, lr=0.1,
+                     batch_size=8, eval_images=12)
+
+
+@pytest.fixture
+def models(tiny_data, cache):
+    """A tiny original that knows class 0, its prune_row unlearning and Retrain."""
+    cfg = TrainConfig(width=4, per_class=None, epochs=6, batch_size=16, lr=0.05,
+                      warmup_epochs=1, val_fraction=0.2, nc_per_class=0)
+    kw = dict(profile="smoke", config=cfg, data=tiny_data, cache=cache, device="cpu",
+              progress=False, forget=[0])
+    return {"prune_row": unlearn_or_load(**kw, method="prune_row"),
+            "retrain": unlearn_or_load(**kw, method="retrain")}
+
+
+def _state(model):
+    return {k: v.clone() for k, v in model.state_dict().items()}
+
+
+def test_relearn_never_mutates_the_model_and_is_cached(models, cache):
+    tm = models["prune_row"]
+    before, mode = _state(tm.model), tm.model.training
+    first = relearn(tm, FAST, seed=0, cache=cache)
+    for k, v in tm.model.state_dict().items():
+        assert torch.equal(v, before[k]), k
+    assert tm.model.training == mode
+    assert len(list(cache.root.glob("relearn/*.pt"))) == 1
+    again = relearn(tm, FAST, seed=0, cache=cache)
+    pd.testing.assert_frame_equal(first, again)
+    assert list(first["step"]) == [0, 3, 6]
+    assert first.loc[0, "forget_acc"] == 0.0  # the zeroed row never wins
+    assert first["forget_acc"].iloc[-1] > 0.0  # fine-tuning brings the class back
+
+
+def test_relearn_curve_is_deterministic_and_leaves_global_rng(models):
+    tm = models["prune_row"]
+    s = tm.splits
+    rng = torch.random.get_rng_state()
+    args = (tm.model, tm.data, s.forget, s.retain, s.test_forget, s.test_retain, FAST)
+    a = relearn_curve(*args, seed=3)
+    b = relearn_curve(*args, seed=3)
+    c = relearn_curve(*args, seed=4)
+    assert torch.equal(rng, torch.random.get_rng_state())
+    pd.testing.assert_frame_equal(pd.DataFrame(a["curve"]), pd.DataFrame(b["curve"]))
+    assert a["n_forget"] == round(0.5 * len(s.forget)) and a["n_retain"] == a["n_forget"]
+    assert a["curve"][1]["loss"] != c["curve"][1]["loss"]  # another seed, another sample
+
+
+@pytest.mark.parametrize("bad", [dict(fraction=0.0), dict(fraction=-0.1), dict(fraction=1.5),
+                                 dict(retain_ratio=-1.0),
+                                 dict(include_forget=False, retain_ratio=0.0),
+                                 dict(eval_every=0), dict(eval_images=0)])
+def test_bad_configs_raise(bad):
+    with pytest.raises(ValueError, match="relearn"):
+        RelearnConfig(**bad)
+
+
+def test_sample_sizes_and_retain_only_control():
+    g = torch.Generator().manual_seed(0)
+    forget, retain = torch.arange(100), torch.arange(100, 400)
+    f, r = relearn_sample(forget, retain, RelearnConfig(fraction=0.01, retain_ratio=2.0), g)
+    assert len(f) == 1 and len(r) == 2 and set(f.tolist()) <= set(range(100))
+    f, r = relearn_sample(forget, retain, RelearnConfig(fraction=0.1, retain_ratio=3.0,
+                                                        include_forget=False), g)
+    assert len(f) == 0 and len(r) == 30 and min(r.tolist()) >= 100
+    with pytest.raises(ValueError, match="no forget-class"):
+        relearn_sample(forget[:0], retain, RelearnConfig(), g)
+
+
+def test_relearn_needs_forget_classes(tiny_data, cache):
+    cfg = TrainConfig(width=2, per_class=None, epochs=1, batch_size=16, val_fraction=0.2,
+                      nc_per_class=0)
+    original = train_or_load(profile="smoke", config=cfg, data=tiny_data, cache=cache,
+                             device="cpu", progress=False)
+    with pytest.raises(ValueError, match="no forget classes"):
+        relearn(original, FAST, cache=cache)
+
+
+def test_summary_compares_with_retrain(models, cache):
+    rows = [relearn(tm, FAST, cache=cache).assign(method=name, attack="a")
+            for name, tm in models.items()]
+    summary = relearn_summary(pd.concat(rows), level=50.0).set_index("method")
+    assert summary.loc["retrain", "gap"] == 0.0
+    assert summary.loc["prune_row", "gap"] == pytest.approx(
+        summary.loc["prune_row", "mean"] - summary.loc["retrain", "mean"])
+    assert {"start", "mean", "steps_to_50", "final_retain"} <= set(summary.columns)

@@ -1,0 +1,142 @@
+"""EC (Erase at the Core, [B]) as a method and a plug-in; per-stage CKA and probes."""
+
+from __future__ import annotations
+
+import copy
+import json
+import math
+
+import pytest
+import torch
+
+from illusion import cli
+from illusion.experiments import stage_probes, stage_similarity
+from illusion.methods import available, create_method, run_unlearning
+from illusion.methods.erase_core import contrastive_unlearning
+from illusion.pipeline import generators, train_or_load, unlearn_or_load
+from illusion.train import TrainConfig, evaluate_accuracy
+
+STREAMS = ("order", "augment", "labels", "noise")
+
+
+@pytest.fixture
+def trained(tiny_data, cache):
+    """A tiny original that knows every class (as in test_methods)."""
+    cfg = TrainConfig(width=4, per_class=None, epochs=6, batch_size=16, lr=0.05,
+                      warmup_epochs=1, val_fraction=0.2, nc_per_class=0)
+    return train_or_load(profile="smoke", config=cfg, data=tiny_data, cache=cache, device="cpu",
+                         progress=False)
+
+
+def _unlearn(name, tm, cls=0, **hp):
+    model = copy.deepcopy(tm.model)
+    s, y = tm.splits, tm.data.y_train
+    retain, forget = s.train[y[s.train] != cls], s.train[y[s.train] == cls]
+    method = create_method(name, **{"epochs": 2, "batch_size": 8, "head_epochs": 1, **hp})
+    run_unlearning(method, model, tm.data, retain, forget, (cls,), generators(0, STREAMS), "cpu",
+                   progress=False)
+    return model, forget
+
+
+def test_ec_names_are_registered():
+    names = set(available())
+    assert {"ec", "random_label+ec", "scrub+ec"} <= names
+    assert "last_layer:ec" not in names
+    with pytest.raises(KeyError):
+        create_method("finetune+ec")  # not a registered base
+    with pytest.raises(ValueError, match="unknown hyperparameter"):
+        create_method("random_label+ec", nope=1)
+    hp = create_method("random_label+ec", lr=0.5, cu_weight=2.0).hp
+    assert hp["lr"] == 0.5 and hp["cu_weight"] == 2.0 and hp["ec_weight"] == 1.0
+
+
+@pytest.mark.parametrize("name", ["ec", "random_label+ec"])
+def test_ec_lowers_forget_accuracy_and_drops_its_heads(name, trained):
+    keys = list(trained.model.state_dict())
+    before_state = {k: v.clone() for k, v in trained.model.state_dict().items()}
+    d, train = trained.data, trained.splits.train
+    f_idx = train[d.y_train[train] == 0]
+    acc = lambda m: evaluate_accuracy(m, d, d.x_train[f_idx], d.y_train[f_idx])  # noqa: E731
+    before = acc(trained.model)
+    model, _ = _unlearn(name, trained, lr=0.05, epochs=3, cu_weight=2.0)
+    assert before >= 50, "the tiny original must know the forget class"
+    assert acc(model) < before
+    assert list(model.state_dict()) == keys  # no auxiliary head left inside the model
+    assert type(model) is type(trained.model)
+    for k, v in trained.model.state_dict().items():  # the original object is untouched
+        assert torch.equal(v, before_state[k]), k
+
+
+def test_ec_through_the_pipeline_keeps_the_cached_original(tiny_data, tiny_config, cache):
+    kw = dict(profile="smoke", config=tiny_config, data=tiny_data, cache=cache, device="cpu",
+              progress=False, forget=[1])
+    original = train_or_load(**{k: v for k, v in kw.items() if k != "forget"})
+    state = {k: v.clone() for k, v in original.model.state_dict().items()}
+    tm = unlearn_or_load(**kw, method="ec", hparams={"epochs": 1, "head_epochs": 1})
+    assert tm.kind == "ec" and list(tm.model.state_dict()) == list(state)
+    assert any(not torch.equal(v, state[k]) for k, v in tm.model.state_dict().items())
+    again = train_or_load(**{k: v for k, v in kw.items() if k != "forget"})
+    for k, v in again.model.state_dict().items():
+        assert torch.equal(v, state[k]), k
+
+
+def test_layer_weights_are_validated(trained):
+    with pytest.raises(ValueError, match="layer_weights"):
+        _unlearn("ec", trained, layer_weights=[1.0, 1.0])
+    with pytest.raises(ValueError, match="layer_weights"):
+        _unlearn("ec", trained, layer_weights=[1.0, -1.0, 1.0, 1.0])
+
+
+def test_output_only_weights_train_no_head(trained):
+    a, _ = _unlearn("ec", trained, layer_weights=[0, 0, 0, 1])
+    b, _ = _unlearn("ec", trained, layer_weights=[0, 0, 0, 1], head_lr=123.0)
+    for (k, va), vb in zip(a.state_dict().items(), b.state_dict().values()):
+        assert torch.equal(va, vb), k  # no head is built, so head_lr cannot matter
+
+
+def test_contrastive_unlearning_scatters_a_single_forget_class():
+    y = torch.tensor([1, 1, 2, 2, 0, 0])
+    forget = y == 0
+    tight = torch.tensor([[1.0, 0, 0], [0, 1, 0], [1, 0, 0], [0, 1, 0], [0, 0, 1], [0, 0, 1]])
+    mixed = torch.tensor([[1.0, 0, 0], [0, 1, 0], [1, 0, 0], [0, 1, 0], [1, 0, 0], [0, 1, 0]])
+    # forget features clustered on their own: high loss; spread onto retain features: lower
+    assert contrastive_unlearning(tight, y, forget) > contrastive_unlearning(mixed, y, forget)
+    # anchor i=4 in ``tight``: positives 4 samples at cos 0, negative 1 sample at cos 1
+    expected = -math.log(4 / (4 + math.e))
+    assert contrastive_unlearning(tight, y, forget).item() == pytest.approx(expected)
+    assert contrastive_unlearning(tight, y, torch.zeros(6, dtype=torch.bool)) == 0
+    with pytest.raises(ValueError, match="temperature"):
+        contrastive_unlearning(tight, y, forget, temperature=0.0)
+
+
+def test_stage_cka_of_a_model_with_itself_is_one(trained, cache):
+    models = {"original": trained}  # class 2: the tiny model's stem is not all-zero on it
+    df = stage_similarity(models, {"original": trained}, [2], cache)
+    assert set(df["split"]) == {"forget", "retain"}
+    assert list(df["stage"].unique()) == trained.model.stage_names
+    assert df["cka"].to_numpy() == pytest.approx(1.0, abs=1e-6)
+
+
+def test_stage_cka_and_probes_after_ec(trained, cache):
+    ec, _ = _unlearn("ec", trained, cls=2, lr=0.05, epochs=3)
+    tm = copy.copy(trained)
+    tm.model, tm.spec = ec, {**trained.spec, "method": "ec-test"}
+    df = stage_similarity({"ec": tm}, {"original": trained}, [2], cache)
+    cka = df["cka"].dropna()  # NaN where the tiny net maps a split to one constant feature
+    assert len(cka) >= len(trained.model.stage_names)
+    assert (cka < 1 - 1e-6).any() and cka.between(0, 1 + 1e-6).all()
+    probes = stage_probes({"ec": tm, "original": trained}, [2], cache=cache)
+    assert len(probes) == 2 * len(trained.model.stage_names)
+    assert probes[["probe_test_retain", "probe_test_forget"]].notna().all().all()
+    again = stage_probes({"ec": tm, "original": trained}, [2], cache=cache)  # from the cache
+    assert again.equals(probes)
+
+
+@pytest.mark.parametrize("method", ["ec", "random_label+ec"])
+def test_cli_unlearn_ec(capsys, tiny_profile, method):
+    rc = cli.main(["unlearn", "--profile", "smoke", "--forget", "1", "--method", method,
+                   "--json", "--no-progress"])
+    out, err = capsys.readouterr()
+    assert rc == 0, err
+    rec = json.loads(out)
+    assert rec["method"] == method and 0 <= rec["accuracy"]["output"]["test_forget"] <= 100
