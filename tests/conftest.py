@@ -64,6 +64,18 @@ def tiny_config() -> TrainConfig:
 
 
 @pytest.fixture
+def train_tiny(tiny_data, cache):
+    """``train_tiny(epochs)``: a tiny original that knows every class of ``tiny_data``
+    (width 4, trained or loaded through the test's cache)."""
+    def make(epochs: int = 6):
+        cfg = TrainConfig(width=4, per_class=None, epochs=epochs, batch_size=16, lr=0.05,
+                          warmup_epochs=1, val_fraction=0.2, nc_per_class=0)
+        return pipeline.train_or_load(profile="smoke", config=cfg, data=tiny_data, cache=cache,
+                                      device="cpu", progress=False)
+    return make
+
+
+@pytest.fixture
 def tiny_profile(monkeypatch, tiny_data, tiny_config):
     """The smoke profile trains tiny_config on tiny_data; returns the recorded load calls."""
     calls = []

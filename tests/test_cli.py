@@ -9,7 +9,7 @@ import sys
 
 import pytest
 
-from illusion import cli, pipeline, profiles
+from illusion import cli, pipeline
 from illusion.data import DataUnavailable
 
 KEYS = {"model", "dataset", "profile", "seed", "forget", "accuracy", "seconds", "wall_seconds",

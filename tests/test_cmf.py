@@ -17,7 +17,7 @@ from illusion.methods import available, create_method, run_unlearning
 from illusion.models import create_model
 from illusion.pipeline import (cmf_original_or_load, generators, train_or_load,
                                unlearn_or_load)
-from illusion.train import TrainConfig, evaluate_accuracy
+from illusion.train import evaluate_accuracy
 
 STREAMS = ("order", "augment", "labels", "noise")
 BASES = ("random_label", "salun", "neggrad_plus", "scrub", "unsir")
@@ -25,11 +25,8 @@ TINY = {"unsir": {"noise_batch": 16, "noise_copies": 4}}
 
 
 @pytest.fixture
-def trained(tiny_data, cache):
-    cfg = TrainConfig(width=4, per_class=None, epochs=10, batch_size=16, lr=0.05,
-                      warmup_epochs=1, val_fraction=0.2, nc_per_class=0)
-    return train_or_load(profile="smoke", config=cfg, data=tiny_data, cache=cache, device="cpu",
-                         progress=False)
+def trained(train_tiny):
+    return train_tiny(epochs=10)
 
 
 def cmf_copy(tm):

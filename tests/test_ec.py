@@ -14,18 +14,14 @@ from illusion.experiments import stage_probes, stage_similarity
 from illusion.methods import available, create_method, run_unlearning
 from illusion.methods.erase_core import contrastive_unlearning
 from illusion.pipeline import generators, train_or_load, unlearn_or_load
-from illusion.train import TrainConfig, evaluate_accuracy
+from illusion.train import evaluate_accuracy
 
 STREAMS = ("order", "augment", "labels", "noise")
 
 
 @pytest.fixture
-def trained(tiny_data, cache):
-    """A tiny original that knows every class (as in test_methods)."""
-    cfg = TrainConfig(width=4, per_class=None, epochs=6, batch_size=16, lr=0.05,
-                      warmup_epochs=1, val_fraction=0.2, nc_per_class=0)
-    return train_or_load(profile="smoke", config=cfg, data=tiny_data, cache=cache, device="cpu",
-                         progress=False)
+def trained(train_tiny):
+    return train_tiny(epochs=6)
 
 
 def _unlearn(name, tm, cls=0, **hp):

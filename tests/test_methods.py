@@ -210,13 +210,8 @@ LOWERING = {"finetune": {"lr": 0.1, "epochs": 4}, "grad_ascent": {"lr": 0.05, "e
 
 
 @pytest.fixture
-def trained_original(tiny_data, cache):
-    from illusion.train import TrainConfig
-
-    cfg = TrainConfig(width=4, per_class=None, epochs=6, batch_size=16, lr=0.05,
-                      warmup_epochs=1, val_fraction=0.2, nc_per_class=0)
-    return train_or_load(profile="smoke", config=cfg, data=tiny_data, cache=cache, device="cpu",
-                         progress=False)
+def trained_original(train_tiny):
+    return train_tiny(epochs=6)
 
 
 @pytest.mark.parametrize("name", sorted(LOWERING))
