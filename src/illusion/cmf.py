@@ -99,7 +99,7 @@ def to_cmf(model: nn.Module, temperature: float = 1.0) -> nn.Module:
 
 
 def normalized_features(model: nn.Module, data: ImageData, x: torch.Tensor,
-                        batch_size: int = 1000) -> torch.Tensor:
+                        batch_size: int = 128) -> torch.Tensor:
     """z = f/‖f‖ (N, D) of uint8 images ``x``: pooled last stage, before the neck, batched,
     evaluation mode, float32 CPU."""
     stages = extract_features(model, data, x, stages=True, batch_size=batch_size)

@@ -18,10 +18,12 @@ __all__ = ["FeatureSet", "extract_features", "feature_set"]
 
 @torch.no_grad()
 def extract_features(model: nn.Module, data: ImageData, x: torch.Tensor, stages: bool = False,
-                     batch_size: int = 1000,
+                     batch_size: int = 128,
                      device: torch.device | str | None = None) -> torch.Tensor | dict:
     """Penultimate features (N, D) of uint8 images ``x`` — or, with ``stages``, the pooled
-    features of every stage as ``{name: (N, C)}`` — as float32 CPU tensors."""
+    features of every stage as ``{name: (N, C)}`` — as float32 CPU tensors. The default batch
+    (128) keeps activations in cache: 1.9x faster than 1000 on the cpu model, identical
+    features (``bench/feature_batch.py``)."""
     device = device or next(model.parameters()).device
     was_training = model.training
     model.eval()
