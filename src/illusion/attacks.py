@@ -150,9 +150,9 @@ def _relearn(model: nn.Module, data: ImageData, forget_idx: torch.Tensor,
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
-        running.append(loss.item())
+        running.append(loss.detach())  # no per-step sync; read once per evaluation
         if step % cfg.eval_every == 0 or step == cfg.steps:
-            curve.append(point(step, sum(running) / len(running)))
+            curve.append(point(step, torch.stack(running).mean().item()))
             running = []
     return {"curve": curve, "n_forget": len(f_part), "n_retain": len(r_part)}
 
