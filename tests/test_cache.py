@@ -245,3 +245,30 @@ def test_two_processes_build_once(tmp_path):
         assert p.returncode == 0, err
     assert counter.read_text().splitlines() == ["built"]
     assert sorted(out.strip() for out, _ in outs) == ["built", "cached"]
+
+
+def test_build_log_records_self_time_of_nested_builds(tmp_path):
+    import time as _time
+
+    from illusion.cache import build_log
+
+    c = ArtifactCache(tmp_path)
+
+    def inner():
+        _time.sleep(0.05)
+        return {"x": 1}
+
+    def outer():
+        c.get_or_create("inner", {"a": 1}, inner)
+        _time.sleep(0.05)
+        return {"y": 2}
+
+    assert build_log(tmp_path) == []
+    c.get_or_create("outer", {"b": 1}, outer)
+    c.get_or_create("outer", {"b": 1}, outer)  # cached: not logged again
+    log = build_log(tmp_path)
+    assert [e["kind"] for e in log] == ["inner", "outer"]
+    inner_e, outer_e = log
+    assert outer_e["seconds"] >= inner_e["seconds"] + 0.04
+    assert abs(outer_e["self_seconds"] - (outer_e["seconds"] - inner_e["seconds"])) < 1e-2
+    assert inner_e["self_seconds"] == inner_e["seconds"]

@@ -8,6 +8,10 @@ with ``weights_only=True``). Its key is the SHA-256 of a canonical JSON of
 a file whose checksum does not match, or that does not load, is treated as missing and rebuilt.
 Writes go to a temporary file in the same folder and are renamed into place, so an interrupted
 run leaves no artifact behind; a ``filelock`` makes concurrent processes build it once.
+
+Every build appends one JSON line to ``<root>/builds.jsonl``: kind, key, wall seconds and
+*self* seconds (wall minus the artifacts built inside it, e.g. an evaluation's features), so
+:func:`build_log` can say where the time of a cold run went (``bench/book_time.py``).
 """
 
 from __future__ import annotations
@@ -16,6 +20,8 @@ import hashlib
 import json
 import os
 import tempfile
+import threading
+import time
 from pathlib import Path
 from typing import Any, Callable
 
@@ -24,7 +30,10 @@ from filelock import FileLock
 
 from . import __version__
 
-__all__ = ["ArtifactCache", "Checkpoint", "cache_root", "spec_key"]
+__all__ = ["ArtifactCache", "Checkpoint", "build_log", "cache_root", "spec_key"]
+
+LOG_NAME = "builds.jsonl"
+_nesting = threading.local()  # stack of child-build seconds, one entry per build in progress
 
 
 def cache_root() -> Path:
@@ -129,6 +138,31 @@ class ArtifactCache:
             found = self.load(kind, spec)
             if found is not None:
                 return found, True
-            payload = build()
+            stack = _nesting.__dict__.setdefault("stack", [])
+            stack.append(0.0)
+            start = time.perf_counter()
+            try:
+                payload = build()
+            finally:
+                wall = time.perf_counter() - start
+                children = stack.pop()
+                if stack:
+                    stack[-1] += wall
             self.save(kind, spec, payload)
+            self._log({"kind": kind, "key": spec_key(kind, spec), "seconds": round(wall, 3),
+                       "self_seconds": round(wall - children, 3), "pid": os.getpid(),
+                       "time": time.time()})
             return payload, False
+
+    def _log(self, entry: dict) -> None:
+        # one short O_APPEND write per line: concurrent writers do not interleave lines
+        with open(self.root / LOG_NAME, "a", encoding="utf-8") as fh:
+            fh.write(json.dumps(entry) + "\n")
+
+
+def build_log(root: str | Path | None = None) -> list[dict]:
+    """The build log of a cache (oldest first); ``[]`` when nothing was built there."""
+    path = Path(root if root is not None else cache_root()) / LOG_NAME
+    if not path.exists():
+        return []
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line]
