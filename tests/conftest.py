@@ -26,6 +26,7 @@ def _isolated_env(tmp_path, monkeypatch):
     monkeypatch.setenv("ILLUSION_CACHE", str(tmp_path / "env_cache"))
     monkeypatch.setenv("ILLUSION_DATA", str(tmp_path / "env_data"))
     monkeypatch.setenv("OMP_NUM_THREADS", "1")  # for subprocesses started by tests
+    monkeypatch.setattr(idata, "_LOADED", {})  # a dataset loaded by one test is not another's
 
 
 def make_tiny_data(seed: int = 1234) -> idata.ImageData:

@@ -550,3 +550,12 @@ def test_imagefolder_corrupt_image_is_unavailable(tmp_path):
     (root / "train" / "a" / "broken.png").write_bytes(b"not a png at all")
     with pytest.raises(DataUnavailable, match="cannot read"):
         load_dataset(f"imagefolder:{root}")
+
+
+def test_load_dataset_is_decoded_once_per_process(tmp_path, monkeypatch):
+    calls = []
+    monkeypatch.setitem(idata._SOURCES, "counted", lambda root, download: calls.append(root)
+                        or object())
+    a = load_dataset("counted", root=tmp_path)
+    assert load_dataset("counted", root=tmp_path) is a and len(calls) == 1
+    assert load_dataset("counted", root=tmp_path / "other") is not a and len(calls) == 2

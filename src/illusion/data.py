@@ -106,7 +106,8 @@ def available() -> list[str]:
 
 
 def load_dataset(name: str, root: str | Path | None = None, download: bool = True) -> ImageData:
-    """Load a registered dataset whole into memory.
+    """Load a registered dataset whole into memory (once per process: the same read-only
+    :class:`ImageData` is returned to every later call with the same name and root).
 
     Raises ``KeyError`` for an unknown name and :class:`DataUnavailable` when the files are
     missing and cannot be downloaded.
@@ -116,7 +117,14 @@ def load_dataset(name: str, root: str | Path | None = None, download: bool = Tru
         return load_imagefolder(name.split(":", 1)[1])
     if name not in _SOURCES:
         raise KeyError(f"unknown dataset {name!r}; choose from {', '.join(available())}")
-    return _SOURCES[name](root, download)
+    key = (name, str(root.resolve()))
+    if key not in _LOADED:  # decoding Fashion-MNIST's gzip files costs ~1 s a time
+        _LOADED[key] = _SOURCES[name](root, download)
+    return _LOADED[key]
+
+
+# Registered datasets already loaded in this process, shared by every caller (read-only).
+_LOADED: dict[tuple[str, str], ImageData] = {}
 
 
 def _download(fn: Callable[[], object], what: str, root: Path) -> None:
