@@ -8,11 +8,18 @@ leaves a half-executed page behind. ``--prepare-only`` injects the parameters wi
 sources (``_config.yml``, ``_toc.yml``, ``book/*.{md,bib,svg}``) to ``DIR`` and writes
 the executed notebooks to ``DIR/book/notebooks``, so that a book of another profile (the smoke
 book CI builds and browser-checks) never overwrites ``book/notebooks``.
+
+``--jobs N`` executes N notebooks at a time (each kernel then gets ``cores / N`` BLAS/OpenMP
+threads). They share the artifact cache, whose locks make an artifact needed by two notebooks
+be built once; ``make book`` first fills that cache with ``illusion sweep grids/<profile>.yaml``,
+so the notebooks mostly read. A failing notebook does not stop the others; the run exits 1
+and names it.
 """
 
 from __future__ import annotations
 
 import argparse
+import concurrent.futures
 import json
 import os
 import shutil
@@ -45,6 +52,12 @@ def execute(source: Path, out_dir: Path, parameters: dict, prepare_only: bool) -
     return time.perf_counter() - start
 
 
+def _worker_init(threads: int) -> None:
+    """Kernels started from this worker inherit the thread count (they read it at start)."""
+    for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
+        os.environ[var] = str(threads)
+
+
 def stage_book(dest: Path) -> None:
     """Copy the book's sources (not its executed notebooks) to ``dest``."""
     (dest / "book").mkdir(parents=True, exist_ok=True)
@@ -64,6 +77,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--prepare-only", action="store_true")
     parser.add_argument("--stage-book", type=Path, metavar="DIR",
                         help="copy the book sources to DIR and execute into DIR/book/notebooks")
+    parser.add_argument("--jobs", "-j", type=int, default=1,
+                        help="notebooks executed at a time (default 1)")
     parser.add_argument("-p", nargs=2, action="append", default=[], metavar=("NAME", "VALUE"),
                         help="extra papermill parameter (VALUE parsed as JSON when possible)")
     args = parser.parse_args(argv)
@@ -78,11 +93,29 @@ def main(argv: list[str] | None = None) -> int:
         stage_book(args.stage_book)
         args.out = args.stage_book / "book" / "notebooks"
     args.out.mkdir(parents=True, exist_ok=True)
-    times = {}
-    for source in sources:
-        times[source.name] = execute(source, args.out, params, args.prepare_only)
-        print(f"{source.name:<32} {times[source.name]:7.1f} s", flush=True)
-    print(f"{'total':<32} {sum(times.values()):7.1f} s")
+    jobs = max(1, min(args.jobs, len(sources)))
+    threads = max(1, (os.cpu_count() or 1) // jobs)
+    times, failed = {}, []
+    start = time.perf_counter()
+    with concurrent.futures.ProcessPoolExecutor(jobs, initializer=_worker_init,
+                                                initargs=(threads,)) as pool:
+        running = {pool.submit(execute, source, args.out, params, args.prepare_only): source
+                   for source in sources}
+        for done in concurrent.futures.as_completed(running):
+            name = running[done].name
+            try:
+                times[name] = done.result()
+            except Exception as exc:  # report, let the other notebooks finish
+                failed.append(name)
+                print(f"{name:<32}  FAILED: {type(exc).__name__}: {str(exc).splitlines()[0]}"
+                      if str(exc) else f"{name:<32}  FAILED: {type(exc).__name__}", flush=True)
+                continue
+            print(f"{name:<32} {times[name]:7.1f} s", flush=True)
+    print(f"{'total (sum)':<32} {sum(times.values()):7.1f} s")
+    print(f"{'wall':<32} {time.perf_counter() - start:7.1f} s")
+    if failed:
+        print(f"failed: {', '.join(sorted(failed))}", file=sys.stderr)
+        return 1
     return 0
 
 
