@@ -1,7 +1,8 @@
-"""Command-line interface: ``illusion train | evaluate | unlearn | methods``.
+"""Command-line interface: ``illusion train | evaluate | unlearn | methods | sweep``.
 
-Bad input (unknown dataset or profile, a class out of range, missing data with no network)
-exits with status 2 and one line on stderr, never a traceback.
+Bad input (unknown dataset or profile, a class out of range, missing data with no network, a
+bad grid file) exits with status 2 and one line on stderr, never a traceback. ``sweep`` exits
+with status 1 when a cell failed, after writing the results.
 """
 
 from __future__ import annotations
@@ -84,6 +85,29 @@ def _unlearn(args: argparse.Namespace) -> dict:
                          "ncc": acc["ncc"]},
             "mia_efficacy": rec["mia_efficacy"], "seconds": round(tm.seconds, 3),
             "cached": tm.cached}
+
+
+def _sweep(args: argparse.Namespace) -> dict:
+    from tqdm.auto import tqdm
+
+    from .sweep import load_grid, results_path, run_sweep, write_results
+
+    grid = load_grid(args.grid)
+    start = time.perf_counter()
+    table = run_sweep(grid, args.address, args.max_parallel,
+                      progress=not args.quiet and sys.stderr.isatty(),
+                      log=lambda line: tqdm.write(f"illusion: {line}", file=sys.stderr))
+    out, summary = write_results(table, args.out or results_path(grid.name))
+    counts = table.attrs["counts"]
+    return {"grid": grid.name, "cells": len(table), **counts, "out": str(out),
+            "summary": str(summary), "wall_seconds": round(time.perf_counter() - start, 3),
+            "exit_status": 1 if counts["failed"] else 0}
+
+
+def _print_sweep(record: dict) -> None:
+    print(f"{record['cells']} cells: {record['run']} run, {record['cached']} cached, "
+          f"{record['failed']} failed ({record['wall_seconds']:.1f} s)")
+    print(f"results: {record['out']}\nsummary: {record['summary']}")
 
 
 def _parse_setting(text: str) -> tuple[str, object]:
@@ -170,6 +194,17 @@ def build_parser() -> argparse.ArgumentParser:
     ls.add_argument("--json", action="store_true")
     ls.set_defaults(run=lambda args: {"methods": _method_names()},
                     show=lambda rec: print("\n".join(rec["methods"])))
+    sw = sub.add_parser("sweep", help="run every cell of a grid YAML on Ray (cached cells skip)")
+    sw.add_argument("grid", help="grid file, e.g. grids/smoke.yaml (format: illusion.sweep)")
+    sw.add_argument("--address", default=None,
+                    help="Ray cluster to join (auto, ray://HOST:10001); default: local Ray")
+    sw.add_argument("--max-parallel", type=int, default=None, metavar="N",
+                    help="at most N tasks in flight (and N CPUs for local Ray)")
+    sw.add_argument("--out", default=None,
+                    help="results CSV (default: $ILLUSION_CACHE/sweeps/<name>.csv)")
+    sw.add_argument("--quiet", action="store_true", help="no progress bar")
+    sw.add_argument("--json", action="store_true", help="print one JSON object")
+    sw.set_defaults(run=_sweep, show=_print_sweep)
     return parser
 
 
@@ -186,11 +221,12 @@ def main(argv: list[str] | None = None) -> int:
         print("illusion: interrupted; no partial artifact was written "
               "(training resumes from its last epoch checkpoint)", file=sys.stderr)
         return 130
+    status = record.pop("exit_status", 0)
     if args.json:
         print(json.dumps(_nan_to_none(record), allow_nan=False))
     else:
         args.show(record)
-    return 0
+    return status
 
 
 def _nan_to_none(value):

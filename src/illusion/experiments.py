@@ -20,8 +20,8 @@ from .metrics import METRICS_VERSION, linear_cka, split_mask
 from .pipeline import (TrainedModel, cached_features, cached_stage_features, train_or_load,
                        unlearn_or_load)
 
-__all__ = ["compare_methods", "evaluation_record", "feature_drift", "flatten", "stage_probes",
-           "stage_similarity"]
+__all__ = ["compare_methods", "evaluation_record", "feature_drift", "flatten", "method_row",
+           "stage_probes", "stage_similarity"]
 
 
 def flatten(record: dict) -> dict:
@@ -68,10 +68,18 @@ def compare_methods(methods: Iterable[str], dataset: str | None = None, profile:
     for name in tqdm(["original", *methods], desc="methods", disable=not progress, leave=False):
         tm = original if name == "original" else unlearn_or_load(
             dataset, profile, seed, forget, name, cache=cache, progress=progress)
-        record = evaluation_record(tm, forget, seed, cache)
-        rows.append({"method": name, "seconds": tm.seconds, **flatten(record),
+        rows.append({**method_row(name, tm, forget, seed, cache),
                      **feature_drift(base, cached_features(tm, cache), forget)})
     return pd.DataFrame(rows)
+
+
+def method_row(name: str, tm: TrainedModel, forget: Sequence[int], seed: int = 0,
+               cache: ArtifactCache | None = None) -> dict:
+    """One model's row of a comparison: ``method`` (``name``), ``seconds`` (unlearning time;
+    training time for Retrain and the original) and every flattened metric of its cached
+    :func:`evaluation_record` with ``forget`` as the forget classes."""
+    return {"method": name, "seconds": tm.seconds,
+            **flatten(evaluation_record(tm, forget, seed, cache))}
 
 
 def feature_drift(before: FeatureSet, after: FeatureSet, forget: Sequence[int]) -> dict:

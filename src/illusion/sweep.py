@@ -1,0 +1,535 @@
+"""The experiment grid on Ray: every (dataset, profile, seed, forget set, method) cell of a YAML.
+
+A grid file (``grids/*.yaml``, run with ``illusion sweep GRID.yaml``)::
+
+    name: smoke                  # results: <ILLUSION_CACHE>/sweeps/<name>.csv (default: file stem)
+    profile: smoke               # a profile name or a list of them (smoke, cpu, paper)
+    dataset: cifar100            # optional, a name or a list; default: each profile's dataset
+    seeds: [0, 1, 2]             # optional; default: the profile's seeds
+    forget_sets: [[0], [2, 4, 8]]  # optional, lists of class indices; default: the profile's
+    methods:                     # registered names (`illusion methods`) or mappings
+      - retrain
+      - scrub+cmf
+      - last_layer:random_label
+      - {method: ec, label: ec_ramp, hparams: {epochs: 5}}   # overrides of hparams.toml
+    extras: [feature_drift]      # optional: names in EXTRAS, extra columns of every row
+
+Cells: one per (dataset, profile, seed, forget set, method entry), plus an ``original`` cell per
+(dataset, profile, seed, forget set) — the original model evaluated with that forget set. A
+row holds ``dataset``, ``profile``, ``seed``, ``forget`` (:func:`illusion.grid.forget_label`),
+``n_forget``, ``method`` (the entry's label), ``base_method``, ``status`` (run / cached /
+failed), ``seconds`` (training or unlearning time of the model), ``wall_seconds`` (the cell's
+own wall time when it was computed), every flattened metric of
+:func:`illusion.experiments.method_row`, the extras' columns and ``error``.
+
+Everything is checked before anything runs (:func:`parse_grid` raises ``ValueError`` with one
+line). Each finished row is an artifact of kind ``"sweep_cell"`` keyed by everything that
+decides it, so a second run submits nothing for it. Execution: one Ray task per (dataset,
+profile, seed) trains or loads the original (and the CMF original when a ``+cmf`` entry needs
+it) with every CPU of a node; the cells depend on it and run one per CPU (or GPU), slowest
+kinds first. A cell that raises is reported with its config and not cached; the others go on.
+
+``EXTRAS`` maps a name to ``fn(tm, original, cell, cache) -> dict`` of scalar columns. Ray
+workers import this module, so register new extras here (or in a module imported here).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from collections import deque
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Iterator, Mapping, Sequence
+
+import pandas as pd
+import torch
+import yaml
+from tqdm.auto import tqdm
+
+from . import data as idata
+from .cache import ArtifactCache, _atomic_write, cache_root
+from .experiments import feature_drift, method_row
+from .grid import forget_label, summarise
+from .metrics import METRICS_VERSION
+from .pipeline import STARTS, TrainedModel, cached_features, train_or_load, unlearn_or_load
+from .profiles import PROFILES, get_profile
+
+__all__ = ["EXTRAS", "Cell", "Grid", "cell_spec", "load_grid", "load_results", "parse_grid",
+           "register_extra", "results_path", "run_cell", "run_sweep", "summary_table",
+           "sweep_report", "write_results"]
+
+KIND = "sweep_cell"
+GRID_KEYS = ("name", "profile", "dataset", "seeds", "forget_sets", "methods", "extras")
+ENTRY_KEYS = ("method", "label", "hparams")
+# Classes of the registered datasets, to check forget sets before any data is loaded (an
+# imagefolder's are counted from PATH/train; another registered dataset's when it loads).
+NUM_CLASSES = {"fashion_mnist": 10, "cifar10": 10, "cifar100": 100}
+# Submission order, slowest kinds first so that no worker idles at the tail (others: 1).
+PRIORITY = {"retrain": 0, "original": 2}
+# The hparams.toml entry that decides each starting point of pipeline.STARTS.
+START_HPARAMS = {"cmf_original": "cmf_finetune"}
+IDENTITY = ("dataset", "profile", "seed", "forget", "n_forget", "method", "base_method",
+            "status", "seconds", "wall_seconds")
+
+
+@dataclass(frozen=True)
+class Cell:
+    """One row of a sweep: ``method`` (``"original"`` for the original model) of (``dataset``,
+    ``profile``, ``seed``) evaluated with ``forget`` as the forget classes; ``hparams``
+    override the profile's entry in ``methods/hparams.toml``."""
+
+    dataset: str
+    profile: str
+    seed: int
+    forget: tuple[int, ...]
+    method: str
+    label: str
+    hparams: dict[str, Any] = field(default_factory=dict, hash=False)
+
+    @property
+    def group(self) -> tuple[str, str, int]:
+        """The cells sharing one original model."""
+        return self.dataset, self.profile, self.seed
+
+    @property
+    def key(self) -> tuple:
+        return self.dataset, self.profile, self.seed, self.forget, self.label
+
+    def describe(self) -> str:
+        """The cell's config on one line."""
+        hp = f" hparams={self.hparams}" if self.hparams else ""
+        return (f"dataset={self.dataset} profile={self.profile} seed={self.seed} "
+                f"forget={forget_label(self.forget)} method={self.label} ({self.method}){hp}")
+
+
+@dataclass(frozen=True)
+class Grid:
+    name: str
+    cells: tuple[Cell, ...]
+    extras: tuple[str, ...] = ()
+
+
+# ------------------------------------------------------------------------------- extras
+
+Extra = Callable[[TrainedModel, TrainedModel, Cell, ArtifactCache], dict]
+EXTRAS: dict[str, Extra] = {}
+
+
+def register_extra(name: str) -> Callable[[Extra], Extra]:
+    """Decorator adding ``fn(tm, original, cell, cache) -> {column: scalar}`` to ``EXTRAS``."""
+    def wrap(fn: Extra) -> Extra:
+        if name in EXTRAS:
+            raise ValueError(f"extra {name!r} is already registered")
+        EXTRAS[name] = fn
+        return fn
+    return wrap
+
+
+@register_extra("feature_drift")
+def _feature_drift(tm: TrainedModel, original: TrainedModel, cell: Cell,
+                   cache: ArtifactCache) -> dict:
+    """``cka_test``, ``cka_test_forget``, ``forget_mean_shift`` against the original."""
+    return feature_drift(cached_features(original, cache), cached_features(tm, cache),
+                         cell.forget)
+
+
+# ------------------------------------------------------------------------ grid parsing
+
+def load_grid(path: str | Path) -> Grid:
+    """Read and check a grid YAML (its ``name`` defaults to the file's stem)."""
+    path = Path(path)
+    try:
+        raw = yaml.safe_load(path.read_text())
+    except OSError as exc:
+        raise ValueError(f"cannot read grid {path}: {exc.strerror or exc}") from None
+    except yaml.YAMLError as exc:
+        raise ValueError(f"{path} is not valid YAML: {' '.join(str(exc).split())}") from None
+    return parse_grid(raw, default_name=path.stem)
+
+
+def parse_grid(raw: Any, default_name: str | None = None) -> Grid:
+    """The cells of a grid mapping (the YAML format above); ``ValueError`` on any mistake."""
+    if not isinstance(raw, Mapping):
+        raise ValueError(f"a grid is a mapping with the keys {', '.join(GRID_KEYS)}")
+    unknown = sorted(set(raw) - set(GRID_KEYS))
+    if unknown:
+        raise ValueError(f"unknown grid key(s) {unknown}; valid: {', '.join(GRID_KEYS)}")
+    name = raw.get("name", default_name)
+    if not isinstance(name, str) or not name or "/" in name:
+        raise ValueError(f"the grid needs a `name` usable as a file name, got {name!r}")
+    profiles = _names(raw.get("profile"), "profile")
+    for profile in profiles:
+        if profile not in PROFILES:
+            raise ValueError(f"unknown profile {profile!r}; choose from {', '.join(PROFILES)}")
+    entries = [_entry(item) for item in _list(raw.get("methods"), "methods")]
+    extras = tuple(_names(raw.get("extras", []), "extras", empty=True))
+    for extra in extras:
+        if extra not in EXTRAS:
+            raise ValueError(f"unknown extra {extra!r}; choose from {', '.join(EXTRAS)}")
+    cells = [cell for profile in profiles for cell in _profile_cells(raw, profile, entries)]
+    return Grid(name, tuple(cells), extras)
+
+
+def _profile_cells(raw: Mapping, profile: str, entries: list[tuple]) -> list[Cell]:
+    p = get_profile(profile)
+    datasets = _names(raw["dataset"], "dataset") if "dataset" in raw else [p.dataset]
+    seeds = _list(raw.get("seeds", list(p.seeds)), "seeds")
+    if not all(isinstance(s, int) and not isinstance(s, bool) for s in seeds):
+        raise ValueError(f"seeds must be integers, got {seeds}")
+    cells = []
+    for dataset in datasets:
+        k = _num_classes(dataset)
+        sets = [_forget_set(f, k, dataset)
+                for f in _list(raw.get("forget_sets", list(p.forget_sets)), "forget_sets")]
+        for seed in seeds:
+            for forget in sets:
+                cells.append(Cell(dataset, profile, seed, forget, "original", "original"))
+                cells += [Cell(dataset, profile, seed, forget, *e) for e in entries]
+    seen = set()
+    for cell in cells:
+        if cell.key in seen:
+            raise ValueError(f"duplicate cell in the grid: {cell.describe()}")
+        seen.add(cell.key)
+    return cells
+
+
+def _entry(item: Any) -> tuple[str, str, dict]:
+    """A ``methods`` item -> (method, label, hparams overrides), checked."""
+    from .methods import available, create_method
+
+    if isinstance(item, Mapping):
+        unknown = sorted(set(item) - set(ENTRY_KEYS))
+        if unknown:
+            raise ValueError(f"unknown key(s) {unknown} in method entry {dict(item)}; "
+                             f"valid: {', '.join(ENTRY_KEYS)}")
+        method, label, hp = item.get("method"), item.get("label"), item.get("hparams") or {}
+    else:
+        method, label, hp = item, None, {}
+    if not isinstance(method, str):
+        raise ValueError(f"a method entry is a name or {{method, label, hparams}}, got {item!r}")
+    if method == "original":
+        raise ValueError("'original' is a row of every grid already; do not list it")
+    if method not in available():
+        raise ValueError(f"unknown method {method!r}; choose from {', '.join(available())}")
+    label = method if label is None else label
+    if not isinstance(label, str) or not label or label == "original":
+        raise ValueError(f"method entry {item!r}: `label` must be a non-empty name")
+    if not isinstance(hp, Mapping) or not all(isinstance(k, str) for k in hp):
+        raise ValueError(f"method entry {label!r}: `hparams` must be a mapping, got {hp!r}")
+    try:
+        create_method(method, **hp)  # unknown hyperparameters raise here, before any work
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"method entry {label!r}: {exc}") from None
+    return method, label, dict(hp)
+
+
+def _forget_set(value: Any, num_classes: int | None, dataset: str) -> tuple[int, ...]:
+    if not isinstance(value, (list, tuple)) or not all(
+            isinstance(c, int) and not isinstance(c, bool) for c in value):
+        raise ValueError(f"a forget set is a list of class indices, got {value!r}")
+    if not value:
+        raise ValueError("empty forget set in `forget_sets`")
+    if len(set(value)) != len(value):
+        raise ValueError(f"repeated class in forget set {value}")
+    if num_classes is not None:
+        bad = [c for c in value if not 0 <= c < num_classes]
+        if bad:
+            raise ValueError(f"forget class(es) {bad} out of range 0..{num_classes - 1} "
+                             f"for {dataset}")
+        if len(value) >= num_classes:
+            raise ValueError(f"forget set {value} leaves no class of {dataset} to retain")
+    return tuple(sorted(value))
+
+
+def _num_classes(dataset: str) -> int | None:
+    if dataset.startswith("imagefolder:"):
+        train = Path(dataset.split(":", 1)[1]) / "train"
+        if not train.is_dir():
+            raise ValueError(f"imagefolder: {train} is missing (expected PATH/train/<class>/)")
+        return sum(p.is_dir() for p in train.iterdir())
+    if dataset not in idata.available():
+        raise ValueError(f"unknown dataset {dataset!r}; choose from "
+                         f"{', '.join(idata.available())}")
+    return NUM_CLASSES.get(dataset)
+
+
+def _list(value: Any, key: str, empty: bool = False) -> list:
+    if not isinstance(value, list) or (not value and not empty):
+        raise ValueError(f"`{key}` must be a non-empty list, got {value!r}")
+    return value
+
+
+def _names(value: Any, key: str, empty: bool = False) -> list[str]:
+    """A name or a list of names."""
+    names = [value] if isinstance(value, str) else _list(value, key, empty)
+    if not all(isinstance(n, str) and n for n in names):
+        raise ValueError(f"`{key}` must be a name or a list of names, got {value!r}")
+    return names
+
+
+# ------------------------------------------------------------------------------- a cell
+
+def _method(cell: Cell):
+    """The cell's configured method object (``None`` for the original)."""
+    from .methods import create_method, hparams_for
+
+    if cell.method == "original":
+        return None
+    return create_method(cell.method, **{**hparams_for(cell.method, cell.profile),
+                                         **cell.hparams})
+
+
+def _start(cell: Cell) -> str:
+    """The model the cell's method starts from (a key of :data:`illusion.pipeline.STARTS`)."""
+    return getattr(_method(cell), "start_from", "original")
+
+
+def cell_spec(cell: Cell, extras: Sequence[str] = ()) -> dict:
+    """Everything that decides a cell's row: the cache spec of its ``"sweep_cell"`` artifact
+    (the label is not part of it; it only names the row)."""
+    from .methods import hparams_for
+
+    algo, start = _method(cell), _start(cell)
+    return {"dataset": cell.dataset, "profile": cell.profile,
+            "train": asdict(get_profile(cell.profile).train), "seed": cell.seed,
+            "forget": list(cell.forget), "method": cell.method,
+            "hparams": algo.hp if algo is not None else {}, "start": start,
+            "start_hparams": (hparams_for(START_HPARAMS[start], cell.profile)
+                              if start in START_HPARAMS else {}),
+            "extras": sorted(extras), "metrics": METRICS_VERSION}
+
+
+def run_cell(cell: Cell, extras: Sequence[str] = (),
+             cache: ArtifactCache | None = None) -> tuple[dict, bool]:
+    """``(row, cached)``: the cell's model (trained, unlearned or loaded), its metrics and
+    extras, computed once and stored in the cache. The row holds no identity columns but
+    ``method``; ``wall_seconds`` is the time it took when it was computed."""
+    cache = cache or ArtifactCache()
+
+    def build() -> dict:
+        start = time.perf_counter()
+        original = train_or_load(cell.dataset, cell.profile, cell.seed, (), cache,
+                                 progress=False)
+        tm = original if cell.method == "original" else unlearn_or_load(
+            cell.dataset, cell.profile, cell.seed, cell.forget, cell.method, cell.hparams,
+            cache, progress=False)
+        row = method_row(cell.label, tm, cell.forget, cell.seed, cache)
+        for name in extras:
+            row.update(EXTRAS[name](tm, original, cell, cache))
+        row["wall_seconds"] = time.perf_counter() - start
+        return {k: v.item() if hasattr(v, "item") else v for k, v in row.items()}
+
+    return cache.get_or_create(KIND, cell_spec(cell, extras), build)
+
+
+# ---------------------------------------------------------------------- Ray tasks
+
+def _describe(exc: BaseException) -> str:
+    """``Type: message`` on one line (the cause of a Ray task error)."""
+    exc = getattr(exc, "cause", None) or exc
+    return f"{type(exc).__name__}: {' '.join(str(exc).split())}"
+
+
+def _prepare_task(dataset: str, profile: str, seed: int, starts: list[str], root: str,
+                  threads: int | None) -> dict:
+    """Ray task: train or load the original model and the start models the cells need;
+    returns ``{}`` (or ``{"error": ...}``), never a model."""
+    if threads:
+        torch.set_num_threads(threads)
+    try:
+        cache = ArtifactCache(root)
+        original = train_or_load(dataset, profile, seed, (), cache, progress=False)
+        for start in starts:
+            STARTS[start](original, profile, cache, False)
+        return {}
+    except Exception as exc:  # reported on every cell of the group
+        return {"error": _describe(exc)}
+
+
+def _cell_task(cell: Cell, extras: Sequence[str], root: str, threads: int | None,
+               prepared: dict) -> dict:
+    """Ray task: :func:`run_cell`, or ``{"error": ...}`` when it (or the original) failed."""
+    if prepared.get("error"):
+        return {"error": f"original model: {prepared['error']}"}
+    if threads:
+        torch.set_num_threads(threads)
+    try:
+        return run_cell(cell, extras, ArtifactCache(root))[0]
+    except Exception as exc:  # one failed cell must not stop the sweep
+        return {"error": _describe(exc)}
+
+
+def _start_ray(address: str | None, max_parallel: int | None, root: Path) -> None:
+    import ray
+
+    env = {"ILLUSION_CACHE": str(root), "ILLUSION_DATA": str(idata.data_root().resolve())}
+    quiet = {"runtime_env": {"env_vars": env}, "log_to_driver": False,
+             "logging_level": logging.WARNING}
+    if address:
+        ray.init(address=address, **quiet)
+    else:
+        ray.init(num_cpus=max_parallel or os.cpu_count(), include_dashboard=False, **quiet)
+
+
+def _execute(grid: Grid, todo: list[int], root: Path, address: str | None,
+             max_parallel: int | None) -> Iterator[tuple[int, dict]]:
+    """Run the cells ``todo`` (indices into ``grid.cells``) on Ray; yield ``(index, row or
+    {"error": ...})`` as they finish. Starts Ray unless it runs already, and stops it then."""
+    import ray
+
+    started = not ray.is_initialized()
+    if started:
+        _start_ray(address, max_parallel, root)
+    try:
+        yield from _schedule(grid, todo, str(root), max_parallel)
+    finally:
+        if started:
+            ray.shutdown()
+
+
+def _schedule(grid: Grid, todo: list[int], root: str,
+              max_parallel: int | None) -> Iterator[tuple[int, dict]]:
+    import ray
+
+    cells = grid.cells
+    gpu = ray.cluster_resources().get("GPU", 0) >= 1
+    node_cpus = int(max(n["Resources"].get("CPU", 1) for n in ray.nodes() if n["Alive"]))
+    whole = max(1, min(node_cpus, max_parallel or node_cpus))  # one node's CPUs
+    prepare = ray.remote(max_retries=2, **({"num_gpus": 1} if gpu else {"num_cpus": whole}))(
+        _prepare_task)
+    run = ray.remote(max_retries=2, **({"num_gpus": 1} if gpu else {"num_cpus": 1}))(
+        _cell_task)
+    starts: dict[tuple, set[str]] = {}
+    for i in todo:
+        starts.setdefault(cells[i].group, set()).add(_start(cells[i]))
+    order = sorted(todo, key=lambda i: PRIORITY.get(cells[i].method, 1))
+    queue = deque([("prepare", g) for g in starts] + [("cell", i) for i in order])
+    prepared, pending = {}, {}
+    cap = max_parallel or len(queue)
+    while queue or pending:
+        while queue and len(pending) < cap:
+            what, key = queue.popleft()
+            if what == "prepare":
+                ref = prepare.options(name=f"original {key}").remote(
+                    *key, sorted(starts[key] - {"original"}), root, None if gpu else whole)
+                prepared[key] = ref
+            else:
+                cell = cells[key]
+                ref = run.options(name=f"cell {cell.describe()}").remote(
+                    cell, grid.extras, root, None if gpu else 1, prepared[cell.group])
+            pending[ref] = (what, key)
+        done, _ = ray.wait(list(pending), num_returns=1)
+        for ref in done:
+            what, key = pending.pop(ref)
+            if what == "cell":
+                try:
+                    yield key, ray.get(ref)
+                except Exception as exc:  # a crash Ray's retries did not cure
+                    yield key, {"error": _describe(exc)}
+
+
+# ------------------------------------------------------------------------------ a sweep
+
+def run_sweep(grid: Grid, address: str | None = None, max_parallel: int | None = None,
+              progress: bool = True, cache: ArtifactCache | None = None,
+              log: Callable[[str], None] | None = None) -> pd.DataFrame:
+    """Every cell of ``grid``: loaded from the cache, or computed on Ray.
+
+    Ray runs locally with ``max_parallel`` CPUs (default: all) unless ``address`` names a
+    cluster (``"auto"``, ``"ray://host:10001"``); ``max_parallel`` also caps the tasks in
+    flight. ``log`` receives one line per failed cell as it fails. Returns one row per cell in
+    grid order (module docstring); ``table.attrs["counts"]`` holds the run / cached / failed
+    counts. Failed cells are not cached: the next run retries them.
+    """
+    if max_parallel is not None and max_parallel < 1:
+        raise ValueError(f"--max-parallel must be at least 1, got {max_parallel}")
+    cache = cache or ArtifactCache()
+    results: dict[int, dict] = {}
+    todo = []
+    for i, cell in enumerate(grid.cells):
+        found = cache.load(KIND, cell_spec(cell, grid.extras))
+        if found is None:
+            todo.append(i)
+        else:
+            results[i] = {**found, "status": "cached"}
+    with tqdm(total=len(grid.cells), initial=len(results), desc=grid.name, unit="cell",
+              disable=not progress) as bar:
+        if todo:
+            for i, out in _execute(grid, todo, cache.root.resolve(), address, max_parallel):
+                results[i] = {**out, "status": "failed" if "error" in out else "run"}
+                if "error" in out and log is not None:
+                    log(f"failed: {grid.cells[i].describe()}: {out['error']}")
+                bar.update()
+    return _table(grid, results)
+
+
+def _table(grid: Grid, results: dict[int, dict]) -> pd.DataFrame:
+    rows = []
+    for i, cell in enumerate(grid.cells):
+        identity = {"dataset": cell.dataset, "profile": cell.profile, "seed": cell.seed,
+                    "forget": forget_label(cell.forget), "n_forget": len(cell.forget),
+                    "method": cell.label, "base_method": cell.method}
+        rows.append({**identity, **{k: v for k, v in results[i].items() if k != "method"}})
+    table = pd.DataFrame(rows)
+    if "error" not in table:
+        table["error"] = None
+    first = [c for c in IDENTITY if c in table]
+    table = table[first + [c for c in table if c not in first and c != "error"] + ["error"]]
+    table.attrs["counts"] = _counts(table)
+    return table
+
+
+def _counts(table: pd.DataFrame) -> dict[str, int]:
+    return {s: int((table["status"] == s).sum()) for s in ("run", "cached", "failed")}
+
+
+def sweep_report(table: pd.DataFrame) -> str:
+    """``"N cells: X run, Y cached, Z failed"``."""
+    n = _counts(table)
+    return f"{len(table)} cells: {n['run']} run, {n['cached']} cached, {n['failed']} failed"
+
+
+# ------------------------------------------------------------------------------ results
+
+def results_path(name: str, root: str | Path | None = None) -> Path:
+    """Default CSV of a sweep: ``<root or $ILLUSION_CACHE>/sweeps/<name>.csv``."""
+    return Path(root if root is not None else cache_root()) / "sweeps" / f"{name}.csv"
+
+
+def summary_table(table: pd.DataFrame) -> pd.DataFrame:
+    """Mean ± std and count of every numeric column over seeds and forget sets, per
+    (``dataset``, ``profile``, ``method``, ``scope``: ``"single"`` or ``"multi"``-class
+    forget sets); failed cells left out."""
+    ok = table[table["status"] != "failed"]
+    if ok.empty:
+        return pd.DataFrame()
+    columns = [c for c in ok.select_dtypes("number") if c not in ("seed", "n_forget")]
+    ok = ok.assign(scope=ok["n_forget"].map(lambda n: "single" if n == 1 else "multi"))
+    return summarise(ok, columns, by=["dataset", "profile", "method", "scope"]).reset_index()
+
+
+def write_results(table: pd.DataFrame, out: str | Path) -> tuple[Path, Path]:
+    """Write the tidy table to ``out`` and :func:`summary_table` next to it
+    (``<stem>_summary.csv``), each atomically; returns both paths."""
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    summary = out.with_name(f"{out.stem}_summary.csv")
+    for path, frame in ((out, table), (summary, summary_table(table))):
+        text = frame.to_csv(index=False).encode()
+        _atomic_write(path, lambda fh, text=text: fh.write(text))
+    return out, summary
+
+
+def load_results(name_or_path: str | Path, summary: bool = False) -> pd.DataFrame:
+    """A sweep's table (or its summary) by grid name (from ``$ILLUSION_CACHE/sweeps``) or
+    CSV path."""
+    path = Path(name_or_path)
+    if path.suffix != ".csv":
+        path = results_path(str(name_or_path))
+    if summary:
+        path = path.with_name(f"{path.stem}_summary.csv")
+    if not path.exists():
+        raise FileNotFoundError(f"no sweep results at {path}")
+    return pd.read_csv(path, dtype={"forget": str})

@@ -1,0 +1,253 @@
+"""illusion.sweep: grid checks, the smoke grid on local Ray, the row cache, failed cells, CLI."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import yaml
+
+from illusion import cli, sweep
+from illusion import data as idata
+
+ROOT = Path(__file__).resolve().parents[1]
+SMOKE = ROOT / "grids" / "smoke.yaml"
+# lr -1 passes the method's constructor and makes SGD raise ValueError when the cell runs
+BROKEN = {"method": "random_label", "label": "broken", "hparams": {"lr": -1}}
+needs_fashion_mnist = pytest.mark.skipif(
+    not idata.DEBIAN_FASHION_MNIST.is_dir(),
+    reason="Ray workers load the real smoke profile: needs Debian's dataset-fashion-mnist")
+
+
+def _grid(**changes) -> dict:
+    return {"name": "t", "profile": "smoke", "methods": ["random_label"], **changes}
+
+
+# ------------------------------------------------------------------------ parsing
+
+@pytest.mark.parametrize("changes, match", [
+    ({"methods": ["nope"]}, r"unknown method 'nope'; choose from .*random_label"),
+    ({"profile": "huge"}, r"unknown profile 'huge'; choose from smoke, cpu, paper"),
+    ({"profile": ["smoke", 3]}, "profile"),
+    ({"forget_sets": [[]]}, "empty forget set"),
+    ({"forget_sets": [[3, 10]]}, r"\[10\] out of range 0\.\.9 for fashion_mnist"),
+    ({"forget_sets": [0]}, "list of class indices"),
+    ({"forget_sets": [list(range(10))]}, "no class of fashion_mnist to retain"),
+    ({"forget_sets": [[1], [1]]}, "duplicate cell.*forget=1"),
+    ({"forget_sets": [[1, 2], [2, 1]]}, "duplicate cell"),
+    ({"seeds": [0, 0]}, "duplicate cell"),
+    ({"methods": ["random_label", {"method": "random_label"}]}, "duplicate cell"),
+    ({"methods": ["original"]}, "'original' is a row of every grid"),
+    ({"methods": []}, "`methods` must be a non-empty list"),
+    ({"methods": [{"method": "scrub", "hparams": {"nope": 1}}]}, "unknown hyperparameter"),
+    ({"methods": [{"method": "scrub", "colour": "red"}]}, r"unknown key\(s\) \['colour'\]"),
+    ({"extras": ["nope"]}, "unknown extra 'nope'; choose from .*feature_drift"),
+    ({"dataset": "mnist"}, "unknown dataset 'mnist'"),
+    ({"seed": [0]}, r"unknown grid key\(s\) \['seed'\]"),
+    ({"name": "a/b"}, "name"),
+])
+def test_parse_grid_rejects_with_one_line(changes, match):
+    with pytest.raises(ValueError, match=match) as info:
+        sweep.parse_grid(_grid(**changes))
+    assert "\n" not in str(info.value)
+
+
+def test_smoke_grid_cells_in_grid_order():
+    grid = sweep.load_grid(SMOKE)
+    assert grid.name == "smoke" and grid.extras == ()
+    assert [(c.forget, c.label) for c in grid.cells] == [
+        ((0,), "original"), ((0,), "retrain"), ((0,), "random_label"),
+        ((1,), "original"), ((1,), "retrain"), ((1,), "random_label")]
+    assert {c.group for c in grid.cells} == {("fashion_mnist", "smoke", 0)}
+
+
+def test_defaults_lists_and_method_entries():
+    grid = sweep.parse_grid({"name": "g", "profile": ["cpu", "paper"], "methods": [
+        "scrub+cmf", {"method": "ec", "label": "ec_long", "hparams": {"epochs": 5}}]})
+    cpu = [c for c in grid.cells if c.profile == "cpu"]
+    paper = [c for c in grid.cells if c.profile == "paper"]
+    assert len(cpu) == 3 and {c.forget for c in cpu} == {(0,)}  # the profile's defaults
+    assert len(paper) == 15 * 3 * 3 and {c.dataset for c in paper} == {"cifar10"}
+    ec = next(c for c in grid.cells if c.label == "ec_long")
+    assert ec.method == "ec" and ec.hparams == {"epochs": 5}
+    # a dataset with more classes widens the range
+    wide = sweep.parse_grid(_grid(profile="paper", dataset="cifar100", forget_sets=[[99]],
+                                  seeds=[1]))
+    assert {(c.dataset, c.forget, c.seed) for c in wide.cells} == {("cifar100", (99,), 1)}
+
+
+def test_cell_spec_decides_the_row():
+    grid = sweep.parse_grid(_grid(profile="cpu", methods=[
+        "scrub+cmf", {"method": "scrub+cmf", "label": "fast", "hparams": {"lr": 0.5}},
+        {"method": "scrub+cmf", "label": "same"}]))
+    base, fast, same = (sweep.cell_spec(c) for c in grid.cells[1:])
+    assert base == same  # the label only names the row
+    assert fast["hparams"]["lr"] == 0.5 and base["hparams"]["lr"] != 0.5
+    assert base["start"] == "cmf_original" and base["start_hparams"]  # the CMF fine-tune
+    assert sweep.cell_spec(grid.cells[0])["hparams"] == {}  # the original
+    assert sweep.cell_spec(grid.cells[1], ["feature_drift"]) != base
+
+
+def test_load_grid_file_errors(tmp_path):
+    with pytest.raises(ValueError, match="cannot read grid"):
+        sweep.load_grid(tmp_path / "missing.yaml")
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("methods: [retrain\nprofile: smoke\n")
+    with pytest.raises(ValueError, match="not valid YAML") as info:
+        sweep.load_grid(bad)
+    assert "\n" not in str(info.value)
+    unnamed = tmp_path / "mine.yaml"
+    unnamed.write_text("profile: smoke\nmethods: [retrain]\n")
+    assert sweep.load_grid(unnamed).name == "mine"
+
+
+def test_shipped_grids_parse():
+    names = {p.stem: sweep.load_grid(p) for p in (ROOT / "grids").glob("*.yaml")}
+    assert {"smoke", "cpu", "paper_cifar10", "paper_cifar100"} <= set(names)
+    paper = names["paper_cifar10"]
+    assert len(paper.cells) == 15 * 3 * 16 and paper.extras == ("feature_drift",)
+    for grid in names.values():
+        for cell in grid.cells:
+            sweep.cell_spec(cell, grid.extras)  # every resolved method builds
+
+
+# ------------------------------------------------------------- one cell, in process
+
+def test_run_cell_caches_row_and_extra(tiny_profile, cache):
+    cell = sweep.Cell("fashion_mnist", "smoke", 0, (1,), "prune_row", "pr")
+    row, cached = sweep.run_cell(cell, ["feature_drift"], cache)
+    assert not cached and row["method"] == "pr" and row["wall_seconds"] > 0
+    assert {"cka_test", "forget_mean_shift", "probe_test_forget", "seconds"} <= set(row)
+    again, cached = sweep.run_cell(cell, ["feature_drift"], cache)
+    assert cached and again == row
+
+
+def test_failing_cell_is_reported_and_not_cached(tiny_profile, cache):
+    cell = sweep.Cell("fashion_mnist", "smoke", 0, (1,), "random_label", "broken", {"lr": -1})
+    out = sweep._cell_task(cell, (), str(cache.root), 1, {})
+    assert out["error"].startswith("ValueError: ") and "learning rate" in out["error"]
+    assert cache.load(sweep.KIND, sweep.cell_spec(cell)) is None
+    out = sweep._cell_task(cell, (), str(cache.root), 1, {"error": "DataUnavailable: gone"})
+    assert out == {"error": "original model: DataUnavailable: gone"}
+
+
+def test_write_and_load_results(tmp_path, monkeypatch):
+    monkeypatch.setenv("ILLUSION_CACHE", str(tmp_path))
+    table = pd.DataFrame({
+        "dataset": "d", "profile": "p", "seed": [0, 1, 0, 0], "forget": ["0", "0", "1+2", "0"],
+        "n_forget": [1, 1, 2, 1], "method": ["rl", "rl", "rl", "x"],
+        "status": ["run", "cached", "run", "failed"], "seconds": [1.0, 3.0, 5.0, None],
+        "error": [None, None, None, "ValueError: no"]})
+    out, summary = sweep.write_results(table, sweep.results_path("g"))
+    assert out == tmp_path / "sweeps" / "g.csv" and summary.name == "g_summary.csv"
+    assert not list(out.parent.glob(".*"))  # no temporary files left
+    back = sweep.load_results("g")
+    assert back["forget"].tolist() == ["0", "0", "1+2", "0"]
+    s = sweep.load_results(out, summary=True).set_index(["method", "scope"])
+    assert s.loc[("rl", "single"), "seconds_mean"] == 2.0 and s.loc[("rl", "single"), "n"] == 2
+    assert s.loc[("rl", "multi"), "n"] == 1 and ("x", "single") not in s.index
+    with pytest.raises(FileNotFoundError):
+        sweep.load_results("nothing")
+
+
+# ----------------------------------------------------------------- on local Ray
+
+@pytest.fixture(scope="module")
+def swept(tmp_path_factory):
+    """The smoke grid plus a failing entry, run once on local Ray with 2 workers."""
+    root = tmp_path_factory.mktemp("sweep_cache")
+    raw = yaml.safe_load(SMOKE.read_text())
+    raw["methods"] = [*raw["methods"], BROKEN]
+    lines = []
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("ILLUSION_CACHE", str(root))
+        mp.setenv("ILLUSION_DATA", str(root / "data"))
+        table = sweep.run_sweep(sweep.parse_grid(raw), max_parallel=2, progress=False,
+                                log=lines.append)
+    return root, table, lines
+
+
+@needs_fashion_mnist
+def test_smoke_grid_on_ray(swept):
+    import ray
+
+    _, table, lines = swept
+    assert not ray.is_initialized()  # the sweep stopped the Ray it started
+    assert table.attrs["counts"] == {"run": 6, "cached": 0, "failed": 2}
+    assert table["method"].tolist() == ["original", "retrain", "random_label", "broken"] * 2
+    assert table["forget"].tolist() == ["0"] * 4 + ["1"] * 4
+    ok = table[table["status"] == "run"]
+    metrics = ok.drop(columns=list(sweep.IDENTITY) + ["error"])
+    assert {"probe_test_forget", "ncc_test_forget", "mia_efficacy", "nc1_all"} <= set(metrics)
+    assert not metrics.isna().any().any() and ok["error"].isna().all()
+    assert (ok["wall_seconds"] > 0).all() and (ok["seconds"] > 0).all()
+    originals = ok[ok["method"] == "original"]
+    assert originals["seconds"].nunique() == 1  # one original, shared by both forget sets
+    assert originals["ncc_test_forget"].nunique() == 2  # evaluated with each forget set
+
+
+@needs_fashion_mnist
+def test_failed_cells_reported_with_config(swept):
+    _, table, lines = swept
+    failed = table[table["status"] == "failed"]
+    assert failed["method"].tolist() == ["broken", "broken"]
+    assert failed["error"].str.startswith("ValueError: ").all()
+    assert len(lines) == 2 and all("method=broken (random_label)" in l for l in lines)
+    assert sorted(l.split("forget=")[1][0] for l in lines) == ["0", "1"]
+    assert all("hparams={'lr': -1}" in l and "learning rate" in l for l in lines)
+
+
+@needs_fashion_mnist
+def test_second_run_submits_nothing(swept, monkeypatch):
+    root, first, _ = swept
+    monkeypatch.setenv("ILLUSION_CACHE", str(root))
+    monkeypatch.setattr(sweep, "_execute", lambda *a, **k: pytest.fail("submitted tasks"))
+    again = sweep.run_sweep(sweep.load_grid(SMOKE), max_parallel=2, progress=False)
+    assert again.attrs["counts"] == {"run": 0, "cached": 6, "failed": 0}
+    assert sweep.sweep_report(again) == "6 cells: 0 run, 6 cached, 0 failed"
+    done = first[first["status"] == "run"].reset_index(drop=True)
+    metric = ["seconds", "wall_seconds", "probe_test_forget", "output_test_retain"]
+    pd.testing.assert_frame_equal(again[metric], done[metric])
+
+
+@needs_fashion_mnist
+def test_cli_sweep_writes_results(swept, monkeypatch, capsys):
+    root, _, _ = swept
+    monkeypatch.setenv("ILLUSION_CACHE", str(root))
+    assert cli.main(["sweep", str(SMOKE), "--max-parallel", "2"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("6 cells: 0 run, 6 cached, 0 failed")
+    table = sweep.load_results("smoke")
+    assert len(table) == 6 and table["error"].isna().all()
+    summary = sweep.load_results("smoke", summary=True)
+    assert summary["method"].tolist() == ["original", "retrain", "random_label"]
+    assert (summary["n"] == 2).all() and not math.isnan(summary["probe_test_forget_std"][0])
+
+
+# ------------------------------------------------------------------------ the CLI
+
+def test_cli_exit_1_when_a_cell_failed(monkeypatch, tmp_path, capsys):
+    def fake(grid, *args, **kwargs):
+        table = pd.DataFrame({"dataset": "d", "profile": "p", "seed": 0, "forget": ["0"],
+                              "n_forget": 1, "method": ["x"], "status": ["failed"],
+                              "error": ["ValueError: no"]})
+        table.attrs["counts"] = {"run": 0, "cached": 0, "failed": 1}
+        return table
+
+    monkeypatch.setattr(sweep, "run_sweep", fake)
+    out = tmp_path / "r.csv"
+    assert cli.main(["sweep", str(SMOKE), "--out", str(out), "--json"]) == 1
+    assert '"failed": 1' in capsys.readouterr().out
+    assert out.exists() and (tmp_path / "r_summary.csv").exists()
+
+
+@pytest.mark.parametrize("text", ["profile: smoke\nmethods: [nope]\n", "methods: [retrain\n"])
+def test_cli_bad_grid_exit_2_one_line(tmp_path, capsys, text):
+    path = tmp_path / "bad.yaml"
+    path.write_text(text)
+    assert cli.main(["sweep", str(path)]) == 2
+    out, err = capsys.readouterr()
+    assert out == "" and len(err.strip().splitlines()) == 1
+    assert err.startswith("illusion: error: ")
