@@ -43,7 +43,9 @@ def _grid(**changes) -> dict:
     ({"methods": []}, "`methods` must be a non-empty list"),
     ({"methods": [{"method": "scrub", "hparams": {"nope": 1}}]}, "unknown hyperparameter"),
     ({"methods": [{"method": "scrub", "colour": "red"}]}, r"unknown key\(s\) \['colour'\]"),
-    ({"extras": ["nope"]}, "unknown extra 'nope'; choose from .*feature_drift"),
+    ({"extras": ["nope"]}, "unknown extra 'nope' in extras; choose from .*feature_drift"),
+    ({"methods": [{"method": "scrub", "extras": ["nope"]}]},
+     "unknown extra 'nope' in method entry 'scrub'; choose from .*relearn"),
     ({"dataset": "mnist"}, "unknown dataset 'mnist'"),
     ({"seed": [0]}, r"unknown grid key\(s\) \['seed'\]"),
     ({"name": "a/b"}, "name"),
@@ -122,6 +124,31 @@ def test_run_cell_caches_row_and_extra(tiny_profile, cache):
     assert {"cka_test", "forget_mean_shift", "probe_test_forget", "seconds"} <= set(row)
     again, cached = sweep.run_cell(cell, ["feature_drift"], cache)
     assert cached and again == row
+
+
+def test_entry_extras_feed_what_the_notebooks_read(tiny_profile, cache):
+    from illusion.attacks import default_attacks, relearn
+    from illusion.pipeline import unlearn_or_load
+
+    grid = sweep.parse_grid(_grid(methods=[
+        "prune_row", {"method": "random_label", "extras": ["stage_cka", "stage_probes",
+                                                           "relearn"]}]))
+    plain, rl = grid.cells[1], grid.cells[2]
+    assert plain.extras == () and rl.extras == ("stage_cka", "stage_probes", "relearn")
+    assert sweep.cell_spec(rl)["extras"] == ["relearn", "stage_cka", "stage_probes"]
+    row, _ = sweep.run_cell(rl, (), cache)
+    stages = [k.removeprefix("stage_cka_forget_") for k in row if k.startswith("stage_cka_forget")]
+    assert len(stages) >= 2 and all(0 <= row[f"stage_cka_retain_{s}"] <= 1 + 1e-9
+                                    for s in stages)
+    assert all(f"stage_probe_{split}_{s}" in row for s in stages for split in ("forget", "retain"))
+    assert {"relearn_0.01", "relearn_0.05", "relearn_0.1", "relearn_retain_only"} <= set(row)
+    # the relearning notebook's call finds the sweep's curves in the cache
+    tm = unlearn_or_load("fashion_mnist", "smoke", 0, (0,), "random_label", cache=cache,
+                         progress=False)
+    before = len(list((cache.root / "relearn").glob("*.pt")))
+    for config in default_attacks().values():
+        relearn(tm, config, 0, cache)
+    assert len(list((cache.root / "relearn").glob("*.pt"))) == before == 4
 
 
 def test_failing_cell_is_reported_and_not_cached(tiny_profile, cache):

@@ -40,7 +40,7 @@ from .data import ImageData, batches, normalize
 from .pipeline import TrainedModel, generators, unlearn_or_load
 from .train import evaluate_accuracy
 
-__all__ = ["RelearnConfig", "relearn", "relearn_curve", "relearn_curves", "relearn_sample",
+__all__ = ["RelearnConfig", "default_attacks", "relearn", "relearn_curve", "relearn_curves", "relearn_sample",
            "relearn_summary"]
 
 
@@ -155,6 +155,22 @@ def _relearn(model: nn.Module, data: ImageData, forget_idx: torch.Tensor,
             curve.append(point(step, torch.stack(running).mean().item()))
             running = []
     return {"curve": curve, "n_forget": len(f_part), "n_retain": len(r_part)}
+
+
+def default_attacks(fractions: Sequence[float] = (0.01, 0.05, 0.1), retain_ratio: float = 9.0,
+                    steps: int = 50, eval_every: int = 10, lr: float = 1e-3,
+                    retain_only_control: bool = True) -> dict[str, RelearnConfig]:
+    """The attacks of the relearning notebook, by label: a share ``f`` of the forget class's
+    training images for every ``f`` in ``fractions``, and (``retain_only_control``) the control
+    on retain images alone. ``illusion sweep``'s ``relearn`` extra uses the defaults, so a sweep
+    computes exactly the curves the notebook reads."""
+    attack = dict(retain_ratio=retain_ratio, steps=steps, eval_every=eval_every, lr=lr)
+    configs = {f"{f:.0%} of the forget class": RelearnConfig(fraction=f, **attack)
+               for f in fractions}
+    if retain_only_control:
+        configs["retain images only"] = RelearnConfig(fraction=max(fractions),
+                                                      include_forget=False, **attack)
+    return configs
 
 
 def relearn(tm: TrainedModel, config: RelearnConfig = RelearnConfig(), seed: int = 0,

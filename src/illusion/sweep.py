@@ -12,6 +12,7 @@ A grid file (``grids/*.yaml``, run with ``illusion sweep GRID.yaml``)::
       - scrub+cmf
       - last_layer:random_label
       - {method: ec, label: ec_ramp, hparams: {epochs: 5}}   # overrides of hparams.toml
+      - {method: scrub, extras: [relearn]}   # extras of this entry's cells only
     extras: [feature_drift]      # optional: names in EXTRAS, extra columns of every row
 
 Cells: one per (dataset, profile, seed, forget set, method entry), plus an ``original`` cell per
@@ -29,8 +30,11 @@ profile, seed) trains or loads the original (and the CMF original when a ``+cmf`
 it) with every CPU of a node; the cells depend on it and run one per CPU (or GPU), slowest
 kinds first. A cell that raises is reported with its config and not cached; the others go on.
 
-``EXTRAS`` maps a name to ``fn(tm, original, cell, cache) -> dict`` of scalar columns. Ray
-workers import this module, so register new extras here (or in a module imported here).
+``EXTRAS`` maps a name to ``fn(tm, original, cell, cache) -> dict`` of scalar columns; an
+extra also leaves its artifacts in the cache (per-stage features, relearning curves), which is
+how a sweep feeds the notebooks that read them. Shipped: ``feature_drift``, ``stage_cka``,
+``stage_probes``, ``relearn``. Ray workers import this module, so register new extras here (or
+in a module imported here).
 """
 
 from __future__ import annotations
@@ -49,8 +53,9 @@ import yaml
 from tqdm.auto import tqdm
 
 from . import data as idata
+from .attacks import default_attacks, relearn
 from .cache import ArtifactCache, _atomic_write, cache_root
-from .experiments import feature_drift, method_row
+from .experiments import feature_drift, method_row, stage_probes, stage_similarity
 from .grid import forget_label, summarise
 from .metrics import METRICS_VERSION
 from .pipeline import STARTS, TrainedModel, cached_features, train_or_load, unlearn_or_load
@@ -62,7 +67,7 @@ __all__ = ["EXTRAS", "Cell", "Grid", "cell_spec", "load_grid", "load_results", "
 
 KIND = "sweep_cell"
 GRID_KEYS = ("name", "profile", "dataset", "seeds", "forget_sets", "methods", "extras")
-ENTRY_KEYS = ("method", "label", "hparams")
+ENTRY_KEYS = ("method", "label", "hparams", "extras")
 # Classes of the registered datasets, to check forget sets before any data is loaded (an
 # imagefolder's are counted from PATH/train; another registered dataset's when it loads).
 NUM_CLASSES = {"fashion_mnist": 10, "cifar10": 10, "cifar100": 100}
@@ -87,6 +92,7 @@ class Cell:
     method: str
     label: str
     hparams: dict[str, Any] = field(default_factory=dict, hash=False)
+    extras: tuple[str, ...] = ()  # this entry's extras, on top of the grid's
 
     @property
     def group(self) -> tuple[str, str, int]:
@@ -135,6 +141,39 @@ def _feature_drift(tm: TrainedModel, original: TrainedModel, cell: Cell,
                          cell.forget)
 
 
+@register_extra("stage_cka")
+def _stage_cka(tm: TrainedModel, original: TrainedModel, cell: Cell,
+               cache: ArtifactCache) -> dict:
+    """``stage_cka_<split>_<stage>``: linear CKA to the original per stage, on the test images
+    of the forget (``forget``) and retained (``retain``) classes."""
+    table = stage_similarity({cell.label: tm}, {"original": original}, cell.forget, cache)
+    return {f"stage_cka_{r.split}_{r.stage}": r.cka for r in table.itertuples()}
+
+
+@register_extra("stage_probes")
+def _stage_probes(tm: TrainedModel, original: TrainedModel, cell: Cell,
+                  cache: ArtifactCache) -> dict:
+    """``stage_probe_<split>_<stage>``: [A]'s linear probe on every stage's pooled features."""
+    table = stage_probes({cell.label: tm}, cell.forget, cell.seed, cache)
+    return {f"stage_probe_{split}_{r.stage}": getattr(r, f"probe_test_{split}")
+            for r in table.itertuples() for split in ("forget", "retain")}
+
+
+@register_extra("relearn")
+def _relearn(tm: TrainedModel, original: TrainedModel, cell: Cell,
+             cache: ArtifactCache) -> dict:
+    """``relearn_<attack>``: mean test forget accuracy over the steps of each default attack
+    (:func:`illusion.attacks.default_attacks`); none for the original, which forgot nothing."""
+    if cell.method == "original":
+        return {}
+    out = {}
+    for label, config in default_attacks().items():
+        curve = relearn(tm, config, cell.seed, cache)
+        key = "retain_only" if not config.include_forget else f"{config.fraction:g}"
+        out[f"relearn_{key}"] = float(curve.loc[curve["step"] > 0, "forget_acc"].mean())
+    return out
+
+
 # ------------------------------------------------------------------------ grid parsing
 
 def load_grid(path: str | Path) -> Grid:
@@ -164,10 +203,7 @@ def parse_grid(raw: Any, default_name: str | None = None) -> Grid:
         if profile not in PROFILES:
             raise ValueError(f"unknown profile {profile!r}; choose from {', '.join(PROFILES)}")
     entries = [_entry(item) for item in _list(raw.get("methods"), "methods")]
-    extras = tuple(_names(raw.get("extras", []), "extras", empty=True))
-    for extra in extras:
-        if extra not in EXTRAS:
-            raise ValueError(f"unknown extra {extra!r}; choose from {', '.join(EXTRAS)}")
+    extras = _extras(raw.get("extras", []), "extras")
     cells = [cell for profile in profiles for cell in _profile_cells(raw, profile, entries)]
     return Grid(name, tuple(cells), extras)
 
@@ -195,8 +231,8 @@ def _profile_cells(raw: Mapping, profile: str, entries: list[tuple]) -> list[Cel
     return cells
 
 
-def _entry(item: Any) -> tuple[str, str, dict]:
-    """A ``methods`` item -> (method, label, hparams overrides), checked."""
+def _entry(item: Any) -> tuple[str, str, dict, tuple[str, ...]]:
+    """A ``methods`` item -> (method, label, hparams overrides, extras), checked."""
     from .methods import available, create_method
 
     if isinstance(item, Mapping):
@@ -205,10 +241,12 @@ def _entry(item: Any) -> tuple[str, str, dict]:
             raise ValueError(f"unknown key(s) {unknown} in method entry {dict(item)}; "
                              f"valid: {', '.join(ENTRY_KEYS)}")
         method, label, hp = item.get("method"), item.get("label"), item.get("hparams") or {}
+        extras = item.get("extras", [])
     else:
-        method, label, hp = item, None, {}
+        method, label, hp, extras = item, None, {}, []
     if not isinstance(method, str):
-        raise ValueError(f"a method entry is a name or {{method, label, hparams}}, got {item!r}")
+        raise ValueError(f"a method entry is a name or {{method, label, hparams, extras}}, "
+                         f"got {item!r}")
     if method == "original":
         raise ValueError("'original' is a row of every grid already; do not list it")
     if method not in available():
@@ -222,7 +260,16 @@ def _entry(item: Any) -> tuple[str, str, dict]:
         create_method(method, **hp)  # unknown hyperparameters raise here, before any work
     except (TypeError, ValueError) as exc:
         raise ValueError(f"method entry {label!r}: {exc}") from None
-    return method, label, dict(hp)
+    return method, label, dict(hp), _extras(extras, f"method entry {label!r}")
+
+
+def _extras(value: Any, where: str) -> tuple[str, ...]:
+    extras = tuple(_names(value, where, empty=True))
+    for extra in extras:
+        if extra not in EXTRAS:
+            raise ValueError(f"unknown extra {extra!r} in {where}; choose from "
+                             f"{', '.join(EXTRAS)}")
+    return extras
 
 
 def _forget_set(value: Any, num_classes: int | None, dataset: str) -> tuple[int, ...]:
@@ -298,7 +345,7 @@ def cell_spec(cell: Cell, extras: Sequence[str] = ()) -> dict:
             "hparams": algo.hp if algo is not None else {}, "start": start,
             "start_hparams": (hparams_for(START_HPARAMS[start], cell.profile)
                               if start in START_HPARAMS else {}),
-            "extras": sorted(extras), "metrics": METRICS_VERSION}
+            "extras": sorted({*extras, *cell.extras}), "metrics": METRICS_VERSION}
 
 
 def run_cell(cell: Cell, extras: Sequence[str] = (),
@@ -316,7 +363,7 @@ def run_cell(cell: Cell, extras: Sequence[str] = (),
             cell.dataset, cell.profile, cell.seed, cell.forget, cell.method, cell.hparams,
             cache, progress=False)
         row = method_row(cell.label, tm, cell.forget, cell.seed, cache)
-        for name in extras:
+        for name in sorted({*extras, *cell.extras}):
             row.update(EXTRAS[name](tm, original, cell, cache))
         row["wall_seconds"] = time.perf_counter() - start
         return {k: v.item() if hasattr(v, "item") else v for k, v in row.items()}
