@@ -6,6 +6,13 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 PROFILE ?= cpu
+JOBS ?= $(shell nproc 2>/dev/null || echo 1)
+# The grid `make book` computes first (illusion sweep, JOBS cells at a time) so that the
+# notebooks find every model and evaluation in the artifact cache.
+GRID_smoke := grids/smoke.yaml
+GRID_cpu := grids/cpu.yaml
+GRID_paper := grids/paper_cifar10.yaml
+GRID ?= $(GRID_$(PROFILE))
 export ILLUSION_CACHE ?= $(CURDIR)/artifacts
 export ILLUSION_DATA ?= $(CURDIR)/data
 
@@ -17,7 +24,8 @@ $(STAMP): pyproject.toml
 	@touch $(STAMP)
 
 book: $(STAMP)
-	$(BIN)/python tools/run_notebooks.py --profile $(PROFILE) --out book/notebooks
+	$(if $(GRID),$(BIN)/illusion sweep $(GRID) --max-parallel $(JOBS))
+	$(BIN)/python tools/run_notebooks.py --profile $(PROFILE) --out book/notebooks --jobs $(JOBS)
 	$(BIN)/jupyter-book build . --warningiserror --nitpick --keep-going
 
 # The smoke book: every notebook executed under `smoke`, built with warnings as errors into
@@ -26,7 +34,7 @@ SMOKE_BOOK := build/smoke-book
 
 test: $(STAMP)
 	$(BIN)/python tools/run_notebooks.py --profile smoke --out build/smoke --prepare-only
-	$(BIN)/python tools/run_notebooks.py --profile smoke --stage-book $(SMOKE_BOOK)
+	$(BIN)/python tools/run_notebooks.py --profile smoke --stage-book $(SMOKE_BOOK) --jobs $(JOBS)
 	$(BIN)/jupyter-book build $(SMOKE_BOOK) --warningiserror --nitpick --keep-going --quiet
 	ILLUSION_BOOK_HTML=$(SMOKE_BOOK)/_build/html $(BIN)/python -m pytest tests build/smoke --nbval-lax -q
 
@@ -34,7 +42,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/train_throughput.py
 
 book-time: $(STAMP)
-	$(BIN)/python bench/book_time.py --profile $(PROFILE)
+	$(BIN)/python bench/book_time.py --profile $(PROFILE) --jobs $(JOBS)
 
 clean:
 	rm -rf _build build book/notebooks
