@@ -198,3 +198,24 @@ def test_interrupted_training_resumes(tiny_data, tiny_config, cache, tmp_path, m
     assert resumed_from == [1, None]
     assert _states_equal(resumed.model.state_dict(), fresh.model.state_dict())
     assert resumed.history == fresh.history
+
+
+def test_bf16_follows_the_profile_and_keys_its_own_features(tiny_data, tiny_config, cache):
+    from dataclasses import replace
+
+    from illusion.pipeline import TrainedModel, cached_features
+
+    fp32 = train_or_load(profile="smoke", config=tiny_config, data=tiny_data, cache=cache,
+                         device="cpu", progress=False)
+    assert not fp32.bf16
+    spec16 = {**fp32.spec, "train": {**fp32.spec["train"], "bf16": True}}
+    bf16 = replace(fp32, spec=spec16)
+    assert bf16.bf16
+    # an unlearned model (or one started from the CMF original) inherits it through "original"
+    nested = replace(fp32, spec={"original": {"original": spec16, "method": "cmf"}, "method": "x"})
+    assert nested.bf16 and isinstance(nested, TrainedModel)
+    a, b = cached_features(fp32, cache), cached_features(bf16, cache)
+    assert a.train.dtype == b.train.dtype == torch.float32
+    assert len(list((cache.root / "features").glob("*.pt"))) == 2  # two artifacts
+    rel = (a.test - b.test).norm() / a.test.norm()
+    assert 0 < rel < 0.05  # bfloat16 rounding, not another model

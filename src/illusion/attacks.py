@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import Iterator, Sequence
 
 import pandas as pd
@@ -59,6 +59,7 @@ class RelearnConfig:
     batch_size: int = 32
     train_bn: bool = False  # update batch-norm statistics while fine-tuning
     eval_images: int = 500  # test images per split (forget / retain) the curve is read on
+    bf16: bool | None = None  # bfloat16 autocast; None: as the model's profile trains
 
     def __post_init__(self):
         if not 0.0 < self.fraction <= 1.0:
@@ -136,9 +137,9 @@ def _relearn(model: nn.Module, data: ImageData, forget_idx: torch.Tensor,
     def point(step: int, loss: float) -> dict:
         return {"step": step, "loss": loss,
                 "forget_acc": evaluate_accuracy(net, data, data.x_test[ev_f], data.y_test[ev_f],
-                                                device),
+                                                device, bool(cfg.bf16)),
                 "retain_acc": evaluate_accuracy(net, data, data.x_test[ev_r], data.y_test[ev_r],
-                                                device)}
+                                                device, bool(cfg.bf16))}
 
     curve, running = [point(0, float("nan"))], []
     stream = _stream(len(idx), cfg.batch_size, g["order"])
@@ -146,7 +147,9 @@ def _relearn(model: nn.Module, data: ImageData, forget_idx: torch.Tensor,
         net.train(cfg.train_bn)
         b = idx[next(stream)]
         x = normalize(data.x_train[b].to(device), data.mean, data.std)  # (B, C, H, W)
-        loss = F.cross_entropy(net(x).float(), data.y_train[b].to(device))
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bool(cfg.bf16)):
+            logits = net(x)
+        loss = F.cross_entropy(logits.float(), data.y_train[b].to(device))
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
@@ -187,6 +190,8 @@ def relearn(tm: TrainedModel, config: RelearnConfig = RelearnConfig(), seed: int
         raise ValueError("relearn: the model has no forget classes (use an unlearned model or "
                          "Retrain)")
     cache = cache or ArtifactCache()
+    if config.bf16 is None:
+        config = replace(config, bf16=tm.bf16)
     spec = {"model": tm.spec, "kind": tm.kind, "forget": list(s.forget_classes),
             "config": asdict(config), "seed": seed}
 

@@ -93,6 +93,15 @@ class TrainedModel:
     cached: bool
 
     @property
+    def bf16(self) -> bool:
+        """Whether the model's profile trains (and so evaluates) under bfloat16 autocast: the
+        ``train`` config of the original it descends from."""
+        spec = self.spec
+        while "train" not in spec and isinstance(spec.get("original"), dict):
+            spec = spec["original"]
+        return bool(spec.get("train", {}).get("bf16", False))
+
+    @property
     def kind(self) -> str:
         """"original", "retrain" or the unlearning method's name."""
         if "method" in self.spec:
@@ -184,10 +193,10 @@ def cached_features(tm: TrainedModel, cache: ArtifactCache | None = None) -> Fea
     cache = cache or ArtifactCache()
 
     def build() -> dict:
-        fs = feature_set(tm.model, tm.data, tm.splits.train)
+        fs = feature_set(tm.model, tm.data, tm.splits.train, bf16=tm.bf16)
         return {name: getattr(fs, name) for name in fs.__dataclass_fields__}
 
-    payload, _ = cache.get_or_create("features", {"model": tm.spec, "kind": tm.kind}, build)
+    payload, _ = cache.get_or_create("features", _feature_spec(tm), build)
     return FeatureSet(**payload)
 
 
@@ -199,11 +208,16 @@ def cached_stage_features(tm: TrainedModel, cache: ArtifactCache | None = None) 
 
     def build() -> dict:
         x = {"train": tm.data.x_train[tm.splits.train], "test": tm.data.x_test}
-        return {k: extract_features(tm.model, tm.data, v, stages=True) for k, v in x.items()}
+        return {k: extract_features(tm.model, tm.data, v, stages=True, bf16=tm.bf16)
+                for k, v in x.items()}
 
-    payload, _ = cache.get_or_create("stage_features", {"model": tm.spec, "kind": tm.kind},
-                                     build)
+    payload, _ = cache.get_or_create("stage_features", _feature_spec(tm), build)
     return payload
+
+
+def _feature_spec(tm: TrainedModel) -> dict:
+    # float32 features keep their old key; bfloat16 ones are another artifact
+    return {"model": tm.spec, "kind": tm.kind, **({"bf16": True} if tm.bf16 else {})}
 
 
 def unlearn_or_load(dataset: str | None = None, profile: str = "cpu", seed: int = 0,

@@ -65,24 +65,27 @@ def _inputs(data: ImageData, x: torch.Tensor) -> torch.Tensor:
 
 
 @torch.no_grad()
-def predict(model: nn.Module, data: ImageData, x: torch.Tensor, batch_size: int = 1024,
-            device: torch.device | str = "cpu") -> torch.Tensor:
-    """Arg-max predictions for uint8 images ``x`` (N, C, H, W) -> (N,) int64 on the CPU."""
+def predict(model: nn.Module, data: ImageData, x: torch.Tensor, batch_size: int = 128,
+            device: torch.device | str = "cpu", bf16: bool = False) -> torch.Tensor:
+    """Arg-max predictions for uint8 images ``x`` (N, C, H, W) -> (N,) int64 on the CPU, under
+    bfloat16 autocast when ``bf16`` (as the profiles that train in bfloat16 evaluate)."""
     was_training = model.training
     model.eval()
     preds = []
-    for pos in batches(len(x), batch_size):
-        preds.append(model(_inputs(data, x[pos].to(device))).argmax(1).cpu())
+    device = torch.device(device)
+    with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
+        for pos in batches(len(x), batch_size):
+            preds.append(model(_inputs(data, x[pos].to(device))).argmax(1).cpu())
     model.train(was_training)
     return torch.cat(preds) if preds else torch.empty(0, dtype=torch.int64)
 
 
 def evaluate_accuracy(model: nn.Module, data: ImageData, x: torch.Tensor, y: torch.Tensor,
-                      device: torch.device | str = "cpu") -> float:
+                      device: torch.device | str = "cpu", bf16: bool = False) -> float:
     """Top-1 accuracy in percent (NaN for an empty set)."""
     if len(y) == 0:
         return float("nan")
-    return 100.0 * (predict(model, data, x, device=device) == y).float().mean().item()
+    return 100.0 * (predict(model, data, x, device=device, bf16=bf16) == y).float().mean().item()
 
 
 def fit(model: nn.Module, data: ImageData, train_idx: torch.Tensor, val_idx: torch.Tensor,
