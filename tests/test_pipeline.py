@@ -219,3 +219,16 @@ def test_bf16_follows_the_profile_and_keys_its_own_features(tiny_data, tiny_conf
     assert len(list((cache.root / "features").glob("*.pt"))) == 2  # two artifacts
     rel = (a.test - b.test).norm() / a.test.norm()
     assert 0 < rel < 0.05  # bfloat16 rounding, not another model
+
+
+def test_features_from_cached_stage_features_equal_a_direct_pass(tiny_data, tiny_config, cache,
+                                                                 tmp_path):
+    from illusion.pipeline import cached_features, cached_stage_features
+
+    tm = train_or_load(profile="smoke", config=tiny_config, data=tiny_data, cache=cache,
+                       device="cpu", progress=False)
+    direct = cached_features(tm, ArtifactCache(tmp_path / "other"))
+    cached_stage_features(tm, cache)
+    derived = cached_features(tm, cache)  # built from the stage features
+    for name in ("train", "test", "train_logits", "test_logits", "train_y", "test_y"):
+        assert torch.equal(getattr(direct, name), getattr(derived, name)), name

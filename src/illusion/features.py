@@ -17,7 +17,7 @@ from torch import nn
 
 from .data import ImageData, batches, normalize
 
-__all__ = ["FeatureSet", "extract_features", "feature_set"]
+__all__ = ["FeatureSet", "extract_features", "feature_set", "with_head"]
 
 
 @torch.no_grad()
@@ -68,6 +68,14 @@ def feature_set(model: nn.Module, data: ImageData, train_idx: torch.Tensor,
     applied to the float32 features, outside autocast)."""
     train = extract_features(model, data, data.x_train[train_idx], device=device, bf16=bf16)
     test = extract_features(model, data, data.x_test, device=device, bf16=bf16)
+    return with_head(model, data, train_idx, train, test)
+
+
+@torch.no_grad()
+def with_head(model: nn.Module, data: ImageData, train_idx: torch.Tensor, train: torch.Tensor,
+              test: torch.Tensor) -> FeatureSet:
+    """The :class:`FeatureSet` of already extracted head-input features (e.g. the last stage
+    of :func:`extract_features` with ``stages=True`` when the model's neck is the identity)."""
     head_device = next(model.parameters()).device
 
     def head(f: torch.Tensor) -> torch.Tensor:

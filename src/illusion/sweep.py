@@ -58,7 +58,8 @@ from .cache import ArtifactCache, _atomic_write, cache_root
 from .experiments import feature_drift, method_row, stage_probes, stage_similarity
 from .grid import forget_label, summarise
 from .metrics import METRICS_VERSION
-from .pipeline import STARTS, TrainedModel, cached_features, train_or_load, unlearn_or_load
+from .pipeline import (STARTS, TrainedModel, cached_features, cached_stage_features,
+                       train_or_load, unlearn_or_load)
 from .profiles import PROFILES, get_profile
 
 __all__ = ["EXTRAS", "Cell", "Grid", "cell_spec", "load_grid", "load_results", "parse_grid",
@@ -75,6 +76,7 @@ NUM_CLASSES = {"fashion_mnist": 10, "cifar10": 10, "cifar100": 100}
 PRIORITY = {"retrain": 0, "original": 2}
 # The hparams.toml entry that decides each starting point of pipeline.STARTS.
 START_HPARAMS = {"cmf_original": "cmf_finetune"}
+STAGE_EXTRAS = {"stage_cka", "stage_probes"}  # extras that read per-stage features
 IDENTITY = ("dataset", "profile", "seed", "forget", "n_forget", "method", "base_method",
             "status", "seconds", "wall_seconds")
 
@@ -362,6 +364,8 @@ def run_cell(cell: Cell, extras: Sequence[str] = (),
         tm = original if cell.method == "original" else unlearn_or_load(
             cell.dataset, cell.profile, cell.seed, cell.forget, cell.method, cell.hparams,
             cache, progress=False)
+        if STAGE_EXTRAS & {*extras, *cell.extras}:
+            cached_stage_features(tm, cache)  # first: the head features are its last stage
         row = method_row(cell.label, tm, cell.forget, cell.seed, cache)
         for name in sorted({*extras, *cell.extras}):
             row.update(EXTRAS[name](tm, original, cell, cache))
