@@ -8,7 +8,8 @@ repeated on the now warm cache. Prints the seconds of every step and notebook co
 the totals, each total as a ratio to its budget (issue 7: cold <= 15 min, warm <= 90 s on the
 2-core CI machine; ratio <= 1 meets it), and where the cold run's compute went: the cache's
 build log summed per artifact kind (self seconds, which add up to more than the wall time when
-the sweep runs cells in parallel).
+the sweep runs cells in parallel). The cold sweep's results table is kept in
+``build/book_time_sweeps/`` (per-cell seconds, for ``bench/grid_cost.py --calibrate``).
 
     .venv/bin/python bench/book_time.py                 # profile cpu, as make book
     .venv/bin/python bench/book_time.py --profile smoke # plumbing check
@@ -19,6 +20,7 @@ from __future__ import annotations
 import argparse
 import os
 import re
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -74,6 +76,10 @@ def main(argv: list[str] | None = None) -> int:
             runs[run] = build(Path(tmp) / run, args.profile, args.jobs, env)
             if run == "cold":
                 log = build_log(env["ILLUSION_CACHE"])
+                sweeps = Path(env["ILLUSION_CACHE"]) / "sweeps"
+                if sweeps.is_dir():  # keep the per-cell times (bench/grid_cost.py --calibrate)
+                    shutil.copytree(sweeps, ROOT / "build" / "book_time_sweeps",
+                                    dirs_exist_ok=True)
     print(f"{'step':<34}{'cold s':>10}{'warm s':>10}")
     for step in runs["cold"]:
         print(f"{step:<34}{runs['cold'][step]:>10.1f}{runs['warm'].get(step, float('nan')):>10.1f}")
