@@ -134,7 +134,8 @@ plt.close(fig)
 # %% [markdown]
 # ## Verdict: is the original near neural collapse?
 #
-# Criteria, fixed before looking at the result (all must hold at the last epoch):
+# Criteria, fixed before looking at the result (all must hold at the last epoch of
+# {numref}`fig-collapse-curves`):
 #
 # 1. the terminal phase was reached (training accuracy at least 99%, above);
 # 2. within-class variability shrank: NC1 at most 20% of its first-epoch value and below 1;

@@ -109,7 +109,8 @@ plt.close(fig)
 # ## What the features look like
 #
 # The first two principal components of the penultimate test features (fitted on the original
-# model's features and applied to every model), forgotten class highlighted.
+# model's features and applied to every model), forgotten class highlighted
+# ({numref}`fig-feature-pca`; the first cell of the grid).
 
 # %%
 models = {"Original": train_or_load(dataset, profile, seed, progress=False),

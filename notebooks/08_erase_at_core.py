@@ -28,13 +28,17 @@
 # of each stage (stem, the four residual stages; the last is the penultimate layer) on the
 # test images, separately for the forgotten class and for the retained classes, against the
 # original and against Retrain. The probe columns repeat {cite:t}`gao2026illusion`'s linear
-# probe at every depth.
+# probe at every depth. Every model is built and read for each (seed, forget set) cell of the
+# grid (one cell on the `cpu` profile); tables, curves and the verdict use the means over the
+# cells.
 
 # %% tags=["parameters"]
 profile = "cpu"
 dataset = None
-seed = 0
-forget = [0]
+seed = None         # one seed / one forget set, or None: the profile's grid
+forget = None       # (cpu: forget class 0, seed 0; paper: [A]'s CIFAR-10 grid, 3 seeds)
+forget_sets = None  # several forget sets / seeds at once (override seed / forget)
+seeds = None
 baselines = ["random_label", "neggrad_plus", "scrub", "salun"]
 ec_methods = ["ec", "random_label+ec"]
 ablation = {"EC, ramp weights": [0.25, 0.5, 0.75, 1.0], "EC, output only": [0.0, 0.0, 0.0, 1.0]}
@@ -49,23 +53,52 @@ from myst_nb import glue
 
 from illusion.evaluation import output_accuracy
 from illusion.experiments import stage_probes, stage_similarity
+from illusion.grid import forget_label, grid_cells
 from illusion.pipeline import cached_features, train_or_load, unlearn_or_load
-from illusion.plotting import method_label, method_lines, set_theme
+from illusion.plotting import cell_spread, method_label, method_lines, set_theme
 
 set_theme()
-original = train_or_load(dataset, profile, seed, progress=False)
-load = lambda m, hp=None: unlearn_or_load(dataset, profile, seed, forget, m, hp,  # noqa: E731
-                                          progress=False)
-models = {m: load(m) for m in ["retrain", *baselines, *ec_methods]}
-models.update({label: load("ec", {"layer_weights": w}) for label, w in ablation.items()})
-accuracy = pd.DataFrame([{"method": name, "seconds": tm.seconds,
-                          **output_accuracy(cached_features(tm), forget)}
-                         for name, tm in {"original": original, **models}.items()])
+forget_sets = forget_sets or ([forget] if forget is not None else None)
+seeds = seeds or ([seed] if seed is not None else None)
+cells = grid_cells(profile, forget_sets, seeds)
+
+
+def cell_results(seed: int, forget: tuple) -> dict[str, pd.DataFrame]:
+    """Output accuracy, stage CKA (main models, ablation) and stage probes of one cell, each
+    table with the cell's ``seed``, ``forget`` (label) and ``n_forget`` columns."""
+    original = train_or_load(dataset, profile, seed, progress=False)
+    load = lambda m, hp=None: unlearn_or_load(dataset, profile, seed, forget, m, hp,  # noqa: E731
+                                              progress=False)
+    models = {m: load(m) for m in ["retrain", *baselines, *ec_methods]}
+    models.update({label: load("ec", {"layer_weights": w}) for label, w in ablation.items()})
+    main = {k: v for k, v in models.items() if k not in ablation}
+    ec_default = {"EC, uniform weights (default)": models["ec"]}
+    frames = {
+        "accuracy": pd.DataFrame([{"method": name, "seconds": tm.seconds,
+                                   **output_accuracy(cached_features(tm), forget)}
+                                  for name, tm in {"original": original, **models}.items()]),
+        "sim": stage_similarity(main, {"original": original, "retrain": models["retrain"]},
+                                forget),
+        "probes": stage_probes({"original": original, **main}, forget, seed),
+        "ablation": stage_similarity({**ec_default, **{k: models[k] for k in ablation}},
+                                     {"original": original}, forget)}
+    return {k: f.assign(seed=seed, forget=forget_label(forget), n_forget=len(forget))
+            for k, f in frames.items()}
+
+
+per_cell = [cell_results(s, f) for s, f in cells]
+stack = {k: pd.concat([r[k] for r in per_cell], ignore_index=True) for k in per_cell[0]}
+glue("c7_cells", str(len(cells)), display=False)
+accuracy = stack["accuracy"].groupby("method", sort=False, as_index=False)[
+    ["seconds", "train_retain", "train_forget", "test_retain", "test_forget"]].mean()
 accuracy.assign(method=accuracy["method"].map(method_label)).set_index("method").round(2)
 
+# %% [markdown]
+# Output accuracy (%) and unlearning time (s) per model, means over the {glue:text}`c7_cells`
+# (seed, forget set) cell(s) of this build's grid.
+
 # %%
-main = {k: v for k, v in models.items() if k not in ablation}
-sim = stage_similarity(main, {"original": original, "retrain": models["retrain"]}, forget)
+sim = stack["sim"]
 sim["panel"] = sim["split"] + " classes, CKA to " + sim["reference"]
 sim = sim[~((sim["method"] == "retrain") & (sim["reference"] == "retrain"))]
 fig = method_lines(sim, x="stage", y="cka", col="panel", ylabel="linear CKA",
@@ -83,13 +116,17 @@ sim[sim["reference"] == "original"].pivot_table(index=["split", "method"], colum
 #
 # Linear CKA of every stage's pooled test features with the original model's (left two
 # panels) and with Retrain's (right two), on images of the forgotten class and of the
-# retained classes. Superficial forgetting shows as curves near 1 up to the last stages; a
-# model that erased the class at every depth stays below the baselines on the forgotten
-# class while matching them on the retained classes.
+# retained classes; mean over the grid's cells (band ±1 standard deviation when there are
+# several). Superficial forgetting shows as curves near 1 up to the last stages; a model that
+# erased the class at every depth stays below the baselines on the forgotten class while
+# matching them on the retained classes.
 # ```
+#
+# {numref}`fig-cka-stages` compares every model with the original and with Retrain at each
+# depth; the table gives the means over the cells of CKA to the original.
 
 # %%
-probes = stage_probes({"original": original, **main}, forget, seed)
+probes = stack["probes"]
 fig = method_lines(probes, x="stage", y="probe_test_forget",
                    ylabel="probe test-forget accuracy (%)", ylim=(-3, 103), height=3.2)
 glue("fig_probe_stages", fig, display=False)
@@ -102,22 +139,24 @@ probes.pivot_table(index="method", columns="stage", values="probe_test_forget",
 # :name: fig-probe-stages
 #
 # A linear probe on each stage's pooled features, trained on all classes with true labels:
-# how much of the forgotten class each depth still separates (Retrain is the floor a model
-# that never saw the class reaches).
+# how much of the forgotten class each depth still separates (mean over the grid's cells;
+# Retrain is the floor a model that never saw the class reaches).
 # ```
+#
+# {numref}`fig-probe-stages` reads the same depths with [A]'s linear probe (table: means over
+# the cells).
 #
 # ## Ablation: layer weights
 #
 # EC's loss weights each supervision point (stage1, stage2, stage3, output). Our default is
 # uniform; the ablation compares a ramp that grows with depth and output-only contrastive
-# unlearning (no intermediate supervision).
+# unlearning (no intermediate supervision). Forget-class CKA to the original, means over the
+# cells.
 
 # %%
-ec_default = {"EC, uniform weights (default)": models["ec"]}
-abl = stage_similarity({**ec_default, **{k: models[k] for k in ablation}},
-                       {"original": original}, forget)
+abl = stack["ablation"]
 abl = abl[abl["split"] == "forget"].pivot_table(index="method", columns="stage", values="cka",
-                                                sort=False)
+                                                sort=False)  # mean over the cells
 abl["test retain acc"] = [accuracy.set_index("method").loc[
     "ec" if k.startswith("EC, uniform") else k, "test_retain"] for k in abl.index]
 abl.round(3)
@@ -125,7 +164,8 @@ abl.round(3)
 # %% [markdown]
 # ## Verdict
 #
-# Criteria, fixed before looking at the results, on the forgotten class's test images:
+# Criteria, fixed before looking at the results, on the forgotten class's test images (CKA and
+# accuracies are means over the grid's cells, {numref}`fig-cka-stages`):
 #
 # * Depths where even Retrain keeps CKA to the original at or above `nothing_to_erase` (0.99)
 #   hold nothing class-specific to erase; they are reported, not judged.
@@ -139,7 +179,8 @@ abl.round(3)
 
 # %%
 forget_sim = sim[(sim["split"] == "forget") & (sim["reference"] == "original")]
-cka = forget_sim.pivot_table(index="method", columns="stage", values="cka", sort=False)
+cka = forget_sim.pivot_table(index="method", columns="stage", values="cka",
+                             sort=False)  # mean over the cells
 stages = list(cka.columns)
 judged = [s for s in stages if cka.loc["retrain", s] < nothing_to_erase]
 acc = accuracy.set_index("method")["test_retain"]
@@ -178,3 +219,30 @@ cka.assign(retain_acc=acc.reindex(cka.index)).rename(index=method_label).round(3
 # **Verdict (C7):** {glue:text}`verdict_c7`
 #
 # **Ablation:** {glue:text}`c7_ablation`
+#
+# ## Spread over forget sets and seeds
+#
+# Each point of {numref}`fig-cka-spread` is one (seed, forget set) cell: a model's forget-class
+# CKA to the original, averaged over the stages the verdict judges (over every stage if none
+# is judged). It shows whether EC's lower
+# similarity, and the baselines' high one, hold whichever class is forgotten and whatever the
+# seed.
+
+# %%
+cell_cka = forget_sim[forget_sim["method"] != "retrain"]
+cell_cka = cell_cka[cell_cka["stage"].isin(judged or stages)].groupby(
+    ["seed", "forget", "method"], sort=False, as_index=False)["cka"].mean()
+fig = cell_spread(cell_cka, "cka", "forget-class CKA to the original\n(mean over judged stages)",
+                  ylim=None, baseline=superficial_cka)
+glue("fig_cka_spread", fig, display=False)
+plt.close(fig)
+
+# %% [markdown]
+# ```{glue:figure} fig_cka_spread
+# :name: fig-cka-spread
+#
+# Forget-class linear CKA to the original, averaged over the judged stages, one point per
+# (seed, forget set) cell, the bar at the mean; dotted: `superficial_cka`. Baselines above the
+# line in every cell forget superficially; an EC model below them in every cell erases the
+# class at depth.
+# ```

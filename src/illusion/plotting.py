@@ -6,8 +6,8 @@ import matplotlib
 import pandas as pd
 import seaborn as sns
 
-__all__ = ["collapse_curves", "feature_pca", "method_label", "method_lines", "method_palette",
-           "readout_bars", "set_theme", "training_curves"]
+__all__ = ["cell_spread", "collapse_curves", "feature_pca", "method_label", "method_lines",
+           "method_palette", "readout_bars", "set_theme", "training_curves"]
 
 
 def set_theme() -> None:
@@ -158,7 +158,8 @@ def method_lines(df: pd.DataFrame, x: str, y: str, col: str | None = None,
                  height: float = 2.8):
     """One line per method (``df["method"]``, coloured by :func:`method_palette`) of ``y``
     against ``x``, in a grid of panels by ``col`` / ``row``; Retrain dashed and variants
-    (``<base>+<suffix>``, shaded like their base) dotted. Returns the figure."""
+    (``<base>+<suffix>``, shaded like their base) dotted. Several rows per point (a grid of
+    forget sets / seeds) give the mean with a ±1 standard-deviation band. Returns the figure."""
     data = df.assign(label=df["method"].map(method_label))
     palette = method_palette()
     order = [lab for lab in palette if lab in set(data["label"])]
@@ -170,10 +171,37 @@ def method_lines(df: pd.DataFrame, x: str, y: str, col: str | None = None,
     grid = sns.relplot(data=data, x=x, y=y, hue="label", hue_order=order, col=col, row=row,
                        kind="line", marker="o", palette=palette, height=height,
                        aspect=1.25, style="label", style_order=order,
-                       dashes=dashes,
+                       dashes=dashes, errorbar="sd",
                        facet_kws={"sharey": True})
     grid.set_axis_labels(x, ylabel or y)
     if ylim is not None:
         grid.set(ylim=ylim)
     grid.legend.set_title(None)
     return grid.figure
+
+
+def cell_spread(df: pd.DataFrame, y: str, ylabel: str, ylim: tuple | None = (0, 100),
+                baseline: float | None = None):
+    """One point per row of ``df`` (a (seed, forget set) cell of a grid, as stacked by
+    :func:`illusion.grid.run_grid`) and method, a dark bar at each method's mean; methods in
+    order of first appearance, coloured by :func:`method_palette`; ``baseline`` draws a dotted
+    horizontal line. Returns the figure."""
+    import matplotlib.pyplot as plt
+
+    data = df.assign(label=df["method"].map(method_label))
+    order = list(dict.fromkeys(data["label"]))
+    palette = method_palette()
+    palette.update({lab: "0.4" for lab in order if lab not in palette})
+    fig, ax = plt.subplots(figsize=(max(5, 0.75 * len(order) + 1.5), 3.4))
+    sns.stripplot(data=data, x="label", y=y, hue="label", order=order, hue_order=order,
+                  palette=palette, size=6, jitter=0.15, legend=False, ax=ax)
+    sns.pointplot(data=data, x="label", y=y, order=order, color="0.2", markers="_",
+                  errorbar=None, linestyles="none", ax=ax)
+    if baseline is not None:
+        ax.axhline(baseline, color="0.5", ls=":", lw=1)
+    ax.set(xlabel="", ylabel=ylabel)
+    if ylim is not None:
+        ax.set_ylim(*ylim)
+    ax.tick_params(axis="x", rotation=30)
+    fig.tight_layout()
+    return fig
