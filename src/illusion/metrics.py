@@ -22,7 +22,8 @@ __all__ = ["class_means", "knn_accuracy", "linear_cka", "linear_probe", "mia_eff
 
 # Bump when a metric's definition or solver changes: cached evaluation records carry it in
 # their key, so numbers computed by an older version are recomputed, never mixed in.
-METRICS_VERSION = 2
+# 3: profiles that train under bfloat16 autocast (cpu) also extract features under it.
+METRICS_VERSION = 3
 
 
 def _acc(pred: torch.Tensor, y: torch.Tensor) -> float:
