@@ -53,7 +53,7 @@ import yaml
 from tqdm.auto import tqdm
 
 from . import data as idata
-from .attacks import default_attacks, relearn
+from .attacks import default_attacks, relearn, relearn_summary
 from .cache import ArtifactCache, _atomic_write, cache_root
 from .experiments import feature_drift, method_row, stage_probes, stage_similarity
 from .grid import forget_label, summarise
@@ -164,16 +164,18 @@ def _stage_probes(tm: TrainedModel, original: TrainedModel, cell: Cell,
 @register_extra("relearn")
 def _relearn(tm: TrainedModel, original: TrainedModel, cell: Cell,
              cache: ArtifactCache) -> dict:
-    """``relearn_<attack>``: mean test forget accuracy over the steps of each default attack
+    """``relearn_<attack>``: :func:`illusion.attacks.relearn_summary`'s ``mean`` (test forget
+    accuracy over the attack's steps) for each default attack
     (:func:`illusion.attacks.default_attacks`); none for the original, which forgot nothing."""
     if cell.method == "original":
         return {}
-    out = {}
-    for label, config in default_attacks().items():
-        curve = relearn(tm, config, cell.seed, cache)
-        key = "retain_only" if not config.include_forget else f"{config.fraction:g}"
-        out[f"relearn_{key}"] = float(curve.loc[curve["step"] > 0, "forget_acc"].mean())
-    return out
+    configs = default_attacks()
+    curves = pd.concat([relearn(tm, config, cell.seed, cache).assign(method=cell.label,
+                                                                    attack=label)
+                        for label, config in configs.items()], ignore_index=True)
+    means = relearn_summary(curves).set_index("attack")["mean"]
+    return {f"relearn_{'retain_only' if not c.include_forget else f'{c.fraction:g}'}":
+            float(means[label]) for label, c in configs.items()}
 
 
 # ------------------------------------------------------------------------ grid parsing
