@@ -61,17 +61,23 @@ def available() -> list[str]:
 
 
 def create_method(name: str, **hparams) -> "Method":
-    """Instantiate a registered method; unknown names raise ``KeyError`` listing valid ones."""
+    """Instantiate a registered method; unknown names raise ``KeyError`` listing valid ones, a
+    hyperparameter of the wrong type or range ``ValueError`` (:mod:`.checks`)."""
+    from .checks import check_hparams
+
     if name.startswith("last_layer:"):
         from .classifier_only import LastLayer
 
-        return LastLayer(name.split(":", 1)[1], **hparams)
-    base, plus, suffix = name.rpartition("+")
-    if plus and suffix in _VARIANTS and base in _VARIANTS[suffix][1]:
-        return _VARIANTS[suffix][0](base, **hparams)
-    if name not in _REGISTRY:
+        method = LastLayer(name.split(":", 1)[1], **hparams)
+    elif (parts := name.rpartition("+"))[1] and parts[2] in _VARIANTS \
+            and parts[0] in _VARIANTS[parts[2]][1]:
+        method = _VARIANTS[parts[2]][0](parts[0], **hparams)
+    elif name not in _REGISTRY:
         raise KeyError(f"unknown method {name!r}; choose from {', '.join(available())}")
-    return _REGISTRY[name](**hparams)
+    else:
+        method = _REGISTRY[name](**hparams)
+    check_hparams(name, method.hp)
+    return method
 
 
 @dataclass
