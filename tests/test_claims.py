@@ -1,0 +1,385 @@
+"""Each claim's criterion pinned on hand-made tables: passing, failing, exactly at a threshold,
+NaN or missing rows, empty tables and the "not decided" cases."""
+
+import math
+
+import pandas as pd
+import pytest
+
+from illusion import claims
+from illusion.claims import FAILS, HOLDS, PARTLY, UNDECIDED
+
+NAN = math.nan
+
+
+def table(rows: dict[str, dict]) -> pd.DataFrame:
+    """Per-method table with a ``method`` column, as the notebooks build it."""
+    return pd.DataFrame([{"method": m, **v} for m, v in rows.items()])
+
+
+# ------------------------------------------------------------------------------ C0
+
+def history(nc1=(2.0, 0.1), nc2=(0.8, 0.2), nc3=(0.9, 0.3), nc4=(0.5, 0.995)):
+    return pd.DataFrame({"nc1": nc1, "nc2": nc2, "nc3": nc3, "nc4": nc4})
+
+
+def test_terminal_phase_threshold_inclusive_and_nan():
+    assert claims.terminal_phase(99.0).status == HOLDS
+    v = claims.terminal_phase(98.99, profile="smoke")
+    assert v.status == FAILS and v.text.startswith("Not reached") and "'smoke'" in v.text
+    assert claims.terminal_phase(NAN).status == UNDECIDED
+
+
+def test_near_collapse_checks():
+    assert claims.near_collapse(history(), 100.0).status == HOLDS
+    # NC1 exactly 0.2 x its first value passes; just above fails
+    assert claims.near_collapse(history(nc1=(2.0, 0.4)), 100.0).status == HOLDS
+    v = claims.near_collapse(history(nc1=(2.0, 0.41)), 100.0)
+    assert v.status == FAILS and "NC1" in v.text
+    # NC1 must also be below 1 however large the first epoch was
+    assert claims.near_collapse(history(nc1=(10.0, 1.0)), 100.0).status == FAILS
+    assert claims.near_collapse(history(nc2=(0.5, 0.5)), 100.0).status == FAILS  # not below
+    assert claims.near_collapse(history(nc4=(0.5, 0.99)), 100.0).status == HOLDS
+    assert claims.near_collapse(history(nc4=(0.5, 0.989)), 100.0).status == FAILS
+    assert claims.near_collapse(history(), 98.0).status == FAILS
+
+
+def test_near_collapse_undecided_and_failure_wins():
+    assert claims.near_collapse(pd.DataFrame(), 100.0).status == UNDECIDED
+    assert claims.near_collapse(history(nc3=(0.9, NAN)), 100.0).status == UNDECIDED
+    # a failed check decides even when another is NaN
+    assert claims.near_collapse(history(nc3=(0.9, NAN)), 50.0).status == FAILS
+    v = claims.near_collapse(history(), 100.0)
+    assert list(v.details["holds"]) == [True] * 5
+
+
+# ------------------------------------------------------------------------------ C1
+
+def c1_rows(**methods):
+    rows = {"original": {"output_test_forget": 90.0, "output_test_retain": 90.0},
+            "retrain": {"output_test_forget": 0.0, "output_test_retain": 90.0}}
+    rows.update({m: {"output_test_forget": f, "output_test_retain": r}
+                 for m, (f, r) in methods.items()})
+    return table(rows)
+
+
+def test_output_success_majority_and_thresholds():
+    # exactly 5% forget and exactly 5 points of retain drop both pass
+    v = claims.output_success(c1_rows(a=(5.0, 85.0), b=(0.0, 90.0), c=(60.0, 90.0)))
+    assert v.status == HOLDS and "2 of 3" in v.text
+    assert v.details.loc["a", "output_success"] is True
+    v = claims.output_success(c1_rows(a=(5.01, 90.0), b=(0.0, 84.9)))
+    assert v.status == FAILS and "0 of 2" in v.text
+    # a tie is not a majority
+    assert claims.output_success(c1_rows(a=(0.0, 90.0), b=(50.0, 90.0))).status == FAILS
+    assert "retrain" not in claims.output_success(c1_rows(a=(0.0, 90.0))).details.index
+
+
+def test_output_success_not_decided():
+    assert claims.output_success(pd.DataFrame()).status == UNDECIDED
+    assert claims.output_success(c1_rows()).status == UNDECIDED  # no baseline
+    no_orig = c1_rows(a=(0.0, 90.0))
+    no_orig = no_orig[no_orig["method"] != "original"]
+    assert claims.output_success(no_orig).status == UNDECIDED
+    # one NaN method could tip 1 vs 1 either way ...
+    v = claims.output_success(c1_rows(a=(0.0, 90.0), b=(50.0, 90.0), c=(NAN, 90.0)))
+    assert v.status == UNDECIDED and v.details.loc["c", "output_success"] is None
+    # ... but not 3 vs 0
+    v = claims.output_success(c1_rows(a=(0.0, 90.0), b=(1.0, 90.0), c=(2.0, 90.0), d=(NAN, 1.0)))
+    assert v.status == HOLDS
+
+
+# ------------------------------------------------------------------------------ C2
+
+def c2_rows(rl=(0.0, 88.0, 95.0), salun=(0.0, 88.0, 95.0), **extra):
+    """(output, probe, NCC) test-forget accuracy per method; Retrain 80 / 60, original 90 / 96."""
+    rows = {"original": (95.0, 90.0, 96.0), "retrain": (0.0, 80.0, 60.0),
+            "random_label": rl, "salun": salun, **extra}
+    return table({m: {"output_test_forget": o, "probe_test_forget": p, "ncc_test_forget": n}
+                  for m, (o, p, n) in rows.items() if (o, p, n) is not None})
+
+
+def test_illusion_via_both_probe_ncc_neither():
+    v = claims.illusion(c2_rows())
+    assert v.status == HOLDS and v.parts == {"probe": HOLDS, "ncc": HOLDS}
+    assert "through the probe and NCC" in v.text
+    assert v.details.loc["random_label", "illusion_via"] == "both"
+    # probe only 4 points above Retrain: the illusion shows through NCC only
+    v = claims.illusion(c2_rows(rl=(0.0, 84.0, 95.0)))
+    assert v.status == HOLDS and v.parts == {"probe": FAILS, "ncc": HOLDS}
+    assert "through NCC only" in v.text and v.details.loc["random_label", "illusion_via"] == "NCC"
+    v = claims.illusion(c2_rows(salun=(0.0, 88.0, 62.0)))
+    assert v.parts == {"probe": HOLDS, "ncc": FAILS} and "through probe only" in v.text
+    v = claims.illusion(c2_rows(rl=(0.0, 84.0, 95.0), salun=(0.0, 88.0, 62.0)))
+    assert v.status == FAILS and "through neither readout" in v.text
+
+
+def test_illusion_thresholds_exact():
+    # exactly 5 points above Retrain (85 vs 80) and exactly 5 below the original (85 vs 90)
+    v = claims.illusion(c2_rows(rl=(5.0, 85.0, 55.0), salun=(5.0, 85.0, 55.0)))
+    assert v.parts["probe"] == HOLDS and v.parts["ncc"] == FAILS
+    # output 5.01% does not look forgotten
+    v = claims.illusion(c2_rows(rl=(5.01, 88.0, 95.0)))
+    assert v.status == FAILS
+
+
+def test_illusion_close_to_original_is_checked():
+    # far above Retrain but 12 points below the original: not "close to the original"
+    rows = c2_rows(rl=(0.0, 88.0, 84.0), salun=(0.0, 88.0, 84.0))
+    v = claims.illusion(rows)
+    assert v.parts == {"probe": HOLDS, "ncc": FAILS}
+    assert v.details.loc["random_label", "ncc_above_retrain"] is True
+    assert v.details.loc["random_label", "ncc_close_to_original"] is False
+    assert v.details.loc["random_label", "ncc_vs_original"] == pytest.approx(-12.0)
+    # above the original is not held against the illusion (one-sided tolerance)
+    assert claims.illusion(c2_rows(rl=(0.0, 99.0, 99.0))).parts["probe"] == HOLDS
+
+
+def test_illusion_not_decided():
+    assert claims.illusion(pd.DataFrame()).status == UNDECIDED
+    no_salun = c2_rows()
+    v = claims.illusion(no_salun[no_salun["method"] != "salun"])
+    assert v.status == UNDECIDED and "SalUn not run" in v.text
+    no_retrain = c2_rows()
+    assert claims.illusion(no_retrain[no_retrain["method"] != "retrain"]).status == UNDECIDED
+    v = claims.illusion(c2_rows(rl=(0.0, NAN, 95.0)))
+    assert v.parts == {"probe": UNDECIDED, "ncc": HOLDS} and v.status == HOLDS
+    assert claims.illusion(c2_rows(rl=(0.0, NAN, 60.0))).status == UNDECIDED
+
+
+# ------------------------------------------------------------------------------ C3
+
+def c3_rows(rl=(0.5, 0.95), salun=(0.5, 0.95), **extra):
+    """(duality_forget, cka_test_forget); the original's duality is 0.1, all-image CKA 0.99."""
+    rows = {"original": (0.1, 1.0), "retrain": (0.9, 0.3), "random_label": rl, "salun": salun,
+            **extra}
+    return table({m: {"duality_forget": d, "cka_test_forget": k, "cka_test": 0.99}
+                  for m, (d, k) in rows.items()})
+
+
+def test_misalignment_uses_forget_class_cka():
+    assert claims.misalignment(c3_rows()).status == HOLDS
+    # all-image CKA 0.99 does not save a method whose forget-class features moved
+    v = claims.misalignment(c3_rows(salun=(0.5, 0.89)))
+    assert v.status == FAILS and v.details.loc["salun", "stable"] is False
+    # exact thresholds: growth 0.3, CKA 0.9
+    assert claims.misalignment(c3_rows(rl=(0.4, 0.9), salun=(0.4, 0.9))).status == HOLDS
+    assert claims.misalignment(c3_rows(rl=(0.39, 0.95))).status == FAILS
+
+
+def test_misalignment_not_decided():
+    assert claims.misalignment(pd.DataFrame()).status == UNDECIDED
+    assert claims.misalignment(c3_rows(rl=(0.5, NAN))).status == UNDECIDED
+    rows = c3_rows()
+    assert claims.misalignment(rows[rows["method"] != "original"]).status == UNDECIDED
+    assert claims.misalignment(rows[rows["method"] != "salun"]).status == UNDECIDED
+    # the old criterion's column would have passed this: the new one is the forget-class CKA
+    assert claims.Misalignment().cka_column == "cka_test_forget"
+
+
+# ------------------------------------------------------------------------------ C4
+
+def flip(below=((0.5, 90.0, 0.0),), above=((2.0, 80.0, 0.0),)):
+    return pd.DataFrame([{"c / bound": c, "test retain": r, "test forget": f}
+                         for c, r, f in (*below, *above)])
+
+
+def c4_rows(**methods):
+    rows = {"original": (90.0, 90.0, 80.0, 70.0), "retrain": (0.0, 90.0, 60.0, 40.0),
+            "prune_row": (0.0, 89.0, 80.0, 70.0), **methods}
+    return table({m: {"output_test_forget": f, "output_test_retain": r, "probe_test_forget": p,
+                      "ncc_test_forget": n} for m, (f, r, p, n) in rows.items()})
+
+
+def test_classifier_only_holds_and_thresholds():
+    v = claims.classifier_only(flip(), 90.0, c4_rows())
+    assert v.status == HOLDS and v.parts == {"analytic": HOLDS, "empirical": HOLDS}
+    # retain exactly 2 points down below the bound passes; above the bound it must lose more
+    assert claims.classifier_only(flip(below=((0.5, 88.0, 5.0),)), 90.0,
+                                  c4_rows()).parts["analytic"] == HOLDS
+    assert claims.classifier_only(flip(above=((2.0, 88.0, 0.0),)), 90.0,
+                                  c4_rows()).parts["analytic"] == FAILS
+    # probe moved by exactly 0.5 points: still kept; 0.51: not
+    ok = c4_rows(nc_flip=(0.0, 90.0, 80.5, 70.0))
+    assert claims.classifier_only(flip(), 90.0, ok).status == HOLDS
+    v = claims.classifier_only(flip(), 90.0, c4_rows(nc_flip=(0.0, 90.0, 80.51, 70.0)))
+    assert v.status == PARTLY and v.details.loc["nc_flip", "features_kept"] is False
+
+
+def test_classifier_only_fails_and_not_decided():
+    bad = c4_rows(prune_row=(10.0, 90.0, 80.0, 70.0))
+    v = claims.classifier_only(flip(below=((0.5, 80.0, 0.0),)), 90.0, bad)
+    assert v.status == FAILS
+    # one side of the bound never tried: the analytic part is not decided, never a pass
+    v = claims.classifier_only(flip(above=()), 90.0, c4_rows())
+    assert v.parts["analytic"] == UNDECIDED and v.status == UNDECIDED
+    v = claims.classifier_only(flip(), 90.0, c4_rows().iloc[:2])  # no classifier-only method
+    assert v.status == UNDECIDED and "no classifier-only method" in v.text
+    v = claims.classifier_only(flip(), 90.0, c4_rows(nc_flip=(0.0, 90.0, NAN, 70.0)))
+    assert v.parts["empirical"] == UNDECIDED
+
+
+# ------------------------------------------------------------------------------ C5
+
+def summary(starts: dict, gaps: dict, control="retain images only"):
+    """relearn_summary-like table: two forget attacks and the control per method."""
+    rows = []
+    for m, s in starts.items():
+        for attack, gap in zip(("1%", "5%"), gaps.get(m, (0.0, 0.0))):
+            rows.append({"method": m, "attack": attack, "start": s, "mean": 20.0 + gap,
+                         "gap": gap})
+        rows.append({"method": m, "attack": control, "start": s, "mean": 1.0, "gap": 0.0})
+    return pd.DataFrame(rows)
+
+
+def test_relearning_counts_standard_methods_only():
+    starts = {"retrain": 0.0, "random_label": 0.0, "scrub": 0.0, "neggrad_plus": 10.0,
+              "ec": 0.0, "random_label+cmf": 0.0}
+    gaps = {"random_label": (30.0, 20.0), "scrub": (12.0, 10.01), "neggrad_plus": (1.0, 50.0),
+            "ec": (0.0, 0.0), "random_label+cmf": (0.0, 0.0)}
+    v = claims.relearning(summary(starts, gaps))
+    # RL and SCRUB relearn faster in every attack, NegGrad+ not in the first: 2 of 3
+    assert v.status == HOLDS and "2 of 3" in v.text
+    assert "Shown, not counted: EC (not faster), RL+CMF (not faster)" in v.text
+    assert not v.details.loc["ec", "counted"] and v.details.loc["ec", "faster"] is False
+    # EC and RL+CMF would have tipped the old majority vote (2 of 5); they no longer count
+    gaps_tie = {**gaps, "scrub": (10.0, 30.0)}  # exactly the margin: not faster
+    v = claims.relearning(summary(starts, gaps_tie))
+    assert v.status == FAILS and "1 of 3" in v.text
+
+
+def test_relearning_forgot_threshold_and_not_decided():
+    starts = {"retrain": 5.0, "random_label": 15.0, "scrub": 15.01}
+    gaps = {"random_label": (30.0, 30.0), "scrub": (30.0, 30.0)}
+    v = claims.relearning(summary(starts, gaps))
+    assert v.details.loc["random_label", "forgot"] is True  # exactly Retrain + margin
+    assert v.details.loc["scrub", "forgot"] is False and "Not judged" in v.text
+    assert v.status == HOLDS and "1 of 1" in v.text
+    # only non-standard methods: nothing counted, not decided
+    v = claims.relearning(summary({"retrain": 0.0, "ec": 0.0}, {"ec": (50.0, 50.0)}))
+    assert v.status == UNDECIDED and "no standard method" in v.text
+    v = claims.relearning(summary({"random_label": 0.0}, {"random_label": (50.0, 50.0)}))
+    assert v.status == UNDECIDED and "no Retrain" in v.text
+    v = claims.relearning(summary({"retrain": 0.0, "scrub": 0.0, "salun": 0.0},
+                                  {"scrub": (50.0, NAN), "salun": (50.0, 50.0)}))
+    assert v.status == UNDECIDED  # 1 faster, 1 open: could be 1 of 2 or 2 of 2
+
+
+# ------------------------------------------------------------------------------ C6
+
+def c6_rows(variant="+cmf", **cmf):
+    """Linear-head rows fixed; ``cmf``: method -> (output forget, output retain, probe, NCC)."""
+    rows = {"original": (95.0, 90.0, 90.0, 95.0), "retrain": (0.0, 90.0, 70.0, 50.0)}
+    for m in ("random_label", "salun", "neggrad_plus", "scrub", "unsir"):
+        rows[m] = (0.0, 89.0, 85.0, 90.0)
+    defaults = {"random_label": (80.0, 89.0, 85.0, 90.0), "salun": (80.0, 89.0, 85.0, 90.0),
+                "neggrad_plus": (30.0, 88.0, 84.0, 60.0), "scrub": (20.0, 88.0, 65.0, 40.0),
+                "unsir": (10.0, 86.0, 60.0, 10.0)}
+    for m, v in {**defaults, **cmf}.items():
+        if v is not None:
+            rows[m + variant] = v
+    return table({m: {"output_test_forget": o, "output_test_retain": r, "probe_test_forget": p,
+                      "ncc_test_forget": n} for m, (o, r, p, n) in rows.items()})
+
+
+METHODS = ["random_label", "salun", "neggrad_plus", "scrub", "unsir"]
+
+
+def test_cmf_representation_holds_partly_fails():
+    v = claims.cmf_representation(c6_rows(), METHODS, setting="tuned")
+    assert v.status == HOLDS and v.text.startswith("Holds (tuned).")
+    assert "As [A] reports, RL+CMF and SalUn+CMF forgot little" in v.text
+    # SCRUB+CMF's probe and NCC fall but stay above Retrain's: not moved for SCRUB
+    v = claims.cmf_representation(c6_rows(scrub=(20.0, 88.0, 75.0, 55.0)), METHODS)
+    assert v.status == PARTLY and v.details.loc["scrub", "moved"] is False
+    # retain accuracy exactly 5 points below the original passes, below that fails
+    assert claims.cmf_representation(c6_rows(unsir=(10.0, 85.0, 60.0, 10.0)),
+                                     METHODS).status == HOLDS
+    v = claims.cmf_representation(c6_rows(unsir=(10.0, 84.9, 60.0, 10.0),
+                                          scrub=(20.0, 84.0, 65.0, 40.0)), METHODS)
+    assert v.status == FAILS and v.text.startswith("Does not reproduce at this scale")
+
+
+def test_cmf_representation_margin_and_variant_labels():
+    # NCC exactly 1 point below the linear head's counts as moved (RL needs no Retrain check)
+    v = claims.cmf_representation(c6_rows(random_label=(80.0, 89.0, 85.0, 89.0)), METHODS)
+    assert v.details.loc["random_label", "ncc_moved"] is True
+    assert v.details.loc["random_label", "probe_moved"] is False
+    v = claims.cmf_representation(c6_rows(variant="+cmf@A"), METHODS, variant="+cmf@A",
+                                  setting="[A]'s learning rates")
+    assert v.status == HOLDS and "SCRUB+CMF@A" in v.text
+    v = claims.cmf_representation(c6_rows(random_label=(20.0, 89.0, 85.0, 80.0),
+                                          salun=(10.0, 89.0, 85.0, 80.0)), METHODS)
+    assert "Unlike [A], neither RL+CMF and SalUn+CMF kept much" in v.text
+
+
+def test_cmf_representation_not_decided():
+    assert claims.cmf_representation(pd.DataFrame(), METHODS).status == UNDECIDED
+    v = claims.cmf_representation(c6_rows(unsir=None), METHODS)
+    assert v.status == UNDECIDED and "UNSIR+CMF could not be judged" in v.text
+    v = claims.cmf_representation(c6_rows(), ["random_label", "salun", "scrub"])
+    assert v.status == UNDECIDED
+    v = claims.cmf_representation(c6_rows(scrub=(20.0, NAN, 65.0, 40.0)), METHODS)
+    assert v.status == UNDECIDED
+
+
+# ------------------------------------------------------------------------------ C7
+
+STAGES = ["stem", "stage1", "stage2", "stage3", "stage4"]
+
+
+def cka(retrain=(1.0, 0.995, 0.95, 0.8, 0.5), base=(1.0, 0.99, 0.95, 0.92, 0.7),
+        ec=(1.0, 0.9, 0.8, 0.6, 0.3), plug=(1.0, 0.9, 0.8, 0.6, 0.3)):
+    rows = {"retrain": retrain, "ec": ec, "random_label+ec": plug}
+    for b in ("random_label", "neggrad_plus", "scrub", "salun"):
+        rows[b] = base
+    return pd.DataFrame(rows, index=STAGES).T
+
+
+ACC = {"original": 90.0, "retrain": 90.0, "ec": 88.0, "random_label+ec": 88.0,
+       "random_label": 89.0, "neggrad_plus": 89.0, "scrub": 89.0, "salun": 89.0}
+
+
+def test_depth_forgetting_holds_and_stages_judged():
+    v = claims.depth_forgetting(cka(), ACC)
+    assert v.status == HOLDS and v.values["judged"] == 3
+    assert "Not judged (Retrain's CKA ≥ 0.99): stem, stage1" in v.text
+    # at exactly 0.9 a baseline still forgets superficially; below it, it does not
+    at = claims.depth_forgetting(cka(base=(1.0, 0.99, 0.9, 0.9, 0.7)), ACC)
+    assert at.parts["a"] == HOLDS
+    assert claims.depth_forgetting(cka(base=(1.0, 0.99, 0.95, 0.89, 0.7)),
+                                   ACC).parts["a"] == FAILS
+
+
+def test_depth_forgetting_ec_checks():
+    # EC equal to a baseline at one judged stage: not strictly lower
+    v = claims.depth_forgetting(cka(ec=(1.0, 0.9, 0.95, 0.6, 0.3)), ACC)
+    assert v.parts["ec"] == FAILS and v.status == PARTLY
+    # EC loses retain accuracy beyond the margin
+    v = claims.depth_forgetting(cka(), {**ACC, "random_label+ec": 84.9})
+    assert v.parts["random_label+ec"] == FAILS and v.status == PARTLY
+    # everything fails
+    v = claims.depth_forgetting(cka(base=(1.0, 0.5, 0.5, 0.5, 0.5)),
+                                {**ACC, "ec": 10.0, "random_label+ec": 10.0})
+    assert v.status == FAILS
+
+
+def test_depth_forgetting_not_decided_when_no_stage_can_be_judged():
+    v = claims.depth_forgetting(cka(retrain=(1.0, 0.999, 0.995, 0.99, 0.99)), ACC)
+    assert v.status == UNDECIDED and "no stage can be judged" in v.text
+    v = claims.depth_forgetting(cka().drop(index="retrain"), ACC)
+    assert v.status == UNDECIDED
+    assert claims.depth_forgetting(pd.DataFrame(), ACC).status == UNDECIDED
+    # only the last stage judged: (a) has no stage before the last and is not decided
+    v = claims.depth_forgetting(cka(retrain=(1.0, 0.999, 0.995, 0.99, 0.5)), ACC)
+    assert v.parts["a"] == UNDECIDED and v.status == UNDECIDED
+    # no baseline keeps retain accuracy: EC cannot be compared
+    low = {**ACC, **{b: 10.0 for b in ("random_label", "neggrad_plus", "scrub", "salun")}}
+    assert claims.depth_forgetting(cka(), low).parts["ec"] == UNDECIDED
+
+
+def test_verdict_is_its_text_and_criteria_are_frozen():
+    v = claims.output_success(c1_rows(a=(0.0, 90.0)))
+    assert str(v) == v.text and v.claim == "C1"
+    with pytest.raises(Exception):
+        claims.Illusion().retrain_margin = 1.0  # type: ignore[misc]
