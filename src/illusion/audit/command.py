@@ -1,0 +1,175 @@
+"""``illusion audit MODEL --data DATA --forget C...``: the command line of the audit.
+
+This is the audit's only module with side effects: it reads the model files and the data,
+trains or loads the optional reference through the artifact cache, and writes
+``OUT/report.html`` and ``OUT/audit.json`` atomically. Bad input raises ``ValueError`` with one
+line, which :func:`illusion.cli.main` prints before exiting 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import math
+import os
+import tempfile
+import time
+from pathlib import Path
+
+__all__ = ["add_parser", "run"]
+
+EPILOG = """MODEL, --original and --reference: a TorchScript file, a state dict (with --arch), or a
+pickled nn.Module (only with --unsafe-pickle). --arch: torchvision:NAME, timm:NAME,
+illusion:resnet18:width=16 or package.module:factory (optionally :key=value,...)."""
+
+
+def add_parser(sub) -> None:
+    """Add the ``audit`` sub-command to ``illusion``'s sub-parsers."""
+    p = sub.add_parser("audit", help="audit your own unlearned classifier against a reference",
+                       description=__doc__.splitlines()[0], epilog=EPILOG)
+    p.add_argument("model", metavar="MODEL", help="the unlearned model")
+    p.add_argument("--data", required=True,
+                   help="imagefolder:PATH (PATH/train/<class>/*, PATH/test/<class>/*) or a "
+                        "dataset name (fashion_mnist, cifar10, cifar100)")
+    p.add_argument("--forget", nargs="+", required=True, metavar="C",
+                   help="forget classes: indices or class-folder names")
+    p.add_argument("--arch", default=None, metavar="SPEC", help="architecture of state dicts")
+    p.add_argument("--original", default=None, metavar="M0", help="the model before unlearning")
+    p.add_argument("--reference", default=None, metavar="MR",
+                   help="a Retrain of the same architecture (never saw the forget classes)")
+    p.add_argument("--train-reference", action="store_true",
+                   help="train (or load from the cache) a Retrain on the retained classes")
+    p.add_argument("--unsafe-pickle", action="store_true",
+                   help="allow pickled nn.Module files (unpickling runs arbitrary code)")
+    p.add_argument("--feature-layer", default=None, metavar="NAME[:out]",
+                   help="read features at the input of module NAME (NAME:out: its output); "
+                        "default: the input of the last nn.Linear")
+    p.add_argument("--image-size", type=int, default=None, metavar="S",
+                   help="resize images to S x S (default: the data's, or the model's first "
+                        "linear layer's)")
+    p.add_argument("--channels", type=int, default=None, choices=(1, 3),
+                   help="input channels (default: the model's first layer's)")
+    p.add_argument("--mean", type=float, nargs="+", default=None,
+                   help="per-channel normalisation mean in [0, 1] (default: the data's)")
+    p.add_argument("--std", type=float, nargs="+", default=None,
+                   help="per-channel normalisation std (default: the data's)")
+    p.add_argument("--per-class", type=int, default=None, metavar="N",
+                   help="use N training images per class (default: all)")
+    p.add_argument("--test-per-class", type=int, default=None, metavar="N",
+                   help="use N test images per class (default: all)")
+    p.add_argument("--no-relearn", action="store_true", help="skip the relearning attack")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out", default="audit", metavar="DIR",
+                   help="where report.html and audit.json go (default: ./audit)")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.add_argument("--no-progress", action="store_true", help="hide progress bars")
+    p.set_defaults(run=run, show=show)
+
+
+def _subset(data, per_class_train: int | None, per_class_test: int | None, seed: int):
+    import torch
+
+    from ..data import per_class_subset
+
+    g = torch.Generator().manual_seed(seed)
+    tr = per_class_subset(data.y_train, per_class_train, g)
+    te = per_class_subset(data.y_test, per_class_test, g)
+    return dataclasses.replace(data, x_train=data.x_train[tr], y_train=data.y_train[tr],
+                               x_test=data.x_test[te], y_test=data.y_test[te])
+
+
+def _load_all(args, data):
+    """(model, reference, original, fitted data) with the data fitted to the model's input."""
+    from .loading import fit_data, input_shape, load_model
+    from .taps import extract, find_taps
+
+    k, c = data.num_classes, data.in_channels
+    load = lambda path, what: load_model(path, args.arch, k, c, args.unsafe_pickle, what)  # noqa
+    model = load(args.model, "MODEL")
+    channels, size = input_shape(model)
+    data = fit_data(data, args.channels or channels, args.image_size or size, args.mean,
+                    args.std)
+    others = {}
+    for what, path in (("reference", args.reference), ("original", args.original)):
+        others[what] = load(path, f"--{what}") if path else None
+    for what, m in (("MODEL", model), ("--reference", others["reference"]),
+                    ("--original", others["original"])):
+        if m is not None:  # a dry run on two images: shapes and class count, before the work
+            out = extract(m, data, data.x_train[:2], find_taps(m, k, args.feature_layer),
+                          progress=False)
+            if out["logits"].shape[-1] != k:
+                raise ValueError(f"{what} has {out['logits'].shape[-1]} outputs but the data "
+                                 f"has {k} class folders")
+    return model, others["reference"], others["original"], data
+
+
+def run(args: argparse.Namespace) -> dict:
+    """Load, measure, judge, write the report; return the record (NaN -> None)."""
+    from ..data import load_dataset
+    from .loading import AuditInputError, build_arch, parse_forget
+    from .measure import AuditConfig, audit
+    from .report import render_html
+
+    start = time.perf_counter()
+    data = load_dataset(args.data)
+    data = _subset(data, args.per_class, args.test_per_class, args.seed)
+    forget = parse_forget(args.forget, data.classes)
+    model, reference, original, data = _load_all(args, data)
+    ref_info = None
+    if args.train_reference and reference is None:
+        if args.arch is None:
+            raise AuditInputError("--train-reference needs --arch to build a fresh model")
+        from .reference import train_reference
+
+        k, c = data.num_classes, data.in_channels
+        reference, ref_info = train_reference(lambda: build_arch(args.arch, k, c), args.arch,
+                                              data, forget, args.seed,
+                                              progress=not args.no_progress)
+    cfg = AuditConfig(seed=args.seed, feature_layer=args.feature_layer,
+                      **({"relearn": None} if args.no_relearn else {}))
+    record = audit(model, data, forget, reference, original, cfg, progress=not args.no_progress)
+    out = Path(args.out)
+    record["inputs"] = {"model": args.model, "data": args.data, "arch": args.arch,
+                        "reference": args.reference or ("trained" if ref_info else None),
+                        "original": args.original, "mean": list(data.mean),
+                        "std": list(data.std)}
+    record["reference_training"] = ref_info
+    record["seconds"] = round(time.perf_counter() - start, 3)
+    record["report"], record["json"] = str(out / "report.html"), str(out / "audit.json")
+    record = _finite(record)
+    out.mkdir(parents=True, exist_ok=True)
+    _atomic_write(out / "audit.json", json.dumps(record, indent=1, allow_nan=False) + "\n")
+    _atomic_write(out / "report.html", render_html(record))
+    return record
+
+
+def _finite(value):
+    """JSON has no NaN: every NaN (an empty split, an undefined metric) becomes ``None``."""
+    if isinstance(value, dict):
+        return {str(k): _finite(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_finite(v) for v in value]
+    if isinstance(value, float) and math.isnan(value):
+        return None
+    return value
+
+
+def _atomic_write(path: Path, text: str) -> None:
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def show(record: dict) -> None:
+    """Human-readable summary: the verdict and where the report is."""
+    v = record["verdict"]
+    print(v["headline"])
+    for line in v["details"]:
+        print(f"  - {line}")
+    print(f"report: {record['report']}\njson:   {record['json']}  ({record['seconds']:.1f} s)")
