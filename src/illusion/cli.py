@@ -1,4 +1,4 @@
-"""Command-line interface: ``illusion train | evaluate | unlearn | methods | sweep``.
+"""Command-line interface: ``illusion train | evaluate | unlearn | methods | sweep | audit``.
 
 Bad input (unknown dataset or profile, a class out of range, missing data with no network, a
 bad grid file) exits with status 2 and one line on stderr, never a traceback. ``sweep`` exits
@@ -205,6 +205,9 @@ def build_parser() -> argparse.ArgumentParser:
     sw.add_argument("--quiet", action="store_true", help="no progress bar")
     sw.add_argument("--json", action="store_true", help="print one JSON object")
     sw.set_defaults(run=_sweep, show=_print_sweep)
+    from .audit.command import add_parser as add_audit  # its own module: illusion.audit
+
+    add_audit(sub)
     return parser
 
 
