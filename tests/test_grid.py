@@ -42,3 +42,21 @@ def test_run_grid_stacks_cells(tiny_profile, cache):
     originals = t[t["method"] == "original"].set_index("forget")
     assert originals.loc["1", "ncc_test_forget"] != originals.loc["0+2", "ncc_test_forget"]
     assert get_profile("smoke").seeds == (0,)
+
+
+def test_run_grid_labelled_entry_is_the_method_with_its_overrides(tiny_profile, cache):
+    """A ``(label, method, hparams)`` entry names its row and reads the model that
+    ``unlearn_or_load(method, hparams)`` (and hence a sweep entry with those hparams) caches."""
+    from illusion.experiments import method_row
+    from illusion.pipeline import unlearn_or_load
+
+    entry = ("finetune@slow", "finetune", {"lr": 1e-4, "epochs": 1})
+    t = grid.run_grid(["finetune", entry], None, "smoke", [[1]], [0], progress=False,
+                      cache=cache)
+    assert t["method"].tolist() == ["original", "finetune", "finetune@slow"]
+    tm = unlearn_or_load(None, "smoke", 0, (1,), "finetune", {"lr": 1e-4, "epochs": 1},
+                         cache=cache, progress=False)
+    assert tm.cached  # built by run_grid under the same cache key
+    row = t.set_index("method").loc["finetune@slow"]
+    assert row["output_test_retain"] == method_row("x", tm, (1,), 0, cache)["output_test_retain"]
+    assert tm.spec["hparams"]["lr"] == 1e-4

@@ -8,7 +8,7 @@ records are cached next to the models, so notebooks that share models share the 
 
 from __future__ import annotations
 
-from typing import Iterable, Sequence
+from typing import Iterable, Mapping, Sequence
 
 import pandas as pd
 from tqdm.auto import tqdm
@@ -56,18 +56,25 @@ def evaluation_record(tm: TrainedModel, forget: Sequence[int], seed: int = 0,
     return record
 
 
-def compare_methods(methods: Iterable[str], dataset: str | None = None, profile: str = "cpu",
+Entry = str | tuple[str, str, Mapping]
+
+
+def compare_methods(methods: Iterable[Entry], dataset: str | None = None, profile: str = "cpu",
                     seed: int = 0, forget: Sequence[int] = (0,), progress: bool = True,
                     cache: ArtifactCache | None = None) -> pd.DataFrame:
     """One row per model: ``original``, then each of ``methods`` (``retrain`` included if
     named), with ``method``, ``seconds`` (unlearning time; training time for Retrain and the
-    original) and every flattened metric."""
+    original) and every flattened metric. An entry is a method name or, like a sweep's
+    labelled entry, ``(label, method, hparams)``: ``method`` with ``hparams`` overriding the
+    profile's, its row named ``label`` (the same cached model as the sweep's entry)."""
     rows = []
     original = train_or_load(dataset, profile, seed, (), cache, progress=progress)
     base = cached_features(original, cache)
-    for name in tqdm(["original", *methods], desc="methods", disable=not progress, leave=False):
+    for entry in tqdm(["original", *methods], desc="methods", disable=not progress, leave=False):
+        name, method, hp = (entry, entry, None) if isinstance(entry, str) else entry
         tm = original if name == "original" else unlearn_or_load(
-            dataset, profile, seed, forget, name, cache=cache, progress=progress)
+            dataset, profile, seed, forget, method, dict(hp or {}), cache=cache,
+            progress=progress)
         rows.append({**method_row(name, tm, forget, seed, cache),
                      **feature_drift(base, cached_features(tm, cache), forget)})
     return pd.DataFrame(rows)

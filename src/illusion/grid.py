@@ -49,7 +49,8 @@ def run_grid(methods: Iterable[str], dataset: str | None = None, profile: str = 
              seeds: Iterable[int] | None = None, progress: bool = True,
              cache: ArtifactCache | None = None) -> pd.DataFrame:
     """:func:`compare_methods` for every cell of the grid, stacked: one row per (seed, forget
-    set, model) with the columns ``seed``, ``forget`` (label), ``n_forget`` added."""
+    set, model) with the columns ``seed``, ``forget`` (label), ``n_forget`` added. A method
+    entry is a name or ``(label, method, hparams)`` (see :func:`compare_methods`)."""
     methods = list(methods)
     cells = grid_cells(profile, forget_sets, seeds)
     tables = []
