@@ -114,3 +114,14 @@ def test_train_mode_batchnorm_gradients_flow():
     x = _x((4, 1, 8, 8))
     m(x).sum().backward()
     assert all(p.grad is not None for p in m.parameters())
+
+
+def test_memory_format_avoids_channels_last_for_narrow_convolutions():
+    """Narrow convolutions (width < 8) train in contiguous format: this torch build corrupts
+    the heap in their channels-last backward; wider models keep channels-last."""
+    from illusion.models import memory_format
+
+    assert memory_format(create_model("resnet18", width=2, in_channels=1)) == torch.contiguous_format
+    assert memory_format(create_model("resnet18", width=4, in_channels=1)) == torch.contiguous_format
+    assert memory_format(create_model("resnet18", width=8, in_channels=1)) == torch.channels_last
+    assert memory_format(torch.nn.Linear(3, 2)) == torch.channels_last

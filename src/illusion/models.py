@@ -22,7 +22,7 @@ import torch
 from torch import nn
 import torch.nn.functional as F
 
-__all__ = ["ResNet", "available", "create_model", "register_model"]
+__all__ = ["ResNet", "available", "create_model", "memory_format", "register_model"]
 
 _REGISTRY: dict[str, Callable[..., nn.Module]] = {}
 
@@ -42,6 +42,21 @@ def register_model(name: str):
 def available() -> list[str]:
     """Names accepted by :func:`create_model`."""
     return sorted(_REGISTRY)
+
+
+# Narrowest convolution that trains in channels-last memory format on the CPU. With fewer
+# output channels, this torch build (2.14.1, CPU) corrupts the heap in the backward pass of
+# a channels-last convolution ("corrupted double-linked list", then abort), seen with
+# ResNet-18 of width 2 and 4 on 8x8 images; widths 8 and up run.
+MIN_CHANNELS_LAST_WIDTH = 8
+
+
+def memory_format(model: nn.Module) -> torch.memory_format:
+    """``torch.channels_last`` (faster convolutions) unless the model has a convolution with
+    fewer than :data:`MIN_CHANNELS_LAST_WIDTH` output channels, then ``contiguous_format``."""
+    widths = [m.out_channels for m in model.modules() if isinstance(m, nn.Conv2d)]
+    narrow = widths and min(widths) < MIN_CHANNELS_LAST_WIDTH
+    return torch.contiguous_format if narrow else torch.channels_last
 
 
 def create_model(name: str, **kwargs) -> nn.Module:

@@ -19,7 +19,7 @@ from .cache import ArtifactCache
 from .cmf import to_cmf
 from .data import ImageData, class_split, load_dataset, per_class_subset, train_val_split
 from .features import FeatureSet, extract_features, feature_set, with_head
-from .models import create_model
+from .models import create_model, memory_format
 from .profiles import get_profile
 from .train import TrainConfig, evaluate_accuracy, fit
 
@@ -171,7 +171,7 @@ def train_or_load(dataset: str | None = None, profile: str = "cpu", seed: int = 
     ckpt.clear()
     model = build_model(cfg, data, seed)
     model.load_state_dict(payload["state_dict"])
-    model.to(device=device, memory_format=torch.channels_last).eval()
+    model.to(device=device, memory_format=memory_format(model)).eval()
     return TrainedModel(model, data, splits, spec, payload["history"], payload["seconds"], cached)
 
 

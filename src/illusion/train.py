@@ -20,6 +20,7 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from .data import ImageData, augment_batch, batches, normalize
+from .models import memory_format
 
 __all__ = ["TrainConfig", "evaluate_accuracy", "fit", "lr_at", "predict"]
 
@@ -102,7 +103,7 @@ def fit(model: nn.Module, data: ImageData, train_idx: torch.Tensor, val_idx: tor
     ``resume`` continues the run exactly where it stopped (same result as an uninterrupted run).
     """
     device = torch.device(device)
-    model.to(device=device, memory_format=torch.channels_last).train()
+    model.to(device=device, memory_format=memory_format(model)).train()
     x_all, y_all = data.x_train.to(device), data.y_train.to(device)
     opt = torch.optim.SGD(model.parameters(), lr=cfg.lr, momentum=cfg.momentum, nesterov=True,
                           weight_decay=cfg.weight_decay)
