@@ -46,7 +46,8 @@ def test_evaluate_record(tiny_data, tiny_config, cache):
     assert rec["ua"] == pytest.approx(100 - rec["accuracy"]["output"]["test_forget"])
     assert 0 <= rec["mia_efficacy"] <= 100 and 0 <= rec["mia_loss"] <= 100
     nc = rec["neural_collapse"]
-    assert set(nc["all"]) == {"nc1", "nc2", "nc3", "nc4"} and set(nc["retain"]) == set(nc["all"])
+    assert set(nc["all"]) == {"nc1", "nc2", "nc3", "nc4", "nc2_rownorm", "nc3_rownorm"} \
+        and set(nc["retain"]) == set(nc["all"])
     assert set(nc["duality"]) == {"0", "1", "2"}
     assert nc["duality_forget"] == pytest.approx(nc["duality"]["0"])
     assert nc["duality_retain"] == pytest.approx((nc["duality"]["1"] + nc["duality"]["2"]) / 2)

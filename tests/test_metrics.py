@@ -91,13 +91,13 @@ def test_collapsed_etf_with_aligned_classifier():
 
 def test_without_weight_only_nc1_nc2():
     _, f, y = collapsed()
-    assert set(neural_collapse(f, y)) == {"nc1", "nc2"}
+    assert set(neural_collapse(f, y)) == {"nc1", "nc2", "nc2_rownorm"}
 
 
 def test_global_offset_only_breaks_uncentred_duality():
     offset = 3 * torch.randn(D, generator=_gen(1), dtype=torch.float64)
     m, f, y = collapsed(offset=offset)
-    nc = neural_collapse(f, y, weight=m, bias=torch.zeros(K))
+    nc = neural_collapse(f, y, weight=m, bias=torch.zeros(K), sample_norm=False)
     assert nc["nc1"] == pytest.approx(0, abs=ATOL)
     assert nc["nc2"] == pytest.approx(0, abs=ATOL)
     assert nc["nc3"] == pytest.approx(0, abs=ATOL)
@@ -142,11 +142,11 @@ def test_nc1_closed_form_with_class_centred_noise(d):
     for s in (0.1, 0.5):
         sigma_w = (s * z).T @ (s * z) / len(z)
         expected = (K - 1) * torch.trace(sigma_w @ proj).item() / K
-        assert neural_collapse(f + s * z, y)["nc1"] == pytest.approx(expected, rel=1e-9)
+        assert neural_collapse(f + s * z, y, sample_norm=False)["nc1"] == pytest.approx(expected, rel=1e-9)
     # noise only outside the span of the means (possible when D > K-1) does not count
     if d > K - 1:
         outside = z - z @ proj
-        assert neural_collapse(f + outside, y)["nc1"] == pytest.approx(0, abs=1e-9)
+        assert neural_collapse(f + outside, y, sample_norm=False)["nc1"] == pytest.approx(0, abs=1e-9)
 
 
 def test_nc1_hand_computed_1d_balanced():
@@ -155,7 +155,7 @@ def test_nc1_hand_computed_1d_balanced():
     # nc1 = Σ_W / Σ_B / K = 1 / 6.25 / 2 = 0.08
     f = torch.tensor([[0.0], [2.0], [5.0], [7.0]])
     y = torch.tensor([0, 0, 1, 1])
-    assert neural_collapse(f, y)["nc1"] == pytest.approx(0.08, abs=1e-12)
+    assert neural_collapse(f, y, sample_norm=False)["nc1"] == pytest.approx(0.08, abs=1e-12)
 
 
 def test_nc1_hand_computed_1d_unbalanced():
@@ -166,17 +166,17 @@ def test_nc1_hand_computed_1d_unbalanced():
     # nc1 = 2 / 12.74 / 2 = 1/12.74
     f = torch.tensor([[0.0], [2.0], [6.0], [8.0], [10.0]])
     y = torch.tensor([0, 0, 1, 1, 1])
-    assert neural_collapse(f, y)["nc1"] == pytest.approx(1 / 12.74, abs=1e-12)
+    assert neural_collapse(f, y, sample_norm=False)["nc1"] == pytest.approx(1 / 12.74, abs=1e-12)
 
 
 def test_nc1_ignores_variability_orthogonal_to_the_means():
     """Σ_B⁺ (pseudo-inverse): spread along y when the means differ only along x counts zero."""
     f = torch.tensor([[0.0, 1.0], [0.0, -1.0], [2.0, 1.0], [2.0, -1.0]])
     y = torch.tensor([0, 0, 1, 1])
-    assert neural_collapse(f, y)["nc1"] == pytest.approx(0, abs=1e-12)
+    assert neural_collapse(f, y, sample_norm=False)["nc1"] == pytest.approx(0, abs=1e-12)
     # the same spread along x: Σ_W = 1, Σ_B = 1 on x -> nc1 = 1/2
     f2 = torch.tensor([[-1.0, 0.0], [1.0, 0.0], [1.0, 0.0], [3.0, 0.0]])
-    assert neural_collapse(f2, y)["nc1"] == pytest.approx(0.5, abs=1e-12)
+    assert neural_collapse(f2, y, sample_norm=False)["nc1"] == pytest.approx(0.5, abs=1e-12)
 
 
 def test_flipped_classifier_row():
@@ -208,27 +208,63 @@ def test_positive_scaling_of_w_changes_nothing():
         assert b["duality_uncentred"][c] == pytest.approx(a["duality_uncentred"][c], abs=1e-12)
 
 
-def test_nc3_and_duality_ignore_row_norms_of_w():
-    """Rows of W are normalised: rescaling each row differently keeps nc3 = 0, duality = 0."""
+def test_nc3_sees_unequal_row_norms_of_w_rownorm_and_duality_do_not():
+    """[A]'s nc3 Frobenius-normalises WH only, so rows of W with different norms (an equinorm
+    violation of the classifier) count; nc3_rownorm and the duality are angles only."""
     m, f, y = collapsed()
     w = torch.tensor([1.0, 2.0, 5.0, 0.1], dtype=torch.float64)[:, None] * m
     nc = neural_collapse(f, y, weight=w)
-    assert nc["nc3"] == pytest.approx(0, abs=ATOL)
+    assert nc["nc3"] > 0.1
+    assert nc["nc3_rownorm"] == pytest.approx(0, abs=ATOL)
+    assert neural_collapse(f, y, weight=m)["nc3"] == pytest.approx(0, abs=ATOL)
     for c in range(K):
         assert nc["duality"][c] == pytest.approx(0, abs=ATOL)
 
 
-def test_nc2_measures_angles_of_unit_normalised_means():
+def test_nc2_counts_unequal_mean_norms_nc2_rownorm_does_not():
     """Unbalanced classes with n_c a_c constant: centred means a_c v_c point along an ETF but
-    have different norms; nc2 (on unit-normalised means) is 0, and nc1 is 0 (no spread)."""
+    have different norms. [A]'s nc2 (raw features here) sees the equinorm violation; nc2_rownorm
+    (unit-normalised means) is 0, and nc1 is 0 (no spread)."""
     v = etf_means(k=3, d=2)
     counts, scales = [1, 2, 4], [4.0, 2.0, 1.0]  # n_c a_c = 4 for every class -> μ_G = 0
     y = torch.cat([torch.full((n,), c) for c, n in enumerate(counts)])
     f = torch.stack([scales[c] * v[c] for c in y.tolist()])
     assert f.mean(0).abs().max() < 1e-12
-    nc = neural_collapse(f, y)
-    assert nc["nc2"] == pytest.approx(0, abs=ATOL)
+    nc = neural_collapse(f, y, sample_norm=False)
+    assert nc["nc2"] > 0.1
+    assert nc["nc2_rownorm"] == pytest.approx(0, abs=ATOL)
     assert nc["nc1"] == pytest.approx(0, abs=ATOL)
+
+
+def test_nc2_hand_computed_against_the_formula():
+    """Two classes on a line at +2 and -1 (unbalanced 1:2 so that μ_G = 0): H = [2, -1]ᵀ,
+    HᵀH = [[4, -2], [-2, 1]] / 5 after Frobenius normalisation; the K=2 ETF is
+    [[1, -1], [-1, 1]] / 2 (the distance to it by hand: ‖[[.3, .1], [.1, -.3]]‖_F = √0.2)."""
+    f = torch.tensor([[2.0], [-1.0], [-1.0]], dtype=torch.float64)
+    y = torch.tensor([0, 1, 1])
+    assert neural_collapse(f, y, sample_norm=False)["nc2"] == pytest.approx(math.sqrt(0.2), abs=1e-12)
+
+
+def test_sample_norm_divides_each_feature_by_its_norm_for_nc1_to_nc3_only():
+    """[A]'s nc.py computes NC1–NC3 on L2-normalised features; nc4 and the duality
+    (nc_cmf.py) read the raw features."""
+    m, f, y = collapsed(per_class=6)
+    g = _gen(11)
+    f = f * (0.5 + torch.rand(len(f), 1, generator=g, dtype=torch.float64))  # per-sample norms
+    f = f + 0.05 * torch.randn(f.shape, generator=g, dtype=torch.float64)
+    w = m + 0.2 * torch.randn(m.shape, generator=g, dtype=torch.float64)
+    normed = torch.nn.functional.normalize(f, dim=1)
+    a = neural_collapse(f, y, weight=w)
+    b = neural_collapse(normed, y, weight=w, sample_norm=False)
+    raw = neural_collapse(f, y, weight=w, sample_norm=False)
+    for key in ("nc1", "nc2", "nc3"):
+        assert a[key] == pytest.approx(b[key], abs=1e-12), key
+    assert a["nc1"] != pytest.approx(raw["nc1"], abs=1e-6)  # the normalisation matters
+    assert a["nc4"] == raw["nc4"]
+    for key in ("nc2_rownorm", "nc3_rownorm"):
+        assert a[key] == pytest.approx(raw[key], abs=1e-12), key
+    for c in range(K):
+        assert a["duality"][c] == pytest.approx(raw["duality"][c], abs=1e-12)
 
 
 def test_classes_restricts_like_filtering():
@@ -342,13 +378,11 @@ def test_linear_probe_separable_keys_and_determinism():
     after = np.random.get_state()
     assert after[0] == np_state[0] and np.array_equal(after[1], np_state[1]) \
         and after[2:] == np_state[2:]
-    assert set(out) == {"all", "retain", "forget", "l2"}
-    assert out["all"] == out["retain"] == out["forget"] == 100.0
-    assert out["l2"] in (1e-4, 1e-3, 1e-2)
+    assert set(out) == {"all", "retain", "forget", "epoch", "val"}
+    assert out["all"] == out["retain"] == out["forget"] == out["val"] == 100.0
+    assert 1 <= out["epoch"] <= 20
     again = linear_probe(xtr, ytr, xte, yte, num_classes=3, forget=[2], generator=_gen(0))
     assert again == out
-    grid = linear_probe(xtr, ytr, xte, yte, num_classes=3, l2_grid=(0.5,))
-    assert grid["l2"] == 0.5
 
 
 def test_linear_probe_retain_forget_split():
@@ -368,48 +402,62 @@ def test_linear_probe_retain_forget_split():
     assert math.isnan(empty["forget"]) and empty["retain"] == 100.0
 
 
-def test_lbfgs_softmax_reaches_the_stated_optimum():
-    """The float32 solver minimises mean CE + l2/2 ||W||^2 with an unpenalised bias: at its
-    answer the float64 autograd gradient of exactly that objective vanishes."""
-    from illusion.metrics import _lbfgs_softmax
+def _reference_probe(x, y, xt, num_classes, g, epochs, lr=0.01, momentum=0.9, batch=64):
+    """[A]'s protocol written out with nn.Linear and an explicit momentum buffer (the same
+    random draws in the same order as linear_probe), returning test predictions."""
+    n, d = x.shape
+    perm = torch.randperm(n, generator=g)
+    n_val = int(0.1 * n)
+    fit, val = perm[n_val:], perm[:n_val]
+    bound = 1 / math.sqrt(d)
+    w = (torch.rand(num_classes, d, generator=g) * 2 - 1) * bound
+    b = (torch.rand(num_classes, generator=g) * 2 - 1) * bound
+    lin = torch.nn.Linear(d, num_classes)
+    with torch.no_grad():
+        lin.weight.copy_(w)
+        lin.bias.copy_(b)
+    bufs = [None, None]
+    best = (-1.0, None)
+    for _ in range(epochs):
+        order = torch.randperm(len(fit), generator=g)
+        for s in range(0, len(order), batch):
+            idx = fit[order[s:s + batch]]
+            lin.zero_grad()
+            torch.nn.functional.cross_entropy(lin(x[idx]), y[idx]).backward()
+            with torch.no_grad():
+                for i, p in enumerate((lin.weight, lin.bias)):
+                    bufs[i] = p.grad.clone() if bufs[i] is None else momentum * bufs[i] + p.grad
+                    p -= lr * bufs[i]
+        with torch.no_grad():
+            acc = (lin(x[val]).argmax(1) == y[val]).double().mean().item()
+        if acc > best[0]:
+            best = (acc, lin(xt).argmax(1).detach())
+    return best[1]
 
-    g = _gen(30)
-    n, l2 = 300, 1e-2
-    x = torch.randn(n, 6, generator=g, dtype=torch.float64)
-    noisy = x[:, :2].sum(1) + 0.8 * torch.randn(n, generator=g, dtype=torch.float64)
-    y = (noisy > 0).long() + (x[:, 2] > 1).long()  # three overlapping, unbalanced classes
-    xa = torch.cat([x, torch.ones(n, 1, dtype=torch.float64)], 1)
-    w = _lbfgs_softmax(xa.float().numpy(), y.numpy(), 3, l2, 500, 1e-6)
-    assert w.shape == (3, 7) and w.dtype == np.float32
-    w = torch.from_numpy(w).double().requires_grad_()
-    loss = torch.nn.functional.cross_entropy(xa @ w.T, y) + 0.5 * l2 * (w[:, :-1] ** 2).sum()
-    (grad,) = torch.autograd.grad(loss, w)
-    assert grad.abs().max() < 1e-4
-    assert w[:, -1].abs().max() > 0.1  # the bias is used (and, being free, not shrunk)
+
+def test_linear_probe_matches_a_written_out_sgd_on_overlapping_classes():
+    """Overlapping classes (the probe is not perfect), raw unstandardised features with a large
+    offset and scale: predictions equal a step-by-step SGD with momentum, no weight decay,
+    batch 64, best held-out epoch."""
+    x, y = _clusters(80, seed=29, spread=2.5)
+    xt, yt = _clusters(40, seed=30, spread=2.5)
+    x, xt = 3.0 * x + 4.0, 3.0 * xt + 4.0
+    out = linear_probe(x, y, xt, yt, num_classes=3, generator=_gen(5), epochs=6)
+    ref = _reference_probe(x.float(), y, xt.float(), 3, _gen(5), epochs=6)
+    assert 40.0 < out["all"] < 100.0
+    assert out["all"] == pytest.approx(100.0 * (ref == yt).double().mean().item(), abs=1e-9)
 
 
-def test_linear_probe_l2_grid_selects_on_held_out_ties_to_stronger():
-    """With several L2 values the held-out accuracy selects: a huge L2 flattens W, so the
-    unpenalised bias predicts the majority class and loses; among equal held-out accuracies
-    the stronger L2 wins (as [A]'s first best epoch)."""
-    x, y = _clusters(60, seed=26)
-    keep = (y == 0) | (torch.arange(len(y)) % 3 == 0)  # class 0 is the majority
-    xtr, ytr = x[keep], y[keep]
-    xte, yte = _clusters(20, seed=27)
-    assert linear_probe(xtr, ytr, xte, yte, 3, l2_grid=(1e3, 1e-2))["l2"] == 1e-2
-    assert linear_probe(xtr, ytr, xte, yte, 3, l2_grid=(1e-2, 1e3))["l2"] == 1e-2
-    tie = linear_probe(xtr, ytr, xte, yte, 3, l2_grid=(1e-4, 1e-2))
-    assert tie["l2"] == 1e-2 and tie["all"] == 100.0
-
-
-def test_linear_probe_restores_blas_threads():
-    """The probe runs its BLAS on one thread and hands the thread settings back unchanged."""
-    threadpoolctl = pytest.importorskip("threadpoolctl")
-    before = [(i["filepath"], i["num_threads"]) for i in threadpoolctl.threadpool_info()]
-    xtr, ytr = _clusters(30, seed=28)
-    linear_probe(xtr, ytr, xtr, ytr, num_classes=3)
-    after = [(i["filepath"], i["num_threads"]) for i in threadpoolctl.threadpool_info()]
-    assert dict(after).items() >= dict(before).items()
+def test_linear_probe_keeps_the_best_held_out_epoch_not_the_last():
+    """A learning rate so large that SGD oscillates: the reported epoch is the first one with
+    the best held-out accuracy, and ``val`` is that accuracy."""
+    x, y = _clusters(80, seed=31, spread=2.0)
+    out = linear_probe(x, y, x, y, num_classes=3, generator=_gen(1), lr=50.0, epochs=8)
+    traj = [linear_probe(x, y, x, y, num_classes=3, generator=_gen(1), lr=50.0, epochs=e)
+            for e in range(1, 9)]
+    vals = [t["val"] for t in traj]
+    assert out["val"] == max(vals)
+    assert out["epoch"] == 1 + vals.index(max(vals))
 
 
 def test_ncc_separable():

@@ -26,6 +26,10 @@ __all__ = ["cka_per_stage", "evaluate", "evaluate_checkpoint", "head_parameters"
            "output_accuracy", "probe_per_stage"]
 
 
+# [A]'s NC1–NC4 and the row-normalised NC2/NC3 the project reported before (metrics.py).
+NC_KEYS = ("nc1", "nc2", "nc3", "nc4", "nc2_rownorm", "nc3_rownorm")
+
+
 def head_parameters(model: nn.Module) -> tuple[torch.Tensor, torch.Tensor | None]:
     """(W, b) of the model's linear classifier as detached CPU float tensors."""
     fc = model.fc
@@ -68,10 +72,10 @@ def _collapse(fs: FeatureSet, weight, bias, forget: Sequence[int], num_classes: 
     """NC1–NC4 on all and on retained classes; mean duality of forget vs retained classes."""
     retain = [c for c in range(num_classes) if c not in set(forget)]
     nc_all = neural_collapse(fs.train, fs.train_y, weight, bias)
-    out = {"all": {k: nc_all[k] for k in ("nc1", "nc2", "nc3", "nc4")}}
+    out = {"all": {k: nc_all[k] for k in NC_KEYS}}
     if forget and len(retain) >= 2:
         nc_r = neural_collapse(fs.train, fs.train_y, weight, bias, classes=retain)
-        out["retain"] = {k: nc_r[k] for k in ("nc1", "nc2", "nc3", "nc4")}
+        out["retain"] = {k: nc_r[k] for k in NC_KEYS}
     duality = nc_all["duality"]
     out["duality"] = {str(c): v for c, v in duality.items()}
     out["duality_uncentred"] = {str(c): v for c, v in nc_all["duality_uncentred"].items()}
@@ -99,7 +103,7 @@ def evaluate(model: nn.Module, data: ImageData, train_idx: torch.Tensor,
     if probe:
         p = linear_probe(fs.train, fs.train_y, fs.test, fs.test_y, k, forget, generator=g)
         record["accuracy"]["probe"] = {"test_retain": p["retain"], "test_forget": p["forget"],
-                                       "l2": p["l2"]}
+                                       "epoch": p["epoch"]}
     n = ncc_accuracy(fs.train, fs.train_y, fs.test, fs.test_y, k, forget)
     kn = knn_accuracy(fs.train, fs.train_y, fs.test, fs.test_y, 5, forget)
     record["accuracy"]["ncc"] = {"test_retain": n["retain"], "test_forget": n["forget"]}
@@ -117,7 +121,7 @@ def nc_tracker(data: ImageData, idx: torch.Tensor) -> Callable[[int, nn.Module],
         f = extract_features(model, data, data.x_train[idx])
         weight, bias = head_parameters(model)
         nc = neural_collapse(f, data.y_train[idx], weight, bias)
-        return {k: nc[k] for k in ("nc1", "nc2", "nc3", "nc4")}
+        return {k: nc[k] for k in NC_KEYS}
 
     return hook
 

@@ -8,8 +8,7 @@ and SalUn's "MIA-efficacy" for the membership-inference score.
 
 from __future__ import annotations
 
-import contextlib
-import functools
+import math
 from typing import Sequence
 
 import numpy as np
@@ -23,7 +22,9 @@ __all__ = ["class_means", "knn_accuracy", "linear_cka", "linear_probe", "mia_eff
 # Bump when a metric's definition or solver changes: cached evaluation records carry it in
 # their key, so numbers computed by an older version are recomputed, never mixed in.
 # 3: profiles that train under bfloat16 autocast (cpu) also extract features under it.
-METRICS_VERSION = 3
+# 4: [A]'s linear probe (minibatch SGD on raw features) and [A]'s NC1–NC3 (per-sample
+#    L2-normalised features, Frobenius-only normalisation of the Gram matrices).
+METRICS_VERSION = 4
 
 
 def _acc(pred: torch.Tensor, y: torch.Tensor) -> float:
@@ -85,169 +86,98 @@ def knn_accuracy(train_f: torch.Tensor, train_y: torch.Tensor, test_f: torch.Ten
 def linear_probe(train_f: torch.Tensor, train_y: torch.Tensor, test_f: torch.Tensor,
                  test_y: torch.Tensor, num_classes: int, forget: Sequence[int] = (),
                  generator: torch.Generator | None = None, val_fraction: float = 0.1,
-                 l2_grid: Sequence[float] = (1e-2,), max_iter: int = 200,
-                 tol: float = 3e-5) -> dict:
-    """[A]'s linear probe, solved by full-batch L-BFGS on frozen features.
+                 lr: float = 0.01, momentum: float = 0.9, weight_decay: float = 0.0,
+                 batch_size: int = 64, epochs: int = 20) -> dict:
+    """[A]'s linear probe (``evaluation/linear_prob.py`` of its released code).
 
-    A linear layer with bias is fitted by softmax cross-entropy plus ``l2/2 ||W||^2`` (bias
-    not penalised) on the training features of all classes with true labels, standardised
-    with the mean and standard deviation of all training features. As in [A], ``val_fraction``
-    of them is held out and the probe is trained on the rest; the held-out accuracy selects
-    the L2 strength when ``l2_grid`` has several values (ties go to the stronger L2, as [A]'s
-    first best epoch), and the selected probe, trained on the other samples and not refitted,
-    is reported on the test features (retain / forget / all, percent; ``"l2"`` is the
-    selected strength).
+    One linear layer with bias on the frozen, **raw** features (not standardised; a CMF model's
+    features are already ẑ), trained by minibatch SGD (``lr``, ``momentum``, ``weight_decay``,
+    ``batch_size``; the last batch of an epoch may be short) for ``epochs`` epochs on the
+    training features of all classes with true labels, ``val_fraction`` of them held out
+    (``floor``, as [A]'s ``int(n * 0.1)``). After every epoch the held-out accuracy is measured;
+    the weights of the first epoch with the best held-out accuracy are kept and reported on the
+    test features: retain / forget / all accuracy in percent, ``"epoch"`` (1-based) and ``"val"``
+    (held-out accuracy, percent). [A] stops after 40 epochs without improvement; with 20 epochs
+    that never triggers, so it is not implemented.
 
-    Solver: L-BFGS (``scipy.optimize``'s L-BFGS-B, no bounds, 40 correction pairs) from zero,
-    with the analytic gradient in float32 NumPy on one BLAS thread. It stops when no gradient
-    entry exceeds ``tol`` or after ``max_iter`` iterations; at the default ``tol`` the test
-    accuracy of every class came within 0.1 points of the exact optimum on the 11 distinct
-    cpu-profile feature sets tried (original and unlearned models). Every L2 of a grid is
-    fitted from zero: a warm start from the previous L2 meets the gradient tolerance almost
-    at once and stops far from its own optimum.
-
-    The default L2 (1e-2) is fixed, not selected per call. On the memorised training features
-    the held-out accuracy is 100% at every L2, and where it is not it favours the weakest L2
-    on offer, a regime [A]'s 20-epoch SGD never reaches. Early-stopped (S)GD behaves like
-    ridge with strength about ``1 / (lr / (1 - momentum) * steps)``, about 0.016 for [A]'s
-    budget (20 epochs of 32 steps at lr 0.01 and momentum 0.9), so 1e-2 is the strength
-    nearest to [A]'s protocol. ``bench/probe.py`` compares the two. Deterministic: the only
-    randomness is the held-out split (``generator``), and the global RNGs are never used.
+    Deterministic: the held-out split, the initialisation (``nn.Linear``'s default law,
+    U(±1/√D) for weight and bias) and every epoch's shuffle draw from ``generator``; the global
+    RNGs are never used. Tensors stay in memory (no DataLoader); float32.
     """
     g = generator if generator is not None else torch.Generator().manual_seed(0)
-    perm = torch.randperm(len(train_y), generator=g).numpy()
-    n_val = int(round(val_fraction * len(train_y)))
-    val, fit = perm[:n_val], perm[n_val:]
-    y = train_y.detach().cpu().numpy()
-    best = None
-    with _one_blas_thread():
-        xs, shift, scale = _standardise(train_f.detach().cpu().numpy())
-        x_fit, x_val = xs[fit], xs[val]
-        for l2 in l2_grid:
-            w = _lbfgs_softmax(x_fit, y[fit], num_classes, l2, max_iter, tol)
-            acc = float((np.argmax(x_val @ w.T, 1) == y[val]).mean()) if n_val else 0.0
-            if best is None or (acc, l2) > (best[0], best[1]):
-                best = (acc, l2, w)
-        _, l2, w = best
-        w_raw = w[:, :-1] * scale  # fold the standardisation in: (x - mu) / sd @ w.T + b
-        b_raw = w[:, -1] - w_raw @ shift
-        z = test_f.detach().cpu().numpy().astype(np.float32, copy=False) @ w_raw.T
-        z += b_raw  # in place: ``a @ b + c`` on large arrays pays for NumPy's temporary elision
-    return {**_np_accuracies(np.argmax(z, 1), test_y.detach().cpu().numpy(), forget), "l2": l2}
-
-
-def _standardise(x: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(n, D+1) float32 copy of ``x`` standardised per column, with a ones column appended;
-    also the float32 ``shift`` (mean) and ``scale`` (1 / std, ``torch.std``'s n-1, clamped at
-    1e-6) that were applied. The mean is a float32 BLAS sum: a shift of the features only
-    moves the unpenalised bias; the spread is summed about it."""
+    x = train_f.detach().float().cpu()
+    y = train_y.detach().cpu().long()
     n, d = x.shape
-    shift = (np.ones(n, x.dtype) @ x / max(n, 1)).astype(np.float32)
-    xs = np.empty((n, d + 1), np.float32)
-    xs[:, d] = 1.0
-    # one ufunc call: ``x.astype(...) - shift`` would pay for NumPy's temporary elision
-    np.subtract(x, shift, out=xs[:, :d])
-    sd = np.sqrt(np.einsum("ij,ij->j", xs[:, :d], xs[:, :d]) / max(n - 1, 1))
-    scale = (1.0 / np.maximum(sd, 1e-6)).astype(np.float32)
-    xs[:, :d] *= scale
-    return xs, shift, scale
-
-
-def _np_accuracies(pred: np.ndarray, y: np.ndarray, forget: Sequence[int]) -> dict:
-    """``_acc`` / ``_retain_forget`` on NumPy labels: all / retain / forget accuracy in
-    percent (NaN for an empty set), without the round trip through torch."""
-    ok = pred == y
-    m = np.isin(y, np.asarray(list(forget), dtype=y.dtype))
-    out = {}
-    for key, sel in (("all", ok), ("retain", ok[~m]), ("forget", ok[m])):
-        out[key] = float("nan") if len(sel) == 0 else 100.0 * float(sel.mean())
-    return out
-
-
-def _lbfgs_softmax(xa: np.ndarray, y: np.ndarray, num_classes: int, l2: float,
-                   max_iter: int, tol: float) -> np.ndarray:
-    """Minimise mean CE(xa @ W.T, y) + l2/2 ||W[:, :-1]||^2 by L-BFGS from zero.
-
-    ``xa`` is an (n, D+1) float32 array whose last column is ones (so ``W[:, -1]`` is the
-    bias, not penalised). Returns W, a (K, D+1) float32 array. The loss and its analytic
-    gradient are computed in float32 (sums in float64), the logits laid out (K, n) so that
-    every reduction runs over the long axis.
-    """
-    from scipy.optimize import minimize
-
-    n, d1 = xa.shape
-    k = num_classes
-    xa_t = np.ascontiguousarray(xa.T)  # both layouts: each product then runs at BLAS speed
-    target = np.zeros((k, n), np.float32)
-    target[y, np.arange(n)] = 1.0
-    flat = y * n + np.arange(n)  # index of (y_i, i) in the flattened (K, n) logits
-    penalised = np.ones((k, d1), np.float32)
-    penalised[:, -1] = 0.0
-
-    def loss_grad(theta: np.ndarray) -> tuple[float, np.ndarray]:
-        w = theta.reshape(k, d1).astype(np.float32)
-        z = w @ xa_t  # (K, n) logits
-        z -= z.max(0)
-        e = np.exp(z)
-        s = e.sum(0)
-        ce = (np.log(s).sum(dtype=np.float64) - z.ravel().take(flat).sum(dtype=np.float64)) / n
-        e /= s  # softmax
-        e -= target
-        grad = e @ xa
-        grad *= 1.0 / n
-        wp = w * penalised
-        grad += l2 * wp
-        return ce + 0.5 * l2 * float(np.vdot(wp, wp)), grad.ravel().astype(np.float64)
-
-    res = minimize(loss_grad, np.zeros(k * d1), jac=True, method="L-BFGS-B",
-                   options={"maxiter": max_iter, "gtol": tol, "ftol": 1e-10, "maxcor": 40})
-    return res.x.reshape(k, d1).astype(np.float32)
-
-
-@functools.lru_cache(maxsize=1)
-def _blas_controller():
-    """threadpoolctl's controller of the BLAS libraries loaded once SciPy's optimiser is: SciPy
-    brings its own OpenBLAS, and one left unlimited keeps a second thread spinning."""
-    import scipy.optimize  # noqa: F401  load SciPy's BLAS first, so that it is limited too
-
-    try:
-        from threadpoolctl import ThreadpoolController  # installed with scikit-learn
-    except ImportError:  # pragma: no cover
-        return None
-    return ThreadpoolController()
-
-
-def _one_blas_thread():
-    """Context limiting NumPy's and SciPy's BLAS to one thread (restored on exit): the probe's
-    products are too small to gain from threads, and on a busy machine a second BLAS thread
-    makes them several times slower."""
-    ctrl = _blas_controller()
-    return contextlib.nullcontext() if ctrl is None else ctrl.limit(limits=1, user_api="blas")
+    perm = torch.randperm(n, generator=g)
+    n_val = int(val_fraction * n) if val_fraction > 0 and n >= 10 else 0
+    fit, val = perm[n_val:], perm[:n_val]
+    x_fit, y_fit, x_val, y_val = x[fit], y[fit], x[val], y[val]
+    bound = 1.0 / math.sqrt(d)
+    w = ((torch.rand(num_classes, d, generator=g) * 2 - 1) * bound).requires_grad_()
+    b = ((torch.rand(num_classes, generator=g) * 2 - 1) * bound).requires_grad_()
+    opt = torch.optim.SGD([w, b], lr=lr, momentum=momentum, weight_decay=weight_decay)
+    best = (-1.0, 0, w.detach().clone(), b.detach().clone())
+    for epoch in range(1, epochs + 1):
+        order = torch.randperm(len(y_fit), generator=g)
+        for start in range(0, len(order), batch_size):
+            idx = order[start:start + batch_size]
+            loss = F.cross_entropy(torch.addmm(b, x_fit[idx], w.T), y_fit[idx])
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+        with torch.no_grad():
+            held = x_val if n_val else x_fit
+            held_y = y_val if n_val else y_fit
+            acc = _acc(torch.addmm(b, held, w.T).argmax(1), held_y)
+        if acc > best[0]:
+            best = (acc, epoch, w.detach().clone(), b.detach().clone())
+    val_acc, epoch, w_best, b_best = best
+    with torch.no_grad():
+        pred = torch.addmm(b_best, test_f.detach().float().cpu(), w_best.T).argmax(1)
+    yt = test_y.detach().cpu()
+    return {"all": _acc(pred, yt), **_retain_forget(pred, yt, forget), "epoch": epoch,
+            "val": val_acc}
 
 
 # ------------------------------------------------------------------ neural collapse
 
 def _etf_distance(gram: torch.Tensor) -> float:
-    """Frobenius distance of a normalised (K, K) Gram matrix to the simplex-ETF Gram."""
+    """Frobenius distance of a (K, K) matrix, divided by its Frobenius norm, to the simplex-ETF
+    Gram (I − 11ᵀ/K) / √(K − 1) (unit Frobenius norm)."""
     k = gram.shape[0]
-    etf = (torch.eye(k, dtype=gram.dtype) - torch.ones(k, k, dtype=gram.dtype) / k) * k / (k - 1)
-    g = gram / torch.linalg.matrix_norm(gram)
-    return torch.linalg.matrix_norm(g - etf / torch.linalg.matrix_norm(etf)).item()
+    etf = (torch.eye(k, dtype=gram.dtype) - torch.ones(k, k, dtype=gram.dtype) / k) / math.sqrt(k - 1)
+    return torch.linalg.matrix_norm(gram / torch.linalg.matrix_norm(gram) - etf).item()
+
+
+def _class_stats(f: torch.Tensor, y: torch.Tensor, cls: list[int]):
+    """(class means (K, D), centred means (K, D), NC1) of float64 features of classes ``cls``."""
+    k = len(cls)
+    means = torch.stack([f[y == c].mean(0) for c in cls])  # (K, D)
+    centred = means - f.mean(0)  # (K, D)
+    sigma_b = centred.T @ centred / k
+    diffs = f - means[torch.searchsorted(torch.tensor(cls), y)]
+    sigma_w = diffs.T @ diffs / len(f)
+    nc1 = (torch.trace(sigma_w @ torch.linalg.pinv(sigma_b, hermitian=True)) / k).item()
+    return means, centred, nc1
 
 
 def neural_collapse(features: torch.Tensor, labels: torch.Tensor,
                     weight: torch.Tensor | None = None, bias: torch.Tensor | None = None,
-                    classes: Sequence[int] | None = None) -> dict:
-    """NC1–NC4 and the per-class duality distance (Papyan et al. 2020; [A]).
+                    classes: Sequence[int] | None = None, sample_norm: bool = True) -> dict:
+    """NC1–NC4 and the per-class duality distance as [A]'s released code defines them
+    (``evaluation/nc.py`` for NC1–NC3, ``evaluation/nc_cmf.py`` for NC4 and the duality).
 
     ``classes`` restricts every quantity to those classes (all present labels by default);
-    the global mean is always over the selected classes' samples.
+    the global mean is always over the selected classes' samples. With ``sample_norm`` (the
+    default, as [A]'s ``nc.py``) NC1–NC3 are computed on the features divided by their own
+    L2 norm; NC4, the duality and the row-normalised variants always use the raw features.
 
     * ``nc1`` = tr(Σ_W Σ_B⁺) / K (within-class variability relative to between-class);
-    * ``nc2`` = ‖G/‖G‖ − E/‖E‖‖_F with G the Gram of centred class means normalised to unit
-      length and E the simplex-ETF Gram (0 when the means form a simplex ETF);
-    * ``nc3`` = the same distance for the Gram W_c · (μ_c − μ_G) of classifier rows and centred
-      means (needs ``weight``);
+    * ``nc2`` = ‖HᵀH/‖HᵀH‖_F − (I − 11ᵀ/K)/√(K−1)‖_F with H the (D, K) centred class means,
+      no per-class normalisation: unequal class-mean norms (an equinorm violation) count;
+    * ``nc3`` = the same distance for WH (needs ``weight``; W's rows not normalised);
+    * ``nc2_rownorm`` / ``nc3_rownorm`` = the same after normalising every centred mean and
+      classifier row to unit length (angles only; the project's definition before [A]'s);
     * ``nc4`` = share of samples where argmax(W f + b) equals the nearest class mean (among the
       selected classes);
     * ``duality`` / ``duality_uncentred`` = per-class 1 − cos(w_c, μ_c − μ_G) and
@@ -257,21 +187,19 @@ def neural_collapse(features: torch.Tensor, labels: torch.Tensor,
     cls = sorted(torch.unique(y).tolist()) if classes is None else sorted(classes)
     keep = split_mask(y, cls)
     f, y = f[keep], y[keep]
-    k = len(cls)
-    if k < 2:
+    if len(cls) < 2:
         raise ValueError("neural_collapse needs at least two classes")
-    means = torch.stack([f[y == c].mean(0) for c in cls])  # (K, D)
-    mu_g = f.mean(0)
-    centred = means - mu_g  # (K, D)
-    sigma_b = centred.T @ centred / k
-    diffs = f - means[torch.searchsorted(torch.tensor(cls), y)]
-    sigma_w = diffs.T @ diffs / len(f)
-    out = {"nc1": (torch.trace(sigma_w @ torch.linalg.pinv(sigma_b, hermitian=True)) / k).item()}
+    means, centred, nc1 = _class_stats(f, y, cls)
+    if sample_norm:
+        _, h, nc1 = _class_stats(F.normalize(f, dim=1), y, cls)
+    else:
+        h = centred
     m_unit = F.normalize(centred, dim=1)
-    out["nc2"] = _etf_distance(m_unit @ m_unit.T)
+    out = {"nc1": nc1, "nc2": _etf_distance(h @ h.T), "nc2_rownorm": _etf_distance(m_unit @ m_unit.T)}
     if weight is not None:
         w = weight.double()[cls]  # (K, D)
-        out["nc3"] = _etf_distance(F.normalize(w, dim=1) @ m_unit.T)
+        out["nc3"] = _etf_distance(w @ h.T)
+        out["nc3_rownorm"] = _etf_distance(F.normalize(w, dim=1) @ m_unit.T)
         logits = f @ w.T + (bias.double()[cls] if bias is not None else 0.0)
         nearest = torch.cdist(f, means).argmin(1)
         out["nc4"] = (logits.argmax(1) == nearest).double().mean().item()
