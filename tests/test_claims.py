@@ -342,7 +342,7 @@ ACC = {"original": 90.0, "retrain": 90.0, "ec": 88.0, "random_label+ec": 88.0,
 
 def test_depth_forgetting_holds_and_stages_judged():
     v = claims.depth_forgetting(cka(), ACC)
-    assert v.status == HOLDS and v.values["judged"] == 3
+    assert v.status == HOLDS and v.values["judged_stages"] == ("stage2", "stage3", "stage4")
     assert "Not judged (Retrain's CKA ≥ 0.99): stem, stage1" in v.text
     # at exactly 0.9 a baseline still forgets superficially; below it, it does not
     at = claims.depth_forgetting(cka(base=(1.0, 0.99, 0.9, 0.9, 0.7)), ACC)

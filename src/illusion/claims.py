@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Iterable, Mapping, Sequence
+from typing import Any, Iterable, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
@@ -49,7 +49,7 @@ class Verdict:
     text: str
     details: pd.DataFrame = field(default_factory=pd.DataFrame, compare=False, repr=False)
     parts: Mapping[str, str] = field(default_factory=dict, compare=False)
-    values: Mapping[str, float] = field(default_factory=dict, compare=False, repr=False)
+    values: Mapping[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
     def __str__(self) -> str:
         return self.text
@@ -658,7 +658,7 @@ def depth_forgetting(cka: pd.DataFrame, retain_acc: Mapping[str, float],
     """C7 from the forget-class CKA to the original (``cka``: methods as index, stages as
     columns in network order, ``retrain`` included) and test-retain accuracy per method
     (``original`` included). ``parts``: ``"a"`` and each EC model's status;
-    ``details``: per model, CKA per judged stage and the checks."""
+    ``details``: per model, CKA per stage and the checks; ``values["judged_stages"]``."""
     c = criterion
     stages = list(cka.columns)
     value = lambda m, s: (float(cka.loc[m, s]) if m in cka.index  # noqa: E731
@@ -690,7 +690,7 @@ def depth_forgetting(cka: pd.DataFrame, retain_acc: Mapping[str, float],
         text = (f"Not decided: Retrain keeps CKA ≥ {c.nothing_to_erase} to the original at "
                 f"every stage ({', '.join(skipped) or 'no stage measured'}), so no stage can "
                 f"be judged.")
-        return Verdict("C7", status, text, details, parts, values={"judged": 0})
+        return Verdict("C7", status, text, details, parts, values={"judged_stages": ()})
     word = {True: "lowers", False: "does not lower", None: "cannot be judged on"}
     ec_text = "; ".join(
         f"{method_label(m)} {word[lower[m]]} forget-class CKA below every retain-preserving "
@@ -702,4 +702,4 @@ def depth_forgetting(cka: pd.DataFrame, retain_acc: Mapping[str, float],
             + ("; no judged stage before the last" if not judged[:-1] else "")
             + f"); (b) {ec_text}. Not judged (Retrain's CKA ≥ {c.nothing_to_erase}): "
             f"{', '.join(skipped) or 'none'}.")
-    return Verdict("C7", status, text, details, parts, values={"judged": len(judged)})
+    return Verdict("C7", status, text, details, parts, values={"judged_stages": tuple(judged)})

@@ -1,0 +1,247 @@
+"""Where the project departs from [A]'s and [B]'s released code or text: the Fidelity page's data.
+
+Nothing here is retyped from elsewhere. Two sources:
+
+* the **"Deviations" sections of the modules' docstrings** (every method module, the CMF head,
+  and the relearning attack's "Protocol choices" / "Disclosure"), parsed by
+  :func:`deviations`; a module states each deviation once, next to the code it concerns;
+* :data:`METRIC_DEVIATIONS`, the evaluation's departures as structured records: what the
+  reference does, what the project does, why, and how the effect is measured.
+
+A record's measured effect comes from one of two places, both optional: ``effect_columns``
+names a pair of columns of the evaluation rows (:func:`illusion.experiments.method_row`) whose
+difference is the effect, computed by the Fidelity page from the models of its build; or
+``effect_csv`` names a CSV (relative to the repository root) that a benchmark writes, shown by
+the page when it exists. The page says "not measured" otherwise.
+"""
+
+from __future__ import annotations
+
+import ast
+import importlib
+import pkgutil
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterable, Sequence
+
+import pandas as pd
+
+__all__ = ["HEADERS", "METRIC_DEVIATIONS", "Deviation", "MetricDeviation", "coverage",
+           "deviation_table",
+           "deviations", "effect_table", "metric_table", "parse_deviations", "source_modules"]
+
+# Docstring section headers that list departures from a reference ("Deviations / choices
+# (...)" counts: a header is the start of a line up to its first colon).
+HEADERS = ("Deviations", "Protocol choices", "Disclosure")
+_HEADER = re.compile(r"^(?P<name>%s)\b[^:\n]*:\s*(?P<rest>.*)$" % "|".join(map(re.escape,
+                                                                                 HEADERS)))
+_BULLET = re.compile(r"^[-*]\s+")
+
+
+@dataclass(frozen=True)
+class Deviation:
+    """One item of a module's "Deviations" (or similar) section."""
+
+    module: str   # e.g. "illusion.methods.unsir"
+    subject: str  # the module's own name for what it implements (its first line, before ":")
+    section: str  # the header it was listed under
+    text: str     # the item as written, on one line
+
+
+@dataclass(frozen=True)
+class MetricDeviation:
+    """A departure of the evaluation (metrics, features, data scale) from [A] or [B]."""
+
+    subject: str
+    reference: str        # what [A] / [B] do (their released code or text)
+    ours: str             # what the project does
+    why: str
+    measured_by: str = ""  # how its effect is measured; "" when it is not
+    effect_csv: str = ""   # a benchmark's CSV, relative to the repository root
+    effect_columns: tuple[str, ...] = ()  # (ours, reference): columns of the evaluation rows
+
+
+METRIC_DEVIATIONS: tuple[MetricDeviation, ...] = (
+    MetricDeviation(
+        "linear probe",
+        "[A]'s evaluation/linear_prob.py: one linear layer with bias on the raw head-input "
+        "features, minibatch SGD (lr 0.01, momentum 0.9, no weight decay, batch 64, 20 "
+        "epochs), 10% held out, the best held-out epoch reported; early stopping with "
+        "patience 40",
+        "the same protocol on in-memory tensors (illusion.metrics.linear_probe), without the "
+        "patience rule, which 20 epochs never reach. Up to METRICS_VERSION 3 the project used "
+        "a full-batch L-BFGS probe on standardised features with a fixed L2 of 1e-2",
+        "the L-BFGS probe was faster but read the unlearned models differently from [A]'s "
+        "protocol, where the verdicts of C2 are decided, so [A]'s protocol became the default",
+        measured_by="bench/probe.py: both probes on the cpu features of Original, Retrain, RL, "
+                    "SalUn, SCRUB and NegGrad+ (forget class 0)",
+        effect_csv="bench/results/probe_cpu.csv"),
+    MetricDeviation(
+        "NC2 / NC3",
+        "[A]'s evaluation/nc.py: the Gram matrix of the centred class means (NC2) and the "
+        "classifier-times-means matrix (NC3) divided by their Frobenius norms only",
+        "the same (nc2, nc3). The row-normalised form the project reported up to "
+        "METRICS_VERSION 3 is kept as a second, named quantity (nc2_rownorm, nc3_rownorm) "
+        "that no verdict reads",
+        "normalising each row first hides unequal class-mean norms (equinorm violations); "
+        "the named variant shows how much of the distance they account for",
+        measured_by="this page: row-normalised minus [A]'s NC2 on all classes, per model of "
+                    "this build",
+        effect_columns=("nc2_rownorm_all", "nc2_all")),
+    MetricDeviation(
+        "bfloat16 features (profile cpu)",
+        "[A] trains and evaluates in float32 on a GPU",
+        "the cpu profile trains under bfloat16 autocast and extracts every feature (probe, "
+        "NCC, CKA, NC) under it; features and all metrics are then computed in float32",
+        "about 1.5-2x faster steps and feature passes on a CPU, which makes the cpu book "
+        "affordable",
+        measured_by="bench/feature_precision.py: every metric under bfloat16 and float32 "
+                    "features of the same models",
+        effect_csv="bench/results/feature_precision_cpu.csv"),
+    MetricDeviation(
+        "data and model scale (profile cpu)",
+        "CIFAR-10 (and CIFAR-100, Tiny-ImageNet), all training images, ResNet-18 width 64, up "
+        "to 300 epochs with crop and flip, early stopping",
+        "Fashion-MNIST, 500 images per class (10% held out), ResNet-18 width 16, 20 epochs "
+        "without augmentation; one forget class and one seed by default. The paper profile "
+        "runs [A]'s recipe and grid",
+        "the book is rebuilt on a 2-core CPU; augmentation kept the model out of the terminal "
+        "phase (C0's premise) within that budget. Probe numbers mean something only relative "
+        "to Retrain at either scale",
+        measured_by="not measured here: it needs the paper profile on a GPU "
+                    "(grids/paper_cifar10.yaml)"),
+)
+
+
+# ------------------------------------------------------------------------------ parsing
+
+def parse_deviations(doc: str | None) -> list[tuple[str, str]]:
+    """``(header, item)`` pairs of every deviations-like section of a docstring.
+
+    A section starts at a line beginning with one of :data:`HEADERS` (qualifiers allowed
+    before the colon). Its items are the bullets (``- `` or ``* ``) that follow, each with its
+    indented continuation lines; text after the header's colon, or a paragraph without
+    bullets, is one item. The section ends at a blank line followed by a line that is not a
+    bullet, or at the next header. Whitespace is collapsed to single spaces."""
+    items: list[tuple[str, str]] = []
+    header, current, blank = None, None, False
+
+    def flush():
+        nonlocal current
+        if header is not None and current:
+            items.append((header, " ".join(" ".join(current).split())))
+        current = None
+
+    for raw in (doc or "").splitlines():
+        line = raw.strip()
+        match = _HEADER.match(line)
+        if match:
+            flush()
+            header, blank = match["name"], False
+            current = [match["rest"]] if match["rest"] else None
+            continue
+        if header is None:
+            continue
+        if not line:
+            blank = True
+            continue
+        if _BULLET.match(line):
+            flush()
+            current, blank = [_BULLET.sub("", line)], False
+        elif blank:  # a new paragraph that is not a bullet: the section is over
+            flush()
+            header = None
+        elif current is None:
+            current = [line]
+        else:
+            current.append(line)
+    flush()
+    return items
+
+
+_ROLE = re.compile(r":[a-z]+:`~?\.?([^`]+)`")  # :mod:`.random_label` -> random_label
+
+
+def _plain(text: str) -> str:
+    """Docstring markup (``code``, :role:`target`) as plain text."""
+    return _ROLE.sub(r"\1", text).replace("``", "")
+
+
+def _subject(doc: str | None, module: str) -> str:
+    """The module's first docstring line up to ": " (else the whole line, without its
+    full stop); the module's name when it has no docstring."""
+    lines = (doc or "").strip().splitlines()
+    if not lines:
+        return module
+    return _plain(lines[0].split(": ", 1)[0] if ": " in lines[0] else lines[0].rstrip("."))
+
+
+def source_modules() -> list[str]:
+    """The modules whose docstrings the page reads: every module of ``illusion.methods``, the
+    CMF head and the relearning attack, in that order."""
+    import illusion.methods as methods
+
+    names = sorted(m.name for m in pkgutil.iter_modules(methods.__path__))
+    return [f"illusion.methods.{n}" for n in names] + ["illusion.cmf", "illusion.attacks"]
+
+
+def _docstring(module: str) -> str | None:
+    """A module's docstring, read from its source without importing it when possible."""
+    spec = importlib.util.find_spec(module)
+    if spec is not None and spec.origin and spec.origin.endswith(".py"):
+        return ast.get_docstring(ast.parse(Path(spec.origin).read_text()))
+    return importlib.import_module(module).__doc__
+
+
+def deviations(modules: Iterable[str] | None = None) -> list[Deviation]:
+    """Every item of the deviations-like sections of ``modules`` (default
+    :func:`source_modules`), in module order."""
+    out = []
+    for module in modules if modules is not None else source_modules():
+        doc = _docstring(module)
+        subject = _subject(doc, module)
+        out += [Deviation(module, subject, header, _plain(text))
+                for header, text in parse_deviations(doc)]
+    return out
+
+
+def coverage(modules: Iterable[str] | None = None) -> pd.Series:
+    """Number of deviation items per module read (0: the module lists none)."""
+    modules = list(modules if modules is not None else source_modules())
+    counts = pd.Series(0, index=modules, name="items")
+    for d in deviations(modules):
+        counts[d.module] += 1
+    return counts
+
+
+# ------------------------------------------------------------------------------ tables
+
+def deviation_table(items: Sequence[Deviation]) -> pd.DataFrame:
+    """One row per deviation: ``module`` (without the ``illusion.`` prefix), ``subject``,
+    ``section``, ``deviation``."""
+    return pd.DataFrame([{"module": d.module.removeprefix("illusion."), "subject": d.subject,
+                          "section": d.section, "deviation": d.text} for d in items],
+                        columns=["module", "subject", "section", "deviation"])
+
+
+def metric_table(records: Sequence[MetricDeviation] = METRIC_DEVIATIONS) -> pd.DataFrame:
+    """One row per metric deviation (subject as index): reference, ours, why, measured by."""
+    return pd.DataFrame([{"subject": r.subject, "[A] / [B]": r.reference, "this project": r.ours,
+                          "why": r.why, "effect measured by": r.measured_by or "not measured"}
+                         for r in records]).set_index("subject")
+
+
+def effect_table(record: MetricDeviation, rows: pd.DataFrame | None = None,
+                 root: str | Path = ".") -> pd.DataFrame | None:
+    """The measured effect of ``record``, or ``None`` when this build has none: the mean
+    difference ``effect_columns[0] - effect_columns[1]`` per method of ``rows`` (evaluation
+    rows with a ``method`` column) when both columns are there, else the CSV at
+    ``root / effect_csv`` when it exists."""
+    if record.effect_columns and rows is not None and set(record.effect_columns) <= set(rows):
+        ours, ref = record.effect_columns
+        diff = rows.assign(difference=rows[ours] - rows[ref])
+        return diff.groupby("method", sort=False)[[ours, ref, "difference"]].mean()
+    if record.effect_csv and (Path(root) / record.effect_csv).is_file():
+        return pd.read_csv(Path(root) / record.effect_csv)
+    return None

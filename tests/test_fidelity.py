@@ -1,0 +1,91 @@
+"""The Fidelity page's data: deviations parsed from docstrings, and the metrics list."""
+
+import pandas as pd
+
+from illusion import fidelity
+
+DOC = """Thing: what it does.
+
+Follows someone's code.
+
+Deviations:
+- first item, which goes on
+  over two lines;
+- second item with ``code`` and :mod:`.random_label`.
+
+Unrelated paragraph that is not a deviation.
+"""
+
+PARAGRAPH = """Other: summary.
+
+Deviations: one paragraph that
+continues here. And a second sentence.
+"""
+
+
+def test_parse_bullets_continuations_and_section_end():
+    items = fidelity.parse_deviations(DOC)
+    assert items == [("Deviations", "first item, which goes on over two lines;"),
+                     ("Deviations", "second item with ``code`` and :mod:`.random_label`.")]
+
+
+def test_parse_paragraph_qualified_header_and_several_sections():
+    assert fidelity.parse_deviations(PARAGRAPH) == [
+        ("Deviations", "one paragraph that continues here. And a second sentence.")]
+    doc = ("X: y.\n\nDeviations / choices (nothing published):\n- a;\n- b.\n\n"
+           "Protocol choices: plain SGD.\n\nDisclosure: looked at test curves.\n")
+    assert fidelity.parse_deviations(doc) == [("Deviations", "a;"), ("Deviations", "b."),
+                                              ("Protocol choices", "plain SGD."),
+                                              ("Disclosure", "looked at test curves.")]
+
+
+def test_parse_nothing():
+    assert fidelity.parse_deviations(None) == []
+    assert fidelity.parse_deviations("A: b.\n\nNo such section.\n") == []
+    # "Deviation" inside a sentence is not a header
+    assert fidelity.parse_deviations("A: b.\n\nThe Deviations: listed elsewhere.\n") == []
+
+
+def test_deviations_of_the_real_modules(tmp_path, monkeypatch):
+    items = fidelity.deviations()
+    by_module = {}
+    for d in items:
+        by_module.setdefault(d.module, []).append(d)
+        assert d.text and "``" not in d.text and ":mod:" not in d.text  # plain text
+    # modules that list deviations as bullets give one item per bullet
+    assert len(by_module["illusion.methods.salun"]) >= 3
+    assert by_module["illusion.methods.salun"][0].subject == "SalUn"
+    assert {d.section for d in by_module["illusion.attacks"]} >= {"Protocol choices"}
+    counts = fidelity.coverage()
+    assert counts["illusion.methods.salun"] == len(by_module["illusion.methods.salun"])
+    assert set(counts.index) == set(fidelity.source_modules())
+    table = fidelity.deviation_table(items)
+    assert list(table.columns) == ["module", "subject", "section", "deviation"]
+    assert len(table) == len(items) and not table["module"].str.startswith("illusion.").any()
+
+
+def test_deviations_of_a_given_module(tmp_path, monkeypatch):
+    (tmp_path / "fake_dev_module.py").write_text(f'"""{DOC}"""\n')
+    monkeypatch.syspath_prepend(str(tmp_path))
+    items = fidelity.deviations(["fake_dev_module"])
+    assert [d.subject for d in items] == ["Thing", "Thing"]
+    assert items[1].text == "second item with code and random_label."
+
+
+def test_metric_records_and_effects(tmp_path):
+    assert len({r.subject for r in fidelity.METRIC_DEVIATIONS}) == len(fidelity.METRIC_DEVIATIONS)
+    for r in fidelity.METRIC_DEVIATIONS:
+        assert r.reference and r.ours and r.why
+        assert not (r.effect_csv or r.effect_columns) or r.measured_by
+    table = fidelity.metric_table()
+    assert list(table.index) == [r.subject for r in fidelity.METRIC_DEVIATIONS]
+    rec = fidelity.MetricDeviation("x", "ref", "ours", "why", "bench", "out/x.csv", ("a", "b"))
+    rows = pd.DataFrame({"method": ["m", "m", "n"], "a": [1.0, 3.0, 5.0], "b": [0.0, 0.0, 4.0]})
+    eff = fidelity.effect_table(rec, rows, tmp_path)
+    assert eff.loc["m", "difference"] == 2.0 and eff.loc["n", "difference"] == 1.0
+    # without the columns: the CSV when present, else nothing
+    assert fidelity.effect_table(rec, rows[["method", "a"]], tmp_path) is None
+    (tmp_path / "out").mkdir()
+    pd.DataFrame({"model": ["Original"], "diff": [0.4]}).to_csv(tmp_path / "out/x.csv",
+                                                                 index=False)
+    assert fidelity.effect_table(rec, None, tmp_path)["diff"].tolist() == [0.4]
