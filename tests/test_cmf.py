@@ -137,9 +137,9 @@ def test_cmf_step_changes_the_head_only_by_recomputation(name, trained):
     method = create_method(f"{name}+cmf", batch_size=8, epochs=1, lr=0.05, **TINY.get(name, {}))
     seen, after_step = [], method.after_step
 
-    def record(ctx):  # W after every optimizer step
+    def record(ctx):  # W after every optimizer step (UNSIR: impair, then repair)
         after_step(ctx)
-        seen.append((ctx.model.fc.weight.clone(), ctx.model.neck.mean.clone()))
+        seen.append((ctx.model.fc.weight.clone(), ctx.model.neck.mean.clone(), ctx.phase))
 
     method.after_step = record
     data, s = trained.data, trained.splits
@@ -150,8 +150,10 @@ def test_cmf_step_changes_the_head_only_by_recomputation(name, trained):
     start = cmf_copy(trained)  # the W the epoch started from
     assert len(seen) > 1
     torch.testing.assert_close(seen[0][0], start.fc.weight, atol=1e-6, rtol=0)
-    for w, mu in seen:  # frozen during the epoch
-        assert torch.equal(w, seen[0][0]) and torch.equal(mu, seen[0][1])
+    for phase in {p for _, _, p in seen}:  # frozen during each epoch (one per phase here)
+        w0, mu0, _ = next(r for r in seen if r[2] == phase)
+        for w, mu, _ in (r for r in seen if r[2] == phase):
+            assert torch.equal(w, w0) and torch.equal(mu, mu0)
     refit = copy.deepcopy(model)
     refit.fc.fitted.zero_()
     fit_class_means(refit, data, s.train)  # the final head is the full pass of the final encoder
@@ -250,3 +252,74 @@ def test_cli_unlearn_cmf_json_schema(capsys, tiny_profile):
     assert set(rec["accuracy"]) == {"output", "probe", "ncc"}
     assert set(rec["accuracy"]["probe"]) == set(rec["accuracy"]["ncc"]) == {"test_retain",
                                                                            "test_forget"}
+
+
+def _step_norms(monkeypatch):
+    """Record, at every optimizer step, the norm of the whole gradient about to be applied,
+    and the pre-clip norms the clipping calls saw."""
+    import illusion.methods.base as base
+
+    at_step, clipped, make, clip = [], [], base.make_optimizer, torch.nn.utils.clip_grad_norm_
+
+    def spy(phase, params, hp):
+        opt = make(phase, params, hp)
+        step = opt.step
+
+        def recorded_step(*a, **kw):
+            grads = [p.grad for p in params if p.grad is not None]
+            at_step.append(torch.linalg.vector_norm(torch.stack(
+                [torch.linalg.vector_norm(g) for g in grads])).item())
+            return step(*a, **kw)
+
+        opt.step = recorded_step
+        return opt
+
+    def clip_spy(params, max_norm, *a, **kw):
+        norm = clip(params, max_norm, *a, **kw)
+        clipped.append(norm.item())
+        return norm
+
+    monkeypatch.setattr(base, "make_optimizer", spy)
+    monkeypatch.setattr(torch.nn.utils, "clip_grad_norm_", clip_spy)
+    return at_step, clipped
+
+
+@pytest.mark.parametrize("name", ["random_label", "salun", "neggrad_plus"])
+def test_summed_gradient_is_clipped(name, trained, monkeypatch):
+    """[A]'s RL/SalUn/NegGrad+ with CMF clip the whole step's gradient (NegGrad+: forget and
+    retain terms together, not the forget term alone; SalUn: after its mask) to norm 1.0, once
+    per step. A small bound here makes the clip bind on this tiny model."""
+    assert create_method(f"{name}+cmf").hp["max_grad_norm"] == 1.0
+    at_step, clipped = _step_norms(monkeypatch)
+    bound = 0.2
+    _, method, _ = _unlearn(trained, name, forget=(0,), epochs=1, lr=0.05, max_grad_norm=bound)
+    assert len(at_step) > 1 and len(clipped) == len(at_step)  # one clip per step: the sum's
+    assert max(at_step) <= bound * (1 + 1e-5)
+    assert max(clipped) > bound  # the clip did bind on some step
+    for before, after in zip(clipped, at_step):
+        assert after == pytest.approx(min(before, bound), rel=1e-4)
+    if name == "neggrad_plus":
+        assert method.hp["clip"] == 0.0  # no separate clip of the forget term
+
+
+def test_base_neggrad_plus_clips_only_its_forget_term(trained, monkeypatch):
+    at_step, clipped = _step_norms(monkeypatch)
+    method = create_method("neggrad_plus", epochs=1, lr=0.05, batch_size=8)
+    data, s = trained.data, trained.splits
+    mask = data.y_train[s.train] == 0
+    run_unlearning(method, copy.deepcopy(trained.model), data, s.train[~mask], s.train[mask],
+                   (0,), generators(0, STREAMS), "cpu", progress=False)
+    assert "max_grad_norm" not in method.hp and len(clipped) == len(at_step)
+    assert max(at_step) > 1.0  # forget part clipped, then the retain gradient added
+
+
+@pytest.mark.parametrize("name", ["scrub", "unsir"])
+def test_scrub_and_unsir_with_cmf_are_not_clipped(name):
+    assert "max_grad_norm" not in create_method(f"{name}+cmf").hp
+
+
+def test_salun_cmf_steps_its_learning_rate_after_three_epochs():
+    method = create_method("salun+cmf")
+    assert [method.scale_lr(epoch, 0) for epoch in range(4)] == [1.0, 1.0, 1.0, 0.2]
+    assert create_method("random_label+cmf").scale_lr(3, 0) == 1.0
+    assert create_method("unsir+cmf").hp["noise_objective"] == "logit"

@@ -68,9 +68,9 @@ def test_two_steps_finite_and_deterministic(name, original, tiny_config):
     models = []
     for _ in range(2):
         method = create_method(name, epochs=1, **TINY[name])
-        seen = record_batches(method, limit=2)
+        seen = record_batches(method, limit=2)  # two steps per epoch (UNSIR: per phase)
         model, history = unlearn(method, original, tiny_config)
-        assert len(seen) == 2 and math.isfinite(history[0]["loss"])
+        assert len(seen) == 2 * len(history) and math.isfinite(history[0]["loss"])
         models.append(model)
     assert same_state(*models)
     assert not same_state(models[0], original.model)
@@ -134,20 +134,74 @@ def test_unsir_impair_noise_carries_its_forget_label(original, tiny_config):
     method = create_method("unsir", **TINY["unsir"])
     ctx = context(method, original, tiny_config, forget)
     method.setup(ctx)
-    noise_x, noise_y, subset = ctx.state["noise_x"], ctx.state["noise_y"], ctx.state["subset"]
-    assert len(subset) == 5 and set(subset.tolist()) <= set(ctx.retain_idx.tolist())
+    noise_x, noise_y = ctx.state["noise_x"], ctx.state["noise_y"]
+    sub_y = ctx.state["subset_y"]
+    assert len(sub_y) == 5 and set(sub_y.tolist()) == {2}
     assert noise_y.tolist() == [0] * 4 + [1] * 4
     kinds, noise_rows = [], 0
-    for b in method.batches(ctx, 0):
-        kinds.append(b.kind)
-        if b.kind == "noise":
-            for x, y in zip(b.x[b.is_forget], b.y[b.is_forget]):
-                match = (noise_x == x).flatten(1).all(1)  # which noise image this row is
-                assert match.sum() == 1 and noise_y[match].item() == y.item()
-            assert set(b.y[~b.is_forget].tolist()) <= {2}
-            noise_rows += int(b.is_forget.sum())
-        else:
-            assert set(b.y.tolist()) == {2}
+    for phase in ("impair", "repair"):
+        ctx.phase = phase
+        for b in method.batches(ctx, 0):
+            kinds.append(b.kind)
+            if b.kind == "noise":
+                for x, y in zip(b.x[b.is_forget], b.y[b.is_forget]):
+                    match = (noise_x == x).flatten(1).all(1)  # which noise image this row is
+                    assert match.sum() == 1 and noise_y[match].item() == y.item()
+                assert set(b.y[~b.is_forget].tolist()) <= {2}
+                noise_rows += int(b.is_forget.sum())
+            else:
+                assert set(b.y.tolist()) == {2}
     assert noise_rows == 2 * 4 * 2  # forget classes x noise_batch x noise_copies
     n_impair = kinds.count("noise")
     assert n_impair == 3 and kinds[n_impair:] == ["retain"]  # (16 + 5) / 8 -> 3, then 5 / 8 -> 1
+
+def test_unsir_impairs_then_repairs_each_with_a_fresh_adam(original, tiny_config, monkeypatch):
+    """[A]'s order: every impair epoch (noise ∪ retain subset, Adam at impair_lr), then every
+    repair epoch (retain subset only, a new Adam at lr)."""
+    import illusion.methods.base as base
+
+    made, make = [], base.make_optimizer
+
+    def spy(phase, params, hp):
+        opt = make(phase, params, hp)
+        made.append((phase.name, opt))
+        return opt
+
+    monkeypatch.setattr(base, "make_optimizer", spy)
+    method = create_method("unsir", epochs=2, lr=3e-4, impair_lr=7e-4, **TINY["unsir"])
+    seen = record_batches(method)
+    _, history = unlearn(method, original, tiny_config)
+    assert [h["phase"] for h in history] == ["impair", "impair", "repair", "repair"]
+    assert [name for name, _ in made] == ["impair", "repair"] and made[0][1] is not made[1][1]
+    for (name, opt), lr in zip(made, (7e-4, 3e-4)):
+        assert isinstance(opt, torch.optim.Adam) and opt.param_groups[0]["lr"] == lr
+        assert opt.param_groups[0]["weight_decay"] == 0.0
+    kinds = {epoch: {kind for e, kind in seen if e == epoch} for epoch in range(4)}
+    assert kinds == {0: {"noise"}, 1: {"noise"}, 2: {"retain"}, 3: {"retain"}}
+
+
+def test_unsir_logit_objective_lowers_the_target_logit(original, tiny_config):
+    from illusion.methods.unsir import error_maximising_noise
+
+    model = original.model.eval()
+    init = torch.randn((8, 1, 8, 8), generator=torch.Generator().manual_seed(0))
+    learned = error_maximising_noise(model, init, 0, 20, 0.1, 0.0, objective="logit")
+    with torch.no_grad():
+        assert model(learned)[:, 0].mean() < model(init)[:, 0].mean()
+    with pytest.raises(ValueError, match="noise_objective"):
+        error_maximising_noise(model, init, 0, 1, 0.1, 0.0, objective="nope")
+
+
+def test_scrub_uses_plain_sgd_unless_told(original, tiny_config, monkeypatch):
+    import illusion.methods.base as base
+
+    made, make = [], base.make_optimizer
+    monkeypatch.setattr(base, "make_optimizer",
+                        lambda *a: made.append(make(*a)) or made[-1])
+    for nesterov in (False, True):
+        kw = {} if not nesterov else {"nesterov": True}
+        unlearn(create_method("scrub", epochs=1, msteps=0, **TINY["scrub"], **kw), original,
+                tiny_config)
+        assert isinstance(made[-1], torch.optim.SGD)
+        assert made[-1].param_groups[0]["nesterov"] is nesterov
+        assert made[-1].param_groups[0]["momentum"] == 0.9

@@ -2,8 +2,12 @@
 
 A method is one small class: it names the data it reads (``batches``), the loss of one batch
 (``loss``) and, rarely, a hook around the optimizer step (``backward``, ``after_step``). The
-loop here owns the optimizer (SGD with Nesterov momentum, as in [A]), epochs, batching,
-augmentation, progress bar and timing, so no method repeats it.
+loop here owns the optimizer (SGD with Nesterov momentum, as in [A], unless the method's
+``phases`` say otherwise), epochs, batching, augmentation, gradient clipping (hyperparameter
+``max_grad_norm``: the whole gradient of a step, clipped just before the optimizer step),
+progress bar and timing, so no method repeats it. A method whose optimisation has stages with
+their own optimizer (UNSIR: impair with Adam, then repair with a fresh Adam) lists them as
+``Phase``s; every other method has one phase.
 
 Randomness comes only from the generators in ``Context.generators`` ("order", "augment",
 "labels", "noise"), derived from the run's seed; the global RNG is never used.
@@ -23,7 +27,7 @@ from tqdm.auto import tqdm
 
 from ..data import ImageData, augment_batch, batches, normalize
 
-__all__ = ["Batch", "Context", "Method", "available", "create_method", "register_method",
+__all__ = ["Batch", "Context", "Method", "Phase", "available", "create_method", "register_method",
            "register_variant", "run_unlearning"]
 
 _REGISTRY: dict[str, type["Method"]] = {}
@@ -91,6 +95,34 @@ class Batch:
     is_forget: torch.Tensor | None = None  # (B,) bool, for mixed batches
 
 
+@dataclass(frozen=True)
+class Phase:
+    """``epochs`` epochs under one fresh optimizer at base learning rate ``lr`` (which
+    ``Method.scale_lr`` multiplies): ``"sgd"`` (the method's ``momentum`` and ``weight_decay``,
+    Nesterov when ``nesterov`` and momentum > 0) or ``"adam"`` (PyTorch's default betas, the
+    method's ``weight_decay``)."""
+
+    name: str
+    epochs: int
+    lr: float
+    optimizer: str = "sgd"
+    nesterov: bool = True
+
+
+OPTIMIZERS = ("sgd", "adam")
+
+
+def make_optimizer(phase: Phase, params: list[nn.Parameter], hp: dict) -> torch.optim.Optimizer:
+    """The optimizer of one phase over ``params``."""
+    if phase.optimizer == "sgd":
+        return torch.optim.SGD(params, lr=phase.lr, momentum=hp["momentum"],
+                               nesterov=phase.nesterov and hp["momentum"] > 0,
+                               weight_decay=hp["weight_decay"])
+    if phase.optimizer == "adam":
+        return torch.optim.Adam(params, lr=phase.lr, weight_decay=hp["weight_decay"])
+    raise ValueError(f"optimizer must be one of {OPTIMIZERS}, got {phase.optimizer!r}")
+
+
 @dataclass
 class Context:
     """Everything a method may read while unlearning."""
@@ -107,6 +139,7 @@ class Context:
     padding: int = 0
     flip: bool = False
     state: dict[str, Any] = field(default_factory=dict)  # method-private (masks, noise...)
+    phase: str = ""  # name of the running Phase (set by the loop)
 
     @property
     def num_classes(self) -> int:
@@ -154,7 +187,8 @@ class Method:
 
     Hyperparameters are stored unmodified (``self.hp``: defaults updated with the keyword
     arguments, unknown keys raise) and feed the cache key. Common keys: ``epochs``, ``lr``,
-    ``batch_size``, ``momentum``, ``weight_decay``.
+    ``batch_size``, ``momentum``, ``weight_decay``; read by the loop when a method defines
+    them: ``nesterov`` (default true) and ``max_grad_norm`` (0 or absent: no clipping).
     """
 
     name: ClassVar[str] = ""
@@ -190,6 +224,12 @@ class Method:
 
     def after_step(self, ctx: Context) -> None:
         """Called after every optimizer step (e.g. to enforce a mask)."""
+
+    def phases(self) -> list[Phase]:
+        """The optimisation stages, run in order; default: ``epochs`` epochs of SGD at ``lr``.
+        ``batches(ctx, epoch)`` counts epochs across phases and can read ``ctx.phase``."""
+        return [Phase("unlearn", self.hp.get("epochs", 0), self.hp.get("lr", 0.0),
+                      nesterov=self.hp.get("nesterov", True))]
 
     def parameters(self, ctx: Context) -> list[nn.Parameter]:
         return [p for p in ctx.model.parameters() if p.requires_grad]
@@ -228,27 +268,34 @@ def run_unlearning(method: Method, model: nn.Module, data: ImageData, retain_idx
                   generators, method.hp, padding, flip)
     start = time.perf_counter()
     method.setup(ctx)
-    epochs = method.hp.get("epochs", 0)  # analytic methods (0 epochs) only run setup
-    if epochs:
-        opt = torch.optim.SGD(method.parameters(ctx), lr=method.hp["lr"],
-                              momentum=method.hp["momentum"],
-                              nesterov=method.hp["momentum"] > 0,
-                              weight_decay=method.hp["weight_decay"])
-    history = []
-    bar = tqdm(range(epochs), desc=method.name, unit="epoch", disable=not progress, leave=False)
-    for epoch in bar:
-        method.train_mode(ctx)
-        total, count = torch.zeros((), device=device), 0
-        for step, batch in enumerate(method.batches(ctx, epoch)):
-            for group in opt.param_groups:
-                group["lr"] = method.hp["lr"] * method.scale_lr(epoch, step)
-            opt.zero_grad(set_to_none=True)
-            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
-                total += method.backward(ctx, batch)
-            opt.step()
-            method.after_step(ctx)
-            count += 1
-        history.append({"epoch": epoch + 1, "loss": (total / max(count, 1)).item()})
-        bar.set_postfix(loss=f"{history[-1]['loss']:.3f}")
+    phases = [p for p in method.phases() if p.epochs]  # analytic methods (0 epochs): setup only
+    clip = method.hp.get("max_grad_norm") or 0.0
+    history, epoch = [], 0
+    bar = tqdm(total=sum(p.epochs for p in phases), desc=method.name, unit="epoch",
+               disable=not progress, leave=False)
+    for phase in phases:
+        ctx.phase = phase.name
+        params = method.parameters(ctx)
+        opt = make_optimizer(phase, params, method.hp)
+        for _ in range(phase.epochs):
+            method.train_mode(ctx)
+            total, count = torch.zeros((), device=device), 0
+            for step, batch in enumerate(method.batches(ctx, epoch)):
+                for group in opt.param_groups:
+                    group["lr"] = phase.lr * method.scale_lr(epoch, step)
+                opt.zero_grad(set_to_none=True)
+                with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
+                    total += method.backward(ctx, batch)
+                if clip > 0:  # the step's whole gradient, every loss term included
+                    torch.nn.utils.clip_grad_norm_(params, clip)
+                opt.step()
+                method.after_step(ctx)
+                count += 1
+            epoch += 1
+            history.append({"epoch": epoch, "loss": (total / max(count, 1)).item(),
+                            **({"phase": phase.name} if len(phases) > 1 else {})})
+            bar.update(1)
+            bar.set_postfix(loss=f"{history[-1]['loss']:.3f}")
+    bar.close()
     model.eval()
     return model, history, time.perf_counter() - start

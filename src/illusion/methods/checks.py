@@ -40,7 +40,13 @@ RULES: dict[str, tuple[str, float | None, float | None, bool]] = {
     "gamma": ("float", 0.0, None, False),
     "alpha": ("float", 0.0, None, False),
     "ascent_weight": ("float", 0.0, None, False),
-    "clip": ("float", 0.0, None, True),
+    "clip": ("float", 0.0, None, False),  # 0: no clipping
+    "max_grad_norm": ("float", 0.0, None, False),  # 0: no clipping
+    "impair_lr": ("float", 0.0, None, True),
+    "step_lr_epochs": ("int", 0, None, False),  # 0: constant learning rate
+    "step_lr_gamma": ("float", 0.0, None, True),
+    "nesterov": ("bool", None, None, False),
+    "noise_objective": ("str", None, None, False),
     "bound": ("float", 0.0, None, True),
     "noise_reg": ("float", 0.0, None, False),
     "cu_weight": ("float", 0.0, None, False),

@@ -126,5 +126,8 @@ class LastLayer(Method):
     def after_step(self, ctx) -> None:
         self.base.after_step(ctx)
 
+    def phases(self):
+        return self.base.phases()
+
     def scale_lr(self, epoch: int, step: int) -> float:
         return self.base.scale_lr(epoch, step)

@@ -9,6 +9,13 @@ the base method's batches and loss act through the CMF logits on encoder paramet
 head has no parameters); after the epoch's last step W is recomputed from the whole training
 set with true labels (forget classes included), which is also the next epoch's W.
 
+As in [A]'s scripts and code, RL+CMF, SalUn+CMF and NegGrad++CMF clip the **summed** gradient
+of each step (every loss term, after SalUn's mask) to norm ``max_grad_norm`` = 1.0 (NegGrad+'s
+own clip of its forget part is off there: ``clip = 0``); SCRUB+CMF and UNSIR+CMF are not
+clipped. SalUn+CMF multiplies the learning rate by ``step_lr_gamma`` = 0.2 every
+``step_lr_epochs`` = 3 epochs ([A]'s step schedule; with 4 epochs, the last runs at 0.2×).
+UNSIR+CMF learns its noise with the ``"logit"`` objective (see :mod:`.unsir`).
+
 ``cmf_rule = "momentum"`` instead moves the means after every batch (Algorithm 1 of [A],
 :func:`illusion.cmf.momentum_update`) and recomputes them with a full pass only at the end.
 
@@ -27,10 +34,18 @@ from typing import Any
 import torch
 
 from ..cmf import batch_normalized_features, fit_class_means, is_cmf, momentum_update, to_cmf
-from .base import Batch, Context, Method, create_method, register_variant
+from .base import Batch, Context, Method, Phase, create_method, register_variant
 
 CMF_DEFAULTS: dict[str, Any] = {"cmf_rule": "full", "cmf_momentum": 0.9, "temperature": 1.0}
-BASE_DEFAULTS: dict[str, dict[str, Any]] = {"neggrad_plus": {"ascent_weight": 0.5}}  # [A]
+# [A]'s per-base settings: base hyperparameters, and the wrapper's own (summed-gradient clip,
+# step schedule) for the bases whose [A] runs have them
+BASE_DEFAULTS: dict[str, dict[str, Any]] = {"neggrad_plus": {"ascent_weight": 0.5, "clip": 0.0},
+                                            "unsir": {"noise_objective": "logit"}}
+VARIANT_DEFAULTS: dict[str, dict[str, Any]] = {
+    "random_label": {"max_grad_norm": 1.0},
+    "salun": {"max_grad_norm": 1.0, "step_lr_epochs": 3, "step_lr_gamma": 0.2},
+    "neggrad_plus": {"max_grad_norm": 1.0},
+}
 RULES = ("full", "momentum")
 
 
@@ -41,10 +56,11 @@ class CMFVariant(Method):
     start_from = "cmf_original"  # read by illusion.pipeline.unlearn_or_load
 
     def __init__(self, base: str, **hparams):
-        cmf = {k: hparams.pop(k) for k in list(hparams) if k in CMF_DEFAULTS}
+        own = {**CMF_DEFAULTS, **VARIANT_DEFAULTS.get(base, {})}
+        cmf = {k: hparams.pop(k) for k in list(hparams) if k in own}
         self.base = create_method(base, **{**BASE_DEFAULTS.get(base, {}), **hparams})
         self.name = f"{base}+cmf"
-        self.hp = {**self.base.hp, **CMF_DEFAULTS, **cmf}
+        self.hp = {**self.base.hp, **own, **cmf}
 
     def train_idx(self, ctx: Context) -> torch.Tensor:
         return torch.cat([ctx.retain_idx, ctx.forget_idx])  # the whole training set
@@ -66,7 +82,7 @@ class CMFVariant(Method):
         yield from self.base.batches(ctx, epoch)
         # The loop has taken the epoch's last step when it asks for the next batch: refit W
         # with true labels (the evaluated head, and the next epoch's frozen W).
-        if self.hp["cmf_rule"] == "full" or epoch == self.hp["epochs"] - 1:
+        if self.hp["cmf_rule"] == "full" or epoch == sum(p.epochs for p in self.phases()) - 1:
             fit_class_means(ctx.model, ctx.data, self.train_idx(ctx))
 
     def track(self, ctx: Context, batch: Batch) -> None:
@@ -92,8 +108,13 @@ class CMFVariant(Method):
     def train_mode(self, ctx: Context) -> None:
         self.base.train_mode(ctx)
 
+    def phases(self) -> list[Phase]:
+        return self.base.phases()
+
     def scale_lr(self, epoch: int, step: int) -> float:
-        return self.base.scale_lr(epoch, step)
+        every = self.hp.get("step_lr_epochs", 0)
+        decay = self.hp["step_lr_gamma"] ** (epoch // every) if every else 1.0
+        return self.base.scale_lr(epoch, step) * decay
 
 
 @register_variant("cmf", bases=("random_label", "salun", "neggrad_plus", "scrub", "unsir"))

@@ -2,11 +2,14 @@
 
 Follows Kurmanji et al. (SCRUB paper, NeurIPS 2023; github.com/meghdadk/SCRUB) as run in [A]:
 each step takes one retain batch and the next batch of a cycling forget stream; the gradient is
-∇CE(retain) + clip(∇(−CE(forget)), 1.0), one optimizer step. ``ascent_weight`` scales the
-forget term (0.5 for NegGrad+ with CMF in [A]).
+∇CE(retain) + clip(∇(−CE(forget)), ``clip``), one optimizer step: [A]'s code
+(``unlearn/naive.py``) clips the forget part to global norm 1.0 on its own, before the retain
+gradient is added. ``clip = 0`` turns that off; ``neggrad_plus+cmf`` does so and clips the
+summed gradient instead (the loop's ``max_grad_norm``), as [A]'s CMF code does.
+``ascent_weight`` scales the forget term (0.5 for NegGrad+ with CMF in [A]).
 
-Deviations: the forget gradient is clipped to global norm 1.0 on its own before being added (as
-methods.md prescribes) rather than clipping the summed gradient.
+Deviations: none in the step itself. The forget stream cycles over D_f reshuffled at every
+pass, from the run's "order" generator.
 """
 
 from __future__ import annotations
@@ -32,7 +35,8 @@ class NegGradPlus(Method):
         forget = next(ctx.state["forget_stream"])
         ascent = -self.hp["ascent_weight"] * self.ce(ctx, forget)
         ascent.backward()
-        torch.nn.utils.clip_grad_norm_(params, self.hp["clip"])
+        if self.hp["clip"] > 0:
+            torch.nn.utils.clip_grad_norm_(params, self.hp["clip"])
         retain = self.ce(ctx, batch)
         retain.backward()  # accumulates onto the clipped forget gradient
         return (retain + ascent).detach()

@@ -18,8 +18,10 @@ Deviations:
 - The paper keeps the largest |g|; the revision of ``generate_mask.py`` we read (ac880a2)
   ranks by an ascending argsort, which keeps the smallest. We follow the paper and the spec.
   Ties are broken by a stable sort, so exactly floor(threshold · N) entries are kept.
-- The reference masks gradients and zeroes masked-out momentum; restoring the weights is
-  equivalent for SGD (elementwise) and also cancels weight decay. BN buffers are not masked.
+- The reference masks gradients and zeroes masked-out momentum. Here the gradients are masked
+  too (so a clipped step's norm counts only the kept entries, as in [A]'s SalUn+CMF) and the
+  masked-out weights are restored after every step, which also cancels weight decay and
+  momentum on them. BN buffers are not masked.
 - RL labels as in :mod:`.random_label` (retained classes, "labels" generator), not the
   reference's labels over all classes from the global RNG.
 """
@@ -79,6 +81,14 @@ class SalUn(Method):
 
     def loss(self, ctx: Context, batch: Batch):
         return F.cross_entropy(self.logits(ctx, batch.x), relabel_forget(ctx, batch))
+
+    def backward(self, ctx: Context, batch: Batch) -> torch.Tensor:
+        loss = super().backward(ctx, batch)
+        with torch.no_grad():
+            for p, keep in zip(self.parameters(ctx), ctx.state["mask"]):
+                if p.grad is not None:
+                    p.grad.mul_(keep)  # masked-out entries: no gradient (and no clip norm)
+        return loss
 
     def after_step(self, ctx: Context) -> None:
         with torch.no_grad():

@@ -7,9 +7,13 @@ D_r minimising γ·CE + α·KL_T. KL_T is the SCRUB code's ``DistillKL``: with p
 KL(p_teacher ‖ p_student) summed over classes and the batch, times T², divided by the batch
 size (the usual Hinton scaling, so gradients keep their size as T changes).
 
+The optimizer is plain SGD (momentum 0.9, no Nesterov), as in the SCRUB code and [A]'s
+(``nesterov = true`` gives the shared loop's Nesterov SGD).
+
 Deviations: no SWA model and no step decay of the learning rate (the SCRUB code's decay epochs
-lie past [A]'s 3 epochs, so the schedule is constant there too); one batch size for both
-passes; the shared loop's SGD (Nesterov) instead of SCRUB's plain SGD.
+lie past [A]'s 3 epochs, so the schedule is constant there too; its SWA averaging starts at
+epoch 10, so it never runs either); one batch size for both passes (64 in [A]'s scripts for
+both).
 """
 
 from __future__ import annotations
@@ -33,7 +37,8 @@ def distill_kl(student: torch.Tensor, teacher: torch.Tensor, T: float) -> torch.
 @register_method
 class Scrub(Method):
     name = "scrub"
-    defaults = {"batch_size": 64, "T": 4.0, "gamma": 0.99, "alpha": 0.001, "msteps": 2}
+    defaults = {"batch_size": 64, "T": 4.0, "gamma": 0.99, "alpha": 0.001, "msteps": 2,
+                "nesterov": False}
 
     def batches(self, ctx: Context, epoch: int):
         if epoch < self.hp["msteps"]:
