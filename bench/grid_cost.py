@@ -302,7 +302,8 @@ def method_work(method: str, hp: dict, s: Sizes) -> Work:
 
 def cell_hparams(cell: Cell) -> dict:
     """The cell's full hyperparameters, as the sweep builds its method."""
-    return create_method(cell.method, **{**hparams_for(cell.method, cell.profile),
+    return create_method(cell.method, **{**hparams_for(cell.method, cell.profile,
+                                                       len(cell.forget), cell.dataset),
                                          **cell.hparams}).hp
 
 

@@ -236,14 +236,16 @@ def unlearn_or_load(dataset: str | None = None, profile: str = "cpu", seed: int 
                     data: ImageData | None = None) -> TrainedModel:
     """Unlearn ``forget`` from the cached original with ``method``, cached.
 
-    Hyperparameters: the profile's entry in ``methods/hparams.toml``, updated by ``hparams``.
+    Hyperparameters: the profile's entry in ``methods/hparams.toml`` for this forget set's size
+    and dataset (:func:`illusion.methods.hparams_for`), updated by ``hparams``.
     The returned model's ``splits`` are the original's (its training split includes the forget
     classes, as the probe protocol needs); ``seconds`` is the unlearning time only (for
     ``retrain``: its training time).
     """
     from .methods import create_method, hparams_for, run_unlearning
 
-    algo = create_method(method, **{**hparams_for(method, profile), **(hparams or {})})
+    algo = create_method(method, **{**hparams_for(method, profile, len(forget), dataset),
+                                    **(hparams or {})})
     if not forget:
         raise ValueError("unlearning needs at least one forget class")
     if getattr(algo, "from_scratch", False):

@@ -328,7 +328,8 @@ def _method(cell: Cell):
 
     if cell.method == "original":
         return None
-    return create_method(cell.method, **{**hparams_for(cell.method, cell.profile),
+    return create_method(cell.method, **{**hparams_for(cell.method, cell.profile,
+                                                       len(cell.forget), cell.dataset),
                                          **cell.hparams})
 
 

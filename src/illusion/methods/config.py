@@ -14,15 +14,31 @@ def _table() -> dict:
     return tomllib.loads(resources.files(__package__).joinpath("hparams.toml").read_text())
 
 
-def hparams_for(method: str, profile: str) -> dict:
-    """Hyperparameters of ``method`` under ``profile`` ({} when the file gives none).
+def hparams_for(method: str, profile: str, n_forget: int = 1, dataset: str | None = None) -> dict:
+    """Hyperparameters of ``method`` under ``profile`` ({} when the file gives none), for a
+    forget set of ``n_forget`` classes of ``dataset`` (None: the profile's own).
 
     ``last_layer:<m>`` looks up its own entry first, then ``<m>``'s. A variant
     ``<m>+<suffix>`` has its own entry (TOML key ``"<m>+<suffix>"``); it does not inherit.
+    Override tables update the entry key by key ([A]'s scripts set some learning rates per
+    dataset and per single- / multi-class forgetting): ``[<profile>.<dataset>]`` when the
+    profile has one for ``dataset``, then ``[<profile>.<dataset>.multi]`` when ``n_forget > 1``;
+    for any other dataset, ``[<profile>.multi]`` when ``n_forget > 1``.
     """
     table = _table().get(profile, {})
-    if method in table:
-        return dict(table[method])
-    if method.startswith("last_layer:"):
-        return dict(table.get(method.split(":", 1)[1], {}))
-    return {}
+    if method not in table and method.startswith("last_layer:"):
+        method = method.split(":", 1)[1]
+    if method not in table:
+        return {}
+    hp = dict(table[method])
+    for override in _overrides(table, n_forget, dataset):
+        hp.update(override.get(method, {}))
+    return hp
+
+
+def _overrides(table: dict, n_forget: int, dataset: str | None) -> list[dict]:
+    """The override tables that apply, in order (later ones win)."""
+    own = table.get(dataset) if dataset else None
+    if isinstance(own, dict) and not isinstance(own.get("lr"), (int, float)):  # a table of tables
+        return [own] + ([own.get("multi", {})] if n_forget > 1 else [])
+    return [table.get("multi", {})] if n_forget > 1 else []
