@@ -1,0 +1,180 @@
+# ---
+# jupyter:
+#   jupytext:
+#     formats: py:percent
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # Audit your own model
+#
+# The claim pages measure this project's own models. `illusion audit` measures *yours*: any
+# PyTorch classifier (a TorchScript file, or a state dict plus its architecture, e.g.
+# `--arch torchvision:resnet18`), on your own images in an ImageFolder
+# (`train/<class>/*`, `test/<class>/*`), with the same readouts as the claim pages, against a
+# reference you trained without the forget class(es), and it writes its verdict in words.
+#
+# ```bash
+# illusion audit unlearned.pt --arch torchvision:resnet18 --data imagefolder:PATH \
+#     --forget 0 --original original.pt --reference retrain.pt --out audit/
+# ```
+#
+# `audit/report.html` is one self-contained page (figures embedded, no external request);
+# `audit/audit.json` holds every number; `--json` prints the same object. Without
+# `--reference` the audit judges the output only and says what it cannot conclude;
+# `--train-reference` trains a Retrain of your architecture on the retained classes (stated
+# recipe, cached). The verdict's criteria are constants of `illusion.audit.verdict`.
+#
+# This page does what a user would: it takes the RL (random-label) model of this build, its
+# Retrain and its original, saves them as **plain state dicts**, writes the images they were
+# trained on (and a slice of the test set) as an ImageFolder, and runs the command on them.
+
+# %% tags=["parameters"]
+profile = "cpu"
+dataset = None
+seed = 0
+forget = [0]
+method = "random_label"  # the audited model (the cpu grid caches it, and Retrain)
+test_per_class = 100  # test images per class written to the ImageFolder
+
+# %%
+import json
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import matplotlib.pyplot as plt
+import pandas as pd
+import torch
+from myst_nb import glue
+from PIL import Image
+
+from illusion.audit.report import figures
+from illusion.cache import ArtifactCache
+from illusion.pipeline import train_or_load, unlearn_or_load
+from illusion.plotting import set_theme
+
+set_theme()
+audited = unlearn_or_load(dataset, profile, seed, forget, method, progress=False)
+retrain = unlearn_or_load(dataset, profile, seed, forget, "retrain", progress=False)
+original = train_or_load(dataset, profile, seed, progress=False)
+width = original.spec["train"]["width"]
+
+# %% [markdown]
+# The export and the command. The ImageFolder holds the training images of the original
+# (every class, as the probe protocol needs) and the first `test_per_class` test images of
+# every class; `--mean` / `--std` pass the normalisation the models were trained with, as a
+# user would. The result is cached with the models it read, so a rebuild re-reads it.
+
+# %%
+def write_imagefolder(root: Path, tm) -> None:
+    d, s = tm.data, tm.splits
+    test = torch.cat([torch.nonzero(d.y_test == c).flatten()[:test_per_class]
+                      for c in range(d.num_classes)])
+    for split, x, y in (("train", d.x_train[s.train], d.y_train[s.train]),
+                        ("test", d.x_test[test], d.y_test[test])):
+        for i, (img, label) in enumerate(zip(x, y.tolist())):
+            folder = root / split / f"{label}_{d.classes[label].replace('/', '-')}"
+            folder.mkdir(parents=True, exist_ok=True)
+            Image.fromarray(img[0].numpy() if img.shape[0] == 1 else
+                            img.permute(1, 2, 0).numpy()).save(folder / f"{i}.png")
+
+
+def run_audit() -> dict:
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        for name, tm in (("unlearned", audited), ("retrain", retrain), ("original", original)):
+            torch.save(tm.model.state_dict(), tmp / f"{name}.pt")  # a plain state dict
+        write_imagefolder(tmp / "images", original)
+        d = original.data
+        cmd = [sys.executable, "-m", "illusion.cli", "audit", str(tmp / "unlearned.pt"),
+               "--arch", f"illusion:resnet18:width={width}",
+               "--data", f"imagefolder:{tmp / 'images'}",
+               "--forget", *map(str, forget), "--original", str(tmp / "original.pt"),
+               "--reference", str(tmp / "retrain.pt"), "--mean", *map(str, d.mean),
+               "--std", *map(str, d.std), "--seed", str(seed), "--out", str(tmp / "audit"),
+               "--no-progress", "--json"]
+        done = subprocess.run(cmd, capture_output=True, text=True)
+        if done.returncode != 0:
+            raise RuntimeError(f"illusion audit failed: {done.stderr.strip()}")
+        html = (tmp / "audit" / "report.html").read_text()
+        return {"record": done.stdout, "html_bytes": len(html)}
+
+
+spec = {"audited": audited.spec, "retrain": retrain.spec, "original": original.spec,
+        "forget": list(forget), "seed": seed, "test_per_class": test_per_class}
+result, cached = ArtifactCache().get_or_create("audit_page", spec, run_audit)
+record = json.loads(result["record"])
+glue("audit_seconds", f"{record['seconds']:.0f}", display=False)
+glue("audit_html_kb", f"{result['html_bytes'] / 1024:.0f}", display=False)
+glue("audit_images", f"{record['images']['train']:,} training and {record['images']['test']:,} "
+     "test", display=False)
+
+# %% [markdown]
+# The command ran on {glue:text}`audit_images` images in {glue:text}`audit_seconds` s; its
+# report page weighs {glue:text}`audit_html_kb` kB with every figure inside.
+#
+# ## The report's verdict
+
+# %%
+verdict = record["verdict"]
+glue("audit_verdict", verdict["headline"], display=False)
+pd.DataFrame({"comparison": verdict["details"]})
+
+# %% [markdown]
+# **Verdict of the audit:** {glue:text}`audit_verdict`
+#
+# The comparisons above are the ones the verdict read; its margins (points of accuracy) are
+# `illusion.audit.verdict`'s constants, listed in `audit.json` under `verdict.criteria`.
+#
+# ## The report's figures
+
+# %%
+figs = figures(record)
+for name, fig in figs.items():
+    glue(f"fig_audit_{name}", fig, display=False)
+    plt.close(fig)
+rows = []
+for role in ("model", "reference", "original"):
+    acc = record["models"][role]["accuracy"]
+    rows.append({"model": {"model": method, "reference": "retrain"}.get(role, role),
+                 **{f"{r} {s}": acc[r][s] for r in ("output", "probe", "ncc", "knn")
+                    for s in ("forget", "retain")},
+                 "MIA-efficacy": record["models"][role]["mia_efficacy"]})
+pd.DataFrame(rows).set_index("model").round(1)
+
+# %% [markdown]
+# ```{glue:figure} fig_audit_readouts
+# :name: fig-audit-readouts
+#
+# Test accuracy of each readout on the forgotten class (left) and on the retained classes
+# (right), for the audited model, the reference (Retrain) and the original, as in the report.
+# ```
+#
+# ```{glue:figure} fig_audit_cka
+# :name: fig-audit-cka
+#
+# Linear CKA between the audited model and the original at every stage the audit found (the
+# project's ResNet: stem and the four residual stages, then the penultimate features), on the
+# test images.
+# ```
+#
+# ```{glue:figure} fig_audit_relearn
+# :name: fig-audit-relearn
+#
+# The relearning attack of the report: forget accuracy while a copy of each model is
+# fine-tuned on 5% of the forget class's training images mixed with 9 retain images each
+# (notebook 07's attack); the reference's curve is dashed.
+# ```
+#
+# {numref}`fig-audit-readouts` is the heart of the report: the output has forgotten, the
+# question is whether the feature readouts stay above the reference's.
+# {numref}`fig-audit-cka` shows how far each depth moved from the original and
+# {numref}`fig-audit-relearn` how fast the class comes back.
