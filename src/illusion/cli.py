@@ -11,6 +11,7 @@ import argparse
 import json
 import sys
 import time
+from pathlib import Path
 
 from .data import DataUnavailable
 
@@ -66,13 +67,11 @@ def _evaluate(args: argparse.Namespace) -> dict:
 
 def _unlearn(args: argparse.Namespace) -> dict:
     from .evaluation import evaluate
-    from .methods import create_method
     from .pipeline import cached_features, unlearn_or_load
 
     if not args.forget:
         raise ValueError("--forget needs at least one class")
     hparams = dict(_parse_setting(s) for s in args.set)
-    create_method(args.method, **hparams)  # unknown method or hyperparameter: fail before training
     tm = unlearn_or_load(args.dataset, args.profile, args.seed, args.forget, args.method,
                          hparams, progress=not args.no_progress)
     rec = evaluate(tm.model, tm.data, tm.splits.train, tm.splits.forget_classes, args.seed,
@@ -94,10 +93,37 @@ def _sweep(args: argparse.Namespace) -> dict:
 
     grid = load_grid(args.grid)
     start = time.perf_counter()
+    if args.dry_run:
+        return _dry_sweep(grid, args, start)
     table = run_sweep(grid, args.address, args.max_parallel,
                       progress=not args.quiet and sys.stderr.isatty(),
                       log=lambda line: tqdm.write(f"illusion: {line}", file=sys.stderr))
     out, summary = write_results(table, args.out or results_path(grid.name))
+    counts = table.attrs["counts"]
+    return {"grid": grid.name, "cells": len(table), **counts, "out": str(out),
+            "summary": str(summary), "wall_seconds": round(time.perf_counter() - start, 3),
+            "exit_status": 1 if counts["failed"] else 0}
+
+
+def _dry_sweep(grid, args: argparse.Namespace, start: float) -> dict:
+    """``sweep --dry-run``: the grid's cells (``kinds``: one seed, one single- and one
+    multi-class forget set) on synthetic data with capped step counts (:mod:`illusion.dryrun`),
+    in a temporary cache deleted afterwards; results are kept only when ``--out`` names a file."""
+    import tempfile
+
+    from tqdm.auto import tqdm
+
+    from .cache import ArtifactCache
+    from .dryrun import dry_grid, kinds_only
+    from .sweep import run_sweep, write_results
+
+    grid = dry_grid(kinds_only(grid) if args.dry_run == "kinds" else grid)
+    with tempfile.TemporaryDirectory(prefix="illusion-dry-run-") as tmp:
+        table = run_sweep(grid, args.address, args.max_parallel,
+                          progress=not args.quiet and sys.stderr.isatty(),
+                          cache=ArtifactCache(tmp),
+                          log=lambda line: tqdm.write(f"illusion: {line}", file=sys.stderr))
+    out, summary = write_results(table, args.out) if args.out else ("not kept", "not kept")
     counts = table.attrs["counts"]
     return {"grid": grid.name, "cells": len(table), **counts, "out": str(out),
             "summary": str(summary), "wall_seconds": round(time.perf_counter() - start, 3),
@@ -160,8 +186,16 @@ def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--no-progress", action="store_true", help="hide progress bars")
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse with a one-line error (its default prints the usage block first); sub-command
+    parsers inherit it."""
+
+    def error(self, message: str):
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="illusion", description=__doc__.splitlines()[0])
+    parser = _Parser(prog="illusion", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
     train = sub.add_parser("train", help="train or load the original model (Retrain with --forget)")
     _common(train)
@@ -204,6 +238,10 @@ def build_parser() -> argparse.ArgumentParser:
                     help="results CSV (default: $ILLUSION_CACHE/sweeps/<name>.csv)")
     sw.add_argument("--quiet", action="store_true", help="no progress bar")
     sw.add_argument("--json", action="store_true", help="print one JSON object")
+    sw.add_argument("--dry-run", nargs="?", const="all", choices=("all", "kinds"), default=None,
+                    help="run the cells on a small synthetic twin of each dataset with one or "
+                         "two steps per phase, in a temporary cache (illusion.dryrun); kinds: "
+                         "only the first seed and one single- and one multi-class forget set")
     sw.set_defaults(run=_sweep, show=_print_sweep)
     from .audit.command import add_parser as add_audit  # its own module: illusion.audit
 
@@ -215,10 +253,11 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
+        _check_args(args)
         record = args.run(args)
-    except (KeyError, ValueError, DataUnavailable) as exc:
+    except (KeyError, ValueError, DataUnavailable, OSError) as exc:
         message = exc.args[0] if isinstance(exc, KeyError) and exc.args else str(exc)
-        print(f"illusion: error: {message}", file=sys.stderr)
+        print(f"illusion: error: {' '.join(str(message).split())}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("illusion: interrupted; no partial artifact was written "
@@ -230,6 +269,58 @@ def main(argv: list[str] | None = None) -> int:
     else:
         args.show(record)
     return status
+
+
+def _check_args(args: argparse.Namespace) -> None:
+    """Every argument a command reads, checked before any data is loaded or model trained
+    (``ValueError`` / ``KeyError``, one line); the commands' own checks follow later."""
+    from .data import known_num_classes
+    from .pipeline import check_forget
+    from .profiles import get_profile
+
+    for name in ("width", "per_class", "max_parallel"):
+        value = getattr(args, name, None)
+        if value is not None and value < 1:
+            raise ValueError(f"--{name.replace('_', '-')} must be at least 1, got {value}")
+    seed = getattr(args, "seed", None)
+    if seed is not None and not 0 <= seed < 2**63:
+        raise ValueError(f"--seed must be in 0..2**63-1, got {seed}")
+    if getattr(args, "profile", None) is not None:
+        dataset = args.dataset or get_profile(args.profile).dataset
+        forget = getattr(args, "forget", None) or []
+        if any(c < 0 for c in forget):
+            raise ValueError(f"forget class(es) {[c for c in forget if c < 0]} are negative")
+        if known_num_classes(dataset):
+            check_forget(forget, known_num_classes(dataset))
+    if getattr(args, "method", None) is not None and hasattr(args, "set"):
+        from .methods import create_method, hparams_for
+
+        hparams = dict(_parse_setting(s) for s in args.set)
+        create_method(args.method, **{**hparams_for(args.method, args.profile), **hparams})
+    if getattr(args, "checkpoint", None) is not None:
+        _check_checkpoint(Path(args.checkpoint))
+    if getattr(args, "out", None) is not None and Path(args.out).is_dir():
+        raise ValueError(f"--out {args.out} is a directory; name a .csv file")
+
+
+def _check_checkpoint(path: Path) -> None:
+    """A readable state dict (``torch.load(weights_only=True)``: names -> tensors, maybe under
+    ``"state_dict"``), or ``ValueError``."""
+    import torch
+
+    if not path.is_file():
+        raise ValueError(f"--checkpoint {path}: " + ("not a regular file" if path.exists()
+                                                     else "no such file"))
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # noqa: BLE001 (a text file raises IndexError, a zip OSError...)
+        raise ValueError(f"--checkpoint {path} is not a PyTorch checkpoint "
+                         f"({type(exc).__name__})") from None
+    if isinstance(state, dict) and "state_dict" in state:
+        state = state["state_dict"]
+    if not isinstance(state, dict) or not state or not all(
+            isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in state.items()):
+        raise ValueError(f"--checkpoint {path} holds no state dict (parameter names -> tensors)")
 
 
 def _nan_to_none(value):

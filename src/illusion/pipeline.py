@@ -248,6 +248,8 @@ def unlearn_or_load(dataset: str | None = None, profile: str = "cpu", seed: int 
                                     **(hparams or {})})
     if not forget:
         raise ValueError("unlearning needs at least one forget class")
+    data = data or load_dataset(dataset or get_profile(profile).dataset)
+    check_forget(forget, data.num_classes)  # before the original is trained, not after
     if getattr(algo, "from_scratch", False):
         return train_or_load(dataset, profile, seed, forget, cache, device, progress, config, data)
     cache = cache or ArtifactCache()
