@@ -14,8 +14,9 @@ from illusion import data as idata
 
 ROOT = Path(__file__).resolve().parents[1]
 SMOKE = ROOT / "grids" / "smoke.yaml"
-# lr -1 passes the method's constructor and makes SGD raise ValueError when the cell runs
-BROKEN = {"method": "random_label", "label": "broken", "hparams": {"lr": -1}}
+# One layer weight passes the hyperparameter checks (a list of non-negative numbers) but not
+# EC's setup, which needs one per supervision point of the model: the cell fails when it runs.
+BROKEN = {"method": "ec", "label": "broken", "hparams": {"layer_weights": [1.0]}}
 needs_fashion_mnist = pytest.mark.skipif(
     not idata.DEBIAN_FASHION_MNIST.is_dir(),
     reason="Ray workers load the real smoke profile: needs Debian's dataset-fashion-mnist")
@@ -42,6 +43,8 @@ def _grid(**changes) -> dict:
     ({"methods": ["original"]}, "'original' is a row of every grid"),
     ({"methods": []}, "`methods` must be a non-empty list"),
     ({"methods": [{"method": "scrub", "hparams": {"nope": 1}}]}, "unknown hyperparameter"),
+    ({"methods": [{"method": "scrub", "hparams": {"lr": "abc"}}]}, "lr='abc' must be a number"),
+    ({"methods": [{"method": "scrub", "hparams": {"epochs": -1}}]}, "epochs=-1 must be >= 0"),
     ({"methods": [{"method": "scrub", "colour": "red"}]}, r"unknown key\(s\) \['colour'\]"),
     ({"extras": ["nope"]}, "unknown extra 'nope' in extras; choose from .*feature_drift"),
     ({"methods": [{"method": "scrub", "extras": ["nope"]}]},
@@ -152,9 +155,9 @@ def test_entry_extras_feed_what_the_notebooks_read(tiny_profile, cache):
 
 
 def test_failing_cell_is_reported_and_not_cached(tiny_profile, cache):
-    cell = sweep.Cell("fashion_mnist", "smoke", 0, (1,), "random_label", "broken", {"lr": -1})
+    cell = sweep.Cell("fashion_mnist", "smoke", 0, (1,), "ec", "broken", {"layer_weights": [1.0]})
     out = sweep._cell_task(cell, (), str(cache.root), 1, {})
-    assert out["error"].startswith("ValueError: ") and "learning rate" in out["error"]
+    assert out["error"].startswith("ValueError: ") and "layer_weights needs" in out["error"]
     assert cache.load(sweep.KIND, sweep.cell_spec(cell)) is None
     out = sweep._cell_task(cell, (), str(cache.root), 1, {"error": "DataUnavailable: gone"})
     assert out == {"error": "original model: DataUnavailable: gone"}
@@ -221,9 +224,10 @@ def test_failed_cells_reported_with_config(swept):
     failed = table[table["status"] == "failed"]
     assert failed["method"].tolist() == ["broken", "broken"]
     assert failed["error"].str.startswith("ValueError: ").all()
-    assert len(lines) == 2 and all("method=broken (random_label)" in l for l in lines)
+    assert len(lines) == 2 and all("method=broken (ec)" in l for l in lines)
     assert sorted(l.split("forget=")[1][0] for l in lines) == ["0", "1"]
-    assert all("hparams={'lr': -1}" in l and "learning rate" in l for l in lines)
+    assert all("hparams={'layer_weights': [1.0]}" in l and "layer_weights needs" in l
+               for l in lines)
 
 
 @needs_fashion_mnist

@@ -29,7 +29,8 @@ import torch
 
 __all__ = [
     "DataUnavailable", "ImageData", "augment_batch", "available", "batches", "class_split",
-    "data_root", "load_dataset", "normalize", "per_class_subset", "train_val_split",
+    "data_root", "known_num_classes", "load_dataset", "normalize", "per_class_subset",
+    "train_val_split",
 ]
 
 DEBIAN_FASHION_MNIST = Path("/usr/share/datasets/fashion-mnist")
@@ -115,12 +116,32 @@ def load_dataset(name: str, root: str | Path | None = None, download: bool = Tru
     root = Path(root) if root is not None else data_root()
     if name.startswith("imagefolder:"):
         return load_imagefolder(name.split(":", 1)[1])
+    if name.startswith("synthetic:") and known_num_classes(name):  # dry runs (illusion.dryrun)
+        from .dryrun import synthetic_dataset
+
+        return synthetic_dataset(name.split(":", 1)[1], known_num_classes(name))
     if name not in _SOURCES:
         raise KeyError(f"unknown dataset {name!r}; choose from {', '.join(available())}")
     key = (name, str(root.resolve()))
     if key not in _LOADED:  # decoding Fashion-MNIST's gzip files costs ~1 s a time
         _LOADED[key] = _SOURCES[name](root, download)
     return _LOADED[key]
+
+
+# Classes of the registered datasets, known without reading them (to check forget classes early)
+NUM_CLASSES = {"fashion_mnist": 10, "cifar10": 10, "cifar100": 100}
+
+
+def known_num_classes(name: str) -> int | None:
+    """The number of classes of dataset ``name`` without loading it: registered datasets and
+    their ``synthetic:`` twins from :data:`NUM_CLASSES`, an ImageFolder from its class folders
+    (``None`` when unknown: the folder is missing or the name is not a dataset)."""
+    if name.startswith("synthetic:"):
+        return NUM_CLASSES.get(name.split(":", 1)[1])
+    if name.startswith("imagefolder:"):
+        train = Path(name.split(":", 1)[1]) / "train"
+        return sum(p.is_dir() for p in train.iterdir()) if train.is_dir() else None
+    return NUM_CLASSES.get(name)
 
 
 # Registered datasets already loaded in this process, shared by every caller (read-only).

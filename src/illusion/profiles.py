@@ -49,6 +49,10 @@ PROFILES: dict[str, Profile] = {p.name: p for p in (
 
 
 def get_profile(name: str) -> Profile:
+    if name.endswith(":dry") and name[:-4] in PROFILES:  # a dry run's twin (illusion.dryrun)
+        from .dryrun import dry_profile
+
+        return dry_profile(PROFILES[name[:-4]])
     if name not in PROFILES:
         raise KeyError(f"unknown profile {name!r}; choose from {', '.join(PROFILES)}")
     return PROFILES[name]

@@ -62,8 +62,8 @@ from .pipeline import (STARTS, TrainedModel, cached_features, cached_stage_featu
                        train_or_load, unlearn_or_load)
 from .profiles import PROFILES, get_profile
 
-__all__ = ["EXTRAS", "Cell", "Grid", "cell_spec", "load_grid", "load_results", "parse_grid",
-           "register_extra", "results_path", "run_cell", "run_sweep", "summary_table",
+__all__ = ["EXTRAS", "Cell", "Grid", "cell_spec", "check_data", "load_grid", "load_results",
+           "parse_grid", "register_extra", "results_path", "run_cell", "run_sweep", "summary_table",
            "sweep_report", "write_results"]
 
 KIND = "sweep_cell"
@@ -300,6 +300,8 @@ def _num_classes(dataset: str) -> int | None:
         if not train.is_dir():
             raise ValueError(f"imagefolder: {train} is missing (expected PATH/train/<class>/)")
         return sum(p.is_dir() for p in train.iterdir())
+    if dataset.startswith("synthetic:") and idata.known_num_classes(dataset):
+        return idata.known_num_classes(dataset)  # a dry run's (illusion.dryrun)
     if dataset not in idata.available():
         raise ValueError(f"unknown dataset {dataset!r}; choose from "
                          f"{', '.join(idata.available())}")
@@ -508,6 +510,7 @@ def run_sweep(grid: Grid, address: str | None = None, max_parallel: int | None =
             todo.append(i)
         else:
             results[i] = {**found, "status": "cached"}
+    check_data({grid.cells[i].dataset for i in todo})  # once, before any cell is submitted
     with tqdm(total=len(grid.cells), initial=len(results), desc=grid.name, unit="cell",
               disable=not progress) as bar:
         if todo:
@@ -517,6 +520,15 @@ def run_sweep(grid: Grid, address: str | None = None, max_parallel: int | None =
                     log(f"failed: {grid.cells[i].describe()}: {out['error']}")
                 bar.update()
     return _table(grid, results)
+
+
+def check_data(datasets: Sequence[str] | set[str]) -> None:
+    """Load (or download) every dataset once in this process, so that missing data stops a
+    sweep with one :class:`illusion.data.DataUnavailable` line before any cell is submitted
+    instead of failing every cell. Synthetic datasets (dry runs) need nothing."""
+    for name in sorted(datasets):
+        if not name.startswith("synthetic:"):
+            idata.load_dataset(name)
 
 
 def _table(grid: Grid, results: dict[int, dict]) -> pd.DataFrame:

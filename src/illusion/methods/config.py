@@ -24,7 +24,13 @@ def hparams_for(method: str, profile: str, n_forget: int = 1, dataset: str | Non
     dataset and per single- / multi-class forgetting): ``[<profile>.<dataset>]`` when the
     profile has one for ``dataset``, then ``[<profile>.<dataset>.multi]`` when ``n_forget > 1``;
     for any other dataset, ``[<profile>.multi]`` when ``n_forget > 1``.
+    A dry run's profile ``<p>:dry`` takes ``<p>``'s values with step counts capped
+    (:func:`illusion.dryrun.dry_hparams`).
     """
+    if profile.endswith(":dry"):
+        from ..dryrun import dry_hparams
+
+        return dry_hparams(hparams_for(method, profile[:-4], n_forget, dataset))
     table = _table().get(profile, {})
     if method not in table and method.startswith("last_layer:"):
         method = method.split(":", 1)[1]
