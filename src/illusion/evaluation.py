@@ -101,7 +101,8 @@ def evaluate(model: nn.Module, data: ImageData, train_idx: torch.Tensor,
     g = torch.Generator().manual_seed(seed)
     record = {"accuracy": {"output": output_accuracy(fs, forget)}}
     if probe:
-        p = linear_probe(fs.train, fs.train_y, fs.test, fs.test_y, k, forget, generator=g)
+        p = linear_probe(fs.train, fs.train_y, fs.test, fs.test_y, k, forget,
+                         generator=torch.Generator().manual_seed(seed))  # its own stream
         record["accuracy"]["probe"] = {"test_retain": p["retain"], "test_forget": p["forget"],
                                        "epoch": p["epoch"]}
     n = ncc_accuracy(fs.train, fs.train_y, fs.test, fs.test_y, k, forget)
