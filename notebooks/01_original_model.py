@@ -26,6 +26,23 @@ profile = "cpu"
 dataset = None
 seed = 0
 
+# %% [markdown]
+# ## Criteria, fixed before any result
+#
+# Two verdicts close this page. The original is in the *terminal phase* when its training
+# accuracy (evaluation mode, no augmentation) is at least `min_train_acc`. It is *near neural
+# collapse* (claim C0) when, at the last epoch: the terminal phase was reached; NC1 fell to at
+# most `nc1_max_ratio` times its first-epoch value and below `nc1_max`; NC2 and NC3 fell below
+# their first-epoch values; NC4 is at least `nc4_min`. The thresholds
+# (`illusion.claims`):
+
+# %%
+from illusion import claims
+
+terminal_criterion = claims.TerminalPhase()
+collapse_criterion = claims.NearCollapse(min_train_acc=terminal_criterion.min_train_acc)
+terminal_criterion, collapse_criterion
+
 # %%
 import textwrap
 
@@ -92,17 +109,11 @@ glue("orig_seconds", original.seconds, display=False)
 #
 # ## Verdict: is the original in its terminal phase?
 #
-# Criterion, fixed before looking at the result: training accuracy (evaluation mode, no
-# augmentation) of at least 99%.
+# Against `terminal_criterion`, stated at the top of the page.
 
 # %%
-TERMINAL_PHASE_MIN_TRAIN_ACC = 99.0
-terminal = train_eval >= TERMINAL_PHASE_MIN_TRAIN_ACC
-verdict = (f"Reached: training accuracy {train_eval:.2f}% >= {TERMINAL_PHASE_MIN_TRAIN_ACC:.0f}%."
-           if terminal else
-           f"Not reached: training accuracy {train_eval:.2f}% < {TERMINAL_PHASE_MIN_TRAIN_ACC:.0f}%"
-           f" (profile '{profile}'; the theory's premise does not hold at this scale).")
-glue("verdict_terminal_phase", verdict, display=False)
+verdict = claims.terminal_phase(train_eval, terminal_criterion, profile)
+glue("verdict_terminal_phase", verdict.text, display=False)
 print(verdict)
 
 # %% [markdown]
@@ -134,34 +145,21 @@ plt.close(fig)
 # %% [markdown]
 # ## Verdict: is the original near neural collapse?
 #
-# Criteria, fixed before looking at the result (all must hold at the last epoch of
-# {numref}`fig-collapse-curves`):
+# Against `collapse_criterion`, stated at the top of the page; every check reads the last
+# epoch of {numref}`fig-collapse-curves` against the first:
 #
-# 1. the terminal phase was reached (training accuracy at least 99%, above);
-# 2. within-class variability shrank: NC1 at most 20% of its first-epoch value and below 1;
-# 3. the class means and classifier moved towards the simplex ETF: NC2 and NC3 below their
-#    first-epoch values;
-# 4. the classifier agrees with the nearest class mean on at least 99% of the subset (NC4).
+# 1. the terminal phase was reached (above);
+# 2. within-class variability shrank (NC1);
+# 3. the class means and classifier moved towards the simplex ETF (NC2, NC3);
+# 4. the classifier agrees with the nearest class mean on the subset (NC4).
 
 # %%
-first, last = original.history[0], original.history[-1]
-checks = pd.DataFrame([
-    ("terminal phase (train acc >= 99%)", f"{train_eval:.2f}%", terminal),
-    ("NC1 <= 0.2 x first epoch and < 1", f"{first['nc1']:.3f} -> {last['nc1']:.3f}",
-     last["nc1"] <= 0.2 * first["nc1"] and last["nc1"] < 1),
-    ("NC2 below first epoch", f"{first['nc2']:.3f} -> {last['nc2']:.3f}", last["nc2"] < first["nc2"]),
-    ("NC3 below first epoch", f"{first['nc3']:.3f} -> {last['nc3']:.3f}", last["nc3"] < first["nc3"]),
-    ("NC4 >= 0.99", f"{first['nc4']:.3f} -> {last['nc4']:.3f}", last["nc4"] >= 0.99),
-], columns=["criterion", "first -> last epoch", "holds"])
-near_collapse = bool(checks["holds"].all())
-failed = ", ".join(checks.loc[~checks["holds"], "criterion"])
-verdict_c0 = ("Holds: the original model is near neural collapse "
-              f"(NC1 {last['nc1']:.3f}, NC4 {last['nc4']:.3f})." if near_collapse else
-              f"Does not hold at profile '{profile}': {failed} failed.")
-glue("nc1_last", float(last["nc1"]), display=False)
-glue("nc4_last", float(last["nc4"]), display=False)
-glue("verdict_c0", verdict_c0, display=False)
-checks
+verdict_c0 = claims.near_collapse(pd.DataFrame(original.history), train_eval,
+                                  collapse_criterion, profile)
+glue("nc1_last", float(verdict_c0.values["nc1_last"]), display=False)
+glue("nc4_last", float(verdict_c0.values["nc4_last"]), display=False)
+glue("verdict_c0", verdict_c0.text, display=False)
+verdict_c0.details
 
 # %% [markdown]
 # **Verdict (C0):** {glue:text}`verdict_c0`

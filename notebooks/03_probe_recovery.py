@@ -32,6 +32,26 @@ methods = ["retrain", "finetune", "grad_ascent", "random_label", "neggrad_plus",
            "unsir", "salun", "l1_sparse", "boundary_shrink"]
 pca_method = "random_label"
 
+# %% [markdown]
+# ## Criterion, fixed before any result
+#
+# Judged for the linear probe and for NCC **separately**. A method shows *the illusion*
+# through a readout when (i) its output test-forget accuracy is at most `forget_max` (it looks
+# forgotten), (ii) the readout's test-forget accuracy is at least `retrain_margin` points above
+# Retrain's and (iii) at most `original_tolerance` points below the original's — the claim's
+# "close to the original". The tolerance is one-sided: a readout above the original's recovers
+# the class at least as well as before unlearning. [A] reports the illusion for RL and SalUn
+# (`key_methods`); the claim holds through a readout when both show it through that readout,
+# and the verdict says through which: probe, NCC, both or neither. All values are means over
+# the grid's cells; a missing method or value leaves its part "not decided"
+# (`illusion.claims.illusion`; its docstring gives the reasons for the 5-point tolerance).
+
+# %%
+from illusion import claims
+
+criterion = claims.Illusion()
+criterion
+
 # %%
 import matplotlib.pyplot as plt
 import seaborn as sns
@@ -132,31 +152,16 @@ plt.close(fig)
 #
 # ## Verdict
 #
-# Criteria, fixed before looking at the results: a method shows *the illusion* when its output
-# test-forget accuracy is at most 5% while its probe **or** NCC test-forget accuracy exceeds
-# Retrain's by at least 5 points (all means over the grid's cells). [A] reports the illusion for
-# RL and SalUn; the claim holds here when both show it ({numref}`fig-probe-recovery`).
+# Against `criterion`, stated at the top of the page ({numref}`fig-probe-recovery`). For each
+# method and readout: the gap to Retrain (at least `retrain_margin`), the gap to the original
+# (at least minus `original_tolerance`) and the readouts through which it shows the illusion.
 
 # %%
-MARGIN, FORGET_MAX = 5.0, 5.0
-t = table.set_index("method")
-ref = t.loc["retrain"]
-rows = t.drop(index=["original", "retrain"]).copy()
-rows["probe_gap"] = rows["probe_test_forget"] - ref["probe_test_forget"]
-rows["ncc_gap"] = rows["ncc_test_forget"] - ref["ncc_test_forget"]
-rows["illusion"] = (rows["output_test_forget"] <= FORGET_MAX) & (
-    (rows["probe_gap"] >= MARGIN) | (rows["ncc_gap"] >= MARGIN))
-named = [m for m in ("random_label", "salun") if m in rows.index]
-holds = bool(named) and bool(rows.loc[named, "illusion"].all())
-shown = [method_label(m) for m in rows.index[rows["illusion"]]]
-verdict_c2 = (f"{'Holds' if holds else 'Does not hold'} for [A]'s cases "
-              f"({', '.join(method_label(m) for m in named)}): illusion in "
-              f"{', '.join(shown) or 'no method'}. Retrain's probe / NCC test-forget accuracy: "
-              f"{ref['probe_test_forget']:.1f}% / {ref['ncc_test_forget']:.1f}%; the original's: "
-              f"{t.loc['original', 'probe_test_forget']:.1f}% / "
-              f"{t.loc['original', 'ncc_test_forget']:.1f}%.")
-glue("verdict_c2", verdict_c2, display=False)
-rows.rename(index=method_label)[["output_test_forget", "probe_gap", "ncc_gap", "illusion"]].round(2)
+verdict_c2 = claims.illusion(table, criterion)
+glue("verdict_c2", verdict_c2.text, display=False)
+verdict_c2.details.rename(index=method_label)[
+    ["output_test_forget", "probe_vs_retrain", "probe_vs_original", "ncc_vs_retrain",
+     "ncc_vs_original", "illusion_via"]].round(2)
 
 # %% [markdown]
 # **Verdict (C2):** {glue:text}`verdict_c2`

@@ -33,6 +33,26 @@ seeds = None
 methods = ["retrain", "finetune", "grad_ascent", "random_label", "neggrad_plus", "scrub",
            "unsir", "salun", "l1_sparse", "boundary_shrink"]
 
+# %% [markdown]
+# ## Criterion, fixed before any result
+#
+# A method is *misaligned with stable features* when the duality distance of its forget
+# row(s) grew by at least `duality_growth_min` over the original's while the forgotten class's
+# **own** features barely moved: linear CKA between the original's and the method's
+# penultimate features on the test images of the forgotten class(es) (`cka_column`) at least
+# `cka_min`. CKA on all test images would be dominated by the retained classes, which most
+# methods leave alone; on the forgotten class alone it asks whether that class's feature
+# geometry survived. CKA ignores a translation of the whole class, so the relative shift of
+# its mean is shown beside it, not judged. [A] describes the mechanism for RL and SalUn
+# (`key_methods`); the claim holds when both show it (means over the grid's cells;
+# `illusion.claims.misalignment`).
+
+# %%
+from illusion import claims
+
+criterion = claims.Misalignment()
+criterion
+
 # %%
 import matplotlib.pyplot as plt
 import seaborn as sns
@@ -66,13 +86,13 @@ plot = table[table["method"] != "retrain"].assign(label=lambda d: d["method"].ma
 cells = grid[grid["method"] != "retrain"].assign(label=lambda d: d["method"].map(method_label))
 fig, ax = plt.subplots(figsize=(6.5, 4))
 if n_cells > 1:  # every (seed, forget set) cell faintly, the grid mean on top
-    sns.scatterplot(data=cells, x="cka_test", y="duality_forget", hue="label", s=25,
+    sns.scatterplot(data=cells, x="cka_test_forget", y="duality_forget", hue="label", s=25,
                     alpha=0.35, palette=method_palette(), legend=False, ax=ax)
-sns.scatterplot(data=plot, x="cka_test", y="duality_forget", hue="label", s=90,
+sns.scatterplot(data=plot, x="cka_test_forget", y="duality_forget", hue="label", s=90,
                 palette=method_palette(), ax=ax)
 ax.axhline(plot["duality_retain"].mean(), color="0.5", ls=":", lw=1,
            label="retained rows (mean)")
-ax.set(xlabel="CKA to the original (test features)",
+ax.set(xlabel="CKA to the original (forget-class test features)",
        ylabel="duality distance of the forget row")
 ax.legend(bbox_to_anchor=(1.01, 1), loc="upper left", fontsize=8, title=None)
 fig.tight_layout()
@@ -83,7 +103,8 @@ plt.close(fig)
 # ```{glue:figure} fig_misalignment
 # :name: fig-misalignment
 #
-# Each unlearned model: how far its penultimate features moved (CKA to the original, right =
+# Each unlearned model: how far the forgotten class's penultimate features moved (CKA to the
+# original on the forget class's test images, the quantity the verdict judges; right =
 # unchanged) against how far the forget class's classifier row turned away from that class's
 # centred mean (up = misaligned); large points are means over the grid's cells, small faint
 # points (when there are several cells) the cells themselves. Top right is the signature of
@@ -121,27 +142,13 @@ plt.close(fig)
 #
 # ## Verdict
 #
-# Criteria, fixed before looking at the results: a method is *misaligned* when the duality
-# distance of its forget row grew by at least 0.3 over the original's while the features barely
-# moved (test-feature CKA to the original at least 0.9), both as means over the grid's cells.
-# [A] describes this mechanism for RL and SalUn; the claim holds here when both show it
-# ({numref}`fig-misalignment`).
+# Against `criterion`, stated at the top of the page ({numref}`fig-misalignment`; its
+# horizontal axis is the forget-class CKA the verdict reads).
 
 # %%
-GROWTH, CKA_MIN = 0.3, 0.9
-t = table.set_index("method")
-d0 = t.loc["original", "duality_forget"]
-rows = t.drop(index=["original", "retrain"]).copy()
-rows["duality_growth"] = rows["duality_forget"] - d0
-rows["misaligned"] = (rows["duality_growth"] >= GROWTH) & (rows["cka_test"] >= CKA_MIN)
-named = [m for m in ("random_label", "salun") if m in rows.index]
-holds = bool(named) and bool(rows.loc[named, "misaligned"].all())
-shown = [method_label(m) for m in rows.index[rows["misaligned"]]]
-verdict_c3 = (f"{'Holds' if holds else 'Does not hold'} for [A]'s cases "
-              f"({', '.join(method_label(m) for m in named)}); misaligned with stable features: "
-              f"{', '.join(shown) or 'no method'}. Original forget-row duality {d0:.2f}.")
-glue("verdict_c3", verdict_c3, display=False)
-rows.rename(index=method_label)[["duality_growth", "cka_test", "misaligned"]].round(3)
+verdict_c3 = claims.misalignment(table, criterion)
+glue("verdict_c3", verdict_c3.text, display=False)
+verdict_c3.details.rename(index=method_label).round(3)
 
 # %% [markdown]
 # **Verdict (C3):** {glue:text}`verdict_c3`
