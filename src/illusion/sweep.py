@@ -216,8 +216,8 @@ def _profile_cells(raw: Mapping, profile: str, entries: list[tuple]) -> list[Cel
     p = get_profile(profile)
     datasets = _names(raw["dataset"], "dataset") if "dataset" in raw else [p.dataset]
     seeds = _list(raw.get("seeds", list(p.seeds)), "seeds")
-    if not all(isinstance(s, int) and not isinstance(s, bool) for s in seeds):
-        raise ValueError(f"seeds must be integers, got {seeds}")
+    if not all(isinstance(s, int) and not isinstance(s, bool) and 0 <= s < 2**63 for s in seeds):
+        raise ValueError(f"seeds must be integers in 0..2**63-1, got {seeds}")
     cells = []
     for dataset in datasets:
         k = _num_classes(dataset)
