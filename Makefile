@@ -16,14 +16,19 @@ GRID ?= $(GRID_$(PROFILE))
 export ILLUSION_CACHE ?= $(CURDIR)/artifacts
 export ILLUSION_DATA ?= $(CURDIR)/data
 
-.PHONY: book test bench book-time clean
+.PHONY: book test data bench book-time clean
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[book,dev]'
 	@touch $(STAMP)
 
-book: $(STAMP)
+# Fashion-MNIST: already there, else apt-get as root on Debian/Ubuntu, else torchvision's
+# download, else one line naming both ways (tools/get_data.py).
+data: $(STAMP)
+	$(BIN)/python tools/get_data.py
+
+book: $(STAMP) data
 	$(if $(GRID),$(BIN)/illusion sweep $(GRID) --max-parallel $(JOBS))
 	$(BIN)/python tools/run_notebooks.py --profile $(PROFILE) --out book/notebooks --jobs $(JOBS)
 	$(BIN)/jupyter-book build . --warningiserror --nitpick --keep-going
@@ -32,7 +37,7 @@ book: $(STAMP)
 # $(SMOKE_BOOK), then opened page by page in headless Chromium (tests/test_book_browser.py).
 SMOKE_BOOK := build/smoke-book
 
-test: $(STAMP)
+test: $(STAMP) data
 	$(BIN)/python tools/run_notebooks.py --profile smoke --out build/smoke --prepare-only
 	$(BIN)/python tools/run_notebooks.py --profile smoke --stage-book $(SMOKE_BOOK) --jobs $(JOBS)
 	$(BIN)/jupyter-book build $(SMOKE_BOOK) --warningiserror --nitpick --keep-going --quiet
