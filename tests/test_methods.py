@@ -242,3 +242,40 @@ def test_random_labels_avoid_forget_classes_and_use_their_generator(trained_orig
     assert set(new.tolist()) == {1}  # only retained class 1 is left to choose from
     g["labels"].set_state(state)
     assert torch.equal(relabel_forget(ctx, batch), new)  # same stream state -> same labels
+
+
+def test_paper_hparams_follow_a_scripts_per_forget_set_size_and_dataset():
+    """[A]'s run scripts set some learning rates per single/multi-class forgetting and per
+    dataset; hparams_for resolves them from the forget set's size and the dataset."""
+    lr = lambda m, n=1, d=None: hparams_for(m, "paper", n, d)["lr"]  # noqa: E731
+    assert lr("random_label+cmf") == 1e-4 and lr("random_label+cmf", 3) == 2e-3
+    assert lr("salun+cmf") == 2e-4 and lr("salun+cmf", 3, "cifar10") == 2e-3
+    assert lr("scrub+cmf") == 5e-3 and lr("scrub+cmf", 3) == 1e-3
+    assert lr("neggrad_plus+cmf") == lr("neggrad_plus+cmf", 3) == 1e-4
+    # CIFAR-100 has its own tables; the CIFAR-10 multi table does not apply there
+    assert lr("scrub+cmf", 10, "cifar100") == 5e-3
+    assert lr("neggrad_plus", 1, "cifar100") == 5e-5 and lr("neggrad_plus", 10, "cifar100") == 1e-4
+    assert lr("scrub", 1, "cifar100") == 1e-3 and lr("scrub", 10, "cifar100") == 3e-4
+    assert hparams_for("unsir", "paper", 1, "cifar100") == {"epochs": 3, "lr": 3e-5,
+                                                          "impair_lr": 2e-4}
+    assert hparams_for("random_label+cmf", "cpu", 3) == hparams_for("random_label+cmf", "cpu")
+    # UNSIR: Adam in both phases at [A]'s learning rates; classifier-only its own value
+    phases = create_method("unsir", **hparams_for("unsir", "paper")).phases()
+    assert [(p.name, p.optimizer, p.lr) for p in phases] == [("impair", "adam", 1e-4),
+                                                             ("repair", "adam", 5e-5)]
+    assert lr("last_layer:unsir") == 2e-3 and lr("last_layer:random_label") == 1e-2
+    # SCRUB: plain SGD, as SCRUB's and [A]'s code
+    (phase,) = create_method("scrub", **hparams_for("scrub", "paper")).phases()
+    assert phase.optimizer == "sgd" and phase.nesterov is False
+
+
+def test_pipeline_resolves_multi_class_hparams(tiny_data, tiny_config, cache, monkeypatch):
+    import illusion.methods.config as config
+
+    table = {"smoke": {"random_label": {"epochs": 1, "lr": 1e-2},
+                       "multi": {"random_label": {"lr": 2e-2}}}}
+    monkeypatch.setattr(config, "_table", lambda: table)
+    kw = dict(profile="smoke", config=tiny_config, data=tiny_data, cache=cache, device="cpu",
+              progress=False, method="random_label")
+    assert unlearn_or_load(forget=[1], **kw).spec["hparams"]["lr"] == 1e-2
+    assert unlearn_or_load(forget=[1, 2], **kw).spec["hparams"]["lr"] == 2e-2
