@@ -8,8 +8,8 @@ gradient is added. ``clip = 0`` turns that off; ``neggrad_plus+cmf`` does so and
 summed gradient instead (the loop's ``max_grad_norm``), as [A]'s CMF code does.
 ``ascent_weight`` scales the forget term (0.5 for NegGrad+ with CMF in [A]).
 
-Deviations: none in the step itself. The forget stream cycles over D_f reshuffled at every
-pass, from the run's "order" generator.
+Deviations: none in the step; batch order (both streams reshuffled at every pass, as [A]'s
+loaders) comes from the run's "order" generator.
 """
 
 from __future__ import annotations
