@@ -109,7 +109,7 @@ def test_illusion_via_both_probe_ncc_neither():
     assert v.status == HOLDS and v.parts == {"probe": FAILS, "ncc": HOLDS}
     assert "through NCC only" in v.text and v.details.loc["random_label", "illusion_via"] == "NCC"
     v = claims.illusion(c2_rows(salun=(0.0, 88.0, 62.0)))
-    assert v.parts == {"probe": HOLDS, "ncc": FAILS} and "through probe only" in v.text
+    assert v.parts == {"probe": HOLDS, "ncc": FAILS} and "through the probe only" in v.text
     v = claims.illusion(c2_rows(rl=(0.0, 84.0, 95.0), salun=(0.0, 88.0, 62.0)))
     assert v.status == FAILS and "through neither readout" in v.text
 

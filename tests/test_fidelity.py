@@ -89,3 +89,17 @@ def test_metric_records_and_effects(tmp_path):
     pd.DataFrame({"model": ["Original"], "diff": [0.4]}).to_csv(tmp_path / "out/x.csv",
                                                                  index=False)
     assert fidelity.effect_table(rec, None, tmp_path)["diff"].tolist() == [0.4]
+
+
+def test_hparam_differences_read_the_versioned_file():
+    from illusion.methods import hparams_for
+
+    diff = fidelity.hparam_differences("cpu", "paper")
+    assert list(diff.columns) == ["method", "hyperparameter", "cpu", "paper"]
+    assert not diff.duplicated(["method", "hyperparameter"]).any()
+    for row in diff.itertuples(index=False):
+        assert hparams_for(row.method, "cpu").get(row.hyperparameter) == row.cpu
+        assert hparams_for(row.method, "paper").get(row.hyperparameter) == row.paper
+        assert row.cpu != row.paper
+    same = fidelity.hparam_differences("paper", "paper")
+    assert same.empty

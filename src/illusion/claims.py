@@ -348,7 +348,8 @@ def illusion(table: pd.DataFrame, criterion: Illusion = Illusion()) -> Verdict:
     status = _status(_any(holds_via.values()))
     via = _via(holds_via)
     how = {"both": "through the probe and NCC", "neither": "through neither readout",
-           "not decided": "undecided"}.get(via, f"through {via} only")
+           "not decided": "undecided", "probe": "through the probe only"}.get(
+        via, f"through {via} only")
     shown = {r: [m for m in per if _tri(per[m][r]) is True] for r in c.readouts}
     ref = {r: _get(t, "retrain", f"{r}_test_forget") for r in c.readouts}
     orig = {r: _get(t, "original", f"{r}_test_forget") for r in c.readouts}

@@ -21,6 +21,8 @@ import ast
 import importlib
 import pkgutil
 import re
+import tomllib
+from importlib import resources
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable, Sequence
@@ -28,7 +30,7 @@ from typing import Iterable, Sequence
 import pandas as pd
 
 __all__ = ["HEADERS", "METRIC_DEVIATIONS", "Deviation", "MetricDeviation", "coverage",
-           "deviation_table",
+           "deviation_table", "hparam_differences",
            "deviations", "effect_table", "metric_table", "parse_deviations", "source_modules"]
 
 # Docstring section headers that list departures from a reference ("Deviations / choices
@@ -245,3 +247,27 @@ def effect_table(record: MetricDeviation, rows: pd.DataFrame | None = None,
     if record.effect_csv and (Path(root) / record.effect_csv).is_file():
         return pd.read_csv(Path(root) / record.effect_csv)
     return None
+
+
+def hparam_differences(profile: str = "cpu", reference: str = "paper") -> pd.DataFrame:
+    """Every hyperparameter whose value under ``profile`` differs from ``reference`` (the
+    ``paper`` profile holds [A]'s values), read from ``methods/hparams.toml`` through
+    :func:`illusion.methods.hparams_for`: one row per (method, hyperparameter) with both
+    values (``None`` where a profile leaves it to the method's default)."""
+    from .methods import hparams_for
+
+    table = tomllib.loads(resources.files("illusion.methods").joinpath("hparams.toml")
+                          .read_text())
+    names = dict.fromkeys(k for p in (profile, reference)
+                          for k, v in table.get(p, {}).items() if isinstance(v, dict))
+    rows = []
+    for name in names:
+        ours, ref = hparams_for(name, profile), hparams_for(name, reference)
+        if any(isinstance(v, dict) for v in (*ours.values(), *ref.values())):
+            continue  # a sub-table of settings, not a method's entry
+        for key in dict.fromkeys([*ref, *ours]):
+            if ours.get(key) != ref.get(key):
+                rows.append({"method": name, "hyperparameter": key,
+                             profile: ours.get(key), reference: ref.get(key)})
+    return pd.DataFrame(rows, columns=["method", "hyperparameter", profile, reference],
+                        dtype=object)
