@@ -27,7 +27,9 @@ illusion:resnet18:width=16 or package.module:factory (optionally :key=value,...)
 def add_parser(sub) -> None:
     """Add the ``audit`` sub-command to ``illusion``'s sub-parsers."""
     p = sub.add_parser("audit", help="audit your own unlearned classifier against a reference",
-                       description=__doc__.splitlines()[0], epilog=EPILOG)
+                       description="Audit an unlearned classifier on your images against a "
+                                   "reference; writes OUT/report.html and OUT/audit.json.",
+                       epilog=EPILOG)
     p.add_argument("model", metavar="MODEL", help="the unlearned model")
     p.add_argument("--data", required=True,
                    help="imagefolder:PATH (PATH/train/<class>/*, PATH/test/<class>/*) or a "
