@@ -342,19 +342,22 @@ def augment_batch(x: torch.Tensor, padding: int, flip: bool,
     """Random crop after zero padding and random horizontal flip of a whole batch.
 
     ``x`` is (B, C, H, W) of any dtype; every sample gets its own offsets / flip drawn from
-    ``generator`` (which must live on the CPU; the result stays on ``x``'s device).
+    ``generator`` (on the CPU, or on ``x``'s device to avoid a host copy per batch); the result
+    stays on ``x``'s device.
     """
     b, _, h, w = x.shape
     if padding > 0:
         xp = torch.nn.functional.pad(x, (padding, padding, padding, padding))
-        oy = torch.randint(0, 2 * padding + 1, (b,), generator=generator).to(x.device)
-        ox = torch.randint(0, 2 * padding + 1, (b,), generator=generator).to(x.device)
+        dev = generator.device  # draws where the generator lives (the CPU, or x's GPU)
+        oy = torch.randint(0, 2 * padding + 1, (b,), generator=generator, device=dev).to(x.device)
+        ox = torch.randint(0, 2 * padding + 1, (b,), generator=generator, device=dev).to(x.device)
         rows = oy[:, None] + torch.arange(h, device=x.device)  # (B, H)
         cols = ox[:, None] + torch.arange(w, device=x.device)  # (B, W)
         bidx = torch.arange(b, device=x.device)[:, None, None]
         x = xp.permute(0, 2, 3, 1)[bidx, rows[:, :, None], cols[:, None, :]]  # (B, H, W, C)
         x = x.permute(0, 3, 1, 2)
     if flip:
-        mask = (torch.rand(b, generator=generator) < 0.5).to(x.device).view(b, 1, 1, 1)
+        mask = (torch.rand(b, generator=generator, device=generator.device) < 0.5)
+        mask = mask.to(x.device).view(b, 1, 1, 1)
         x = torch.where(mask, x.flip(3), x)
     return x

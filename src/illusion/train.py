@@ -43,7 +43,7 @@ class TrainConfig:
     padding: int = 0  # random-crop padding in pixels (0: no crop)
     flip: bool = False
     patience: int | None = None  # early stopping on val accuracy (None: off)
-    bf16: bool = False  # bfloat16 autocast for the forward pass (faster on recent CPUs)
+    bf16: bool = False  # bfloat16 autocast of the forward pass (faster on recent CPUs; CUDA: always)
     nc_per_class: int = 100  # training images/class on which NC1-NC4 are tracked per epoch (0: off)
 
     def __post_init__(self):
@@ -104,7 +104,13 @@ def fit(model: nn.Module, data: ImageData, train_idx: torch.Tensor, val_idx: tor
     """
     device = torch.device(device)
     model.to(device=device, memory_format=memory_format(model)).train()
+    # The whole split lives on the device; per batch only device tensors are indexed. On CUDA
+    # the augmentation draws from a device generator seeded from the "augment" stream and the
+    # forward pass runs under bfloat16 autocast whatever ``cfg.bf16`` says.
     x_all, y_all = data.x_train.to(device), data.y_train.to(device)
+    idx_all = train_idx.to(device)
+    augment_gen = _device_generator(generators["augment"], device)
+    bf16 = cfg.bf16 or device.type == "cuda"
     opt = torch.optim.SGD(model.parameters(), lr=cfg.lr, momentum=cfg.momentum, nesterov=True,
                           weight_decay=cfg.weight_decay)
     steps_per_epoch = math.ceil(len(train_idx) / cfg.batch_size)
@@ -122,13 +128,15 @@ def fit(model: nn.Module, data: ImageData, train_idx: torch.Tensor, val_idx: tor
                leave=False, initial=start, total=cfg.epochs)
     for epoch in bar:
         loss_sum, correct, seen = torch.zeros((), device=device), torch.zeros((), device=device), 0
-        for i, pos in enumerate(batches(len(train_idx), cfg.batch_size, generators["order"])):
+        # one permutation per epoch, as illusion.data.batches draws it, copied to the device once
+        order = torch.randperm(len(train_idx), generator=generators["order"]).to(device)
+        for i, start in enumerate(range(0, len(order), cfg.batch_size)):
             for group in opt.param_groups:
                 group["lr"] = lr_at(cfg, epoch * steps_per_epoch + i, steps_per_epoch)
-            idx = train_idx[pos].to(device)
-            x = augment_batch(x_all[idx], cfg.padding, cfg.flip, generators["augment"])
+            idx = idx_all[order[start:start + cfg.batch_size]]  # (B,) on the device
+            x = augment_batch(x_all[idx], cfg.padding, cfg.flip, augment_gen)
             y = y_all[idx]
-            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=cfg.bf16):
+            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
                 logits = model(_inputs(data, x))
             loss = F.cross_entropy(logits.float(), y)
             opt.zero_grad(set_to_none=True)
@@ -161,6 +169,15 @@ def fit(model: nn.Module, data: ImageData, train_idx: torch.Tensor, val_idx: tor
     if best[1] is not None:
         model.load_state_dict(best[1])
     return history
+
+
+def _device_generator(cpu: torch.Generator, device: torch.device) -> torch.Generator:
+    """``cpu`` itself on the CPU; elsewhere a generator on ``device`` seeded by one draw from
+    ``cpu``, so augmentation never copies random numbers from the host per batch."""
+    if device.type == "cpu":
+        return cpu
+    seed = int(torch.randint(0, 2**62, (1,), generator=cpu))
+    return torch.Generator(device=device).manual_seed(seed)
 
 
 def _best_epoch(history: list[dict]) -> int:
