@@ -44,13 +44,14 @@ def readout_figure(record: dict):
             for x, y in zip(xs, ys):
                 if not math.isnan(y):
                     ax.text(x, y + 1, f"{y:.0f}", ha="center", va="bottom", fontsize=7)
-        ax.set_xticks(range(len(READOUTS)), [t for _, t in READOUTS], fontsize=8)
+        ax.set_xticks(range(len(READOUTS)), ["output", "probe", "NCC", "k-NN"], fontsize=8)
         ax.set_title(f"test images of the {'forget' if split == 'forget' else 'retained'} "
                      f"class{'(es)' if split == 'forget' else 'es'}", fontsize=10)
         ax.set_ylim(0, 109)
     axes[0].set_ylabel("accuracy (%)")
-    axes[1].legend(fontsize=8, loc="lower right")
-    fig.tight_layout()
+    fig.tight_layout(rect=(0, 0, 1, 0.9))
+    handles, labels = axes[0].get_legend_handles_labels()  # above the panels, clear of bars
+    fig.legend(handles, labels, loc="upper center", ncol=len(roles), fontsize=8, frameon=False)
     return fig
 
 
