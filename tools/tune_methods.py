@@ -29,8 +29,10 @@ artifact finished first).
 from __future__ import annotations
 
 import argparse
+import fcntl
 import math
 import sys
+import tempfile
 from pathlib import Path
 
 import pandas as pd
@@ -155,13 +157,17 @@ def main(argv: list[str] | None = None) -> int:
             rows += [{**r, "ref_val_retain": ref} for r in tune_cmf(method, args, ref)]
         else:
             rows += [run_trial(method, lr, args) for lr in args.lrs]
-    table = pd.DataFrame(rows)
     out = ROOT / "tuning" / f"{args.profile}.csv"
     out.parent.mkdir(exist_ok=True)
-    if out.exists():  # keep earlier results of the methods not re-tuned in this run
-        old = pd.read_csv(out)
-        table = pd.concat([old[~old["method"].isin(args.methods)], table], ignore_index=True)
-    table.to_csv(out, index=False)
+    lock_path = Path(tempfile.gettempdir()) / f"illusion-tune-{args.profile}.lock"
+    with open(lock_path, "w") as lock:  # two tuning processes may end together
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        table = pd.DataFrame(rows)
+        if out.exists():  # keep earlier results of the methods not re-tuned in this run
+            old = pd.read_csv(out)
+            table = pd.concat([old[~old["method"].isin(args.methods)], table],
+                              ignore_index=True)
+        table.to_csv(out, index=False)
     print(f"\nwrote {out}\nchosen:")
     for method, group in table[table["method"].isin(args.methods)].groupby("method", sort=False):
         if args.rule == "cmf":
