@@ -43,7 +43,7 @@ class TrainConfig:
     padding: int = 0  # random-crop padding in pixels (0: no crop)
     flip: bool = False
     patience: int | None = None  # early stopping on val accuracy (None: off)
-    bf16: bool = False  # bfloat16 autocast of the forward pass (faster on recent CPUs; CUDA: always)
+    bf16: bool = False  # bfloat16 autocast of the forward pass (recent CPUs; always on a GPU)
     nc_per_class: int = 100  # training images/class on which NC1-NC4 are tracked per epoch (0: off)
 
     def __post_init__(self):
