@@ -42,6 +42,12 @@ test: $(STAMP) data
 	$(BIN)/python tools/run_notebooks.py --profile smoke --stage-book $(SMOKE_BOOK) --jobs $(JOBS)
 	$(BIN)/jupyter-book build $(SMOKE_BOOK) --warningiserror --nitpick --keep-going --quiet
 	ILLUSION_BOOK_HTML=$(SMOKE_BOOK)/_build/html $(BIN)/python -m pytest tests build/smoke --nbval-lax -q
+	$(foreach g,$(DRY_RUN_GRIDS),$(BIN)/illusion sweep $(g) --dry-run kinds --max-parallel $(JOBS) --quiet &&) true
+
+# The paper grids' dry run (illusion.dryrun): every method entry and extra of each grid, for one
+# seed and one single- and one multi-class forget set, on a synthetic CIFAR-shaped twin with
+# one or two steps per phase, in a temporary cache. `illusion sweep GRID --dry-run` runs every cell.
+DRY_RUN_GRIDS := grids/paper_cifar10.yaml grids/paper_cifar100.yaml
 
 bench: $(STAMP)
 	$(BIN)/python bench/train_throughput.py

@@ -1,0 +1,72 @@
+"""illusion.dryrun: a dry run changes data size and step counts and nothing else."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import torch
+
+from illusion import data as idata
+from illusion import dryrun, sweep
+from illusion.methods import available, create_method, hparams_for
+from illusion.profiles import get_profile
+
+GRIDS = Path(__file__).resolve().parents[1] / "grids"
+
+
+def test_synthetic_twin_has_the_shape_and_classes_of_the_dataset():
+    for name, classes, shape in (("cifar10", 10, (3, 32, 32)), ("cifar100", 100, (3, 32, 32)),
+                                 ("fashion_mnist", 10, (1, 28, 28))):
+        d = idata.load_dataset(f"synthetic:{name}")
+        assert d.num_classes == classes and tuple(d.x_train.shape[1:]) == shape
+        assert d.x_train.dtype == torch.uint8
+        counts = torch.bincount(d.y_train, minlength=classes)
+        assert (counts == max(1, dryrun.DRY_RUN.train_images // classes)).all()
+        assert (torch.bincount(d.y_test, minlength=classes) == 1).all()
+    again = dryrun.synthetic_dataset("cifar10", 10)
+    assert torch.equal(again.x_train, idata.load_dataset("synthetic:cifar10").x_train)
+
+
+def test_dry_profile_changes_only_step_counts():
+    real, dry = get_profile("paper"), get_profile("paper:dry")
+    changed = {f.name for f in dataclasses.fields(real.train)
+               if getattr(real.train, f.name) != getattr(dry.train, f.name)}
+    assert changed == {"epochs", "warmup_epochs", "patience"}
+    assert dry.train.epochs == 2 and dry.train.patience == 1
+    assert dry.train.width == 64 and dry.train.padding == 4 and dry.train.flip
+
+
+def test_dry_hparams_cap_step_counts_only():
+    for method in available():
+        real, dry = hparams_for(method, "paper"), hparams_for(method, "paper:dry")
+        assert real.keys() == dry.keys()
+        for key in real:
+            if key in dryrun.DRY_HPARAM_CAPS:
+                assert dry[key] == min(real[key], dryrun.DRY_HPARAM_CAPS[key])
+            else:
+                assert dry[key] == real[key], (method, key)
+        create_method(method, **dry)
+
+
+def test_dry_grid_keeps_every_cell_and_kinds_every_entry():
+    grid = sweep.load_grid(GRIDS / "paper_cifar10.yaml")
+    dry = dryrun.dry_grid(grid)
+    assert len(dry.cells) == len(grid.cells) and dry.extras == grid.extras
+    for real, twin in zip(grid.cells, dry.cells):
+        assert twin.dataset == "synthetic:" + real.dataset
+        assert twin.profile == real.profile + ":dry"
+        assert (twin.seed, twin.forget, twin.method, twin.label) == \
+            (real.seed, real.forget, real.method, real.label)
+        sweep.cell_spec(twin, dry.extras)  # every cell's spec builds
+    kinds = dryrun.kinds_only(grid)
+    assert {c.label for c in kinds.cells} == {c.label for c in grid.cells}
+    assert {len(c.forget) > 1 for c in kinds.cells} == {False, True}
+    assert len({c.seed for c in kinds.cells}) == 1
+    assert len(kinds.cells) == 2 * len({c.label for c in grid.cells})
+
+
+def test_sweep_parses_synthetic_datasets():
+    raw = {"name": "g", "profile": "paper", "dataset": "synthetic:cifar100",
+           "seeds": [0], "forget_sets": [[99]], "methods": ["scrub"]}
+    assert len(sweep.parse_grid(raw).cells) == 2
