@@ -318,7 +318,7 @@ def test_cmf_representation_not_decided():
     v = claims.cmf_representation(c6_rows(unsir=None), METHODS)
     assert v.status == UNDECIDED and "UNSIR+CMF could not be judged" in v.text
     v = claims.cmf_representation(c6_rows(), ["random_label", "salun", "scrub"])
-    assert v.status == UNDECIDED
+    assert v.status == UNDECIDED and "; SCRUB+CMF met the criterion." in v.text
     v = claims.cmf_representation(c6_rows(scrub=(20.0, NAN, 65.0, 40.0)), METHODS)
     assert v.status == UNDECIDED
 

@@ -611,9 +611,11 @@ def cmf_representation(table: pd.DataFrame, methods: Sequence[str],
         method_label(m + variant) for m in ms) or empty
     where = f" ({setting})" if setting else ""
     if _which(flags, None):
+        judged = "".join(f"; {names(ms)} {word}" for ms, word in (
+            (passed, "met the criterion"), (_which(flags, False), "did not")) if ms)
         return Verdict("C6", UNDECIDED, f"Not decided{where}: "
                        f"{names(_which(flags, None))} could not be judged (not run or "
-                       f"missing values).", details)
+                       f"missing values){judged}.", details)
     status = _combine(list(flags.values()))
     label = {HOLDS: "Holds", PARTLY: "Partly holds",
              FAILS: "Does not reproduce at this scale"}[status]
