@@ -101,6 +101,17 @@ def method_palette() -> dict[str, tuple]:
     return palette
 
 
+def _with_labels(palette: dict, labels) -> dict:
+    """``palette`` plus a colour for every label it lacks: a labelled setting of a method
+    (``"<label>@<setting>"``, e.g. ``"RL+CMF@A"``) a light shade of that method's colour,
+    anything else grey."""
+    for lab in labels:
+        base = lab.partition("@")[0]
+        if lab not in palette:
+            palette[lab] = _shade(palette[base], 1) if base in palette else (0.4, 0.4, 0.4)
+    return palette
+
+
 def readout_bars(df: pd.DataFrame, columns: dict[str, str], reference: str | None = "retrain",
                  ylabel: str = "test forget accuracy (%)"):
     """Grouped bars: one group per readout (``columns``: column -> readout label), one bar per
@@ -113,7 +124,8 @@ def readout_bars(df: pd.DataFrame, columns: dict[str, str], reference: str | Non
     long["readout"] = long["readout"].map(columns)
     n_methods = df["method"].nunique()
     fig, ax = plt.subplots(figsize=(max(6, 1.1 * n_methods * len(columns) / 2), 3.6))
-    sns.barplot(data=long, x="readout", y="accuracy", hue="label", palette=method_palette(),
+    palette = _with_labels(method_palette(), long["label"].unique())
+    sns.barplot(data=long, x="readout", y="accuracy", hue="label", palette=palette,
                 errorbar="sd" if len(df) > n_methods else None, ax=ax)
     if reference is not None and reference in set(df["method"]):
         ref = df[df["method"] == reference][list(columns)].mean()
@@ -190,8 +202,7 @@ def cell_spread(df: pd.DataFrame, y: str, ylabel: str, ylim: tuple | None = (0, 
 
     data = df.assign(label=df["method"].map(method_label))
     order = list(dict.fromkeys(data["label"]))
-    palette = method_palette()
-    palette.update({lab: "0.4" for lab in order if lab not in palette})
+    palette = _with_labels(method_palette(), order)
     fig, ax = plt.subplots(figsize=(max(5, 0.75 * len(order) + 1.5), 3.4))
     sns.stripplot(data=data, x="label", y=y, hue="label", order=order, hue_order=order,
                   palette=palette, size=6, jitter=0.15, legend=False, ax=ax)
