@@ -55,6 +55,8 @@ RULES: dict[str, tuple[str, float | None, float | None, bool]] = {
     "zero_head": ("bool", None, None, False),
     "cmf_rule": ("str", None, None, False),
 }
+# String hyperparameters with a fixed set of values (illusion.methods.cmf.RULES for cmf_rule).
+CHOICES: dict[str, tuple[str, ...]] = {"cmf_rule": ("full", "momentum")}
 KIND_WORDS = {"int": "an integer", "float": "a number", "bool": "true or false",
               "str": "a string", "floats": "a list of numbers"}
 
@@ -64,6 +66,8 @@ def check_hparams(method: str, hp: dict[str, Any]) -> None:
     value of ``hp`` whose type or range is wrong."""
     for key, value in hp.items():
         problem = _problem(RULES.get(key), value)
+        if not problem and key in CHOICES and value not in CHOICES[key]:
+            problem = f"must be one of {', '.join(CHOICES[key])}"
         if problem:
             raise ValueError(f"{method}: hyperparameter {key}={value!r} {problem}")
 
