@@ -74,7 +74,7 @@ def _independent_verdict(key, value) -> bool | None:
     """Whether a value is acceptable, for the keys whose rule is plain (None: not judged)."""
     number = isinstance(value, (int, float)) and not isinstance(value, bool)
     finite = number and math.isfinite(value)
-    return {"lr": finite and value > 0, "momentum": finite and 0 <= value <= 1,
+    return {"lr": finite and value >= 0, "momentum": finite and 0 <= value <= 1,
             "threshold": finite and 0 <= value <= 1,
             "epochs": isinstance(value, int) and not isinstance(value, bool) and value >= 0,
             "batch_size": isinstance(value, int) and not isinstance(value, bool) and value >= 1,
@@ -99,7 +99,7 @@ def test_set_values_are_checked_before_training(capsys, no_work, method, key, va
 
 @pytest.mark.parametrize("argv, words", [
     (["--set", "lr=abc"], "lr='abc' must be a number"),
-    (["--set", "lr=-1"], "lr=-1 must be > 0"),
+    (["--set", "lr=-1"], "lr=-1 must be >= 0"),
     (["--set", "epochs=1.5"], "epochs=1.5 must be an integer"),
     (["--set", "lr=1e999"], "must be finite"),
     (["--forget", "11"], "out of range 0..9"),

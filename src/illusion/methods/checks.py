@@ -27,7 +27,7 @@ RULES: dict[str, tuple[str, float | None, float | None, bool]] = {
     "noise_inner": ("int", 0, None, False),
     "noise_copies": ("int", 1, None, False),
     "retain_per_class": ("int", 1, None, False),
-    "lr": ("float", 0.0, None, True),
+    "lr": ("float", 0.0, None, False),  # 0: frozen (tests use it)
     "head_lr": ("float", 0.0, None, True),
     "noise_lr": ("float", 0.0, None, True),
     "momentum": ("float", 0.0, 1.0, False),
