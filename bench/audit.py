@@ -84,6 +84,7 @@ def main(argv: list[str] | None = None) -> int:
                         profile.disable()
                 times[name].append(time.perf_counter() - start)
                 cpu[name].append(time.process_time() - cpu_start)
+                print(f"  {name}: {times[name][-1]:.1f} s (CPU {cpu[name][-1]:.1f} s)", flush=True)
             print(f"round {r + 1}: model alone {times['alone'][-1]:.1f} s (CPU "
                   f"{cpu['alone'][-1]:.1f} s)   with --original and --reference "
                   f"{times['full'][-1]:.1f} s (CPU {cpu['full'][-1]:.1f} s)")
