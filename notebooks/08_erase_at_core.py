@@ -46,6 +46,31 @@ retain_margin = 5.0
 superficial_cka = 0.9
 nothing_to_erase = 0.99
 
+# %% [markdown]
+# ## Criteria, fixed before any result
+#
+# On the forgotten class's test images; CKA and accuracies are means over the grid's cells.
+#
+# * Depths where even Retrain keeps CKA to the original at or above `nothing_to_erase` hold
+#   nothing class-specific to erase; they are reported, not judged. When no depth is left to
+#   judge, the verdict is "not decided".
+# * (a) A baseline forgets *superficially* when its CKA to the original is at least
+#   `superficial_cka` at every judged stage before the last; [B]'s observation holds here when
+#   more than half of the baselines do (not decided when no judged stage precedes the last).
+# * (b) An EC model *lowers similarity at every depth* when its CKA to the original is below
+#   that of every baseline whose test-retain accuracy stays within `retain_margin` points of
+#   the original's, at every judged stage, while its own test-retain accuracy also stays
+#   within that margin. The claim holds when (a) and (b) hold for EC and for the plug-in
+#   (`illusion.claims.depth_forgetting`).
+
+# %%
+from illusion import claims
+
+criterion = claims.DepthForgetting(nothing_to_erase=nothing_to_erase,
+                                   superficial_cka=superficial_cka, retain_margin=retain_margin,
+                                   baselines=tuple(baselines), ec_methods=tuple(ec_methods))
+criterion
+
 # %%
 import matplotlib.pyplot as plt
 import pandas as pd
@@ -164,56 +189,29 @@ abl.round(3)
 # %% [markdown]
 # ## Verdict
 #
-# Criteria, fixed before looking at the results, on the forgotten class's test images (CKA and
-# accuracies are means over the grid's cells, {numref}`fig-cka-stages`):
-#
-# * Depths where even Retrain keeps CKA to the original at or above `nothing_to_erase` (0.99)
-#   hold nothing class-specific to erase; they are reported, not judged.
-# * (a) A baseline forgets *superficially* when its CKA to the original is at least
-#   `superficial_cka` (0.9) at every judged stage before the last; [B]'s observation holds
-#   here when more than half of the baselines do.
-# * (b) An EC model *lowers similarity at every depth* when its CKA to the original is below
-#   that of every baseline whose test-retain accuracy stays within `retain_margin` (5) points
-#   of the original's, at every judged stage, while its own test-retain accuracy also stays
-#   within that margin. The claim holds when (a) and (b) hold for EC and for the plug-in.
+# Against `criterion`, stated at the top of the page ({numref}`fig-cka-stages`).
 
 # %%
 forget_sim = sim[(sim["split"] == "forget") & (sim["reference"] == "original")]
 cka = forget_sim.pivot_table(index="method", columns="stage", values="cka",
                              sort=False)  # mean over the cells
 stages = list(cka.columns)
-judged = [s for s in stages if cka.loc["retrain", s] < nothing_to_erase]
 acc = accuracy.set_index("method")["test_retain"]
-within = lambda m: acc[m] >= acc["original"] - retain_margin  # noqa: E731
-superficial = [b for b in baselines if (cka.loc[b, judged[:-1]] >= superficial_cka).all()]
-kept = [b for b in baselines if within(b)]
-lower = {m: bool(kept) and bool((cka.loc[m, judged] < cka.loc[kept, judged].min()).all())
-         for m in ec_methods}
-ok = {m: lower[m] and within(m) for m in ec_methods}
-part_a = len(superficial) > len(baselines) / 2
-holds = part_a and all(ok.values())
-skipped = [s for s in stages if s not in judged]
-verdict_c7 = (
-    f"{'Holds' if holds else ('Partly holds' if part_a or any(ok.values()) else 'Does not hold')}"
-    f": (a) {len(superficial)} of {len(baselines)} baselines keep CKA ≥ {superficial_cka} to "
-    f"the original at every judged stage before the last "
-    f"({', '.join(method_label(b) for b in superficial) or 'none'}); (b) "
-    + "; ".join(f"{method_label(m)} {'lowers' if lower[m] else 'does not lower'} forget-class "
-                f"CKA below every retain-preserving baseline at every judged stage, with "
-                f"test-retain accuracy {acc[m]:.1f}% (original {acc['original']:.1f}%)"
-                for m in ec_methods)
-    + f". Not judged (Retrain's CKA ≥ {nothing_to_erase}): {', '.join(skipped) or 'none'}.")
-abl_mean = abl[judged].mean(axis=1)
-c7_ablation = (f"Lowest mean forget-class CKA over the judged stages: {abl_mean.idxmin()} "
+verdict_c7 = claims.depth_forgetting(cka, acc, criterion)
+judged = list(verdict_c7.values["judged_stages"])
+abl_mean = abl[judged or stages].mean(axis=1)
+c7_ablation = (f"Lowest mean forget-class CKA over the "
+               f"{'judged' if judged else 'measured (none judged)'} stages: {abl_mean.idxmin()} "
                f"({abl_mean.min():.3f}); "
                + ", ".join(f"{k}: {v:.3f}" for k, v in abl_mean.items()) + ".")
-for key, value in {"verdict_c7": verdict_c7, "c7_ablation": c7_ablation,
+for key, value in {"verdict_c7": verdict_c7.text, "c7_ablation": c7_ablation,
                    "c7_original_retain": float(acc["original"]),
                    **{f"c7_retain_{m.replace('+', '_')}": float(acc[m]) for m in ec_methods},
                    **{f"c7_cka_{m.replace('+', '_')}_{s}": float(cka.loc[m, s])
                       for m in ec_methods for s in stages}}.items():
     glue(key, value, display=False)
-cka.assign(retain_acc=acc.reindex(cka.index)).rename(index=method_label).round(3)
+verdict_c7.details.assign(retain_acc=acc.reindex(verdict_c7.details.index)).rename(
+    index=method_label).round(3)
 
 # %% [markdown]
 # **Verdict (C7):** {glue:text}`verdict_c7`
