@@ -205,7 +205,7 @@ LOWERING = {"finetune": {"lr": 0.1, "epochs": 4}, "grad_ascent": {"lr": 0.05, "e
             "scrub": {"lr": 0.05, "epochs": 2, "msteps": 2},
             "unsir": {"lr": 0.05, "epochs": 2, "noise_batch": 16, "noise_copies": 4},
             "salun": {"lr": 0.05, "epochs": 2}, "l1_sparse": {"lr": 0.1, "epochs": 4},
-            "boundary_shrink": {"lr": 0.05, "epochs": 3}, "prune_row": {}, "nc_flip": {},
+            "boundary_shrink": {"lr": 0.05, "epochs": 3}, "nc_flip": {},
             "last_layer:random_label": {"lr": 0.2, "epochs": 3}}
 
 
@@ -222,6 +222,25 @@ def test_each_method_lowers_forget_accuracy(name, trained_original):
     model, _, _ = _run(name, trained_original, **LOWERING[name])
     assert before >= 50, "the tiny original must know the forget class"
     assert _forget_acc(model, data, forget_idx) < before
+
+
+def test_prune_row_zeroes_the_row_and_keeps_a_sample_only_where_no_logit_beats_zero(
+        trained_original):
+    """Pruning sets the forget row and bias to 0, so a forget sample stays classified as the
+    forget class exactly where every other logit is below 0 (a tiny model can be such that it
+    happens for all of them, so "accuracy drops" is not a law; this is)."""
+    from illusion.data import normalize
+
+    s, data = trained_original.splits, trained_original.data
+    forget_idx = s.train[data.y_train[s.train] == 0]
+    model, _, _ = _run("prune_row", trained_original)
+    assert torch.all(model.fc.weight[0] == 0) and model.fc.bias[0] == 0
+    torch.testing.assert_close(model.fc.weight[1:], trained_original.model.fc.weight[1:])
+    with torch.no_grad():
+        logits = trained_original.model.eval()(normalize(data.x_train[forget_idx], data.mean,
+                                                         data.std))
+    kept = (logits[:, 1:].max(1).values < 0).double().mean().item() * 100
+    assert _forget_acc(model, data, forget_idx) == pytest.approx(kept, abs=1e-9)
 
 
 def test_random_labels_avoid_forget_classes_and_use_their_generator(trained_original):
