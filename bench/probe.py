@@ -27,9 +27,11 @@ from __future__ import annotations
 import argparse
 import statistics
 import time
+from pathlib import Path
 from typing import Sequence
 
 import numpy as np
+import pandas as pd
 import torch
 
 from illusion.metrics import linear_probe, split_mask
@@ -90,6 +92,9 @@ def main() -> None:
     parser.add_argument("--forget", type=int, default=0)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--csv", default=None,
+                        help="table to write (default bench/results/probe_<profile>.csv, "
+                             "which the book's Fidelity page shows)")
     args = parser.parse_args()
     forget = [args.forget]
     original = train_or_load(profile=args.profile, seed=args.seed, progress=False)
@@ -123,6 +128,15 @@ def main() -> None:
         gap = [by[method][i]["forget"] - by["retrain"][i]["forget"]
                for i in (0, 1)]
         print(f"{method} - retrain probe forget gap: A {gap[0]:+.1f}, lbfgs {gap[1]:+.1f} points")
+    out = Path(args.csv or Path(__file__).parent / "results" / f"probe_{args.profile}.csv")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    pd.DataFrame([{"model": name, "A_test_retain": a["retain"], "A_test_forget": a["forget"],
+                   "lbfgs_test_retain": lb["retain"], "lbfgs_test_forget": lb["forget"],
+                   "diff_retain": lb["retain"] - a["retain"],
+                   "diff_forget": lb["forget"] - a["forget"], "A_seconds": sa,
+                   "lbfgs_seconds": sl} for name, a, lb, sa, sl in rows]).round(2).to_csv(
+        out, index=False)
+    print(f"wrote {out}")
     ratio = statistics.median(r[4] for r in rows) / statistics.median(r[3] for r in rows)
     print(f"time ratio lbfgs / A (median over models): {ratio:.2f}")
     print(f"lbfgs within 1.0 point of A on test retain and forget for every model: "

@@ -81,8 +81,9 @@ METRIC_DEVIATIONS: tuple[MetricDeviation, ...] = (
         effect_csv="bench/results/probe_cpu.csv"),
     MetricDeviation(
         "NC2 / NC3",
-        "[A]'s evaluation/nc.py: the Gram matrix of the centred class means (NC2) and the "
-        "classifier-times-means matrix (NC3) divided by their Frobenius norms only",
+        "[A]'s evaluation/nc.py: NC1-NC3 on per-sample L2-normalised penultimate features; "
+        "the Gram matrix of the centred class means (NC2) and the classifier-times-means "
+        "matrix (NC3) divided by their Frobenius norms only",
         "the same (nc2, nc3). The row-normalised form the project reported up to "
         "METRICS_VERSION 3 is kept as a second, named quantity (nc2_rownorm, nc3_rownorm) "
         "that no verdict reads",
@@ -92,12 +93,23 @@ METRIC_DEVIATIONS: tuple[MetricDeviation, ...] = (
                     "this build",
         effect_columns=("nc2_rownorm_all", "nc2_all")),
     MetricDeviation(
-        "bfloat16 features (profile cpu)",
+        "NC on retained classes",
+        "[A]'s evaluation/nc.py centres the retained classes' means on the global mean of "
+        "all training features, forget classes included",
+        "NC1-NC3 of the retained classes centre on the retained classes' own global mean "
+        "(illusion.metrics.neural_collapse with classes=...)",
+        "restricting to a set of classes then equals running the metric on those classes "
+        "alone; the all-class values, which C0 reads, are identical",
+        measured_by=""),
+    MetricDeviation(
+        "bfloat16 features (profile cpu, on CPUs with native bfloat16)",
         "[A] trains and evaluates in float32 on a GPU",
-        "the cpu profile trains under bfloat16 autocast and extracts every feature (probe, "
-        "NCC, CKA, NC) under it; features and all metrics are then computed in float32",
-        "about 1.5-2x faster steps and feature passes on a CPU, which makes the cpu book "
-        "affordable",
+        "where the CPU computes bfloat16 natively (AVX512-BF16 or AMX; illusion.profiles."
+        "native_bf16), the cpu profile trains under bfloat16 autocast and extracts every "
+        "feature (probe, NCC, CKA, NC) under it, metrics then computed in float32; elsewhere "
+        "(e.g. AVX2 CPUs, where bfloat16 is emulated and 9.5x slower) it runs in float32",
+        "about 1.5-2x faster steps and feature passes on such a CPU, which makes the cpu book "
+        "affordable; the precision is part of every artifact's key",
         measured_by="bench/feature_precision.py: every metric under bfloat16 and float32 "
                     "features of the same models",
         effect_csv="bench/results/feature_precision_cpu.csv"),
