@@ -39,7 +39,8 @@ def test_dry_profile_changes_only_step_counts():
 
 def test_dry_hparams_cap_step_counts_only():
     for method in available():
-        real, dry = hparams_for(method, "paper"), hparams_for(method, "paper:dry")
+        real = create_method(method, **hparams_for(method, "paper")).hp  # defaults included
+        dry = hparams_for(method, "paper:dry")
         assert real.keys() == dry.keys()
         for key in real:
             if key in dryrun.DRY_HPARAM_CAPS:

@@ -27,10 +27,17 @@ def hparams_for(method: str, profile: str, n_forget: int = 1, dataset: str | Non
     A dry run's profile ``<p>:dry`` takes ``<p>``'s values with step counts capped
     (:func:`illusion.dryrun.dry_hparams`).
     """
-    if profile.endswith(":dry"):
+    if profile.endswith(":dry"):  # every hyperparameter (defaults too) of the real dataset's
         from ..dryrun import dry_hparams
+        from .base import create_method
 
-        return dry_hparams(hparams_for(method, profile[:-4], n_forget, dataset))
+        if dataset is not None and dataset.startswith("synthetic:"):
+            dataset = dataset.split(":", 1)[1]
+        real = hparams_for(method, profile[:-4], n_forget, dataset)
+        try:
+            return dry_hparams(create_method(method, **real).hp)
+        except KeyError:  # not a method: its creation will say so, as for a real profile
+            return dry_hparams(real)
     table = _table().get(profile, {})
     if method not in table and method.startswith("last_layer:"):
         method = method.split(":", 1)[1]
