@@ -194,7 +194,11 @@ def test_every_cmf_method_lowers_forget_accuracy(name, trained, monkeypatch):
 
     monkeypatch.setattr(cmf_method, "fit_class_means", spy)
     start = acc(cmf_copy(trained))
-    model, _, _ = _unlearn(trained, name, epochs=2, lr=0.2)
+    # RL and SalUn with CMF clip the summed gradient at norm 1 ([A]'s scripts), so a step moves
+    # the weights by at most lr: they get a larger lr for the same reach (NegGrad+, clipped
+    # too, forgets at 0.2 through its ascent term)
+    lr = 2.0 if name in ("random_label", "salun") else 0.2
+    model, _, _ = _unlearn(trained, name, epochs=2, lr=lr)
     assert start >= 90, "the tiny CMF model must know the forget classes"
     assert before_refit[2] < start  # [0]: unfitted head, [1]: setup, [2]: end of epoch 1
     if name in ("neggrad_plus", "scrub", "unsir"):
