@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import gzip
 import pickle
 import struct
@@ -314,6 +316,27 @@ def test_imagefolder_greyscale(tmp_path):
     assert d.x_train.shape == (2, 1, 5, 5) and d.x_test.shape == (2, 1, 5, 5)
     assert d.x_train[:, 0, 0, 0].tolist() == [7, 250]
     assert len(d.mean) == 1 and len(d.std) == 1
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc/self/fd"), reason="counts /proc/self/fd")
+def test_imagefolder_closes_every_image_file(tmp_path):
+    """Each image's file is closed once read: an ImageFolder larger than the open-file limit
+    (1024 on most systems) must load."""
+    root = tmp_path / "many"
+    for split in ("train", "test"):
+        for c in ("a", "b"):
+            for i in range(20):
+                _save_png(root / split / c / f"{i}.png", np.full((3, 3), i, dtype=np.uint8))
+    import resource
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    # fewer free descriptors than images: holding one open file per image fails
+    resource.setrlimit(resource.RLIMIT_NOFILE, (len(os.listdir("/proc/self/fd")) + 30, hard))
+    try:
+        d = load_dataset(f"imagefolder:{root}")
+    finally:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+    assert d.x_train.shape == (40, 1, 3, 3) and d.x_test.shape == (40, 1, 3, 3)
 
 
 def test_imagefolder_mixed_modes_become_rgb(tmp_path):

@@ -240,6 +240,16 @@ def _cifar100(root: Path, download: bool) -> ImageData:
 
 # ------------------------------------------------------------------------ ImageFolder
 
+def _read_image(path: str):
+    """The decoded PIL image at ``path``, its file closed (``Image.open`` alone keeps one open
+    descriptor per image until first use: thousands of images exceed the usual limit)."""
+    from PIL import Image
+
+    with Image.open(path) as im:
+        im.load()  # pixels in memory; leaving the block closes the file
+    return im
+
+
 def load_imagefolder(path: str | Path) -> ImageData:
     """Read ``PATH/train/<class>/*`` and ``PATH/test/<class>/*`` into memory.
 
@@ -262,7 +272,7 @@ def load_imagefolder(path: str | Path) -> ImageData:
     if splits["train"].classes != splits["test"].classes:
         raise DataUnavailable(f"imagefolder: train and test class folders differ in {path}")
     try:
-        images = {s: [Image.open(p) for p, _ in d.samples] for s, d in splits.items()}
+        images = {s: [_read_image(p) for p, _ in d.samples] for s, d in splits.items()}
     except OSError as exc:  # PIL's UnidentifiedImageError is an OSError
         raise DataUnavailable(f"imagefolder: cannot read an image: {exc}") from exc
     mode = "L" if all(im.mode in ("L", "1") for ims in images.values() for im in ims) else "RGB"
