@@ -24,12 +24,22 @@ def _pyproject() -> dict:
     return tomllib.loads((ROOT / "pyproject.toml").read_text())
 
 
+# The extras `make` installs (Makefile: `pip install -e '.[book,dev]'`), which environment.yml
+# mirrors for conda / Binder users; other extras (timm, for `illusion audit --arch timm:NAME`)
+# are opt-in and stay out of both.
+MAKE_EXTRAS = ("book", "dev")
+
+
 def _pyproject_requirements() -> list[str]:
     project = _pyproject()["project"]
     reqs = list(project["dependencies"])
-    for group in project.get("optional-dependencies", {}).values():
-        reqs += group
+    for name in MAKE_EXTRAS:
+        reqs += project["optional-dependencies"][name]
     return reqs
+
+
+def test_make_installs_the_extras_environment_yml_mirrors():
+    assert f"-e '.[{','.join(MAKE_EXTRAS)}]'" in (ROOT / "Makefile").read_text()
 
 
 def _environment() -> dict:
