@@ -149,16 +149,20 @@ def _etf_distance(gram: torch.Tensor) -> float:
     return torch.linalg.matrix_norm(gram / torch.linalg.matrix_norm(gram) - etf).item()
 
 
-def _class_stats(f: torch.Tensor, y: torch.Tensor, cls: list[int]):
-    """(class means (K, D), centred means (K, D), NC1) of float64 features of classes ``cls``."""
-    k = len(cls)
+def _class_means(f: torch.Tensor, y: torch.Tensor, cls: list[int]):
+    """(class means (K, D), means centred on the global mean (K, D)) of classes ``cls``."""
     means = torch.stack([f[y == c].mean(0) for c in cls])  # (K, D)
-    centred = means - f.mean(0)  # (K, D)
+    return means, means - f.mean(0)
+
+
+def _nc1(f: torch.Tensor, y: torch.Tensor, cls: list[int], means: torch.Tensor,
+         centred: torch.Tensor) -> float:
+    """tr(Σ_W Σ_B⁺) / K of float64 features ``f`` with their class means."""
+    k = len(cls)
     sigma_b = centred.T @ centred / k
     diffs = f - means[torch.searchsorted(torch.tensor(cls), y)]
     sigma_w = diffs.T @ diffs / len(f)
-    nc1 = (torch.trace(sigma_w @ torch.linalg.pinv(sigma_b, hermitian=True)) / k).item()
-    return means, centred, nc1
+    return (torch.trace(sigma_w @ torch.linalg.pinv(sigma_b, hermitian=True)) / k).item()
 
 
 def neural_collapse(features: torch.Tensor, labels: torch.Tensor,
@@ -189,11 +193,10 @@ def neural_collapse(features: torch.Tensor, labels: torch.Tensor,
     f, y = f[keep], y[keep]
     if len(cls) < 2:
         raise ValueError("neural_collapse needs at least two classes")
-    means, centred, nc1 = _class_stats(f, y, cls)
-    if sample_norm:
-        _, h, nc1 = _class_stats(F.normalize(f, dim=1), y, cls)
-    else:
-        h = centred
+    means, centred = _class_means(f, y, cls)  # raw: NC4, duality, row-normalised forms
+    fn = F.normalize(f, dim=1) if sample_norm else f  # [A]'s nc.py normalises each sample
+    m, h = _class_means(fn, y, cls) if sample_norm else (means, centred)
+    nc1 = _nc1(fn, y, cls, m, h)
     m_unit = F.normalize(centred, dim=1)
     out = {"nc1": nc1, "nc2": _etf_distance(h @ h.T), "nc2_rownorm": _etf_distance(m_unit @ m_unit.T)}
     if weight is not None:
