@@ -12,10 +12,10 @@ import argparse
 import dataclasses
 import json
 import math
-import os
-import tempfile
 import time
 from pathlib import Path
+
+from ..cache import _atomic_write
 
 __all__ = ["add_parser", "run"]
 
@@ -141,8 +141,8 @@ def run(args: argparse.Namespace) -> dict:
     record["report"], record["json"] = str(out / "report.html"), str(out / "audit.json")
     record = _finite(record)
     out.mkdir(parents=True, exist_ok=True)
-    _atomic_write(out / "audit.json", json.dumps(record, indent=1, allow_nan=False) + "\n")
-    _atomic_write(out / "report.html", render_html(record))
+    _write_text(out / "audit.json", json.dumps(record, indent=1, allow_nan=False) + "\n")
+    _write_text(out / "report.html", render_html(record))
     return record
 
 
@@ -157,15 +157,9 @@ def _finite(value):
     return value
 
 
-def _atomic_write(path: Path, text: str) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+def _write_text(path: Path, text: str) -> None:
+    """UTF-8 ``text`` to ``path`` atomically (the cache's temp-file-and-rename write)."""
+    _atomic_write(path, lambda fh: fh.write(text.encode("utf-8")))
 
 
 def show(record: dict) -> None:
