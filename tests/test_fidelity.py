@@ -92,14 +92,20 @@ def test_metric_records_and_effects(tmp_path):
 
 
 def test_hparam_differences_read_the_versioned_file():
-    from illusion.methods import hparams_for
+    from illusion.methods import create_method, hparams_for
 
     diff = fidelity.hparam_differences("cpu", "paper")
     assert list(diff.columns) == ["method", "hyperparameter", "cpu", "paper"]
     assert not diff.duplicated(["method", "hyperparameter"]).any()
+    effective = lambda m, p: create_method(m, **hparams_for(m, p)).hp  # noqa: E731
     for row in diff.itertuples(index=False):
-        assert hparams_for(row.method, "cpu").get(row.hyperparameter) == row.cpu
-        assert hparams_for(row.method, "paper").get(row.hyperparameter) == row.paper
+        assert effective(row.method, "cpu").get(row.hyperparameter) == row.cpu
+        assert effective(row.method, "paper").get(row.hyperparameter) == row.paper
         assert row.cpu != row.paper
+    # SCRUB's cpu entry leaves batch_size to the method's default (64), [A]'s states 64: the
+    # same value, so not a difference
+    assert "batch_size" not in hparams_for("scrub", "cpu")
+    assert effective("scrub", "cpu")["batch_size"] == hparams_for("scrub", "paper")["batch_size"]
+    assert diff[(diff.method == "scrub") & (diff.hyperparameter == "batch_size")].empty
     same = fidelity.hparam_differences("paper", "paper")
     assert same.empty

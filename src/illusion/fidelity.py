@@ -265,8 +265,16 @@ def hparam_differences(profile: str = "cpu", reference: str = "paper") -> pd.Dat
     """Every hyperparameter whose value under ``profile`` differs from ``reference`` (the
     ``paper`` profile holds [A]'s values), read from ``methods/hparams.toml`` through
     :func:`illusion.methods.hparams_for`: one row per (method, hyperparameter) with both
-    values (``None`` where a profile leaves it to the method's default)."""
-    from .methods import hparams_for
+    values. A value a profile leaves out is the method's default (``create_method(...).hp``), so
+    a default that equals the other profile's explicit value is not a difference."""
+    from .methods import create_method, hparams_for
+
+    def effective(name: str, prof: str) -> dict:
+        hp = hparams_for(name, prof)
+        try:
+            return dict(create_method(name, **hp).hp)
+        except (KeyError, TypeError, ValueError):  # not a creatable method: the file's values
+            return hp
 
     table = tomllib.loads(resources.files("illusion.methods").joinpath("hparams.toml")
                           .read_text())
@@ -274,7 +282,7 @@ def hparam_differences(profile: str = "cpu", reference: str = "paper") -> pd.Dat
                           for k, v in table.get(p, {}).items() if isinstance(v, dict))
     rows = []
     for name in names:
-        ours, ref = hparams_for(name, profile), hparams_for(name, reference)
+        ours, ref = effective(name, profile), effective(name, reference)
         if any(isinstance(v, dict) for v in (*ours.values(), *ref.values())):
             continue  # a sub-table of settings, not a method's entry
         for key in dict.fromkeys([*ref, *ours]):
