@@ -298,3 +298,22 @@ def test_pipeline_resolves_multi_class_hparams(tiny_data, tiny_config, cache, mo
               progress=False, method="random_label")
     assert unlearn_or_load(forget=[1], **kw).spec["hparams"]["lr"] == 1e-2
     assert unlearn_or_load(forget=[1, 2], **kw).spec["hparams"]["lr"] == 2e-2
+
+
+def test_context_indexes_batches_on_its_device(tiny_data):
+    """The unlearning loop's batches come from one device copy of the training split (issue
+    18: no host-to-device copy per batch on a GPU); on the CPU that copy is the data itself."""
+    import dataclasses
+
+    from illusion.methods.base import Context
+
+    idx = torch.arange(6)
+    args = (torch.nn.Identity(), torch.nn.Identity(), tiny_data, idx, idx[:0], (0,))
+    cpu = Context(*args, torch.device("cpu"), generators(0, STREAMS), {"batch_size": 4})
+    assert cpu.x_train.data_ptr() == tiny_data.x_train.data_ptr()  # no copy on the CPU
+    meta = Context(*args, torch.device("meta"), generators(0, STREAMS), {"batch_size": 4})
+    meta.data = dataclasses.replace(tiny_data, x_train=tiny_data.x_train[:0],
+                                    y_train=tiny_data.y_train[:0])  # the host split, gone
+    batch = meta.batch(idx[:4], "retain")
+    assert batch.x.device.type == batch.y.device.type == "meta"
+    assert batch.x.shape == (4, *tiny_data.x_train.shape[1:]) and batch.y.shape == (4,)

@@ -140,6 +140,14 @@ class Context:
     flip: bool = False
     state: dict[str, Any] = field(default_factory=dict)  # method-private (masks, noise...)
     phase: str = ""  # name of the running Phase (set by the loop)
+    # the training split on the device, copied once (on the CPU: the data's own tensors), so
+    # that a batch is indexed where it is used: no host-to-device copy per batch on a GPU
+    x_train: torch.Tensor = field(init=False, repr=False)
+    y_train: torch.Tensor = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self.x_train = self.data.x_train.to(self.device)
+        self.y_train = self.data.y_train.to(self.device)
 
     @property
     def num_classes(self) -> int:
@@ -151,13 +159,13 @@ class Context:
 
     def inputs(self, idx: torch.Tensor, augment: bool = True) -> torch.Tensor:
         """Normalised (optionally augmented) training images ``x_train[idx]`` on the device."""
-        x = self.data.x_train[idx].to(self.device)
+        x = self.x_train[idx.to(self.x_train.device)]
         if augment and (self.padding or self.flip):
             x = augment_batch(x, self.padding, self.flip, self.generators["augment"])
         return normalize(x, self.data.mean, self.data.std)
 
     def batch(self, idx: torch.Tensor, kind: str) -> Batch:
-        return Batch(self.inputs(idx), self.data.y_train[idx].to(self.device), kind)
+        return Batch(self.inputs(idx), self.y_train[idx.to(self.y_train.device)], kind)
 
     def loader(self, idx: torch.Tensor, kind: str, batch_size: int | None = None) -> Iterator[Batch]:
         """Shuffled batches over ``x_train[idx]``."""
@@ -264,6 +272,10 @@ def run_unlearning(method: Method, model: nn.Module, data: ImageData, retain_idx
     device = torch.device(device)
     model.to(device)
     original = copy.deepcopy(model).eval().requires_grad_(False)
+    if device.type != "cpu":  # augmentation draws on the device (illusion.train does the same)
+        from ..train import _device_generator
+
+        generators = {**generators, "augment": _device_generator(generators["augment"], device)}
     ctx = Context(model, original, data, retain_idx, forget_idx, tuple(forget_classes), device,
                   generators, method.hp, padding, flip)
     start = time.perf_counter()
