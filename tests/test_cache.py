@@ -272,3 +272,17 @@ def test_build_log_records_self_time_of_nested_builds(tmp_path):
     assert outer_e["seconds"] >= inner_e["seconds"] + 0.04
     assert abs(outer_e["self_seconds"] - (outer_e["seconds"] - inner_e["seconds"])) < 1e-2
     assert inner_e["self_seconds"] == inner_e["seconds"]
+
+
+@pytest.mark.parametrize("umask", [0o022, 0o077])
+def test_atomic_write_gives_the_mode_open_would(tmp_path, umask):
+    """mkstemp's private 0600 must not leak into reports and artifacts: the written file has
+    the mode a plain open() gives under the process umask."""
+    old = os.umask(umask)
+    try:
+        path = tmp_path / "report.html"
+        icache._atomic_write(path, lambda fh: fh.write(b"<html></html>"))
+    finally:
+        os.umask(old)
+    assert path.read_bytes() == b"<html></html>"
+    assert path.stat().st_mode & 0o777 == 0o666 & ~umask
