@@ -240,6 +240,14 @@ def test_bad_inputs_exit_2_with_one_line(capsys, world, tmp_path):
     torch.save(NoLinearNet().state_dict(), nolin)
     assert "no nn.Linear" in _fails(capsys, ["audit", str(nolin), "--data", data, "--forget",
                                              "0", "--arch", "test_audit:NoLinearNet"])
+    # files that are no checkpoint at all: text (the unpickler's IndexError), random bytes
+    text, noise = tmp_path / "notes.txt", tmp_path / "noise.bin"
+    text.write_text("root:x:0:0:root:/root:/bin/bash\n")
+    noise.write_bytes(bytes(torch.randint(0, 256, (3000,), generator=torch.Generator()
+                                          .manual_seed(0), dtype=torch.uint8).tolist()))
+    for junk in (text, noise):
+        assert "not a PyTorch file" in _fails(capsys, ["audit", str(junk), "--data", data,
+                                                       "--forget", "0", *sd])
     # a pickle without --unsafe-pickle
     assert "--unsafe-pickle" in _fails(capsys, ["audit", str(f["small_pickle"]), "--data",
                                                 data, "--forget", "0"])

@@ -161,14 +161,24 @@ def load_model(path: str | Path, arch: str | None, num_classes: int, in_channels
                                       f"{_first_line(exc)}") from None
     try:
         obj = torch.load(path, map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError:
+    except pickle.UnpicklingError as exc:
+        # weights_only rejects a class it may not import ("Unsupported global": a pickled
+        # object) and any byte stream that is no pickle at all (a text or random file)
+        if "Unsupported global" not in str(exc):
+            raise AuditInputError(f"{what} {path}: not a PyTorch file (unreadable pickle "
+                                  "data)") from None
         if not unsafe_pickle:
             raise AuditInputError(
                 f"{what} {path} is a pickled object, not a state dict; unpickling runs "
                 "arbitrary code: pass --unsafe-pickle if you trust the file") from None
-        obj = torch.load(path, map_location="cpu", weights_only=False)
-    except (RuntimeError, EOFError, OSError) as exc:
-        raise AuditInputError(f"{what} {path}: not a PyTorch file ({_first_line(exc)})") from None
+        try:
+            obj = torch.load(path, map_location="cpu", weights_only=False)
+        except Exception as exc2:  # noqa: BLE001 (a class that no longer imports, ...)
+            raise AuditInputError(f"{what} {path}: cannot unpickle it "
+                                  f"({type(exc2).__name__}: {_first_line(exc2)})") from None
+    except Exception as exc:  # noqa: BLE001 (a text file: IndexError; a broken zip: RuntimeError)
+        raise AuditInputError(f"{what} {path}: not a PyTorch file ({type(exc).__name__}: "
+                              f"{_first_line(exc)})") from None
     if isinstance(obj, nn.Module):
         return obj.eval()
     state = _state_dict(obj)
