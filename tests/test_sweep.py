@@ -84,12 +84,15 @@ def test_defaults_lists_and_method_entries():
 
 
 def test_cell_spec_decides_the_row():
+    from illusion.methods import hparams_for
+
+    lr = 3 * hparams_for("scrub+cmf", "cpu")["lr"]  # unlike the profile's, whatever it is tuned to
     grid = sweep.parse_grid(_grid(profile="cpu", methods=[
-        "scrub+cmf", {"method": "scrub+cmf", "label": "fast", "hparams": {"lr": 0.5}},
+        "scrub+cmf", {"method": "scrub+cmf", "label": "fast", "hparams": {"lr": lr}},
         {"method": "scrub+cmf", "label": "same"}]))
     base, fast, same = (sweep.cell_spec(c) for c in grid.cells[1:])
     assert base == same  # the label only names the row
-    assert fast["hparams"]["lr"] == 0.5 and base["hparams"]["lr"] != 0.5
+    assert fast["hparams"]["lr"] == lr and base["hparams"]["lr"] != lr
     assert base["start"] == "cmf_original" and base["start_hparams"]  # the CMF fine-tune
     assert sweep.cell_spec(grid.cells[0])["hparams"] == {}  # the original
     assert sweep.cell_spec(grid.cells[1], ["feature_drift"]) != base
