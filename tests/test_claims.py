@@ -310,7 +310,12 @@ def test_cmf_representation_margin_and_variant_labels():
     assert v.status == HOLDS and "SCRUB+CMF@A" in v.text
     v = claims.cmf_representation(c6_rows(random_label=(20.0, 89.0, 85.0, 80.0),
                                           salun=(10.0, 89.0, 85.0, 80.0)), METHODS)
-    assert "Unlike [A], neither RL+CMF and SalUn+CMF kept much" in v.text
+    assert "Unlike [A], neither RL+CMF nor SalUn+CMF kept much" in v.text
+    # lists of three or more read "a, b and c"
+    assert ("moved forgetting into the representation for RL+CMF, SalUn+CMF, NegGrad++CMF, "
+            "SCRUB+CMF and UNSIR+CMF;") in claims.cmf_representation(
+        c6_rows(random_label=(20.0, 89.0, 10.0, 10.0), salun=(10.0, 89.0, 10.0, 10.0)),
+        METHODS).text
 
 
 def test_cmf_representation_not_decided():

@@ -153,6 +153,14 @@ def _names(methods: Iterable[str], suffix: str = "") -> str:
     return ", ".join(method_label(m) + suffix for m in methods)
 
 
+def _series(items: Sequence[str], empty: str = "") -> str:
+    """``a``, ``a and b``, ``a, b and c`` (``empty`` for none)."""
+    items = list(items)
+    if len(items) < 2:
+        return items[0] if items else empty
+    return ", ".join(items[:-1]) + " and " + items[-1]
+
+
 def _cap(status: str) -> str:
     return status[0].upper() + status[1:]
 
@@ -607,8 +615,8 @@ def cmf_representation(table: pd.DataFrame, methods: Sequence[str],
     passed = _which(flags, True)
     little = [m for m in c.little if m in details.index]
     agree = [m for m in little if _cmp(details.loc[m, "output_forget"], ">=", c.little_min)]
-    names = lambda ms, empty="none": " and ".join(  # noqa: E731
-        method_label(m + variant) for m in ms) or empty
+    labels = lambda ms: [method_label(m + variant) for m in ms]  # noqa: E731
+    names = lambda ms, empty="none": _series(labels(ms), empty)  # noqa: E731
     where = f" ({setting})" if setting else ""
     if _which(flags, None):
         judged = "".join(f"; {names(ms)} {word}" for ms, word in (
@@ -626,12 +634,21 @@ def cmf_representation(table: pd.DataFrame, methods: Sequence[str],
             f"({names(c.below_retrain)}), {names(passed)} met the criterion (Retrain's probe /"
             f" NCC test-forget accuracy: {_pct(ref['probe'])} / {_pct(ref['ncc'])}). "
             + (f"As [A] reports, {names(agree)} forgot little (output test-forget "
-               f"{' and '.join(_pct(details.loc[m, 'output_forget']) for m in agree)})"
-               if agree else f"Unlike [A], neither {names(little, 'variant')} kept much of "
-               f"the class" if little else "No RL / SalUn variant was run")
+               f"{_series([_pct(details.loc[m, 'output_forget']) for m in agree])})"
+               if agree else f"Unlike [A], {_none_kept(labels(little))} much of the class"
+               if little else "No RL / SalUn variant was run")
             + (f"; {names([m for m in little if m not in agree])} forgot more than [A] "
                f"reports." if agree and len(agree) < len(little) else "."))
     return Verdict("C6", status, text, details)
+
+
+def _none_kept(labels: Sequence[str]) -> str:
+    """``X did not keep`` / ``neither X nor Y kept`` / ``none of X, Y and Z kept``."""
+    if len(labels) == 1:
+        return f"{labels[0]} did not keep"
+    if len(labels) == 2:
+        return f"neither {labels[0]} nor {labels[1]} kept"
+    return f"none of {_series(labels)} kept"
 
 
 # ------------------------------------------------------------------------------ C7
