@@ -265,16 +265,11 @@ def hparam_differences(profile: str = "cpu", reference: str = "paper") -> pd.Dat
     """Every hyperparameter whose value under ``profile`` differs from ``reference`` (the
     ``paper`` profile holds [A]'s values), read from ``methods/hparams.toml`` through
     :func:`illusion.methods.hparams_for`: one row per (method, hyperparameter) with both
-    values. A value a profile leaves out is the method's default (``create_method(...).hp``), so
+    values. A value a profile leaves out is the method's default (:func:`~illusion.methods.with_defaults`), so
     a default that equals the other profile's explicit value is not a difference."""
-    from .methods import create_method, hparams_for
+    from .methods import hparams_for, with_defaults
 
-    def effective(name: str, prof: str) -> dict:
-        hp = hparams_for(name, prof)
-        try:
-            return dict(create_method(name, **hp).hp)
-        except (KeyError, TypeError, ValueError):  # not a creatable method: the file's values
-            return hp
+    effective = lambda name, prof: with_defaults(name, hparams_for(name, prof))  # noqa: E731
 
     table = tomllib.loads(resources.files("illusion.methods").joinpath("hparams.toml")
                           .read_text())

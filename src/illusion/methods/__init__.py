@@ -10,7 +10,7 @@ from . import (boundary_shrink, classifier_only, finetune, grad_ascent,  # noqa:
                l1_sparse, neggrad_plus, random_label, retrain, salun, scrub, unsir)
 from . import erase_core  # noqa: F401 (registers ec and <base>+ec)
 from . import cmf  # noqa: F401 (registers <base>+cmf)
-from .config import hparams_for
+from .config import hparams_for, with_defaults
 
 __all__ = ["Batch", "Context", "Method", "available", "create_method", "register_method",
-           "register_variant", "hparams_for", "run_unlearning"]
+           "register_variant", "hparams_for", "run_unlearning", "with_defaults"]

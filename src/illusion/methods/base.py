@@ -26,6 +26,7 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from ..data import ImageData, augment_batch, batches, normalize
+from ..train import _device_generator
 
 __all__ = ["Batch", "Context", "Method", "Phase", "available", "create_method", "register_method",
            "register_variant", "run_unlearning"]
@@ -273,8 +274,6 @@ def run_unlearning(method: Method, model: nn.Module, data: ImageData, retain_idx
     model.to(device)
     original = copy.deepcopy(model).eval().requires_grad_(False)
     if device.type != "cpu":  # augmentation draws on the device (illusion.train does the same)
-        from ..train import _device_generator
-
         generators = {**generators, "augment": _device_generator(generators["augment"], device)}
     ctx = Context(model, original, data, retain_idx, forget_idx, tuple(forget_classes), device,
                   generators, method.hp, padding, flip)

@@ -6,7 +6,7 @@ import tomllib
 from functools import lru_cache
 from importlib import resources
 
-__all__ = ["hparams_for"]
+__all__ = ["hparams_for", "with_defaults"]
 
 
 @lru_cache(maxsize=1)
@@ -29,15 +29,11 @@ def hparams_for(method: str, profile: str, n_forget: int = 1, dataset: str | Non
     """
     if profile.endswith(":dry"):  # every hyperparameter (defaults too) of the real dataset's
         from ..dryrun import dry_hparams
-        from .base import create_method
 
         if dataset is not None and dataset.startswith("synthetic:"):
             dataset = dataset.split(":", 1)[1]
-        real = hparams_for(method, profile[:-4], n_forget, dataset)
-        try:
-            return dry_hparams(create_method(method, **real).hp)
-        except KeyError:  # not a method: its creation will say so, as for a real profile
-            return dry_hparams(real)
+        return dry_hparams(with_defaults(method, hparams_for(method, profile[:-4], n_forget,
+                                                             dataset)))
     table = _table().get(profile, {})
     if method not in table and method.startswith("last_layer:"):
         method = method.split(":", 1)[1]
@@ -55,3 +51,15 @@ def _overrides(table: dict, n_forget: int, dataset: str | None) -> list[dict]:
     if isinstance(own, dict) and not isinstance(own.get("lr"), (int, float)):  # a table of tables
         return [own] + ([own.get("multi", {})] if n_forget > 1 else [])
     return [table.get("multi", {})] if n_forget > 1 else []
+
+
+def with_defaults(method: str, hp: dict) -> dict:
+    """``hp`` completed with ``method``'s defaults (``create_method(method, **hp).hp``); ``hp``
+    itself when it makes no method (an unknown name or a bad value: creating the method later
+    says why, as for any profile)."""
+    from .base import create_method
+
+    try:
+        return dict(create_method(method, **hp).hp)
+    except (KeyError, TypeError, ValueError):
+        return hp
