@@ -358,7 +358,7 @@ def cell_items(cell: Cell, extras: Sequence[str] = ()) -> list[Item]:
         model = ("unlearned", *group, cell.forget, cell.method,
                  json.dumps(hp, sort_keys=True, default=str))
         items = [Item(("train", *model), cell.label, "train", method_work(cell.method, hp, s))]
-        if getattr(create_method(cell.method, **hp), "start_from", None) == "cmf_original":
+        if create_method(cell.method, **hp).start_from == "cmf_original":
             items.append(Item(("train", "cmf_original", *group), "cmf_original", "train",
                               cmf_original_work(cell.profile, s)))
     wanted = {*extras, *cell.extras}

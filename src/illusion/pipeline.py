@@ -250,12 +250,12 @@ def unlearn_or_load(dataset: str | None = None, profile: str = "cpu", seed: int 
         raise ValueError("unlearning needs at least one forget class")
     data = data or load_dataset(dataset or get_profile(profile).dataset)
     check_forget(forget, data.num_classes)  # before the original is trained, not after
-    if getattr(algo, "from_scratch", False):
+    if algo.from_scratch:
         return train_or_load(dataset, profile, seed, forget, cache, device, progress, config, data)
     cache = cache or ArtifactCache()
     original = train_or_load(dataset, profile, seed, (), cache, device, progress, config, data)
     # the model the method starts from: the original, or e.g. the CMF original for "+cmf"
-    start = STARTS[getattr(algo, "start_from", "original")](original, profile, cache, progress)
+    start = STARTS[algo.start_from](original, profile, cache, progress)
     forget = check_forget(forget, original.data.num_classes)
     cfg = config or get_profile(profile).train
     splits = make_splits(original.data, cfg, seed, forget)

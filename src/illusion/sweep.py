@@ -337,7 +337,7 @@ def _method(cell: Cell):
 
 def _start(cell: Cell) -> str:
     """The model the cell's method starts from (a key of :data:`illusion.pipeline.STARTS`)."""
-    return getattr(_method(cell), "start_from", "original")
+    return _method(cell).start_from if cell.method != "original" else "original"
 
 
 def cell_spec(cell: Cell, extras: Sequence[str] = ()) -> dict:

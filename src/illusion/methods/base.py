@@ -203,6 +203,10 @@ class Method:
     name: ClassVar[str] = ""
     defaults: ClassVar[dict[str, Any]] = {}
     head_compatible: ClassVar[bool] = True  # usable as last_layer:<name>
+    # Where the pipeline starts the method (illusion.pipeline.unlearn_or_load): a key of
+    # illusion.pipeline.STARTS, or from scratch on the retained classes (Retrain)
+    start_from: ClassVar[str] = "original"
+    from_scratch: ClassVar[bool] = False
     common: ClassVar[dict[str, Any]] = {"epochs": 3, "lr": 1e-2, "batch_size": 128,
                                         "momentum": 0.9, "weight_decay": 5e-4}
 
