@@ -13,7 +13,7 @@ budget (< 1 means within it), the process CPU seconds (all threads; on a machine
 other jobs the wall time overstates what the audit needs, the CPU time much less so), and the
 time of each step of the last full round.
 
-    .venv/bin/python bench/audit.py              # about 2 minutes on 2 cores
+    .venv/bin/python bench/audit.py              # --rounds full + model-only audits
 """
 
 from __future__ import annotations

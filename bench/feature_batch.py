@@ -1,11 +1,11 @@
-"""Feature extraction: images per second at the old batch size (1000) vs the new default (128).
+"""Feature extraction: images per second at batch 1000 (``--baseline``) vs the default, 128.
 
 ``illusion.features.extract_features`` runs the frozen model in eval mode, float32, batch by
-batch. On the 2-core CI machine small batches keep each layer's activations in cache: the
-``cpu`` original (ResNet-18 width 16, 28x28 inputs) extracts faster at 128 than at 1000. The
-two batch sizes run in alternating rounds on the same test images; the script prints the
-seconds per round, the medians and their ratio (old / new, >1 means the default is faster),
-and the largest absolute feature difference between the two (batching must not change
+batch. Small batches keep each layer's activations in cache, so the ``cpu`` original
+(ResNet-18 width 16, 28x28 inputs) should extract faster at 128 than at 1000; this checks
+it. The two batch sizes run in alternating rounds on the same test images; the script prints the
+seconds per round, the medians and their ratio (baseline / default, >1 means the default is
+faster), and the largest absolute feature difference between the two (batching must not change
 results beyond float rounding).
 
     .venv/bin/python bench/feature_batch.py            # profile cpu (trains or loads it)
@@ -42,10 +42,10 @@ def main(argv: list[str] | None = None) -> int:
             times[bs].append(time.perf_counter() - start)
         print(f"round {r + 1}: batch {args.baseline} {times[args.baseline][-1]:.2f} s   "
               f"batch {args.batch} {times[args.batch][-1]:.2f} s")
-    old, new = statistics.median(times[args.baseline]), statistics.median(times[args.batch])
+    base, dflt = statistics.median(times[args.baseline]), statistics.median(times[args.batch])
     diff = (feats[args.baseline] - feats[args.batch]).abs().max().item()
-    print(f"median: batch {args.baseline} {old:.2f} s ({len(x) / old:.0f} img/s), batch "
-          f"{args.batch} {new:.2f} s ({len(x) / new:.0f} img/s); ratio {old / new:.2f}x; "
+    print(f"median: batch {args.baseline} {base:.2f} s ({len(x) / base:.0f} img/s), batch "
+          f"{args.batch} {dflt:.2f} s ({len(x) / dflt:.0f} img/s); ratio {base / dflt:.2f}x; "
           f"max |feature difference| {diff:.2e} ({torch.get_num_threads()} threads)")
     return 0
 

@@ -1,5 +1,5 @@
-"""Linear probe: [A]'s protocol (the library's default) against the project's former L-BFGS
-ridge probe, on the six models where claim C2 is decided.
+"""Linear probe: [A]'s protocol (the library's default) against an L-BFGS ridge probe, on the
+six models where claim C2 is decided.
 
 For the original model, Retrain, RL, SalUn, SCRUB and NegGrad+ of one forget class (default:
 class 0, seed 0) the script loads the model and its cached head-input features through the
@@ -10,13 +10,13 @@ same held-out split:
   (one linear layer with bias on raw features, SGD lr 0.01, momentum 0.9, no weight decay,
   batch 64, 20 epochs, first best held-out epoch);
 * ``lbfgs``: :func:`lbfgs_probe` below, the library's probe up to METRICS_VERSION 3 (softmax
-  regression with L2 1e-2 on standardised features, full-batch L-BFGS from zero), kept here
-  only as the comparison that decided to drop it.
+  regression with L2 1e-2 on standardised features, full-batch L-BFGS from zero); it lives
+  only here, as the comparison behind the Fidelity page's linear-probe record.
 
 It prints, per model, test retain / forget accuracy of both probes, their difference
 (``lbfgs - A``) and the seconds of each (median of ``--rounds`` alternating runs, one torch
-thread), and at the end whether the former solver came within 1.0 point of [A]'s protocol on
-test-forget *and* test-retain for every model (the condition issue 13 set for keeping a faster
+thread), and at the end whether the L-BFGS probe comes within 1.0 point of [A]'s protocol on
+test-forget *and* test-retain for every model (the condition issue 13 set for offering a faster
 solver as an option), plus the RL − Retrain and SalUn − Retrain probe gaps under each.
 
 ``--profile smoke`` (default) is a quick plumbing run; ``--profile cpu`` is the meaningful one.
@@ -44,7 +44,7 @@ MODELS = ("original", "retrain", "random_label", "salun", "scrub", "neggrad_plus
 def lbfgs_probe(train_f: torch.Tensor, train_y: torch.Tensor, test_f: torch.Tensor,
                 test_y: torch.Tensor, num_classes: int, forget: Sequence[int],
                 generator: torch.Generator, l2: float = 1e-2, val_fraction: float = 0.1) -> dict:
-    """The former probe: standardise with the training features' mean and std, hold out
+    """The L-BFGS ridge probe: standardise with the training features' mean and std, hold out
     ``round(val_fraction * n)`` samples, minimise mean CE + l2/2 ||W||^2 (bias free) by
     L-BFGS-B from zero on the rest (float64 here), report test accuracies."""
     from scipy.optimize import minimize

@@ -14,7 +14,7 @@ class would otherwise overwrite them and make every model, Retrain included, loo
 Randomness: the sample and the evaluation subset come from a "sample" stream, batch order from
 an "order" stream, both derived from ``seed``; the global RNG is never used.
 
-Disclosure: the learning rate (1e-3) and notebook 07's mixing (9 retain images per forget
+Disclosure: the learning rate (1e-3) and notebook 06's mixing (9 retain images per forget
 image, the natural class balance) were settled after looking at ``cpu``-profile curves on
 *test* images for three models (Retrain, RL, EC): at lr 1e-2 with 1:1 mixing every model,
 Retrain included, predicted the forget class within 5 steps, which makes the attack say
@@ -97,8 +97,8 @@ def _stream(n: int, batch_size: int, generator: torch.Generator) -> Iterator[tor
 @contextlib.contextmanager
 def _intra_op_threads(n: int, device: torch.device):
     """Limit torch's CPU intra-op threads to ``n`` for the block (restored on exit): batches of
-    a few dozen small images gain nothing from a second thread, and on a shared 2-core
-    machine it made a curve six times slower (35 s against 5.6 s, smoke profile)."""
+    a few dozen small images gain nothing from a second thread, and on a machine shared with
+    other jobs the extra thread's spinning slows a relearning curve down several times over."""
     before = torch.get_num_threads()
     if device.type == "cpu":
         torch.set_num_threads(n)

@@ -123,7 +123,7 @@ def load_dataset(name: str, root: str | Path | None = None, download: bool = Tru
     if name not in _SOURCES:
         raise KeyError(f"unknown dataset {name!r}; choose from {', '.join(available())}")
     key = (name, str(root.resolve()))
-    if key not in _LOADED:  # decoding Fashion-MNIST's gzip files costs ~1 s a time
+    if key not in _LOADED:  # once per process: decoding Fashion-MNIST's gzip files is slow
         _LOADED[key] = _SOURCES[name](root, download)
     return _LOADED[key]
 

@@ -26,7 +26,7 @@ __all__ = ["cka_per_stage", "evaluate", "evaluate_checkpoint", "head_parameters"
            "output_accuracy", "probe_per_stage"]
 
 
-# [A]'s NC1–NC4 and the row-normalised NC2/NC3 the project reported before (metrics.py).
+# [A]'s NC1–NC4 and the row-normalised NC2/NC3 variants (angles only; metrics.neural_collapse).
 NC_KEYS = ("nc1", "nc2", "nc3", "nc4", "nc2_rownorm", "nc3_rownorm")
 
 

@@ -2,8 +2,8 @@
 
 Metrics (:mod:`illusion.metrics`) work on the matrices this module returns. Extraction is in
 evaluation mode, batched, and does not touch any RNG; it runs in float32 unless ``bf16`` asks
-for bfloat16 autocast, which the pipeline does for profiles that also *train* under it (``cpu``):
-1.8x faster on one CPU thread, features within 0.4% (relative norm) of float32
+for bfloat16 autocast, which the pipeline does for profiles that also *train* under it (``cpu``
+on a CPU with native bfloat16): faster passes, features close to float32's
 (``bench/feature_precision.py`` measures speed and the metrics' differences). Features are
 returned as float32 either way.
 """
@@ -26,8 +26,8 @@ def extract_features(model: nn.Module, data: ImageData, x: torch.Tensor, stages:
                      bf16: bool = False) -> torch.Tensor | dict:
     """Penultimate features (N, D) of uint8 images ``x`` — or, with ``stages``, the pooled
     features of every stage as ``{name: (N, C)}`` — as float32 CPU tensors. The default batch
-    (128) keeps activations in cache: 1.9x faster than 1000 on the cpu model, identical
-    features (``bench/feature_batch.py``)."""
+    (128) keeps activations in cache, so it is faster than large batches on the cpu model, with
+    identical features (``bench/feature_batch.py``)."""
     device = device or next(model.parameters()).device
     was_training = model.training
     model.eval()

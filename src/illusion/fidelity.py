@@ -107,9 +107,9 @@ METRIC_DEVIATIONS: tuple[MetricDeviation, ...] = (
         "where the CPU computes bfloat16 natively (AVX512-BF16 or AMX; illusion.profiles."
         "native_bf16), the cpu profile trains under bfloat16 autocast and extracts every "
         "feature (probe, NCC, CKA, NC) under it, metrics then computed in float32; elsewhere "
-        "(e.g. AVX2 CPUs, where bfloat16 is emulated and 9.5x slower) it runs in float32",
-        "about 1.5-2x faster steps and feature passes on such a CPU, which makes the cpu book "
-        "affordable; the precision is part of every artifact's key",
+        "(e.g. AVX2 CPUs, where bfloat16 is emulated and much slower) it runs in float32",
+        "faster steps and feature passes on such a CPU (timings in the README), which makes the "
+        "cpu book affordable; the precision is part of every artifact's key",
         measured_by="bench/feature_precision.py: every metric under bfloat16 and float32 "
                     "features of the same models",
         effect_csv="bench/results/feature_precision_cpu.csv"),

@@ -181,7 +181,7 @@ def neural_collapse(features: torch.Tensor, labels: torch.Tensor,
       no per-class normalisation: unequal class-mean norms (an equinorm violation) count;
     * ``nc3`` = the same distance for WH (needs ``weight``; W's rows not normalised);
     * ``nc2_rownorm`` / ``nc3_rownorm`` = the same after normalising every centred mean and
-      classifier row to unit length (angles only; the project's definition before [A]'s);
+      classifier row to unit length (angles only; a named variant that no verdict reads);
     * ``nc4`` = share of samples where argmax(W f + b) equals the nearest class mean (among the
       selected classes);
     * ``duality`` / ``duality_uncentred`` = per-class 1 − cos(w_c, μ_c − μ_G) and

@@ -1,7 +1,7 @@
 """Named scales of every experiment: ``smoke`` (CI, seconds), ``cpu`` (default), ``paper`` (GPU).
 
 A profile fixes the default dataset and the training recipe; the README's "Profiles" section
-explains the choice of the ``cpu`` values (measured on a 2-core machine).
+explains the choice of the ``cpu`` values and the measurements behind them.
 """
 
 from __future__ import annotations
@@ -20,8 +20,8 @@ def native_bf16() -> bool:
     """Whether the ``cpu`` profile trains under bfloat16 autocast on this machine.
 
     Only where the CPU computes bfloat16 natively (AVX512-BF16 or AMX, as oneDNN reports it):
-    elsewhere autocast emulates it, and a training step of the cpu model ran 9.5x slower than
-    in float32 on an AVX2 AMD EPYC (6.6 s against 0.69 s of CPU per batch of 128). The choice is
+    elsewhere autocast emulates it, which makes a training step of the cpu model much slower
+    than in float32 (the README's "Measurements quoted by the code"). The choice is
     part of every artifact's spec, so models of either precision never share a cache entry.
     ``ILLUSION_CPU_BF16=1`` or ``0`` forces it (e.g. to repeat a run made on the other kind).
     """

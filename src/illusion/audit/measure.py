@@ -30,7 +30,7 @@ __all__ = ["AuditConfig", "ContiguousInput", "audit", "measure_model"]
 
 
 def _attack() -> RelearnConfig:
-    # notebook 07's "5% of the forget class" attack (illusion.attacks.default_attacks)
+    # notebook 06's "5% of the forget class" attack (illusion.attacks.default_attacks)
     return RelearnConfig(fraction=0.05, retain_ratio=9.0, steps=50, eval_every=10, lr=1e-3)
 
 
@@ -90,8 +90,7 @@ def _readouts(fs: FeatureSet, taps: Taps, forget: Sequence[int], k: int,
               cfg: AuditConfig) -> dict:
     """Every feature readout of one model. The caller runs it on one intra-op thread: these
     are thousands of tiny ops, which a second spinning thread slows down many times over on a
-    busy machine (the probe on 5,000 x 128 features, beside other jobs: 5-11 s on one thread,
-    105-124 s on two)."""
+    busy machine."""
     g = torch.Generator().manual_seed(cfg.seed)
     out = output_accuracy(fs, forget)
     probe = linear_probe(fs.train, fs.train_y, fs.test, fs.test_y, k, forget, generator=g)
