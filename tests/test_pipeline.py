@@ -232,3 +232,18 @@ def test_features_from_cached_stage_features_equal_a_direct_pass(tiny_data, tiny
     derived = cached_features(tm, cache)  # built from the stage features
     for name in ("train", "test", "train_logits", "test_logits", "train_y", "test_y"):
         assert torch.equal(getattr(direct, name), getattr(derived, name)), name
+
+
+def test_every_kind_goes_through_one_routine(tiny_data, tiny_config, cache, monkeypatch):
+    kinds, real = [], pipeline._model_artifact
+
+    def spy(cache, kind, *args, **kwargs):
+        kinds.append(kind)
+        return real(cache, kind, *args, **kwargs)
+
+    monkeypatch.setattr(pipeline, "_model_artifact", spy)
+    kw = dict(profile="smoke", config=tiny_config, data=tiny_data, cache=cache, device="cpu",
+              progress=False)
+    assert pipeline.unlearn_or_load(forget=[1], method="retrain", **kw).kind == "retrain"
+    assert pipeline.unlearn_or_load(forget=[1], method="random_label+cmf", **kw).cached is False
+    assert kinds == ["retrain", "original", "cmf_original", "unlearned"]

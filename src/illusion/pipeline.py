@@ -1,4 +1,5 @@
-"""Train-or-load the original model and Retrain through the artifact cache.
+"""Build-or-load every model (original, Retrain, unlearned, CMF original) through the artifact
+cache, with one routine, :func:`_model_artifact`, for all of them.
 
 This is the one place where data, model, training and cache meet; the CLI and the notebooks
 call :func:`train_or_load` and never repeat its logic.
@@ -15,7 +16,7 @@ from typing import Callable, Sequence
 import torch
 from torch import nn
 
-from .cache import ArtifactCache
+from .cache import ArtifactCache, Checkpoint
 from .cmf import to_cmf
 from .data import ImageData, class_split, load_dataset, per_class_subset, train_val_split
 from .features import FeatureSet, extract_features, feature_set, with_head
@@ -152,26 +153,43 @@ def train_or_load(dataset: str | None = None, profile: str = "cpu", seed: int = 
     cache = cache or ArtifactCache()
     device = torch.device(device) if device is not None else default_device()
     spec = {"dataset": data.name, "train": asdict(cfg), "seed": seed, "forget": list(forget)}
-    kind = "retrain" if forget else "original"
     splits = make_splits(data, cfg, seed, forget)
-    ckpt = cache.checkpoint(kind, spec)
 
-    def build() -> dict:
+    def train(ckpt: Checkpoint) -> tuple[nn.Module, list[dict], float]:
         model = build_model(cfg, data, seed)
         val = class_split(data.y_train, splits.val, forget)[0]
         start = time.perf_counter()
         history = fit(model, data, splits.retain, val, cfg, generators(seed), device, progress,
                       on_epoch=_nc_hook(data, splits, cfg, seed), resume=ckpt.load(),
                       checkpoint=ckpt.save)
-        seconds = time.perf_counter() - start
+        return model, history, time.perf_counter() - start
+
+    return _model_artifact(cache, "retrain" if forget else "original", spec, train,
+                           lambda: build_model(cfg, data, seed), data, splits, device)
+
+
+def _model_artifact(cache: ArtifactCache, kind: str, spec: dict,
+                    train: Callable[[Checkpoint], tuple[nn.Module, list[dict], float]],
+                    skeleton: Callable[[], nn.Module], data: ImageData, splits: Splits,
+                    device: torch.device | None = None) -> TrainedModel:
+    """Build-or-load a model artifact of any kind. ``train(checkpoint)`` runs only on a miss
+    (resuming from ``checkpoint`` if it can) and returns ``(model, history, seconds)``; the
+    stored state dict is loaded into ``skeleton()``, moved to ``device`` (when given) in its
+    memory format, and set to evaluation mode."""
+    ckpt = cache.checkpoint(kind, spec)
+
+    def build() -> dict:
+        model, history, seconds = train(ckpt)
         return {"state_dict": {k: v.cpu() for k, v in model.state_dict().items()},
                 "history": history, "spec": spec, "seconds": seconds}
 
     payload, cached = cache.get_or_create(kind, spec, build)
     ckpt.clear()
-    model = build_model(cfg, data, seed)
+    model = skeleton()
     model.load_state_dict(payload["state_dict"])
-    model.to(device=device, memory_format=memory_format(model)).eval()
+    if device is not None:
+        model.to(device=device, memory_format=memory_format(model))
+    model.eval()
     return TrainedModel(model, data, splits, spec, payload["history"], payload["seconds"], cached)
 
 
@@ -262,21 +280,14 @@ def unlearn_or_load(dataset: str | None = None, profile: str = "cpu", seed: int 
     spec = {"original": start.spec, "method": method, "hparams": algo.hp,
             "forget": list(forget), "seed": seed}
 
-    def build() -> dict:
-        model = copy.deepcopy(start.model)
-        _, history, seconds = run_unlearning(
-            algo, model, original.data, splits.retain, splits.forget, forget,
+    def train(_: Checkpoint) -> tuple[nn.Module, list[dict], float]:
+        return run_unlearning(
+            algo, copy.deepcopy(start.model), original.data, splits.retain, splits.forget, forget,
             generators(seed, ("order", "augment", "labels", "noise"), salt=f"unlearn:{method}:"),
             start.model.fc.weight.device, cfg.padding, cfg.flip, progress, cfg.bf16)
-        return {"state_dict": {k: v.cpu() for k, v in model.state_dict().items()},
-                "history": history, "spec": spec, "seconds": seconds}
 
-    payload, cached = cache.get_or_create("unlearned", spec, build)
-    model = copy.deepcopy(start.model)
-    model.load_state_dict(payload["state_dict"])
-    model.eval()
-    return TrainedModel(model, original.data, splits, spec, payload["history"],
-                        payload["seconds"], cached)
+    return _model_artifact(cache, "unlearned", spec, train, lambda: copy.deepcopy(start.model),
+                           original.data, splits)
 
 
 def cmf_original_or_load(original: TrainedModel, profile: str = "cpu",
@@ -293,22 +304,17 @@ def cmf_original_or_load(original: TrainedModel, profile: str = "cpu",
     cache = cache or ArtifactCache()
     spec = {"original": original.spec, "method": "cmf_original", "hparams": algo.hp}
 
-    def build() -> dict:
-        model = copy.deepcopy(original.model)
-        _, history, seconds = run_unlearning(
-            algo, model, original.data, original.splits.train, torch.empty(0, dtype=torch.int64),
-            (), generators(original.spec["seed"], ("order", "augment", "labels", "noise"),
-                           salt="cmf_original:"),
+    def train(_: Checkpoint) -> tuple[nn.Module, list[dict], float]:
+        return run_unlearning(
+            algo, copy.deepcopy(original.model), original.data, original.splits.train,
+            torch.empty(0, dtype=torch.int64), (),
+            generators(original.spec["seed"], ("order", "augment", "labels", "noise"),
+                       salt="cmf_original:"),
             original.model.fc.weight.device, cfg.padding, cfg.flip, progress, cfg.bf16)
-        return {"state_dict": {k: v.cpu() for k, v in model.state_dict().items()},
-                "history": history, "spec": spec, "seconds": seconds}
 
-    payload, cached = cache.get_or_create("cmf_original", spec, build)
-    model = to_cmf(copy.deepcopy(original.model))
-    model.load_state_dict(payload["state_dict"])
-    model.eval()
-    return TrainedModel(model, original.data, original.splits, spec, payload["history"],
-                        payload["seconds"], cached)
+    return _model_artifact(cache, "cmf_original", spec, train,
+                           lambda: to_cmf(copy.deepcopy(original.model)), original.data,
+                           original.splits)
 
 
 # Starting points of unlearning, by a method's ``start_from`` (default "original"):
