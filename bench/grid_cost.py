@@ -65,7 +65,7 @@ from torch import nn
 
 from illusion.attacks import default_attacks
 from illusion.data import augment_batch
-from illusion.methods import create_method, hparams_for
+from illusion.methods import create_method, hparams_for, parse_method_name, resolve_method
 from illusion.methods.cmf import cmf_finetune
 from illusion.models import create_model
 from illusion.profiles import get_profile
@@ -264,6 +264,13 @@ def _ec_heads(hp: dict, s: Sizes) -> Work:
     return Work(forward=hp["head_epochs"] * (s.retain + s.forget))
 
 
+def _last_layer(base: str, hp: dict, s: Sizes) -> Work:
+    """``last_layer:<base>``: only the head trains, so every trained image is a forward pass
+    (+ a negligible backward through the head); input gradients on frozen networks stay."""
+    work = method_work(base, hp, s)
+    return Work(grad=work.grad, forward=work.forward + work.train, steps=work.steps)
+
+
 def _cmf(base: str, hp: dict, s: Sizes) -> Work:
     """``<base>+cmf``: the base's work and the class means refitted by a full pass per epoch
     (``cmf_rule = "momentum"``: a forward of every trained batch, one final full pass)."""
@@ -282,19 +289,16 @@ def _ec_plugin(base: str, hp: dict, s: Sizes) -> Work:
     return work + _ec_heads(hp, s) + Work(train=extra)
 
 
-VARIANTS: dict[str, Callable[[str, dict, Sizes], Work]] = {"cmf": _cmf, "ec": _ec_plugin}
+# variant pattern (illusion.methods.register_variant) -> its work from its base's
+VARIANTS: dict[str, Callable[[str, dict, Sizes], Work]] = {
+    "last_layer:{}": _last_layer, "{}+cmf": _cmf, "{}+ec": _ec_plugin}
 
 
 def method_work(method: str, hp: dict, s: Sizes) -> Work:
     """The work of unlearning with ``method`` (a registered name) and its full ``hp``."""
-    if method.startswith("last_layer:"):
-        # only the head trains: every trained image is a forward pass (+ a negligible
-        # backward through the head); input gradients on frozen networks stay as they are
-        base = method_work(method.split(":", 1)[1], hp, s)
-        return Work(grad=base.grad, forward=base.forward + base.train, steps=base.steps)
-    base, plus, suffix = method.rpartition("+")
-    if plus and suffix in VARIANTS:
-        return VARIANTS[suffix](base, hp, s)
+    variant, base = parse_method_name(method)
+    if variant is not None and variant.pattern in VARIANTS:
+        return VARIANTS[variant.pattern](base, hp, s)
     if method not in COUNTERS:
         raise KeyError(f"no cost model for method {method!r}; add one to COUNTERS")
     return COUNTERS[method](hp, s)
@@ -302,9 +306,8 @@ def method_work(method: str, hp: dict, s: Sizes) -> Work:
 
 def cell_hparams(cell: Cell) -> dict:
     """The cell's full hyperparameters, as the sweep builds its method."""
-    return create_method(cell.method, **{**hparams_for(cell.method, cell.profile,
-                                                       len(cell.forget), cell.dataset),
-                                         **cell.hparams}).hp
+    return resolve_method(cell.method, cell.profile, cell.hparams, len(cell.forget),
+                          cell.dataset).hp
 
 
 def cmf_original_work(profile: str, s: Sizes) -> Work:
@@ -362,7 +365,8 @@ def cell_items(cell: Cell, extras: Sequence[str] = ()) -> list[Item]:
             items.append(Item(("train", "cmf_original", *group), "cmf_original", "train",
                               cmf_original_work(cell.profile, s)))
     wanted = {*extras, *cell.extras}
-    cmf_model = cell.method.endswith("+cmf")  # its neck is not the identity
+    variant, _ = parse_method_name(cell.method)
+    cmf_model = variant is not None and variant.pattern == "{}+cmf"  # neck not the identity
     if wanted & STAGE_EXTRAS:  # per-stage features first; the head features reuse them
         items.append(Item(("stage_features", *model), cell.label, "eval", features))
         features = features if cmf_model else Work()

@@ -317,3 +317,108 @@ def test_context_indexes_batches_on_its_device(tiny_data):
     batch = meta.batch(idx[:4], "retain")
     assert batch.x.device.type == batch.y.device.type == "meta"
     assert batch.x.shape == (4, *tiny_data.x_train.shape[1:]) and batch.y.shape == (4,)
+
+
+# ------------------------------------------------------------------- variants (Wrapper)
+
+def test_wrapper_delegates_every_hook_of_method():
+    """Every public hook of Method is forwarded to the base once, in Wrapper, with its
+    arguments and result; where the method starts is the base's unless a variant sets it."""
+    import inspect
+
+    from illusion.methods import Method, Wrapper
+
+    hooks = [n for n, f in vars(Method).items() if inspect.isfunction(f) and not n.startswith("_")]
+    assert {"setup", "batches", "loss", "backward", "after_step", "phases", "parameters",
+            "train_mode", "scale_lr", "logits", "ce"} <= set(hooks)
+    calls = []
+
+    class Recorder:
+        start_from, from_scratch = "elsewhere", True
+
+        def __getattr__(self, name):
+            return lambda *args: calls.append((name, args)) or f"{name} result"
+
+    wrapper = Wrapper.__new__(Wrapper)
+    wrapper.base = Recorder()
+    for name in hooks:
+        assert name in vars(Wrapper), f"Wrapper does not forward {name}"
+        hook = vars(Method)[name]
+        args = tuple(object() for _ in list(inspect.signature(hook).parameters)[1:])
+        result = getattr(wrapper, name)(*args)
+        assert calls[-1] == (name, args)
+        if hook.__annotations__.get("return") != "None":
+            assert result == f"{name} result"
+    assert wrapper.start_from == "elsewhere" and wrapper.from_scratch is True
+    assert create_method("scrub+cmf").start_from == "cmf_original"
+    assert create_method("last_layer:scrub").start_from == "original"
+    assert not create_method("scrub+ec").from_scratch
+
+
+def test_a_variant_takes_one_registration(monkeypatch, original):
+    from illusion.methods import (Wrapper, parse_method_name, register_variant,
+                                  resolve_method)
+    from illusion.methods import base
+
+    with monkeypatch.context() as mp:
+        mp.setattr(base, "_VARIANTS", dict(base._VARIANTS))
+
+        @register_variant("{}+twice", bases=("finetune", "random_label"))
+        class Twice(Wrapper):
+            own = {"factor": 2.0}
+
+            def scale_lr(self, epoch: int, step: int) -> float:
+                return self.hp["factor"] * self.base.scale_lr(epoch, step)
+
+        assert {"finetune+twice", "random_label+twice"} <= set(available())
+        variant, name = parse_method_name("random_label+twice")
+        assert variant.wrapper is Twice and name == "random_label"
+        m = create_method("random_label+twice", lr=0.5)
+        assert isinstance(m, Twice) and m.name == "random_label+twice"
+        assert m.hp == {**create_method("random_label", lr=0.5).hp, "factor": 2.0}
+        assert m.scale_lr(0, 0) == 2.0
+        assert resolve_method("random_label+twice", "paper", {"factor": 3.0}).hp == {
+            **create_method("random_label", **hparams_for("random_label", "paper")).hp,
+            "factor": 3.0}
+        with pytest.raises(KeyError):
+            create_method("scrub+twice")  # not one of its bases
+        _, history, _ = _run("finetune+twice", original)
+        assert math.isfinite(history[0]["loss"])
+
+        @register_variant("{}+clash", bases=("salun",))
+        class Clash(Wrapper):
+            own = {"threshold": 0.1}  # a hyperparameter of the base
+
+        with pytest.raises(ValueError, match="clash"):
+            create_method("salun+clash")
+        with pytest.raises(ValueError, match="already registered"):
+            register_variant("{}+twice", bases=("scrub",))(Twice)
+    assert "random_label+twice" not in available()
+    with pytest.raises(KeyError):
+        create_method("random_label+twice")
+
+
+def test_variants_inherit_their_base_hparams(monkeypatch):
+    """A variant's hyperparameters are its base's (override tables included) updated by its
+    own entry, except those whose default the variant sets itself."""
+    import illusion.methods.config as config
+    from illusion.methods import resolve_method
+
+    for n, dataset in ((1, None), (2, None), (10, "cifar100")):
+        assert hparams_for("last_layer:scrub", "paper", n, dataset) == \
+            hparams_for("scrub", "paper", n, dataset)
+    assert hparams_for("scrub+cmf", "paper") == {**hparams_for("scrub", "paper"), "lr": 5e-3}
+    assert hparams_for("scrub+ec", "paper")["batch_size"] == 64  # SCRUB's, inherited
+    table = {"p": {"neggrad_plus": {"epochs": 7, "lr": 0.3, "clip": 0.7, "ascent_weight": 2.0},
+                   "unsir": {"noise_objective": "ce", "noise_copies": 3},
+                   "neggrad_plus+ec": {"lr": 0.1}}}
+    monkeypatch.setattr(config, "_table", lambda: table)
+    hp = resolve_method("neggrad_plus+cmf", "p").hp
+    assert (hp["epochs"], hp["lr"]) == (7, 0.3)  # inherited
+    assert (hp["clip"], hp["ascent_weight"]) == (0.0, 0.5)  # CMF's own for NegGrad+, kept
+    hp = resolve_method("unsir+cmf", "p").hp
+    assert (hp["noise_objective"], hp["noise_copies"]) == ("logit", 3)
+    hp = resolve_method("neggrad_plus+ec", "p", {"epochs": 1}).hp
+    assert (hp["epochs"], hp["lr"], hp["clip"]) == (1, 0.1, 0.7)
+    assert resolve_method("neggrad_plus", "p").hp == create_method(
+        "neggrad_plus", **table["p"]["neggrad_plus"]).hp

@@ -260,10 +260,9 @@ def unlearn_or_load(dataset: str | None = None, profile: str = "cpu", seed: int 
     classes, as the probe protocol needs); ``seconds`` is the unlearning time only (for
     ``retrain``: its training time).
     """
-    from .methods import create_method, hparams_for, run_unlearning
+    from .methods import resolve_method, run_unlearning
 
-    algo = create_method(method, **{**hparams_for(method, profile, len(forget), dataset),
-                                    **(hparams or {})})
+    algo = resolve_method(method, profile, hparams, len(forget), dataset)
     if not forget:
         raise ValueError("unlearning needs at least one forget class")
     data = data or load_dataset(dataset or get_profile(profile).dataset)

@@ -70,10 +70,14 @@ LABELS = {"original": "Original", "retrain": "Retrain", "finetune": "FT", "grad_
 
 
 def method_label(name: str) -> str:
-    """Display name; a variant ``<base>+<suffix>`` reads ``<base's label>+<SUFFIX>``."""
-    base, plus, suffix = name.rpartition("+")
-    if plus and base:
-        return f"{method_label(base)}+{suffix.upper()}"
+    """Display name; a suffix variant ``<base>+<suffix>``, with or without a setting
+    ``@<setting>``, reads ``<base's label>+<SUFFIX>@<SETTING>`` (``scrub+cmf@A``: SCRUB+CMF@A)."""
+    from .methods import parse_method_name
+
+    method, at, setting = name.partition("@")
+    variant, base = parse_method_name(method)
+    if variant is not None and variant.suffix:
+        return f"{method_label(base)}{variant.suffix.upper()}{at}{setting.upper()}"
     return LABELS.get(name, name)
 
 
@@ -90,14 +94,16 @@ def method_palette() -> dict[str, tuple]:
     palette = {method_label(m): c for m, c in zip(METHOD_ORDER, colours)}
     palette["Original"], palette["Retrain"] = (0.1, 0.1, 0.1), (0.55, 0.55, 0.55)
     palette["CMF original"] = (0.35, 0.25, 0.45)
-    from .methods import available  # variants: a shade of the base's colour, one per suffix
+    from .methods import available, parse_method_name
 
-    variants = [n.rpartition("+") for n in available() if "+" in n]
-    suffixes = sorted({suffix for _, _, suffix in variants})
-    for base, _, suffix in variants:
+    # suffix variants: a shade of the base's colour, one per suffix
+    variants = [(n, *parse_method_name(n)) for n in available()]
+    variants = [(n, v.suffix, base) for n, v, base in variants if v is not None and v.suffix]
+    suffixes = sorted({suffix for _, suffix, _ in variants})
+    for name, suffix, base in variants:
         if method_label(base) in palette:
-            palette[method_label(f"{base}+{suffix}")] = _shade(palette[method_label(base)],
-                                                             suffixes.index(suffix))
+            palette[method_label(name)] = _shade(palette[method_label(base)],
+                                                 suffixes.index(suffix))
     return palette
 
 

@@ -326,13 +326,12 @@ def _names(value: Any, key: str, empty: bool = False) -> list[str]:
 
 def _method(cell: Cell):
     """The cell's configured method object (``None`` for the original)."""
-    from .methods import create_method, hparams_for
+    from .methods import resolve_method
 
     if cell.method == "original":
         return None
-    return create_method(cell.method, **{**hparams_for(cell.method, cell.profile,
-                                                       len(cell.forget), cell.dataset),
-                                         **cell.hparams})
+    return resolve_method(cell.method, cell.profile, cell.hparams, len(cell.forget),
+                          cell.dataset)
 
 
 def _start(cell: Cell) -> str:

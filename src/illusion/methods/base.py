@@ -9,6 +9,10 @@ progress bar and timing, so no method repeats it. A method whose optimisation ha
 their own optimizer (UNSIR: impair with Adam, then repair with a fresh Adam) lists them as
 ``Phase``s; every other method has one phase.
 
+A variant of a method (``last_layer:<m>``, ``<m>+cmf``, ``<m>+ec``) is a :class:`Wrapper`
+subclass registered once with :func:`register_variant` under a name pattern and the bases it
+accepts; :func:`parse_method_name` splits any method name into its variant and base.
+
 Randomness comes only from the generators in ``Context.generators`` ("order", "augment",
 "labels", "noise"), derived from the run's seed; the global RNG is never used.
 """
@@ -27,13 +31,14 @@ from tqdm.auto import tqdm
 
 from ..data import ImageData, augment_batch, batches, normalize
 from ..train import _device_generator
+from .checks import check_hparams
 
-__all__ = ["Batch", "Context", "Method", "Phase", "available", "create_method", "register_method",
-           "register_variant", "run_unlearning"]
+__all__ = ["Batch", "Context", "Method", "Phase", "Variant", "Wrapper", "available",
+           "create_method", "parse_method_name", "register_method", "register_variant",
+           "run_unlearning"]
 
 _REGISTRY: dict[str, type["Method"]] = {}
-# "<base>+<suffix>" variants (CMF, EC...): suffix -> (factory(base_name, **hp), base names)
-_VARIANTS: dict[str, tuple[Callable[..., "Method"], tuple[str, ...]]] = {}
+_VARIANTS: dict[str, "Variant"] = {}  # pattern -> variant, in registration order
 
 
 def register_method(cls: type["Method"]) -> type["Method"]:
@@ -46,41 +51,81 @@ def register_method(cls: type["Method"]) -> type["Method"]:
     return cls
 
 
-def register_variant(suffix: str, bases: Sequence[str]):
-    """Decorator registering ``factory(base_name, **hparams) -> Method`` as the method
-    ``<base>+<suffix>`` for every name in ``bases`` (e.g. ``scrub+cmf``)."""
-    def wrap(factory: Callable[..., "Method"]) -> Callable[..., "Method"]:
-        if suffix in _VARIANTS:
-            raise ValueError(f"variant +{suffix} is already registered")
-        _VARIANTS[suffix] = (factory, tuple(bases))
-        return factory
+@dataclass(frozen=True)
+class Variant:
+    """The methods ``pattern.format(base)`` (``"{}+cmf"``: ``scrub+cmf``; ``"last_layer:{}"``:
+    ``last_layer:scrub``), each built as ``wrapper(base, **hparams)``, for every base that
+    ``bases`` accepts (method names, or a test on the class of a registered method)."""
+
+    pattern: str
+    wrapper: type["Wrapper"]
+    bases: tuple[str, ...] | Callable[[type["Method"]], bool]
+
+    @property
+    def prefix(self) -> str:
+        return self.pattern.split("{}")[0]
+
+    @property
+    def suffix(self) -> str:
+        return self.pattern.split("{}")[1]
+
+    def base_of(self, name: str) -> str | None:
+        """The base of ``name`` when ``name`` has this variant's form, else None."""
+        pre, post = self.prefix, self.suffix
+        if len(name) > len(pre) + len(post) and name.startswith(pre) and name.endswith(post):
+            return name[len(pre):len(name) - len(post)]
+        return None
+
+    def base_names(self) -> list[str]:
+        """The bases, in the order ``available`` lists them."""
+        if callable(self.bases):
+            return [n for n in sorted(_REGISTRY) if self.bases(_REGISTRY[n])]
+        return list(self.bases)
+
+
+def register_variant(pattern: str, bases: Sequence[str] | Callable[[type["Method"]], bool]):
+    """Class decorator registering a :class:`Wrapper` subclass as the methods
+    ``pattern.format(base)`` for every base in ``bases`` (names, or a test on the class of a
+    registered method), e.g. ``@register_variant("{}+cmf", bases=("scrub", ...))``."""
+    if pattern.count("{}") != 1 or pattern == "{}":
+        raise ValueError(f"a variant pattern needs one '{{}}' and an affix, got {pattern!r}")
+
+    def wrap(cls: type["Wrapper"]) -> type["Wrapper"]:
+        if not (isinstance(cls, type) and issubclass(cls, Wrapper)):
+            raise TypeError(f"variant {pattern!r}: {cls!r} is not a Wrapper subclass")
+        if pattern in _VARIANTS:
+            raise ValueError(f"variant {pattern!r} is already registered")
+        cls.pattern = pattern
+        _VARIANTS[pattern] = Variant(pattern, cls, bases if callable(bases) else tuple(bases))
+        return cls
     return wrap
 
 
+def parse_method_name(name: str) -> tuple[Variant | None, str]:
+    """``(variant, base)`` when ``name`` has the form of a registered variant (the first
+    registered that matches; the base is not checked), else ``(None, name)``."""
+    for variant in _VARIANTS.values():
+        if (base := variant.base_of(name)) is not None:
+            return variant, base
+    return None, name
+
+
 def available() -> list[str]:
-    """Registered method names (``last_layer:<name>`` wraps any of the loss-based ones;
-    ``<base>+<suffix>`` names the registered variants)."""
-    names = sorted(_REGISTRY) + [f"last_layer:{n}" for n in sorted(_REGISTRY)
-                                 if _REGISTRY[n].head_compatible]
-    return names + sorted(f"{b}+{s}" for s, (_, bases) in _VARIANTS.items() for b in bases)
+    """Registered method names, then every registered variant of each of its bases."""
+    return sorted(_REGISTRY) + sorted(v.pattern.format(b) for v in _VARIANTS.values()
+                                      for b in v.base_names())
 
 
 def create_method(name: str, **hparams) -> "Method":
-    """Instantiate a registered method; unknown names raise ``KeyError`` listing valid ones, a
-    hyperparameter of the wrong type or range ``ValueError`` (:mod:`.checks`)."""
-    from .checks import check_hparams
-
-    if name.startswith("last_layer:"):
-        from .classifier_only import LastLayer
-
-        method = LastLayer(name.split(":", 1)[1], **hparams)
-    elif (parts := name.rpartition("+"))[1] and parts[2] in _VARIANTS \
-            and parts[0] in _VARIANTS[parts[2]][1]:
-        method = _VARIANTS[parts[2]][0](parts[0], **hparams)
-    elif name not in _REGISTRY:
-        raise KeyError(f"unknown method {name!r}; choose from {', '.join(available())}")
-    else:
+    """Instantiate a registered method or variant; unknown names raise ``KeyError`` listing
+    valid ones, a hyperparameter of the wrong type or range ``ValueError`` (:mod:`.checks`)."""
+    variant, base = parse_method_name(name)
+    if variant is not None and base in variant.base_names():
+        method = variant.wrapper(base, **hparams)
+    elif name in _REGISTRY:
         method = _REGISTRY[name](**hparams)
+    else:
+        raise KeyError(f"unknown method {name!r}; choose from {', '.join(available())}")
     check_hparams(name, method.hp)
     return method
 
@@ -256,11 +301,92 @@ class Method:
 
     def logits(self, ctx: Context, x: torch.Tensor) -> torch.Tensor:
         """The model's logits (float32 even under bf16 autocast, so losses built on softmaxes
-        keep their precision); a hook so CMF and last-layer variants can change the head."""
+        keep their precision)."""
         return ctx.model(x).float()
 
     def ce(self, ctx: Context, batch: Batch) -> torch.Tensor:
         return F.cross_entropy(self.logits(ctx, batch.x), batch.y)
+
+
+
+class Wrapper(Method):
+    """A variant of another method, ``self.base``, registered with :func:`register_variant`:
+    every hook runs the base's, so a subclass overrides only what it changes.
+
+    ``hp`` is the base's plus the wrapper's own (:meth:`own_defaults`, kept from the base);
+    :meth:`base_defaults` replaces some of the base's defaults unless they are given. A
+    wrapper starts where its base starts (``start_from``, ``from_scratch``) unless the
+    subclass sets its own.
+    """
+
+    pattern: ClassVar[str] = "{}"  # set by register_variant; the name is pattern.format(base)
+    head_compatible = False
+    own: ClassVar[dict[str, Any]] = {}  # the wrapper's hyperparameters and their defaults
+
+    def __init__(self, base: str, **hparams):
+        own = self.own_defaults(base)
+        mine = {k: hparams.pop(k) for k in list(hparams) if k in own}
+        self.name = self.pattern.format(base)
+        self.base = create_method(base, **{**self.base_defaults(base), **hparams})
+        clash = set(own) & set(self.base.hp)
+        if clash:
+            raise ValueError(f"{self.name}: hyperparameter names clash: {sorted(clash)}")
+        self.hp = {**self.base.hp, **own, **mine}
+
+    @classmethod
+    def own_defaults(cls, base: str) -> dict[str, Any]:
+        return dict(cls.own)
+
+    @classmethod
+    def base_defaults(cls, base: str) -> dict[str, Any]:
+        return {}
+
+    @classmethod
+    def decides(cls, base: str) -> set[str]:
+        """Hyperparameters whose default the wrapper sets (its own and ``base_defaults``): a
+        profile's value for the base does not carry over to them (:func:`.config.hparams_for`)."""
+        return set(cls.own_defaults(base)) | set(cls.base_defaults(base))
+
+    @property
+    def start_from(self) -> str:  # type: ignore[override]
+        return self.base.start_from
+
+    @property
+    def from_scratch(self) -> bool:  # type: ignore[override]
+        return self.base.from_scratch
+
+    def setup(self, ctx: Context) -> None:
+        self.base.setup(ctx)
+
+    def batches(self, ctx: Context, epoch: int) -> Iterator[Batch]:
+        return self.base.batches(ctx, epoch)
+
+    def loss(self, ctx: Context, batch: Batch) -> torch.Tensor:
+        return self.base.loss(ctx, batch)
+
+    def backward(self, ctx: Context, batch: Batch) -> torch.Tensor:
+        return self.base.backward(ctx, batch)
+
+    def after_step(self, ctx: Context) -> None:
+        self.base.after_step(ctx)
+
+    def phases(self) -> list[Phase]:
+        return self.base.phases()
+
+    def parameters(self, ctx: Context) -> list[nn.Parameter]:
+        return self.base.parameters(ctx)
+
+    def train_mode(self, ctx: Context) -> None:
+        self.base.train_mode(ctx)
+
+    def scale_lr(self, epoch: int, step: int) -> float:
+        return self.base.scale_lr(epoch, step)
+
+    def logits(self, ctx: Context, x: torch.Tensor) -> torch.Tensor:
+        return self.base.logits(ctx, x)
+
+    def ce(self, ctx: Context, batch: Batch) -> torch.Tensor:
+        return self.base.ce(ctx, batch)
 
 
 def run_unlearning(method: Method, model: nn.Module, data: ImageData, retain_idx: torch.Tensor,

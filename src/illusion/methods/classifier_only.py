@@ -23,7 +23,7 @@ import torch
 
 from ..features import extract_features
 from ..metrics import class_means
-from .base import Context, Method, create_method, register_method
+from .base import Context, Method, Wrapper, register_method, register_variant
 
 
 @register_method
@@ -91,15 +91,11 @@ class NCFlip(Method):
                 fc.bias.copy_(b)
 
 
-class LastLayer(Method):
+@register_variant("last_layer:{}", bases=lambda cls: cls.head_compatible)
+class LastLayer(Wrapper):
     """``last_layer:<base>``: the base method's data and loss, head parameters only."""
 
-    head_compatible = False
-
-    def __init__(self, base: str, zero_head: bool = False, **hparams):
-        self.base = create_method(base, **hparams)
-        self.name = f"last_layer:{base}"
-        self.hp = {**self.base.hp, "zero_head": zero_head}
+    own = {"zero_head": False}
 
     def setup(self, ctx: Context) -> None:
         head = {id(p) for p in ctx.model.fc.parameters()}
@@ -113,21 +109,3 @@ class LastLayer(Method):
 
     def train_mode(self, ctx: Context) -> None:
         ctx.model.eval()  # BN statistics stay those of the original
-
-    def batches(self, ctx, epoch):
-        return self.base.batches(ctx, epoch)
-
-    def loss(self, ctx, batch):
-        return self.base.loss(ctx, batch)
-
-    def backward(self, ctx, batch):
-        return self.base.backward(ctx, batch)
-
-    def after_step(self, ctx) -> None:
-        self.base.after_step(ctx)
-
-    def phases(self):
-        return self.base.phases()
-
-    def scale_lr(self, epoch: int, step: int) -> float:
-        return self.base.scale_lr(epoch, step)

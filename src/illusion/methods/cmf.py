@@ -34,7 +34,7 @@ from typing import Any
 import torch
 
 from ..cmf import batch_normalized_features, fit_class_means, is_cmf, momentum_update, to_cmf
-from .base import Batch, Context, Method, Phase, create_method, register_variant
+from .base import Batch, Context, Wrapper, register_variant
 
 CMF_DEFAULTS: dict[str, Any] = {"cmf_rule": "full", "cmf_momentum": 0.9, "temperature": 1.0}
 # [A]'s per-base settings: base hyperparameters, and the wrapper's own (summed-gradient clip,
@@ -49,18 +49,20 @@ VARIANT_DEFAULTS: dict[str, dict[str, Any]] = {
 RULES = ("full", "momentum")
 
 
-class CMFVariant(Method):
-    """The base method ``base`` on a CMF head; ``hp`` = the base's plus ``CMF_DEFAULTS``."""
+@register_variant("{}+cmf", bases=("random_label", "salun", "neggrad_plus", "scrub", "unsir"))
+class CMFVariant(Wrapper):
+    """The base method ``base`` on a CMF head; ``hp`` = the base's plus ``CMF_DEFAULTS``. Its
+    parameters are the base's: the CMF head holds buffers only, so they are the encoder's."""
 
-    head_compatible = False
     start_from = "cmf_original"  # read by illusion.pipeline.unlearn_or_load
 
-    def __init__(self, base: str, **hparams):
-        own = {**CMF_DEFAULTS, **VARIANT_DEFAULTS.get(base, {})}
-        cmf = {k: hparams.pop(k) for k in list(hparams) if k in own}
-        self.base = create_method(base, **{**BASE_DEFAULTS.get(base, {}), **hparams})
-        self.name = f"{base}+cmf"
-        self.hp = {**self.base.hp, **own, **cmf}
+    @classmethod
+    def own_defaults(cls, base: str) -> dict[str, Any]:
+        return {**CMF_DEFAULTS, **VARIANT_DEFAULTS.get(base, {})}
+
+    @classmethod
+    def base_defaults(cls, base: str) -> dict[str, Any]:
+        return dict(BASE_DEFAULTS.get(base, {}))
 
     def train_idx(self, ctx: Context) -> torch.Tensor:
         return torch.cat([ctx.retain_idx, ctx.forget_idx])  # the whole training set
@@ -96,30 +98,10 @@ class CMFVariant(Method):
             self.track(ctx, batch)
         return self.base.backward(ctx, batch)
 
-    def loss(self, ctx: Context, batch: Batch) -> torch.Tensor:
-        return self.base.loss(ctx, batch)
-
-    def after_step(self, ctx: Context) -> None:
-        self.base.after_step(ctx)
-
-    def parameters(self, ctx: Context) -> list[torch.nn.Parameter]:
-        return self.base.parameters(ctx)  # the CMF head holds buffers only: encoder parameters
-
-    def train_mode(self, ctx: Context) -> None:
-        self.base.train_mode(ctx)
-
-    def phases(self) -> list[Phase]:
-        return self.base.phases()
-
     def scale_lr(self, epoch: int, step: int) -> float:
         every = self.hp.get("step_lr_epochs", 0)
         decay = self.hp["step_lr_gamma"] ** (epoch // every) if every else 1.0
         return self.base.scale_lr(epoch, step) * decay
-
-
-@register_variant("cmf", bases=("random_label", "salun", "neggrad_plus", "scrub", "unsir"))
-def cmf_variant(base: str, **hparams) -> CMFVariant:
-    return CMFVariant(base, **hparams)
 
 
 def cmf_finetune(**hparams) -> CMFVariant:

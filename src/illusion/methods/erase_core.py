@@ -46,13 +46,13 @@ Deviations / choices (nothing here is published by [B]):
 
 from __future__ import annotations
 
-from typing import Any, Iterator
+from typing import Any
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .base import Batch, Context, Method, create_method, register_method, register_variant
+from .base import Batch, Context, Method, Wrapper, register_method, register_variant
 
 __all__ = ["AuxHead", "EraseCore", "EraseCorePlugin", "contrastive_unlearning", "ec_loss",
            "fit_heads"]
@@ -198,31 +198,16 @@ class EraseCore(Method):
         ctx.state["ec_heads"].train()
 
 
-class EraseCorePlugin(Method):
+@register_variant("{}+ec", bases=PLUGIN_BASES)
+class EraseCorePlugin(Wrapper):
     """``<base>+ec``: the base method's step plus ``ec_weight`` × the EC loss."""
 
-    head_compatible = False
     own = {**EC_DEFAULTS, "ec_weight": 1.0}
-
-    def __init__(self, base: str, **hparams):
-        mine = {k: hparams.pop(k) for k in list(hparams) if k in self.own}
-        self.base = create_method(base, **hparams)
-        clash = set(self.own) & set(self.base.hp)
-        if clash:
-            raise ValueError(f"{base}+ec: hyperparameter names clash: {sorted(clash)}")
-        self.name = f"{base}+ec"
-        self.hp = {**self.base.hp, **self.own, **mine}
 
     def setup(self, ctx: Context) -> None:
         self.base.setup(ctx)
         _setup_ec(ctx, self.hp)
         ctx.state["ec_retain"] = ctx.cycle(ctx.retain_idx, "retain")
-
-    def batches(self, ctx: Context, epoch: int) -> Iterator[Batch]:
-        return self.base.batches(ctx, epoch)
-
-    def loss(self, ctx: Context, batch: Batch) -> torch.Tensor:
-        return self.base.loss(ctx, batch)
 
     def backward(self, ctx: Context, batch: Batch) -> torch.Tensor:
         base = self.base.backward(ctx, batch)
@@ -231,23 +216,9 @@ class EraseCorePlugin(Method):
         extra.backward()
         return base + extra.detach()
 
-    def after_step(self, ctx: Context) -> None:
-        self.base.after_step(ctx)
-
     def parameters(self, ctx: Context) -> list[nn.Parameter]:
         return self.base.parameters(ctx) + _heads(ctx)
 
     def train_mode(self, ctx: Context) -> None:
         self.base.train_mode(ctx)
         ctx.state["ec_heads"].train()
-
-    def scale_lr(self, epoch: int, step: int) -> float:
-        return self.base.scale_lr(epoch, step)
-
-    def logits(self, ctx: Context, x: torch.Tensor) -> torch.Tensor:
-        return self.base.logits(ctx, x)
-
-
-@register_variant("ec", bases=PLUGIN_BASES)
-def with_erase_core(base: str, **hparams) -> Method:
-    return EraseCorePlugin(base, **hparams)
