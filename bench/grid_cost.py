@@ -69,7 +69,7 @@ from illusion.methods import create_method, hparams_for, parse_method_name, reso
 from illusion.methods.cmf import cmf_finetune
 from illusion.models import create_model
 from illusion.profiles import get_profile
-from illusion.sweep import STAGE_EXTRAS, Cell, Grid, load_grid
+from illusion.sweep import MODELS, STAGE_EXTRAS, Cell, Grid, load_grid
 from illusion.train import TrainConfig
 
 FORWARD = 1.0 / 3.0  # units per forward-only image
@@ -353,6 +353,10 @@ def cell_items(cell: Cell, extras: Sequence[str] = ()) -> list[Item]:
         model = original
         items = [Item(("train", *model), "original", "train",
                       training_work(p.train, split_sizes(cell.dataset, p.train, 0)))]
+    elif cell.method == "cmf_original":  # a model row: the CMF original, evaluated
+        model = ("cmf_original", *group)
+        items = [Item(("train", *model), "cmf_original", "train",
+                      cmf_original_work(cell.profile, s))]
     elif cell.method == "retrain":
         model = ("retrain", *group, cell.forget)
         items = [Item(("train", *model), cell.label, "train", training_work(p.train, s))]
@@ -366,7 +370,8 @@ def cell_items(cell: Cell, extras: Sequence[str] = ()) -> list[Item]:
                               cmf_original_work(cell.profile, s)))
     wanted = {*extras, *cell.extras}
     variant, _ = parse_method_name(cell.method)
-    cmf_model = variant is not None and variant.pattern == "{}+cmf"  # neck not the identity
+    cmf_model = cell.method == "cmf_original" or (
+        variant is not None and variant.pattern == "{}+cmf")  # the neck is not the identity
     if wanted & STAGE_EXTRAS:  # per-stage features first; the head features reuse them
         items.append(Item(("stage_features", *model), cell.label, "eval", features))
         features = features if cmf_model else Work()
@@ -374,7 +379,7 @@ def cell_items(cell: Cell, extras: Sequence[str] = ()) -> list[Item]:
     if "stage_cka" in wanted:  # against the original's per-stage features
         items.append(Item(("stage_features", *original), "original", "eval",
                           Work(forward=s.train + s.test)))
-    if "relearn" in wanted and cell.method != "original":
+    if "relearn" in wanted and cell.method not in MODELS:
         items.append(Item(("relearn", *model), cell.label, "eval", relearn_work(s)))
     return items
 

@@ -50,7 +50,8 @@ import matplotlib.pyplot as plt
 import pandas as pd
 from myst_nb import glue
 
-from illusion.pipeline import split_accuracies, train_or_load
+from illusion import book
+from illusion.pipeline import split_accuracies
 from illusion.plotting import collapse_curves, set_theme, training_curves
 from illusion.profiles import get_profile
 from illusion.train import evaluate_accuracy
@@ -68,7 +69,7 @@ print(textwrap.fill(f"profile '{profile}': {prof.description}", 88))
 # dataset and seed, so the later pages reuse exactly this network.
 
 # %%
-original = train_or_load(dataset, profile, seed, progress=False)
+original = book.page("C0", profile, dataset, seed).model("original")
 data, splits = original.data, original.splits
 acc = split_accuracies(original)
 train_eval = evaluate_accuracy(original.model, data, data.x_train[splits.train],
@@ -156,8 +157,6 @@ plt.close(fig)
 # %%
 verdict_c0 = claims.near_collapse(pd.DataFrame(original.history), train_eval,
                                   collapse_criterion, profile)
-glue("nc1_last", float(verdict_c0.values["nc1_last"]), display=False)
-glue("nc4_last", float(verdict_c0.values["nc4_last"]), display=False)
 glue("verdict_c0", verdict_c0.text, display=False)
 verdict_c0.details
 

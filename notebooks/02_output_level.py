@@ -27,8 +27,6 @@ seed = None         # one seed / one forget set, or None: the profile's grid
 forget = None       # (cpu: forget class 0, seed 0; paper: [A]'s CIFAR-10 grid, 3 seeds)
 forget_sets = None  # several forget sets / seeds at once (override seed / forget)
 seeds = None
-methods = ["retrain", "finetune", "grad_ascent", "random_label", "neggrad_plus", "scrub",
-           "unsir", "salun", "l1_sparse", "boundary_shrink"]
 
 # %% [markdown]
 # ## Criterion, fixed before any result
@@ -50,19 +48,16 @@ criterion
 import matplotlib.pyplot as plt
 from myst_nb import glue
 
-from illusion.grid import run_grid, summarise
+from illusion import book
 from illusion.plotting import method_label, readout_bars, set_theme
 
 set_theme()
-forget_sets = forget_sets or ([forget] if forget is not None else None)
-seeds = seeds or ([seed] if seed is not None else None)
-grid = run_grid(methods, dataset, profile, forget_sets, seeds, progress=False)
+page = book.page("C1", profile, dataset, seed, forget, forget_sets, seeds)
+grid = page.table()  # the rows this page declares (illusion.book.PAGES), every cell
 cols = ["output_test_retain", "output_test_forget", "output_train_forget", "mia_efficacy",
         "seconds"]
-table = summarise(grid, cols)
-table.columns = [c.removesuffix("_mean") for c in table.columns]
-table = table.reset_index()
-glue("c1_cells", str(len(grid[["seed", "forget"]].drop_duplicates())), display=False)
+table = book.means(grid, cols)
+glue("c1_cells", str(len(page.cells)), display=False)
 view = table.assign(method=table["method"].map(method_label)).set_index("method")
 view[cols].round(2)
 

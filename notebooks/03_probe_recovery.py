@@ -28,8 +28,6 @@ seed = None         # one seed / one forget set, or None: the profile's grid
 forget = None       # (cpu: forget class 0, seed 0; paper: [A]'s CIFAR-10 grid, 3 seeds)
 forget_sets = None  # several forget sets / seeds at once (override seed / forget)
 seeds = None
-methods = ["retrain", "finetune", "grad_ascent", "random_label", "neggrad_plus", "scrub",
-           "unsir", "salun", "l1_sparse", "boundary_shrink"]
 pca_method = "random_label"
 
 # %% [markdown]
@@ -57,22 +55,17 @@ import matplotlib.pyplot as plt
 import seaborn as sns
 from myst_nb import glue
 
-from illusion.grid import grid_cells, run_grid, summarise
+from illusion import book
 from illusion.plotting import (feature_pca, method_label, method_palette, readout_bars,
                                set_theme)
-from illusion.pipeline import train_or_load, unlearn_or_load
 
 set_theme()
-forget_sets = forget_sets or ([forget] if forget is not None else None)
-seeds = seeds or ([seed] if seed is not None else None)
-grid = run_grid(methods, dataset, profile, forget_sets, seeds, progress=False)
-seed, forget = grid_cells(profile, forget_sets, seeds)[0]  # the cell shown in detail below
-n_cells = grid[["seed", "forget"]].drop_duplicates().shape[0]
+page = book.page("C2", profile, dataset, seed, forget, forget_sets, seeds)
+grid = page.table()  # the rows this page declares (illusion.book.PAGES), every cell
+n_cells = len(page.cells)
 cols = ["output_test_forget", "probe_test_forget", "ncc_test_forget", "knn_test_forget",
         "probe_test_retain"]
-table = summarise(grid, cols)  # mean (and std over the grid's cells) per method
-table.columns = [c.removesuffix("_mean") for c in table.columns]
-table = table.reset_index()
+table = book.means(grid, cols)  # mean (and std over the grid's cells) per method
 glue("c2_cells", str(n_cells), display=False)
 table.assign(method=table["method"].map(method_label)).set_index("method")[cols].round(2)
 
@@ -133,11 +126,8 @@ plt.close(fig)
 # ({numref}`fig-feature-pca`; the first cell of the grid).
 
 # %%
-models = {"Original": train_or_load(dataset, profile, seed, progress=False),
-          "Retrain": unlearn_or_load(dataset, profile, seed, forget, "retrain", progress=False),
-          method_label(pca_method): unlearn_or_load(dataset, profile, seed, forget, pca_method,
-                                                    progress=False)}
-fig = feature_pca(models, forget)
+models = page.models(["original", "retrain", pca_method])  # the first cell
+fig = feature_pca({method_label(k): v for k, v in models.items()}, page.first[1])
 glue("fig_feature_pca", fig, display=False)
 plt.close(fig)
 

@@ -30,8 +30,6 @@ seed = None         # one seed / one forget set, or None: the profile's grid
 forget = None       # (cpu: forget class 0, seed 0; paper: [A]'s CIFAR-10 grid, 3 seeds)
 forget_sets = None  # several forget sets / seeds at once (override seed / forget)
 seeds = None
-methods = ["retrain", "finetune", "grad_ascent", "random_label", "neggrad_plus", "scrub",
-           "unsir", "salun", "l1_sparse", "boundary_shrink"]
 
 # %% [markdown]
 # ## Criterion, fixed before any result
@@ -58,19 +56,16 @@ import matplotlib.pyplot as plt
 import seaborn as sns
 from myst_nb import glue
 
-from illusion.grid import run_grid, summarise
+from illusion import book
 from illusion.plotting import cell_spread, method_label, method_palette, set_theme
 
 set_theme()
-forget_sets = forget_sets or ([forget] if forget is not None else None)
-seeds = seeds or ([seed] if seed is not None else None)
-grid = run_grid(methods, dataset, profile, forget_sets, seeds, progress=False)
-n_cells = grid[["seed", "forget"]].drop_duplicates().shape[0]
+page = book.page("C3", profile, dataset, seed, forget, forget_sets, seeds)
+grid = page.table()  # the rows this page declares (illusion.book.PAGES), every cell
+n_cells = len(page.cells)
 cols = ["duality_forget", "duality_retain", "cka_test", "cka_test_forget", "forget_mean_shift",
         "output_test_forget"]
-table = summarise(grid, cols)  # mean (and std over the grid's cells) per method
-table.columns = [c.removesuffix("_mean") for c in table.columns]
-table = table.reset_index()
+table = book.means(grid, cols)  # mean (and std over the grid's cells) per method
 glue("c3_cells", str(n_cells), display=False)
 table.assign(method=table["method"].map(method_label)).set_index("method")[cols].round(3)
 

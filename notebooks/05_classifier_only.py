@@ -31,8 +31,6 @@ seed = None         # one seed / one forget set, or None: the profile's grid
 forget = None       # (cpu: forget class 0, seed 0; paper: [A]'s CIFAR-10 grid, 3 seeds)
 forget_sets = None  # several forget sets / seeds at once (override seed / forget)
 seeds = None
-methods = ["retrain", "prune_row", "nc_flip", "last_layer:random_label",
-           "last_layer:neggrad_plus"]
 c_ratios = [0.1, 0.25, 0.5, 0.75, 0.9, 1.1, 1.5, 2.0, 4.0]
 
 # %% [markdown]
@@ -55,21 +53,16 @@ criterion
 
 # %%
 import matplotlib.pyplot as plt
-import pandas as pd
 import seaborn as sns
 from myst_nb import glue
 
-from illusion.evaluation import head_parameters, output_accuracy
-from illusion.features import FeatureSet
-from illusion.grid import forget_label, grid_cells, run_grid, summarise
-from illusion.methods.classifier_only import nc_flip_head
-from illusion.pipeline import cached_features, train_or_load
+from illusion import book
+from illusion.experiments import flip_curve
 from illusion.plotting import cell_spread, method_label, readout_bars, set_theme
 
 set_theme()
-forget_sets = forget_sets or ([forget] if forget is not None else None)
-seeds = seeds or ([seed] if seed is not None else None)
-cells = grid_cells(profile, forget_sets, seeds)
+page = book.page("C4", profile, dataset, seed, forget, forget_sets, seeds)
+cells = page.cells
 n_cells = len(cells)
 glue("c4_cells", str(n_cells), display=False)
 
@@ -86,26 +79,13 @@ glue("c4_cells", str(n_cells), display=False)
 # and they are kept in the grid.
 
 # %%
-rows = []
-for cell_seed, cell_forget in cells:
-    original = train_or_load(dataset, profile, cell_seed, progress=False)
-    fs = cached_features(original)
-    weight, bias = head_parameters(original.model)
-    orig_acc = output_accuracy(fs, cell_forget)
-    for ratio in c_ratios:
-        w, b, terms = nc_flip_head(weight, bias, fs.train, fs.train_y, list(cell_forget), ratio)
-        flipped = FeatureSet(fs.train, fs.train_y, fs.test, fs.test_y,
-                             (fs.train.double() @ w.double().T + b.double()).float(),
-                             (fs.test.double() @ w.double().T + b.double()).float())
-        acc = output_accuracy(flipped, cell_forget)
-        rows.append({"seed": cell_seed, "forget": forget_label(cell_forget),
-                     "n_forget": len(cell_forget), "c / bound": ratio,
-                     "test retain": acc["test_retain"], "test forget": acc["test_forget"],
-                     "original test retain": orig_acc["test_retain"], "alpha": terms["alpha"]})
-sweep_cells = pd.DataFrame(rows)
+sweep_cells = page.per_cell(lambda s, f: flip_curve(page.model("original", s, f), f, c_ratios))
 sweep = sweep_cells.groupby("c / bound", as_index=False)[
     ["test retain", "test forget", "original test retain", "alpha"]].mean()
 orig_retain = float(sweep["original test retain"].mean())  # mean over the grid's cells
+sweep.round(2)
+
+# %%
 fig, ax = plt.subplots(figsize=(6, 3.4))
 sns.lineplot(data=sweep_cells.melt(id_vars="c / bound", value_vars=["test retain", "test forget"],
                                    var_name="split", value_name="accuracy"),
@@ -117,7 +97,6 @@ ax.legend(fontsize=8, title=None)
 fig.tight_layout()
 glue("fig_flip_bound", fig, display=False)
 plt.close(fig)
-sweep.round(2)
 
 # %% [markdown]
 # ```{glue:figure} fig_flip_bound
@@ -136,12 +115,10 @@ sweep.round(2)
 # ## Empirical classifier-only unlearning
 
 # %%
-grid = run_grid(methods, dataset, profile, forget_sets, seeds, progress=False)
+grid = page.table()  # the rows this page declares (illusion.book.PAGES), every cell
 cols = ["output_test_retain", "output_test_forget", "probe_test_forget", "ncc_test_forget",
         "cka_test"]
-table = summarise(grid, cols)  # mean (and std over the grid's cells) per method
-table.columns = [c.removesuffix("_mean") for c in table.columns]
-table = table.reset_index()
+table = book.means(grid, cols)  # mean (and std over the grid's cells) per method
 table.assign(method=table["method"].map(method_label)).set_index("method")[cols].round(2)
 
 # %%

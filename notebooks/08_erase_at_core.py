@@ -41,7 +41,6 @@ forget_sets = None  # several forget sets / seeds at once (override seed / forge
 seeds = None
 baselines = ["random_label", "neggrad_plus", "scrub", "salun"]
 ec_methods = ["ec", "random_label+ec"]
-ablation = {"EC, ramp weights": [0.25, 0.5, 0.75, 1.0], "EC, output only": [0.0, 0.0, 0.0, 1.0]}
 retain_margin = 5.0
 superficial_cka = 0.9
 nothing_to_erase = 0.99
@@ -73,47 +72,23 @@ criterion
 
 # %%
 import matplotlib.pyplot as plt
-import pandas as pd
 from myst_nb import glue
 
-from illusion.evaluation import output_accuracy
-from illusion.experiments import stage_probes, stage_similarity
-from illusion.grid import forget_label, grid_cells
-from illusion.pipeline import cached_features, train_or_load, unlearn_or_load
+from illusion import book
+from illusion.experiments import depth_tables
 from illusion.plotting import cell_spread, method_label, method_lines, set_theme
 
 set_theme()
-forget_sets = forget_sets or ([forget] if forget is not None else None)
-seeds = seeds or ([seed] if seed is not None else None)
-cells = grid_cells(profile, forget_sets, seeds)
+page = book.page("C7", profile, dataset, seed, forget, forget_sets, seeds)
 
-
-def cell_results(seed: int, forget: tuple) -> dict[str, pd.DataFrame]:
-    """Output accuracy, stage CKA (main models, ablation) and stage probes of one cell, each
-    table with the cell's ``seed``, ``forget`` (label) and ``n_forget`` columns."""
-    original = train_or_load(dataset, profile, seed, progress=False)
-    load = lambda m, hp=None: unlearn_or_load(dataset, profile, seed, forget, m, hp,  # noqa: E731
-                                              progress=False)
-    models = {m: load(m) for m in ["retrain", *baselines, *ec_methods]}
-    models.update({label: load("ec", {"layer_weights": w}) for label, w in ablation.items()})
-    main = {k: v for k, v in models.items() if k not in ablation}
-    ec_default = {"EC, uniform weights (default)": models["ec"]}
-    frames = {
-        "accuracy": pd.DataFrame([{"method": name, "seconds": tm.seconds,
-                                   **output_accuracy(cached_features(tm), forget)}
-                                  for name, tm in {"original": original, **models}.items()]),
-        "sim": stage_similarity(main, {"original": original, "retrain": models["retrain"]},
-                                forget),
-        "probes": stage_probes({"original": original, **main}, forget, seed),
-        "ablation": stage_similarity({**ec_default, **{k: models[k] for k in ablation}},
-                                     {"original": original}, forget)}
-    return {k: f.assign(seed=seed, forget=forget_label(forget), n_forget=len(forget))
-            for k, f in frames.items()}
-
-
-per_cell = [cell_results(s, f) for s, f in cells]
-stack = {k: pd.concat([r[k] for r in per_cell], ignore_index=True) for k in per_cell[0]}
-glue("c7_cells", str(len(cells)), display=False)
+# %%
+main = ["retrain", *baselines, *ec_methods]
+ablation = {"EC, uniform weights (default)": "ec", "EC, ramp weights": "ec_ramp",
+            "EC, output only": "ec_output_only"}  # the ablation's models (illusion.book)
+stack = page.per_cell(lambda s, f: depth_tables(
+    page.model("original", s, f), page.models([*main, "ec_ramp", "ec_output_only"], s, f),
+    main, ablation, f, s))
+glue("c7_cells", str(len(page.cells)), display=False)
 accuracy = stack["accuracy"].groupby("method", sort=False, as_index=False)[
     ["seconds", "train_retain", "train_forget", "test_retain", "test_forget"]].mean()
 accuracy.assign(method=accuracy["method"].map(method_label)).set_index("method").round(2)
@@ -182,8 +157,8 @@ probes.pivot_table(index="method", columns="stage", values="probe_test_forget",
 abl = stack["ablation"]
 abl = abl[abl["split"] == "forget"].pivot_table(index="method", columns="stage", values="cka",
                                                 sort=False)  # mean over the cells
-abl["test retain acc"] = [accuracy.set_index("method").loc[
-    "ec" if k.startswith("EC, uniform") else k, "test_retain"] for k in abl.index]
+abl["test retain acc"] = [accuracy.set_index("method").loc[ablation[k], "test_retain"]
+                          for k in abl.index]
 abl.round(3)
 
 # %% [markdown]
@@ -204,12 +179,8 @@ c7_ablation = (f"Lowest mean forget-class CKA over the "
                f"{'judged' if judged else 'measured (none judged)'} stages: {abl_mean.idxmin()} "
                f"({abl_mean.min():.3f}); "
                + ", ".join(f"{k}: {v:.3f}" for k, v in abl_mean.items()) + ".")
-for key, value in {"verdict_c7": verdict_c7.text, "c7_ablation": c7_ablation,
-                   "c7_original_retain": float(acc["original"]),
-                   **{f"c7_retain_{m.replace('+', '_')}": float(acc[m]) for m in ec_methods},
-                   **{f"c7_cka_{m.replace('+', '_')}_{s}": float(cka.loc[m, s])
-                      for m in ec_methods for s in stages}}.items():
-    glue(key, value, display=False)
+glue("verdict_c7", verdict_c7.text, display=False)
+glue("c7_ablation", c7_ablation, display=False)
 verdict_c7.details.assign(retain_acc=acc.reindex(verdict_c7.details.index)).rename(
     index=method_label).round(3)
 

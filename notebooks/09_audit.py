@@ -45,72 +45,29 @@ test_per_class = 100  # test images per class written to the ImageFolder
 
 # %%
 import json
-import subprocess
-import sys
-import tempfile
-from pathlib import Path
 
 import matplotlib.pyplot as plt
 import pandas as pd
-import torch
 from myst_nb import glue
-from PIL import Image
 
+from illusion import book
+from illusion.audit.demo import audit_demo
 from illusion.audit.report import figures
-from illusion.cache import ArtifactCache
-from illusion.pipeline import train_or_load, unlearn_or_load
 from illusion.plotting import set_theme
 
 set_theme()
-audited = unlearn_or_load(dataset, profile, seed, forget, method, progress=False)
-retrain = unlearn_or_load(dataset, profile, seed, forget, "retrain", progress=False)
-original = train_or_load(dataset, profile, seed, progress=False)
-width = original.spec["train"]["width"]
+page = book.page("audit", profile, dataset, seed, forget)
+models = page.models([method, "retrain", "original"])
 
 # %% [markdown]
-# The export and the command. The ImageFolder holds the training images of the original
-# (every class, as the probe protocol needs) and the first `test_per_class` test images of
-# every class; `--mean` / `--std` pass the normalisation the models were trained with, as a
-# user would. The result is cached with the models it read, so a rebuild re-reads it.
+# The export and the command (`illusion.audit.demo`). The ImageFolder holds the training
+# images of the original (every class, as the probe protocol needs) and the first
+# `test_per_class` test images of every class; `--mean` / `--std` pass the normalisation the
+# models were trained with, as a user would. The result is cached with the models it read, so
+# a rebuild re-reads it.
 
 # %%
-def write_imagefolder(root: Path, tm) -> None:
-    d, s = tm.data, tm.splits
-    test = torch.cat([torch.nonzero(d.y_test == c).flatten()[:test_per_class]
-                      for c in range(d.num_classes)])
-    for split, x, y in (("train", d.x_train[s.train], d.y_train[s.train]),
-                        ("test", d.x_test[test], d.y_test[test])):
-        for i, (img, label) in enumerate(zip(x, y.tolist())):
-            folder = root / split / f"{label}_{d.classes[label].replace('/', '-')}"
-            folder.mkdir(parents=True, exist_ok=True)
-            Image.fromarray(img[0].numpy() if img.shape[0] == 1 else
-                            img.permute(1, 2, 0).numpy()).save(folder / f"{i}.png")
-
-
-def run_audit() -> dict:
-    with tempfile.TemporaryDirectory() as tmp:
-        tmp = Path(tmp)
-        for name, tm in (("unlearned", audited), ("retrain", retrain), ("original", original)):
-            torch.save(tm.model.state_dict(), tmp / f"{name}.pt")  # a plain state dict
-        write_imagefolder(tmp / "images", original)
-        d = original.data
-        cmd = [sys.executable, "-m", "illusion.cli", "audit", str(tmp / "unlearned.pt"),
-               "--arch", f"illusion:resnet18:width={width}",
-               "--data", f"imagefolder:{tmp / 'images'}",
-               "--forget", *map(str, forget), "--original", str(tmp / "original.pt"),
-               "--reference", str(tmp / "retrain.pt"), "--mean", *map(str, d.mean),
-               "--std", *map(str, d.std), "--seed", str(seed), "--out", str(tmp / "audit"),
-               "--no-progress", "--json"]
-        done = subprocess.run(cmd, capture_output=True, text=True)
-        if done.returncode != 0:
-            raise RuntimeError(f"illusion audit failed: {done.stderr.strip()}")
-        html = (tmp / "audit" / "report.html").read_text()
-        return {"record": done.stdout, "html_bytes": len(html)}
-
-
-spec = {"audited": audited.spec, "retrain": retrain.spec, "original": original.spec,
-        "forget": list(forget), "seed": seed, "test_per_class": test_per_class}
-result, cached = ArtifactCache().get_or_create("audit_page", spec, run_audit)
+result, cached = audit_demo(*models.values(), page.first[1], page.first[0], test_per_class)
 record = json.loads(result["record"])
 glue("audit_seconds", f"{record['seconds']:.0f}", display=False)
 glue("audit_html_kb", f"{result['html_bytes'] / 1024:.0f}", display=False)
@@ -171,7 +128,7 @@ pd.DataFrame(rows).set_index("model").round(1)
 #
 # The relearning attack of the report: forget accuracy while a copy of each model is
 # fine-tuned on 5% of the forget class's training images mixed with 9 retain images each
-# (notebook 07's attack); the reference's curve is dashed.
+# (notebook 06's attack); the reference's curve is dashed.
 # ```
 #
 # {numref}`fig-audit-readouts` is the heart of the report: the output has forgotten, the

@@ -31,8 +31,6 @@ seed = None         # one seed / one forget set, or None: the profile's grid
 forget = None
 forget_sets = None  # several forget sets / seeds at once (override seed / forget)
 seeds = None
-# models on which the metric deviations' effects are measured (the claim pages' models)
-methods = ["retrain", "random_label", "salun", "scrub", "neggrad_plus"]
 
 # %%
 from pathlib import Path
@@ -41,7 +39,7 @@ import pandas as pd
 from myst_nb import glue
 
 from illusion import fidelity
-from illusion.grid import run_grid
+from illusion import book
 from illusion.plotting import method_label
 
 pd.set_option("display.max_colwidth", None)  # the deviations are sentences: show them whole
@@ -99,9 +97,7 @@ fidelity.metric_table()
 # when it exists in this checkout.
 
 # %%
-forget_sets = forget_sets or ([forget] if forget is not None else None)
-seeds = seeds or ([seed] if seed is not None else None)
-rows = run_grid(methods, dataset, profile, forget_sets, seeds, progress=False)
+rows = book.page("fidelity", profile, dataset, seed, forget, forget_sets, seeds).table()
 for record in fidelity.METRIC_DEVIATIONS:
     if not (record.effect_csv or record.effect_columns):
         continue

@@ -388,3 +388,20 @@ def test_verdict_is_its_text_and_criteria_are_frozen():
     assert str(v) == v.text and v.claim == "C1"
     with pytest.raises(Exception):
         claims.Illusion().retrain_margin = 1.0  # type: ignore[misc]
+
+
+def test_relearning_control_reads_the_methods_that_forgot():
+    control = "retain images only"
+    rows = [("retrain", "5% forget", 0.0, 20.0), ("retrain", control, 0.0, 3.0),
+            ("random_label", "5% forget", 0.0, 60.0), ("random_label", control, 0.0, 12.5),
+            ("grad_ascent", "5% forget", 80.0, 90.0), ("grad_ascent", control, 80.0, 85.0)]
+    s = pd.DataFrame(rows, columns=["method", "attack", "start", "mean"])
+    s["gap"] = s["mean"] - s["attack"].map({"5% forget": 20.0, control: 3.0})
+    v = claims.relearning(s)
+    text, top = claims.relearning_control(s, v)
+    assert top == 12.5  # grad_ascent did not forget at the output: not read
+    assert text == ("Fine-tuning on retain images alone brings the class back to at most "
+                    "12.5% on average over the steps (RL), Retrain to 3.0%.")
+    none = s[s["attack"] != control]
+    text, top = claims.relearning_control(none, claims.relearning(none))
+    assert text == "No retain-only control was judged." and math.isnan(top)

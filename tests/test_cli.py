@@ -158,3 +158,14 @@ def test_subprocess_unknown_profile(tmp_path):
     assert len(lines) == 1 and lines[0].startswith("illusion: error: ")
     assert proc.stdout == ""
     assert list(tmp_path.iterdir()) == []  # nothing written into the working directory
+
+
+def test_sweep_book_grid_unknown_profile(capsys):
+    line = _error_run(capsys, ["sweep", "book:nope"])
+    assert line.startswith("illusion: error: unknown profile 'nope' in 'book:nope'")
+
+
+def test_sweep_book_grid_is_the_books_declared_cells():
+    from illusion.book import book_grid
+
+    assert cli._load_grid("book:cpu") == book_grid("cpu")

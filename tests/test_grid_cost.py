@@ -11,6 +11,7 @@ import pytest
 
 from illusion.methods import available, create_method, hparams_for
 from illusion.profiles import get_profile
+from illusion.book import book_grid
 from illusion.sweep import load_grid
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -78,7 +79,7 @@ def test_every_registered_method_has_a_cost_model(name):
 
 
 def test_grid_totals():
-    cpu = gc.cost_table(load_grid(ROOT / "grids" / "cpu.yaml"))
+    cpu = gc.cost_table(book_grid("cpu"))
     assert cpu["total"].sum() > 0
     grid = load_grid(ROOT / "grids" / "paper_cifar10.yaml")
     for cell in grid.cells:

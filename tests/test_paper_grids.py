@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from illusion.methods import hparams_for
+from illusion.book import book_grid
 from illusion.sweep import cell_spec, load_grid
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -39,7 +40,7 @@ def test_cifar100_multi_cells_get_a_multi_class_values():
 
 
 def test_cpu_grid_has_each_cmf_method_at_a_learning_rate():
-    grid = load_grid(ROOT / "grids" / "cpu.yaml")
+    grid = book_grid("cpu")
     at_a = {c.label: c for c in grid.cells if c.label.endswith("@A")}
     assert set(at_a) == {f"{m}+cmf@A" for m in
                          ("random_label", "salun", "neggrad_plus", "scrub", "unsir")}

@@ -113,12 +113,24 @@ def test_load_grid_file_errors(tmp_path):
 
 def test_shipped_grids_parse():
     names = {p.stem: sweep.load_grid(p) for p in (ROOT / "grids").glob("*.yaml")}
-    assert {"smoke", "cpu", "paper_cifar10", "paper_cifar100"} <= set(names)
+    assert {"smoke", "paper_cifar10", "paper_cifar100"} <= set(names)
     paper = names["paper_cifar10"]
     assert len(paper.cells) == 15 * 3 * 16 and paper.extras == ("feature_drift",)
     for grid in names.values():
         for cell in grid.cells:
             sweep.cell_spec(cell, grid.extras)  # every resolved method builds
+
+
+def test_cmf_original_is_a_model_row():
+    grid = sweep.parse_grid(_grid(methods=["cmf_original", "scrub+cmf"]))
+    cells = {c.label: c for c in grid.cells}
+    spec = sweep.cell_spec(cells["cmf_original"])
+    assert spec["start"] == "cmf_original" and spec["hparams"] == {}
+    assert spec["start_hparams"] == sweep.cell_spec(cells["scrub+cmf"])["start_hparams"]
+    for bad in ({"method": "cmf_original", "hparams": {"lr": 1.0}},
+                {"method": "cmf_original", "label": "x"}):
+        with pytest.raises(ValueError, match="cmf_original"):
+            sweep.parse_grid(_grid(methods=[bad]))
 
 
 # ------------------------------------------------------------- one cell, in process

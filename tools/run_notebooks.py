@@ -9,9 +9,13 @@ sources (``_config.yml``, ``_toc.yml``, ``book/*.{md,bib,svg}``) to ``DIR`` and 
 the executed notebooks to ``DIR/book/notebooks``, so that a book of another profile (the smoke
 book CI builds and browser-checks) never overwrites ``book/notebooks``.
 
+``--no-builds`` fails the run when the notebooks built any artifact (a new line in the cache's
+``builds.jsonl``): after ``illusion sweep book:PROFILE`` every cell a page reads is cached, so
+a build means a page read something its declaration (``illusion.book.PAGES``) left out.
+
 ``--jobs N`` executes N notebooks at a time (each kernel then gets ``cores / N`` BLAS/OpenMP
 threads). They share the artifact cache, whose locks make an artifact needed by two notebooks
-be built once; ``make book`` first fills that cache with ``illusion sweep grids/<profile>.yaml``,
+be built once; ``make book`` first fills that cache with ``illusion sweep book:<profile>``,
 so the notebooks mostly read. A failing notebook does not stop the others; the run exits 1
 and names it.
 """
@@ -31,6 +35,8 @@ from pathlib import Path
 import jupytext
 import nbformat
 import papermill
+
+from illusion.cache import build_log
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -79,6 +85,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="copy the book sources to DIR and execute into DIR/book/notebooks")
     parser.add_argument("--jobs", "-j", type=int, default=1,
                         help="notebooks executed at a time (default 1)")
+    parser.add_argument("--no-builds", action="store_true",
+                        help="exit 1 when the notebooks built any artifact (illusion.book)")
     parser.add_argument("-p", nargs=2, action="append", default=[], metavar=("NAME", "VALUE"),
                         help="extra papermill parameter (VALUE parsed as JSON when possible)")
     args = parser.parse_args(argv)
@@ -96,6 +104,7 @@ def main(argv: list[str] | None = None) -> int:
     jobs = max(1, min(args.jobs, len(sources)))
     threads = max(1, (os.cpu_count() or 1) // jobs)
     times, failed = {}, []
+    before = len(build_log())
     start = time.perf_counter()
     with concurrent.futures.ProcessPoolExecutor(jobs, initializer=_worker_init,
                                                 initargs=(threads,)) as pool:
@@ -115,6 +124,13 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{'wall':<32} {time.perf_counter() - start:7.1f} s")
     if failed:
         print(f"failed: {', '.join(sorted(failed))}", file=sys.stderr)
+        return 1
+    built = build_log()[before:]
+    if args.no_builds and not args.prepare_only and built:
+        kinds = sorted({b["kind"] for b in built})
+        print(f"the notebooks built {len(built)} artifact(s) ({', '.join(kinds)}) that "
+              "`illusion sweep book:PROFILE` did not: a page reads a cell its declaration in "
+              "illusion.book.PAGES leaves out", file=sys.stderr)
         return 1
     return 0
 

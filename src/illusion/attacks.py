@@ -33,15 +33,14 @@ import pandas as pd
 import torch
 import torch.nn.functional as F
 from torch import nn
-from tqdm.auto import tqdm
 
 from .cache import ArtifactCache
 from .data import ImageData, batches, normalize
-from .pipeline import TrainedModel, generators, unlearn_or_load
+from .pipeline import TrainedModel, generators
 from .train import evaluate_accuracy
 
-__all__ = ["RelearnConfig", "default_attacks", "relearn", "relearn_curve", "relearn_curves", "relearn_sample",
-           "relearn_summary"]
+__all__ = ["RelearnConfig", "default_attacks", "relearn", "relearn_curve", "relearn_curves",
+           "relearn_sample", "relearn_summary", "relearn_tables"]
 
 
 @dataclass(frozen=True)
@@ -204,19 +203,22 @@ def relearn(tm: TrainedModel, config: RelearnConfig = RelearnConfig(), seed: int
                                                  n_retain=payload["n_retain"])
 
 
-def relearn_curves(methods: Sequence[str], configs: dict[str, RelearnConfig],
-                   dataset: str | None = None, profile: str = "cpu", seed: int = 0,
-                   forget: Sequence[int] = (0,), cache: ArtifactCache | None = None,
-                   progress: bool = True) -> pd.DataFrame:
-    """Relearning curves of every method (``retrain`` included when named) under every attack
-    in ``configs`` (label -> config): one tidy row per (method, attack, step)."""
-    rows = []
-    for name in tqdm(methods, desc="relearn", disable=not progress, leave=False):
-        tm = unlearn_or_load(dataset, profile, seed, forget, name, cache=cache, progress=progress)
-        for label, cfg in configs.items():
-            rows.append(relearn(tm, cfg, seed, cache).assign(method=name, attack=label,
-                                                             fraction=cfg.fraction))
-    return pd.concat(rows, ignore_index=True)
+def relearn_curves(models: dict, configs: dict[str, RelearnConfig], seed: int = 0,
+                   cache: ArtifactCache | None = None) -> pd.DataFrame:
+    """Relearning curves of every model (label -> TrainedModel) under every attack in
+    ``configs`` (label -> config): one tidy row per (method, attack, step)."""
+    return pd.concat([relearn(tm, cfg, seed, cache).assign(method=name, attack=label,
+                                                           fraction=cfg.fraction)
+                      for name, tm in models.items() for label, cfg in configs.items()],
+                     ignore_index=True)
+
+
+def relearn_tables(models: dict, configs: dict[str, RelearnConfig], seed: int = 0,
+                   cache: ArtifactCache | None = None, reference: str = "retrain",
+                   level: float = 50.0) -> dict[str, pd.DataFrame]:
+    """``{"curves": relearn_curves(...), "summary": relearn_summary(...)}`` of one cell."""
+    curves = relearn_curves(models, configs, seed, cache)
+    return {"curves": curves, "summary": relearn_summary(curves, reference, level)}
 
 
 def relearn_summary(curves: pd.DataFrame, reference: str = "retrain",

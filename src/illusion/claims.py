@@ -29,7 +29,8 @@ __all__ = ["FAILS", "HOLDS", "PARTLY", "STANDARD_METHODS", "UNDECIDED", "Classif
            "CMFRepresentation", "DepthForgetting", "Illusion", "Misalignment", "NearCollapse",
            "OutputSuccess", "Relearning", "TerminalPhase", "Verdict", "classifier_only",
            "cmf_representation", "depth_forgetting", "illusion", "misalignment",
-           "near_collapse", "output_success", "relearning", "terminal_phase"]
+           "near_collapse", "output_success", "relearning", "relearning_control",
+           "terminal_phase"]
 
 HOLDS, PARTLY, FAILS, UNDECIDED = "holds", "partly holds", "does not hold", "not decided"
 # [A]'s standard unlearning baselines (its Table 1): what C5 counts. Classifier-only edits,
@@ -564,6 +565,24 @@ def relearning(summary: pd.DataFrame, criterion: Relearning = Relearning()) -> V
             f"{ref_mean:.1f}% over the attacks; the judged methods' lead over it averages "
             f"{values['mean_gap']:.1f} points (largest {values['max_gap']:.1f})." + extra)
     return Verdict("C5", status, text, details, values=values)
+
+
+def relearning_control(summary: pd.DataFrame, verdict: Verdict,
+                       criterion: Relearning = Relearning()) -> tuple[str, float]:
+    """The retain-only control of C5, read beside its verdict: ``(text, highest mean forget
+    accuracy)`` of the methods that forgot at the output under ``control_attack`` (NaN and
+    "No retain-only control was judged." when there are none), with Retrain's for reference."""
+    c = criterion
+    forgot = [m for m, f in verdict.details["forgot"].items() if f is True]
+    control = summary[(summary["attack"] == c.control_attack) & summary["method"].isin(forgot)]
+    if control.empty:
+        return "No retain-only control was judged.", float("nan")
+    ref = summary.set_index(["method", "attack"])["mean"].get((c.reference, c.control_attack),
+                                                              float("nan"))
+    top = control.loc[control["mean"].idxmax()]
+    return (f"Fine-tuning on retain images alone brings the class back to at most "
+            f"{top['mean']:.1f}% on average over the steps ({method_label(top['method'])}), "
+            f"Retrain to {ref:.1f}%.", float(top["mean"]))
 
 
 # ------------------------------------------------------------------------------ C6

@@ -89,9 +89,9 @@ def _unlearn(args: argparse.Namespace) -> dict:
 def _sweep(args: argparse.Namespace) -> dict:
     from tqdm.auto import tqdm
 
-    from .sweep import load_grid, results_path, run_sweep, write_results
+    from .sweep import results_path, run_sweep, write_results
 
-    grid = load_grid(args.grid)
+    grid = _load_grid(args.grid)
     start = time.perf_counter()
     if args.dry_run:
         return _dry_sweep(grid, args, start)
@@ -103,6 +103,23 @@ def _sweep(args: argparse.Namespace) -> dict:
     return {"grid": grid.name, "cells": len(table), **counts, "out": str(out),
             "summary": str(summary), "wall_seconds": round(time.perf_counter() - start, 3),
             "exit_status": 1 if counts["failed"] else 0}
+
+
+def _load_grid(name: str):
+    """A grid file, or ``book:PROFILE``: every cell the book's pages declare
+    (:func:`illusion.book.book_grid`)."""
+    from .sweep import load_grid
+
+    if name.startswith("book:"):
+        from .book import book_grid
+        from .profiles import PROFILES
+
+        profile = name.split(":", 1)[1]
+        if profile not in PROFILES:
+            raise ValueError(f"unknown profile {profile!r} in {name!r}; choose from "
+                             f"{', '.join(PROFILES)}")
+        return book_grid(profile)
+    return load_grid(name)
 
 
 def _dry_sweep(grid, args: argparse.Namespace, start: float) -> dict:
@@ -229,7 +246,8 @@ def build_parser() -> argparse.ArgumentParser:
     ls.set_defaults(run=lambda args: {"methods": _method_names()},
                     show=lambda rec: print("\n".join(rec["methods"])))
     sw = sub.add_parser("sweep", help="run every cell of a grid YAML on Ray (cached cells skip)")
-    sw.add_argument("grid", help="grid file, e.g. grids/smoke.yaml (format: illusion.sweep)")
+    sw.add_argument("grid", help="grid file, e.g. grids/smoke.yaml (format: illusion.sweep), "
+                                 "or book:PROFILE, the cells the book's pages read")
     sw.add_argument("--address", default=None,
                     help="Ray cluster to join (auto, ray://HOST:10001); default: local Ray")
     sw.add_argument("--max-parallel", type=int, default=None, metavar="N",

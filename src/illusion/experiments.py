@@ -1,26 +1,24 @@
-"""Method comparisons for the claim notebooks: one tidy table per (dataset, profile, seed, forget).
+"""What the claim pages compute from models: metric rows, feature drift, per-stage tables.
 
-Each row is a model (the original, Retrain or an unlearned model) with every metric of
+:func:`method_row` is one model's row (used by :func:`illusion.sweep.run_cell`): every metric of
 :func:`illusion.evaluation.evaluate`, flattened to columns such as ``output_test_forget``,
 ``probe_test_forget``, ``ncc_test_forget``, ``mia_efficacy``, ``duality_forget``. Evaluation
-records are cached next to the models, so notebooks that share models share the work.
+records are cached next to the models, so pages that share models share the work.
 """
 
 from __future__ import annotations
 
-from typing import Iterable, Mapping, Sequence
+from typing import Sequence
 
 import pandas as pd
-from tqdm.auto import tqdm
 
 from .cache import ArtifactCache
 from .evaluation import evaluate, probe_per_stage
 from .features import FeatureSet
 from .metrics import METRICS_VERSION, linear_cka, split_mask
-from .pipeline import (TrainedModel, cached_features, cached_stage_features, train_or_load,
-                       unlearn_or_load)
+from .pipeline import TrainedModel, cached_features, cached_stage_features
 
-__all__ = ["compare_methods", "evaluation_record", "feature_drift", "flatten", "method_row",
+__all__ = ["depth_tables", "evaluation_record", "feature_drift", "flatten", "flip_curve", "method_row",
            "stage_probes", "stage_similarity"]
 
 
@@ -54,30 +52,6 @@ def evaluation_record(tm: TrainedModel, forget: Sequence[int], seed: int = 0,
 
     record, _ = cache.get_or_create("evaluation", spec, build)
     return record
-
-
-Entry = str | tuple[str, str, Mapping]
-
-
-def compare_methods(methods: Iterable[Entry], dataset: str | None = None, profile: str = "cpu",
-                    seed: int = 0, forget: Sequence[int] = (0,), progress: bool = True,
-                    cache: ArtifactCache | None = None) -> pd.DataFrame:
-    """One row per model: ``original``, then each of ``methods`` (``retrain`` included if
-    named), with ``method``, ``seconds`` (unlearning time; training time for Retrain and the
-    original) and every flattened metric. An entry is a method name or, like a sweep's
-    labelled entry, ``(label, method, hparams)``: ``method`` with ``hparams`` overriding the
-    profile's, its row named ``label`` (the same cached model as the sweep's entry)."""
-    rows = []
-    original = train_or_load(dataset, profile, seed, (), cache, progress=progress)
-    base = cached_features(original, cache)
-    for entry in tqdm(["original", *methods], desc="methods", disable=not progress, leave=False):
-        name, method, hp = (entry, entry, None) if isinstance(entry, str) else entry
-        tm = original if name == "original" else unlearn_or_load(
-            dataset, profile, seed, forget, method, dict(hp or {}), cache=cache,
-            progress=progress)
-        rows.append({**method_row(name, tm, forget, seed, cache),
-                     **feature_drift(base, cached_features(tm, cache), forget)})
-    return pd.DataFrame(rows)
 
 
 def method_row(name: str, tm: TrainedModel, forget: Sequence[int], seed: int = 0,
@@ -141,3 +115,49 @@ def stage_probes(models: dict[str, TrainedModel], forget: Sequence[int], seed: i
         rows += [{"method": name, "stage": stage, "probe_test_retain": r["test_retain"],
                   "probe_test_forget": r["test_forget"]} for stage, r in record.items()]
     return pd.DataFrame(rows)
+
+
+def flip_curve(original: TrainedModel, forget: Sequence[int], ratios: Sequence[float],
+               cache: ArtifactCache | None = None) -> pd.DataFrame:
+    """Claim C4's analytic flip on the original's cached features: for each ``c / bound`` in
+    ``ratios`` (the bound being (K-1)·alpha;
+    :func:`illusion.methods.classifier_only.nc_flip_head`), output ``test retain`` / ``test forget`` accuracy of the flipped head, the original's
+    ``original test retain`` and ``alpha``, one row per ratio."""
+    from .evaluation import head_parameters, output_accuracy
+    from .methods.classifier_only import nc_flip_head
+
+    fs = cached_features(original, cache)
+    weight, bias = head_parameters(original.model)
+    before = output_accuracy(fs, forget)["test_retain"]
+    rows = []
+    for ratio in ratios:
+        w, b, terms = nc_flip_head(weight, bias, fs.train, fs.train_y, list(forget), ratio)
+        flipped = FeatureSet(fs.train, fs.train_y, fs.test, fs.test_y,
+                             (fs.train.double() @ w.double().T + b.double()).float(),
+                             (fs.test.double() @ w.double().T + b.double()).float())
+        acc = output_accuracy(flipped, forget)
+        rows.append({"c / bound": ratio,
+                     "test retain": acc["test_retain"], "test forget": acc["test_forget"],
+                     "original test retain": before, "alpha": terms["alpha"]})
+    return pd.DataFrame(rows)
+
+
+def depth_tables(original: TrainedModel, models: dict[str, TrainedModel], main: Sequence[str],
+                 ablation: dict[str, str], forget: Sequence[int], seed: int = 0,
+                 cache: ArtifactCache | None = None) -> dict[str, pd.DataFrame]:
+    """Claim C7's tables for one cell: ``accuracy`` (output accuracy and time of the original
+    and every model), ``sim`` (per-stage CKA of the ``main`` models to the original and to Retrain),
+    ``probes`` (per-stage probes of the original and the ``main`` models) and ``ablation``
+    (per-stage CKA to the original of ``ablation``'s models, display name -> label)."""
+    from .evaluation import output_accuracy
+
+    picked = {k: models[k] for k in main}
+    return {
+        "accuracy": pd.DataFrame([{"method": name, "seconds": tm.seconds,
+                                   **output_accuracy(cached_features(tm, cache), forget)}
+                                  for name, tm in {"original": original, **models}.items()]),
+        "sim": stage_similarity(picked, {"original": original, "retrain": models["retrain"]},
+                                forget, cache),
+        "probes": stage_probes({"original": original, **picked}, forget, seed, cache),
+        "ablation": stage_similarity({k: models[v] for k, v in ablation.items()},
+                                     {"original": original}, forget, cache)}

@@ -66,7 +66,8 @@ LABELS = {"original": "Original", "retrain": "Retrain", "finetune": "FT", "grad_
           "salun": "SalUn", "l1_sparse": "ℓ1-sparse", "boundary_shrink": "BS",
           "prune_row": "prune row", "nc_flip": "NC flip", "last_layer:random_label": "LL-RL",
           "last_layer:neggrad_plus": "LL-NegGrad+", "last_layer:unsir": "LL-UNSIR",
-          "cmf_original": "CMF original", "ec": "EC"}
+          "cmf_original": "CMF original", "ec": "EC", "ec_ramp": "EC, ramp weights",
+          "ec_output_only": "EC, output only"}
 
 
 def method_label(name: str) -> str:

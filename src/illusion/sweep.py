@@ -33,12 +33,13 @@ kinds first. A cell that raises is reported with its config and not cached; the 
 ``EXTRAS`` maps a name to ``fn(tm, original, cell, cache) -> dict`` of scalar columns; an
 extra also leaves its artifacts in the cache (per-stage features, relearning curves), which is
 how a sweep feeds the notebooks that read them. Shipped: ``feature_drift``, ``stage_cka``,
-``stage_probes``, ``relearn``. Ray workers import this module, so register new extras here (or
-in a module imported here).
+``stage_probes``, ``relearn``, ``audit_page``. Ray workers import this module, so register new
+extras here (or in a module imported here).
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import time
@@ -56,15 +57,15 @@ from . import data as idata
 from .attacks import default_attacks, relearn, relearn_summary
 from .cache import ArtifactCache, _atomic_write, cache_root
 from .experiments import feature_drift, method_row, stage_probes, stage_similarity
-from .grid import forget_label, summarise
 from .metrics import METRICS_VERSION
 from .pipeline import (STARTS, TrainedModel, cached_features, cached_stage_features,
                        train_or_load, unlearn_or_load)
 from .profiles import PROFILES, get_profile
 
-__all__ = ["EXTRAS", "Cell", "Grid", "cell_spec", "check_data", "load_grid", "load_results",
-           "parse_grid", "register_extra", "results_path", "run_cell", "run_sweep", "summary_table",
-           "sweep_report", "write_results"]
+__all__ = ["EXTRAS", "MODELS", "Cell", "Grid", "cell_model", "cell_spec", "check_data",
+           "forget_label", "load_grid", "load_results", "parse_grid", "register_extra",
+           "results_path", "run_cell", "run_sweep", "summarise", "summary_table", "sweep_report",
+           "write_results"]
 
 KIND = "sweep_cell"
 GRID_KEYS = ("name", "profile", "dataset", "seeds", "forget_sets", "methods", "extras")
@@ -76,9 +77,26 @@ NUM_CLASSES = {"fashion_mnist": 10, "cifar10": 10, "cifar100": 100}
 PRIORITY = {"retrain": 0, "original": 2}
 # The hparams.toml entry that decides each starting point of pipeline.STARTS.
 START_HPARAMS = {"cmf_original": "cmf_finetune"}
+# Rows that are models rather than unlearning methods: the original (a row of every grid) and
+# [A]'s CMF original (a row when listed), each evaluated with the cell's forget set
+MODELS = ("original", "cmf_original")
 STAGE_EXTRAS = {"stage_cka", "stage_probes"}  # extras that read per-stage features
 IDENTITY = ("dataset", "profile", "seed", "forget", "n_forget", "method", "base_method",
             "status", "seconds", "wall_seconds")
+
+
+def forget_label(forget: Sequence[int]) -> str:
+    """A forget set as a short label: ``(0,)`` -> ``"0"``, ``(2, 4, 8)`` -> ``"2+4+8"``."""
+    return "+".join(str(c) for c in forget)
+
+
+def summarise(table: pd.DataFrame, columns: Sequence[str], by: str | list[str] = "method"
+              ) -> pd.DataFrame:
+    """Mean, standard deviation (NaN for a single run) and run count of each column per
+    ``by`` value, in order of first appearance: columns ``<col>_mean``, ``<col>_std``, ``n``."""
+    groups = table.groupby(by, sort=False)
+    return pd.concat({**{f"{c}_{stat}": getattr(groups[c], stat)() for c in columns
+                         for stat in ("mean", "std")}, "n": groups.size()}, axis=1)
 
 
 @dataclass(frozen=True)
@@ -167,7 +185,7 @@ def _relearn(tm: TrainedModel, original: TrainedModel, cell: Cell,
     """``relearn_<attack>``: :func:`illusion.attacks.relearn_summary`'s ``mean`` (test forget
     accuracy over the attack's steps) for each default attack
     (:func:`illusion.attacks.default_attacks`); none for the original, which forgot nothing."""
-    if cell.method == "original":
+    if cell.method in MODELS:
         return {}
     configs = default_attacks()
     curves = pd.concat([relearn(tm, config, cell.seed, cache).assign(method=cell.label,
@@ -176,6 +194,19 @@ def _relearn(tm: TrainedModel, original: TrainedModel, cell: Cell,
     means = relearn_summary(curves).set_index("attack")["mean"]
     return {f"relearn_{'retain_only' if not c.include_forget else f'{c.fraction:g}'}":
             float(means[label]) for label, c in configs.items()}
+
+
+@register_extra("audit_page")
+def _audit_page(tm: TrainedModel, original: TrainedModel, cell: Cell,
+                cache: ArtifactCache) -> dict:
+    """``audit_seconds``: ``illusion audit`` of the cell's model against the cell's Retrain
+    and original, run as a user would (:func:`illusion.audit.demo.audit_demo`)."""
+    from .audit.demo import audit_demo
+
+    retrain = unlearn_or_load(cell.dataset, cell.profile, cell.seed, cell.forget, "retrain",
+                              cache=cache, progress=False)
+    result, _ = audit_demo(tm, retrain, original, cell.forget, cell.seed, cache=cache)
+    return {"audit_seconds": float(json.loads(result["record"])["seconds"])}
 
 
 # ------------------------------------------------------------------------ grid parsing
@@ -253,6 +284,11 @@ def _entry(item: Any) -> tuple[str, str, dict, tuple[str, ...]]:
                          f"got {item!r}")
     if method == "original":
         raise ValueError("'original' is a row of every grid already; do not list it")
+    if method == "cmf_original" and (hp or label not in (None, method)):
+        raise ValueError("'cmf_original' takes no label or hparams (hparams.toml's "
+                         "cmf_finetune entry decides it)")
+    if method == "cmf_original":
+        return method, method, {}, _extras(extras, "method entry 'cmf_original'")
     if method not in available():
         raise ValueError(f"unknown method {method!r}; choose from {', '.join(available())}")
     label = method if label is None else label
@@ -328,7 +364,7 @@ def _method(cell: Cell):
     """The cell's configured method object (``None`` for the original)."""
     from .methods import resolve_method
 
-    if cell.method == "original":
+    if cell.method in MODELS:
         return None
     return resolve_method(cell.method, cell.profile, cell.hparams, len(cell.forget),
                           cell.dataset)
@@ -336,7 +372,7 @@ def _method(cell: Cell):
 
 def _start(cell: Cell) -> str:
     """The model the cell's method starts from (a key of :data:`illusion.pipeline.STARTS`)."""
-    return _method(cell).start_from if cell.method != "original" else "original"
+    return cell.method if cell.method in MODELS else _method(cell).start_from
 
 
 def cell_spec(cell: Cell, extras: Sequence[str] = ()) -> dict:
@@ -354,20 +390,27 @@ def cell_spec(cell: Cell, extras: Sequence[str] = ()) -> dict:
             "extras": sorted({*extras, *cell.extras}), "metrics": METRICS_VERSION}
 
 
+def cell_model(cell: Cell, cache: ArtifactCache | None = None
+               ) -> tuple[TrainedModel, TrainedModel]:
+    """``(model, original)`` of a cell: trained, unlearned or loaded from the cache."""
+    original = train_or_load(cell.dataset, cell.profile, cell.seed, (), cache, progress=False)
+    if cell.method in MODELS:
+        return STARTS[cell.method](original, cell.profile, cache, False), original
+    return unlearn_or_load(cell.dataset, cell.profile, cell.seed, cell.forget, cell.method,
+                           cell.hparams, cache, progress=False), original
+
+
 def run_cell(cell: Cell, extras: Sequence[str] = (),
              cache: ArtifactCache | None = None) -> tuple[dict, bool]:
     """``(row, cached)``: the cell's model (trained, unlearned or loaded), its metrics and
-    extras, computed once and stored in the cache. The row holds no identity columns but
+    extras, computed once and stored in the cache: the one executor behind ``illusion
+    sweep`` and the book's pages (:mod:`illusion.book`). The row holds no identity columns but
     ``method``; ``wall_seconds`` is the time it took when it was computed."""
     cache = cache or ArtifactCache()
 
     def build() -> dict:
         start = time.perf_counter()
-        original = train_or_load(cell.dataset, cell.profile, cell.seed, (), cache,
-                                 progress=False)
-        tm = original if cell.method == "original" else unlearn_or_load(
-            cell.dataset, cell.profile, cell.seed, cell.forget, cell.method, cell.hparams,
-            cache, progress=False)
+        tm, original = cell_model(cell, cache)
         if STAGE_EXTRAS & {*extras, *cell.extras}:
             cached_stage_features(tm, cache)  # first: the head features are its last stage
         row = method_row(cell.label, tm, cell.forget, cell.seed, cache)

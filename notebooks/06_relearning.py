@@ -40,8 +40,6 @@ seed = None         # one seed / one forget set, or None: the profile's grid
 forget = None       # (cpu: forget class 0, seed 0; paper: [A]'s CIFAR-10 grid, 3 seeds)
 forget_sets = None  # several forget sets / seeds at once (override seed / forget)
 seeds = None
-methods = ["retrain", "random_label", "neggrad_plus", "scrub", "ec"]
-cmf_methods = ["random_label+cmf"]  # used only where the CMF variants are registered
 fractions = [0.01, 0.05, 0.1]
 retain_ratio = 9.0
 steps = 50
@@ -71,31 +69,23 @@ criterion
 
 # %%
 import matplotlib.pyplot as plt
-import pandas as pd
 from myst_nb import glue
 
-from illusion.attacks import default_attacks, relearn_curves, relearn_summary
-from illusion.grid import forget_label, grid_cells
-from illusion.methods import available
+from illusion import book
+from illusion.attacks import default_attacks, relearn_tables
 from illusion.plotting import cell_spread, method_label, method_lines, set_theme
 
 set_theme()
-forget_sets = forget_sets or ([forget] if forget is not None else None)
-seeds = seeds or ([seed] if seed is not None else None)
-cells = grid_cells(profile, forget_sets, seeds)
-names = list(methods) + [m for m in cmf_methods if m in available()]
+page = book.page("C5", profile, dataset, seed, forget, forget_sets, seeds)
+
+# %%
+names = page.labels[1:]  # the declared models, Retrain first (not the original)
 configs = default_attacks(fractions, retain_ratio, steps, eval_every, lr, retain_only_control)
-curves, summaries = [], []
-for cell_seed, cell_forget in cells:
-    label = dict(seed=cell_seed, forget=forget_label(cell_forget), n_forget=len(cell_forget))
-    c = relearn_curves(names, configs, dataset, profile, cell_seed, cell_forget, progress=False)
-    curves.append(c.assign(**label))
-    summaries.append(relearn_summary(c, reference="retrain", level=50.0).assign(**label))
-curves = pd.concat(curves, ignore_index=True)
-per_cell = pd.concat(summaries, ignore_index=True)
+stack = page.per_cell(lambda s, f: relearn_tables(page.models(names, s, f), configs, s))
+curves, per_cell = stack["curves"], stack["summary"]
 summary = per_cell.groupby(["method", "attack"], sort=False, as_index=False)[
     ["start", "mean", "steps_to_50", "final_retain", "gap"]].mean()  # means over the cells
-glue("c5_cells", str(len(cells)), display=False)
+glue("c5_cells", str(len(page.cells)), display=False)
 summary.assign(method=summary["method"].map(method_label)).round(1)
 
 # %% [markdown]
@@ -163,24 +153,10 @@ plt.close(fig)
 
 # %%
 verdict_c5 = claims.relearning(summary, criterion)
+c5_control, _ = claims.relearning_control(summary, verdict_c5, criterion)
+glue("verdict_c5", verdict_c5.text, display=False)
+glue("c5_control", c5_control, display=False)
 attacks = summary[summary["attack"] != criterion.control_attack]
-forgot = [m for m, f in verdict_c5.details["forgot"].items() if f is True]
-control = summary[(summary["attack"] == criterion.control_attack)
-                  & summary["method"].isin(forgot)]
-control_ref = summary.set_index(["method", "attack"])["mean"].get(
-    ("retrain", criterion.control_attack), float("nan"))
-c5_control_max = float(control["mean"].max()) if len(control) else float("nan")
-c5_control = ("No retain-only control was judged." if control.empty else
-              f"Fine-tuning on retain images alone brings the class back to at most "
-              f"{c5_control_max:.1f}% on average over the steps "
-              f"({method_label(control.loc[control['mean'].idxmax(), 'method'])}), "
-              f"Retrain to {control_ref:.1f}%.")
-for key, value in {"verdict_c5": verdict_c5.text, "c5_control": c5_control,
-                   "c5_retrain_mean": verdict_c5.values["retrain_mean"],
-                   "c5_mean_gap": verdict_c5.values["mean_gap"],
-                   "c5_max_gap": verdict_c5.values["max_gap"], "c5_control_max": c5_control_max,
-                   "c5_n_faster": verdict_c5.values["n_faster"]}.items():
-    glue(key, value, display=False)
 display(verdict_c5.details.rename(index=method_label).round(1))
 attacks.assign(method=attacks["method"].map(method_label)).set_index(["method", "attack"])[
     ["start", "mean", "gap", "final_retain"]].round(1)

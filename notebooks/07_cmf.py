@@ -48,10 +48,7 @@ seed = None         # one seed / one forget set, or None: the profile's grid
 forget = None       # (cpu: forget class 0, seed 0; paper: [A]'s CIFAR-10 grid, 3 seeds)
 forget_sets = None  # several forget sets / seeds at once (override seed / forget)
 seeds = None
-methods = ["random_label", "salun", "neggrad_plus", "scrub", "unsir"]
-a_lrs = None        # [A]'s learning rate(s) per base method, e.g. {"scrub": {"lr": 5e-3}};
-                    # None: every learning rate of the `paper` profile's +CMF entry for the
-                    # cell's number of forget classes (hparams.toml)
+methods = ["random_label", "salun", "neggrad_plus", "scrub", "unsir"]  # base methods shown
 
 # %% [markdown]
 # ## Criterion, fixed before any result
@@ -77,39 +74,22 @@ import matplotlib.pyplot as plt
 import pandas as pd
 from myst_nb import glue
 
-from illusion.experiments import evaluation_record, flatten
-from illusion.grid import forget_label, grid_cells, run_grid, summarise
+from illusion import book
 from illusion.methods import hparams_for
-from illusion.pipeline import cmf_original_or_load, train_or_load, unlearn_or_load
 from illusion.plotting import cell_spread, feature_pca, method_label, readout_bars, set_theme
+from illusion.sweep import forget_label
 
 set_theme()
-forget_sets = forget_sets or ([forget] if forget is not None else None)
-seeds = seeds or ([seed] if seed is not None else None)
-cells = grid_cells(profile, forget_sets, seeds)
-seed, forget = cells[0]  # the cell shown in detail below
+page = book.page("C6", profile, dataset, seed, forget, forget_sets, seeds)
+
+# %%
+seed, forget = page.first  # the cell shown in detail below
 variants = [f"{m}+cmf" for m in methods]
-lrs_a = {n: a_lrs or {m: {k: v for k, v in hparams_for(f"{m}+cmf", "paper", n).items()
-                          if k == "lr" or k.endswith("_lr")} for m in methods}
-         for n in sorted({len(f) for _, f in cells})}  # [A]'s, single- / multi-class
-grid = pd.concat([run_grid(["retrain", *methods, *variants,
-                            *[(f"{m}+cmf@A", f"{m}+cmf", lrs_a[len(f)][m]) for m in methods]],
-                           dataset, profile, [f], [s], progress=False) for s, f in cells],
-                 ignore_index=True)  # "+cmf@A": the sweep's entries of that label
-cmf_rows = []
-for cell_seed, cell_forget in cells:  # the CMF original: one per seed, read per forget set
-    cmf_original = cmf_original_or_load(train_or_load(dataset, profile, cell_seed,
-                                                      progress=False), profile, progress=False)
-    cmf_rows.append({"method": "cmf_original", "seconds": cmf_original.seconds,
-                     **flatten(evaluation_record(cmf_original, cell_forget, cell_seed)),
-                     "seed": cell_seed, "forget": forget_label(cell_forget),
-                     "n_forget": len(cell_forget)})
-grid = pd.concat([grid, pd.DataFrame(cmf_rows)], ignore_index=True)
-n_cells = len(cells)
+grid = page.table()  # the rows this page declares (illusion.book.PAGES), every cell
+n_cells = len(page.cells)
 readouts = {"output": "output", "probe": "linear probe", "ncc": "nearest class mean"}
 cols = [f"{r}_test_{s}" for r in readouts for s in ("retain", "forget")]
-table = summarise(grid, cols)  # mean (and std over the grid's cells) per method
-t = table.rename(columns=lambda c: c.removesuffix("_mean"))
+t = book.means(grid, cols).set_index("method")  # mean (and std over the cells) per method
 glue("c6_cells", str(n_cells), display=False)
 
 # %% [markdown]
@@ -132,8 +112,10 @@ t.loc[["original", "cmf_original"], cols].rename(index=method_label).round(2)
 # %%
 pd.concat({(n, method_label(f"{m}+cmf")): pd.Series(
     {**{("profile", k): hparams_for(f"{m}+cmf", profile, n).get(k) for k in hp},
-     **{("[A]", k): v for k, v in hp.items()}}) for n, lrs in lrs_a.items()
-    for m, hp in lrs.items()}, names=["forget classes", "method"]).unstack([-2, -1])
+     **{("[A]", k): v for k, v in hp.items()}})
+    for n in sorted({len(f) for _, f in page.cells}) for m in methods
+    for hp in [book.ENTRIES[f"{m}+cmf@A"].overrides(profile, n, dataset)]},
+    names=["forget classes", "method"]).unstack([-2, -1])
 
 # %%
 order = ["retrain"] + [n for m in methods for n in (m, f"{m}+cmf", f"{m}+cmf@A")]
@@ -193,12 +175,8 @@ plt.close(fig)
 # that dissolves into the others is forgotten in the representation.
 
 # %%
-cmf_original = cmf_original_or_load(train_or_load(dataset, profile, seed, progress=False),
-                                    profile, progress=False)
-shown = {"CMF original": cmf_original}
-shown.update({method_label(v): unlearn_or_load(dataset, profile, seed, forget, v, progress=False)
-              for v in variants if v.split("+")[0] in ("random_label", "scrub", "unsir")})
-fig = feature_pca(shown, forget)
+shown = page.models(["cmf_original", "random_label+cmf", "scrub+cmf", "unsir+cmf"])
+fig = feature_pca({method_label(k): v for k, v in shown.items()}, forget)
 glue("fig_cmf_pca", fig, display=False)
 plt.close(fig)
 glue("c6_detail_cell", f"seed {seed}, forget set {{{forget_label(forget).replace('+', ', ')}}}",
@@ -227,17 +205,6 @@ c6 = {v: claims.cmf_representation(t, methods, criterion, v, label)
 verdict_c6, verdict_c6_a = c6["+cmf"], c6["+cmf@A"]
 glue("verdict_c6", verdict_c6.text, display=False)
 glue("verdict_c6_a", verdict_c6_a.text, display=False)
-ref, orig = t.loc["retrain"], t.loc["original"]
-for m in methods:
-    for r in ("probe", "ncc"):
-        glue(f"c6_{m}_cmf_{r}_forget", float(t.loc[f"{m}+cmf", f"{r}_test_forget"]),
-             display=False)
-        glue(f"c6_{m}_{r}_forget", float(t.loc[m, f"{r}_test_forget"]), display=False)
-for r in ("output", "probe", "ncc"):
-    glue(f"c6_retrain_{r}_forget", float(ref[f"{r}_test_forget"]), display=False)
-glue("c6_cmf_original_test_retain", float(t.loc["cmf_original", "output_test_retain"]),
-     display=False)
-glue("c6_original_test_retain", float(orig["output_test_retain"]), display=False)
 pd.concat({label: v.details for label, v in zip(settings.values(), c6.values())},
           names=["learning rates"]).rename(index=method_label, level=1).round(2)
 

@@ -1,0 +1,269 @@
+"""The book's experiment table: every model and extra each claim page reads, declared once.
+
+``ENTRIES`` is the table's rows: a label and the method (with overrides) that computes it,
+in the order of the sweep's CSV. ``PAGES`` says, per page, which labels it reads and which
+extras (:data:`illusion.sweep.EXTRAS`) it needs of each. :func:`book_grid` is their union for
+one profile: ``make book`` sweeps it (``illusion sweep book:cpu``) before the notebooks run,
+so that the notebooks only read. A notebook reads through :func:`page`, which refuses a label
+its page does not declare: a notebook cannot read a cell the sweep did not compute.
+
+Every row is computed by :func:`illusion.sweep.run_cell` (the one executor, also behind
+``illusion sweep`` on Ray), so a page's row and the sweep's row are the same cached artifact.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Callable, Iterable, Mapping, Sequence
+
+import pandas as pd
+
+from .cache import ArtifactCache
+from .profiles import get_profile
+from .sweep import MODELS, Cell, Grid, forget_label, run_cell, summarise
+
+__all__ = ["BOOK_EXTRAS", "ENTRIES", "PAGES", "Entry", "Page", "PageReader", "UndeclaredRead",
+           "book_grid", "grid_cells", "means", "page"]
+
+BOOK_EXTRAS = ("feature_drift",)  # extras of every row the book reads
+
+
+class UndeclaredRead(KeyError):
+    """A page asked for a label its declaration does not list."""
+
+    def __str__(self) -> str:
+        return str(self.args[0])
+
+
+def paper_lrs(method: str, profile: str, n_forget: int, dataset: str | None) -> dict:
+    """[A]'s learning rates (every ``lr`` / ``*_lr`` of the ``paper`` profile's entry) for a
+    forget set of ``n_forget`` classes: the ``@A`` rows of claim C6."""
+    from .methods import hparams_for
+
+    return {k: v for k, v in hparams_for(method, "paper", n_forget).items()
+            if k == "lr" or k.endswith("_lr")}
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One row label of the table: ``method`` with ``hparams`` overriding the profile's, or a
+    function of (method, profile, forget-set size, dataset) giving them."""
+
+    method: str
+    hparams: Mapping[str, Any] | Callable[[str, str, int, str | None], dict] = \
+        field(default_factory=dict)
+
+    def overrides(self, profile: str, n_forget: int, dataset: str | None) -> dict:
+        hp = self.hparams
+        return dict(hp(self.method, profile, n_forget, dataset) if callable(hp) else hp)
+
+
+def _plain(*names: str) -> dict[str, Entry]:
+    return {n: Entry(n) for n in names}
+
+
+BASELINES = ("finetune", "grad_ascent", "random_label", "neggrad_plus", "scrub", "unsir",
+             "salun", "l1_sparse", "boundary_shrink")  # [A]'s nine (claims C1-C3)
+CMF_BASES = ("random_label", "salun", "neggrad_plus", "scrub", "unsir")  # claim C6
+ENTRIES: dict[str, Entry] = {
+    **_plain("original", "retrain", *BASELINES),
+    **_plain("prune_row", "nc_flip", "last_layer:random_label", "last_layer:neggrad_plus"),
+    **_plain(*(f"{m}+cmf" for m in CMF_BASES)),
+    **{f"{m}+cmf@A": Entry(f"{m}+cmf", paper_lrs) for m in CMF_BASES},
+    **_plain("ec", "random_label+ec"),
+    "ec_ramp": Entry("ec", {"layer_weights": [0.25, 0.5, 0.75, 1.0]}),
+    "ec_output_only": Entry("ec", {"layer_weights": [0.0, 0.0, 0.0, 1.0]}),
+    "cmf_original": Entry("cmf_original"),
+}
+
+
+@dataclass(frozen=True)
+class Page:
+    """A notebook's reads: label -> the extras it needs of that row (on top of
+    :data:`BOOK_EXTRAS`). Every page reads ``original``."""
+
+    notebook: str
+    reads: Mapping[str, tuple[str, ...]]
+
+    @property
+    def labels(self) -> list[str]:
+        return ["original", *(label for label in self.reads if label != "original")]
+
+
+def _reads(labels: Iterable[str], extras: tuple[str, ...] = ()) -> dict[str, tuple[str, ...]]:
+    return {label: extras for label in labels}
+
+
+_DEPTH = ("stage_cka", "stage_probes")
+PAGES: dict[str, Page] = {
+    "C0": Page("01_original_model", {}),
+    "C1": Page("02_output_level", _reads(("retrain", *BASELINES))),
+    "C2": Page("03_probe_recovery", _reads(("retrain", *BASELINES))),
+    "C3": Page("04_misalignment", _reads(("retrain", *BASELINES))),
+    "C4": Page("05_classifier_only", _reads(("retrain", "prune_row", "nc_flip",
+                                              "last_layer:random_label",
+                                              "last_layer:neggrad_plus"))),
+    "C5": Page("06_relearning", _reads(("retrain", "random_label", "neggrad_plus", "scrub", "ec",
+                                        "random_label+cmf"), ("relearn",))),
+    "C6": Page("07_cmf", {**_reads(("retrain", *CMF_BASES, *(f"{m}+cmf" for m in CMF_BASES),
+                                    *(f"{m}+cmf@A" for m in CMF_BASES), "cmf_original"))}),
+    "C7": Page("08_erase_at_core", {"original": ("stage_probes",),
+                                    **_reads(("retrain", "random_label", "neggrad_plus", "scrub",
+                                              "salun", "ec", "random_label+ec"), _DEPTH),
+                                    **_reads(("ec_ramp", "ec_output_only"), ("stage_cka",))}),
+    "audit": Page("09_audit", {"retrain": (), "random_label": ("audit_page",)}),
+    # the models on which the metric deviations' effects are measured
+    "fidelity": Page("10_fidelity", _reads(("retrain", "random_label", "salun", "scrub",
+                                            "neggrad_plus"))),
+}
+
+
+def grid_cells(profile: str, seed: int | None = None, forget: Sequence[int] | None = None,
+               forget_sets: Iterable[Sequence[int]] | None = None,
+               seeds: Iterable[int] | None = None) -> list[tuple[int, tuple[int, ...]]]:
+    """The (seed, forget set) cells a page reads, from its papermill parameters: ``forget_sets``
+    and ``seeds`` when given, else ``[forget]`` / ``[seed]`` when given, else the profile's
+    (``Profile.forget_sets`` x ``Profile.seeds``). Forget sets are sorted tuples; an empty set
+    or a repeated cell raises ``ValueError``."""
+    p = get_profile(profile)
+    if forget_sets is None:
+        forget_sets = [forget] if forget is not None else p.forget_sets
+    if seeds is None:
+        seeds = [seed] if seed is not None else p.seeds
+    sets = [tuple(sorted(int(c) for c in f)) for f in forget_sets]
+    seeds = [int(s) for s in seeds]
+    if not sets or not seeds or any(len(f) == 0 for f in sets):
+        raise ValueError("a grid needs at least one seed and non-empty forget sets")
+    cells = [(s, f) for s in seeds for f in sets]
+    if len(set(cells)) != len(cells):
+        raise ValueError(f"repeated (seed, forget set) cells in the grid: {cells}")
+    return cells
+
+
+def _extras_by_label(pages: Iterable[Page]) -> dict[str, tuple[str, ...]]:
+    """Every label any of ``pages`` reads (in :data:`ENTRIES` order) with the union of their
+    extras."""
+    wanted: dict[str, set[str]] = {}
+    for p in pages:
+        for label in p.labels:
+            wanted.setdefault(label, set()).update(p.reads.get(label, ()))
+    return {label: tuple(sorted(wanted[label])) for label in ENTRIES if label in wanted}
+
+
+def _cell(profile: str, dataset: str, seed: int, forget: tuple[int, ...], label: str,
+          extras: tuple[str, ...]) -> Cell:
+    entry = ENTRIES[label]
+    return Cell(dataset, profile, seed, forget, entry.method, label,
+                entry.overrides(profile, len(forget), dataset), extras)
+
+
+def book_grid(profile: str, dataset: str | None = None, pages: Iterable[str] | None = None,
+              cells: Sequence[tuple[int, tuple[int, ...]]] | None = None) -> Grid:
+    """The union of the pages' reads (default: every page) as a sweep grid named after the
+    profile, over ``cells`` (default: the profile's)."""
+    dataset = dataset or get_profile(profile).dataset
+    chosen = [PAGES[p] for p in (PAGES if pages is None else pages)]
+    labels = _extras_by_label(chosen)
+    out = [_cell(profile, dataset, s, f, label, extras)
+           for s, f in (cells or grid_cells(profile)) for label, extras in labels.items()]
+    return Grid(profile, tuple(out), BOOK_EXTRAS)
+
+
+@dataclass
+class PageReader:
+    """What a notebook reads: its page's declared rows and models over ``cells``."""
+
+    name: str
+    profile: str
+    dataset: str
+    cells: list[tuple[int, tuple[int, ...]]]
+    cache: ArtifactCache | None = None
+    _extras: dict[str, tuple[str, ...]] = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        # the extras the whole book asks of each label: the same cells, so the same cache keys
+        self._extras = _extras_by_label(PAGES.values())
+
+    @property
+    def labels(self) -> list[str]:
+        """The page's declared labels, ``original`` first."""
+        return PAGES[self.name].labels
+
+    @property
+    def first(self) -> tuple[int, tuple[int, ...]]:
+        """The cell a page shows in detail."""
+        return self.cells[0]
+
+    def _check(self, label: str) -> None:
+        if label not in PAGES[self.name].labels:
+            raise UndeclaredRead(f"page {self.name} does not declare {label!r}; add it to "
+                                 f"illusion.book.PAGES[{self.name!r}] (declared: "
+                                 f"{', '.join(PAGES[self.name].labels)})")
+
+    def cell(self, label: str, seed: int | None = None,
+             forget: Sequence[int] | None = None) -> Cell:
+        """The sweep cell of ``label`` (default: the first cell's seed and forget set)."""
+        self._check(label)
+        s, f = self.first
+        seed = s if seed is None else seed
+        forget = f if forget is None else tuple(sorted(forget))
+        return _cell(self.profile, self.dataset, seed, forget, label, self._extras[label])
+
+    def table(self, labels: Sequence[str] | None = None) -> pd.DataFrame:
+        """One row per (cell, label) with the columns of :func:`illusion.sweep.run_cell`'s row
+        and ``seed``, ``forget`` (label), ``n_forget``: the page's labels (default: all)."""
+        labels = list(labels or PAGES[self.name].labels)
+        rows = []
+        for seed, forget in self.cells:
+            for label in labels:
+                row, _ = run_cell(self.cell(label, seed, forget), BOOK_EXTRAS, self.cache)
+                rows.append({**row, "seed": seed, "forget": forget_label(forget),
+                             "n_forget": len(forget)})
+        return pd.DataFrame(rows)
+
+    def model(self, label: str, seed: int | None = None, forget: Sequence[int] | None = None):
+        """The :class:`illusion.pipeline.TrainedModel` of ``label`` in one cell (default: the
+        first), loaded from the cache."""
+        from .sweep import cell_model
+
+        return cell_model(self.cell(label, seed, forget), self.cache)[0]
+
+    def per_cell(self, fn: Callable[[int, tuple[int, ...]], Any]) -> Any:
+        """``fn(seed, forget)`` for every cell, stacked: a DataFrame result gets the cell's
+        ``seed``, ``forget`` (label) and ``n_forget`` columns and the cells' frames are
+        concatenated; a dict of DataFrames is stacked key by key."""
+        def tag(frame: pd.DataFrame, seed: int, forget: tuple[int, ...]) -> pd.DataFrame:
+            return frame.assign(seed=seed, forget=forget_label(forget), n_forget=len(forget))
+
+        results = [(s, f, fn(s, f)) for s, f in self.cells]
+        if isinstance(results[0][2], dict):
+            return {k: pd.concat([tag(r[k], s, f) for s, f, r in results], ignore_index=True)
+                    for k in results[0][2]}
+        return pd.concat([tag(r, s, f) for s, f, r in results], ignore_index=True)
+
+    def models(self, labels: Sequence[str], seed: int | None = None,
+               forget: Sequence[int] | None = None) -> dict:
+        """``{label: TrainedModel}`` of one cell."""
+        return {label: self.model(label, seed, forget) for label in labels}
+
+
+def page(name: str, profile: str = "cpu", dataset: str | None = None, seed: int | None = None,
+         forget: Sequence[int] | None = None, forget_sets: Iterable[Sequence[int]] | None = None,
+         seeds: Iterable[int] | None = None, cache: ArtifactCache | None = None) -> PageReader:
+    """The reader of page ``name`` (a key of :data:`PAGES`) over the cells its parameters
+    select (:func:`grid_cells`)."""
+    if name not in PAGES:
+        raise KeyError(f"unknown page {name!r}; choose from {', '.join(PAGES)}")
+    return PageReader(name, profile, dataset or get_profile(profile).dataset,
+                      grid_cells(profile, seed, forget, forget_sets, seeds), cache)
+
+
+assert set(MODELS) <= set(ENTRIES)
+
+
+def means(table: pd.DataFrame, columns: Sequence[str]) -> pd.DataFrame:
+    """Per method (in order of first appearance): the mean of each column over the table's
+    cells, ``<column>_std`` beside it (NaN for one cell) and ``n`` (cells), ``method`` a
+    column."""
+    out = summarise(table, columns)
+    return out.rename(columns=lambda c: c.removesuffix("_mean")).reset_index()

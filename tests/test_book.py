@@ -1,0 +1,121 @@
+import re
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from illusion import book, sweep
+from illusion.methods import available, hparams_for
+from illusion.profiles import PAPER_FORGET_SETS, get_profile
+
+ROOT = Path(__file__).resolve().parents[1]
+NOTEBOOKS = sorted((ROOT / "notebooks").glob("[0-9]*.py"))
+
+
+def test_grid_cells_defaults_and_normalisation():
+    assert book.grid_cells("cpu") == [(0, (0,))]
+    paper = book.grid_cells("paper")
+    assert len(paper) == len(PAPER_FORGET_SETS) * 3 and (2, (2, 4, 8)) in paper
+    assert book.grid_cells("cpu", seed=3, forget=[4, 2]) == [(3, (2, 4))]
+    assert book.grid_cells("cpu", forget_sets=[[4, 2]], seeds=[1, 2]) == [(1, (2, 4)), (2, (2, 4))]
+    # forget_sets / seeds win over forget / seed
+    assert book.grid_cells("cpu", 5, [1], [[2]], [6]) == [(6, (2,))]
+    for bad in ([[]], []):
+        with pytest.raises(ValueError):
+            book.grid_cells("cpu", forget_sets=bad, seeds=[0])
+    with pytest.raises(ValueError, match="repeated"):
+        book.grid_cells("cpu", forget_sets=[[1, 2], [2, 1]], seeds=[0])
+    with pytest.raises(KeyError):
+        book.grid_cells("nope")
+
+
+def test_forget_label_and_summarise():
+    assert sweep.forget_label((0,)) == "0" and sweep.forget_label((2, 4, 8)) == "2+4+8"
+    t = pd.DataFrame({"method": ["a", "a", "b"], "x": [1.0, 3.0, 5.0]})
+    s = sweep.summarise(t, ["x"])
+    assert list(s.index) == ["a", "b"]
+    assert s.loc["a", "x_mean"] == 2.0 and s.loc["a", "x_std"] == pytest.approx(2 ** 0.5)
+    assert s.loc["a", "n"] == 2 and s.loc["b", "n"] == 1 and pd.isna(s.loc["b", "x_std"])
+    m = book.means(t, ["x"])
+    assert m["method"].tolist() == ["a", "b"] and m["x"].tolist() == [2.0, 5.0]
+
+
+def test_declarations_are_consistent():
+    """Every page reads declared entries with registered extras; every entry's method exists;
+    each page names an existing notebook, and every notebook has one page."""
+    for name, page in book.PAGES.items():
+        assert (ROOT / "notebooks" / f"{page.notebook}.py").exists(), name
+        for label, extras in page.reads.items():
+            assert label in book.ENTRIES, (name, label)
+            assert set(extras) <= set(sweep.EXTRAS), (name, label, extras)
+    for label, entry in book.ENTRIES.items():
+        assert entry.method in (*sweep.MODELS, *available()), label
+    assert {p.notebook for p in book.PAGES.values()} == {n.stem for n in NOTEBOOKS}
+
+
+def test_book_grid_is_the_union_of_the_pages():
+    grid = book.book_grid("cpu")
+    assert grid.name == "cpu" and grid.extras == book.BOOK_EXTRAS
+    labels = [c.label for c in grid.cells]
+    assert labels == [label for label in book.ENTRIES if label in labels]  # the table's order
+    assert set(labels) == {lab for p in book.PAGES.values() for lab in p.labels}
+    by_label = {c.label: c for c in grid.cells}
+    assert by_label["retrain"].extras == ("relearn", "stage_cka", "stage_probes")
+    assert by_label["original"].extras == ("stage_probes",)
+    assert by_label["ec_ramp"].hparams == {"layer_weights": [0.25, 0.5, 0.75, 1.0]}
+    # [A]'s learning rates, single- and multi-class
+    assert by_label["scrub+cmf@A"].hparams == {"lr": hparams_for("scrub+cmf", "paper")["lr"]}
+    multi = book.book_grid("cpu", cells=[(0, (1, 2))])
+    hp = {c.label: c.hparams for c in multi.cells}["unsir+cmf@A"]
+    assert hp == {k: v for k, v in hparams_for("unsir+cmf", "paper", 2).items()
+                  if k == "lr" or k.endswith("_lr")}
+    assert book.book_grid("cpu", pages=["C1"]).cells[0].extras == ()
+    paper = book.book_grid("paper")
+    assert len(paper.cells) == len(book.grid_cells("paper")) * len(set(labels))
+
+
+def test_page_refuses_an_undeclared_label():
+    page = book.page("C4", "cpu")
+    assert page.cells == [(0, (0,))] and page.labels[0] == "original"
+    with pytest.raises(book.UndeclaredRead, match="page C4 does not declare 'scrub'"):
+        page.cell("scrub")
+    with pytest.raises(KeyError, match="unknown page"):
+        book.page("C9")
+
+
+def test_notebooks_read_only_through_their_page():
+    """A notebook cannot load a model or row around its declaration: no pipeline loader, no
+    sweep executor, and every ``book.page`` call names the page declared for that notebook."""
+    forbidden = re.compile(r"\b(train_or_load|unlearn_or_load|cmf_original_or_load|run_cell|"
+                           r"cell_model|relearn\(|stage_probes\(|stage_similarity\()")
+    for path in NOTEBOOKS:
+        text = path.read_text()
+        assert not forbidden.search(text), (path.name, forbidden.search(text).group(0))
+        names = re.findall(r"book\.page\(\"([^\"]+)\"", text)
+        assert names, path.name
+        for name in names:
+            assert book.PAGES[name].notebook == path.stem, (path.name, name)
+
+
+def test_page_table_is_the_sweeps_row(tiny_profile, cache, monkeypatch):
+    """A page's rows are the sweep's cached rows: sweeping the page's grid first leaves the
+    page nothing to build, over every cell, with the cell columns added."""
+    monkeypatch.setattr(book, "PAGES", {"T": book.Page("01_original_model", {"prune_row": ()})})
+    cells = [(0, (1,)), (0, (0, 2))]
+    grid = book.book_grid("smoke", cells=cells)
+    assert [c.label for c in grid.cells] == ["original", "prune_row"] * 2
+    for cell in grid.cells:
+        sweep.run_cell(cell, grid.extras, cache)
+    log = (cache.root / "builds.jsonl").read_text().splitlines()
+    page = book.page("T", "smoke", forget_sets=[[1], [2, 0]], seeds=[0], cache=cache)
+    table = page.table()
+    assert (cache.root / "builds.jsonl").read_text().splitlines() == log  # nothing built
+    assert table["method"].tolist() == ["original", "prune_row"] * 2
+    assert table["forget"].tolist() == ["1", "1", "0+2", "0+2"]
+    assert set(table["n_forget"]) == {1, 2} and "cka_test" in table  # BOOK_EXTRAS
+    # each cell is evaluated with its own forget set
+    originals = table[table["method"] == "original"].set_index("forget")
+    assert originals.loc["1", "ncc_test_forget"] != originals.loc["0+2", "ncc_test_forget"]
+    tm = page.model("prune_row", forget=(1,))
+    assert tm.cached and tm.splits.forget_classes == (1,)
+    assert get_profile("smoke").seeds == (0,)
