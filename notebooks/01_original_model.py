@@ -43,7 +43,7 @@ terminal_criterion = claims.TerminalPhase()
 collapse_criterion = claims.NearCollapse(min_train_acc=terminal_criterion.min_train_acc)
 terminal_criterion, collapse_criterion
 
-# %%
+# %% tags=["hide-input"]
 import textwrap
 
 import matplotlib.pyplot as plt
@@ -52,7 +52,7 @@ from myst_nb import glue
 
 from illusion import book
 from illusion.pipeline import split_accuracies
-from illusion.plotting import collapse_curves, set_theme, training_curves
+from illusion.plotting import collapse_curves, readable, set_theme, training_curves
 from illusion.profiles import get_profile
 from illusion.train import evaluate_accuracy
 
@@ -68,7 +68,7 @@ print(textwrap.fill(f"profile '{profile}': {prof.description}", 88))
 # linear warm-up then cosine decay. The model is cached on disk, keyed by its configuration,
 # dataset and seed, so the later pages reuse exactly this network.
 
-# %%
+# %% tags=["hide-input"]
 original = book.page("C0", profile, dataset, seed).model("original")
 data, splits = original.data, original.splits
 acc = split_accuracies(original)
@@ -79,7 +79,7 @@ print(f"data: {data.name}, {len(splits.train)} training / {len(splits.val)} vali
 print(f"model: ResNet-18 width {cfg.width}, {len(original.history)} epochs, "
       f"{original.seconds:.0f} s of training ({'from the cache' if original.cached else 'now'})")
 
-# %%
+# %% tags=["hide-input"]
 fig = training_curves(original.history)
 glue("fig_training_curves", fig, display=False)
 plt.close(fig)
@@ -95,7 +95,7 @@ plt.close(fig)
 #
 # {numref}`fig-training-curves` shows the optimisation reaching its final plateau.
 
-# %%
+# %% tags=["hide-input"]
 glue("orig_test_acc", acc["test_retain"], display=False)
 glue("orig_train_acc", train_eval, display=False)
 glue("orig_val_acc", original.history[-1]["val_acc"], display=False)
@@ -130,7 +130,7 @@ print(verdict)
 # (NC4 → 1). The training loop measured all four after every epoch, on a fixed subset of the
 # training images, in evaluation mode.
 
-# %%
+# %% tags=["hide-input"]
 fig = collapse_curves(original.history)
 glue("fig_collapse_curves", fig, display=False)
 plt.close(fig)
@@ -158,7 +158,7 @@ plt.close(fig)
 verdict_c0 = claims.near_collapse(pd.DataFrame(original.history), train_eval,
                                   collapse_criterion, profile)
 glue("verdict_c0", verdict_c0.text, display=False)
-verdict_c0.details
+readable(verdict_c0.details)
 
 # %% [markdown]
 # **Verdict (C0):** {glue:text}`verdict_c0`

@@ -44,12 +44,12 @@ from illusion import claims
 criterion = claims.OutputSuccess()
 criterion
 
-# %%
+# %% tags=["hide-input"]
 import matplotlib.pyplot as plt
 from myst_nb import glue
 
 from illusion import book
-from illusion.plotting import method_label, readout_bars, set_theme
+from illusion.plotting import readable, readout_bars, set_theme
 
 set_theme()
 page = book.page("C1", profile, dataset, seed, forget, forget_sets, seeds)
@@ -58,8 +58,7 @@ cols = ["output_test_retain", "output_test_forget", "output_train_forget", "mia_
         "seconds"]
 table = book.means(grid, cols)
 glue("c1_cells", str(len(page.cells)), display=False)
-view = table.assign(method=table["method"].map(method_label)).set_index("method")
-view[cols].round(2)
+readable(table.set_index("method")[cols])
 
 # %% [markdown]
 # Columns (means over the {glue:text}`c1_cells` (seed, forget set) cell(s) of this build's
@@ -68,7 +67,7 @@ view[cols].round(2)
 # attacker calls non-members; Retrain ≈ 100) and the unlearning time in seconds (training time
 # for the original and Retrain).
 
-# %%
+# %% tags=["hide-input"]
 fig = readout_bars(grid, {"output_test_retain": "test retain", "output_test_forget": "test forget"},
                    ylabel="output accuracy (%)")
 glue("fig_output_level", fig, display=False)
@@ -90,7 +89,7 @@ plt.close(fig)
 # %%
 verdict_c1 = claims.output_success(table, criterion)
 glue("verdict_c1", verdict_c1.text, display=False)
-verdict_c1.details.rename(index=method_label).round(2)
+readable(verdict_c1.details)
 
 # %% [markdown]
 # **Verdict (C1):** {glue:text}`verdict_c1`

@@ -50,14 +50,14 @@ from illusion import claims
 criterion = claims.Illusion()
 criterion
 
-# %%
+# %% tags=["hide-input"]
 import matplotlib.pyplot as plt
 import seaborn as sns
 from myst_nb import glue
 
 from illusion import book
-from illusion.plotting import (feature_pca, method_label, method_palette, readout_bars,
-                               set_theme)
+from illusion.plotting import (feature_pca, figure, method_label, method_palette, readable,
+                               readout_bars, set_theme)
 
 set_theme()
 page = book.page("C2", profile, dataset, seed, forget, forget_sets, seeds)
@@ -67,14 +67,14 @@ cols = ["output_test_forget", "probe_test_forget", "ncc_test_forget", "knn_test_
         "probe_test_retain"]
 table = book.means(grid, cols)  # mean (and std over the grid's cells) per method
 glue("c2_cells", str(n_cells), display=False)
-table.assign(method=table["method"].map(method_label)).set_index("method")[cols].round(2)
+readable(table.set_index("method")[cols])
 
 # %% [markdown]
 # Mean test accuracy (%) per method over the {glue:text}`c2_cells` (seed, forget set) cell(s)
 # of this build's grid: output, linear probe, nearest class mean, 5-NN (cosine) on the
 # forgotten class(es), and the probe on the retained classes.
 
-# %%
+# %% tags=["hide-input"]
 fig = readout_bars(grid, {"output_test_forget": "output", "probe_test_forget": "linear probe",
                           "ncc_test_forget": "nearest class mean"})
 glue("fig_probe_recovery", fig, display=False)
@@ -97,9 +97,9 @@ plt.close(fig)
 # profile the grid is one cell; `forget_sets` and `seeds` widen it (the `paper` profile runs
 # [A]'s grid).
 
-# %%
+# %% tags=["hide-input"]
 spread = grid.assign(label=grid["method"].map(method_label))
-fig, ax = plt.subplots(figsize=(8, 3.4))
+fig, ax = figure(3.4)
 sns.stripplot(data=spread, x="label", y="probe_test_forget", hue="label",
               palette=method_palette(), size=6, jitter=0.15, legend=False, ax=ax)
 sns.pointplot(data=spread, x="label", y="probe_test_forget", color="0.2", markers="_",
@@ -125,7 +125,7 @@ plt.close(fig)
 # model's features and applied to every model), forgotten class highlighted
 # ({numref}`fig-feature-pca`; the first cell of the grid).
 
-# %%
+# %% tags=["hide-input"]
 models = page.models(["original", "retrain", pca_method])  # the first cell
 fig = feature_pca({method_label(k): v for k, v in models.items()}, page.first[1])
 glue("fig_feature_pca", fig, display=False)
@@ -149,9 +149,9 @@ plt.close(fig)
 # %%
 verdict_c2 = claims.illusion(table, criterion)
 glue("verdict_c2", verdict_c2.text, display=False)
-verdict_c2.details.rename(index=method_label)[
+readable(verdict_c2.details[
     ["output_test_forget", "probe_vs_retrain", "probe_vs_original", "ncc_vs_retrain",
-     "ncc_vs_original", "illusion_via"]].round(2)
+     "ncc_vs_original", "illusion_via"]])
 
 # %% [markdown]
 # **Verdict (C2):** {glue:text}`verdict_c2`

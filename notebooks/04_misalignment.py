@@ -51,13 +51,13 @@ from illusion import claims
 criterion = claims.Misalignment()
 criterion
 
-# %%
+# %% tags=["hide-input"]
 import matplotlib.pyplot as plt
 import seaborn as sns
 from myst_nb import glue
 
 from illusion import book
-from illusion.plotting import cell_spread, method_label, method_palette, set_theme
+from illusion.plotting import cell_spread, figure, method_label, method_palette, readable, set_theme
 
 set_theme()
 page = book.page("C3", profile, dataset, seed, forget, forget_sets, seeds)
@@ -67,7 +67,7 @@ cols = ["duality_forget", "duality_retain", "cka_test", "cka_test_forget", "forg
         "output_test_forget"]
 table = book.means(grid, cols)  # mean (and std over the grid's cells) per method
 glue("c3_cells", str(n_cells), display=False)
-table.assign(method=table["method"].map(method_label)).set_index("method")[cols].round(3)
+readable(table.set_index("method")[cols])
 
 # %% [markdown]
 # Means over the {glue:text}`c3_cells` (seed, forget set) cell(s) of this build's grid: duality
@@ -76,10 +76,10 @@ table.assign(method=table["method"].map(method_label)).set_index("method")[cols]
 # class(es), the relative shift of the forget classes' mean training feature, and output
 # test-forget accuracy (%).
 
-# %%
+# %% tags=["hide-input"]
 plot = table[table["method"] != "retrain"].assign(label=lambda d: d["method"].map(method_label))
 cells = grid[grid["method"] != "retrain"].assign(label=lambda d: d["method"].map(method_label))
-fig, ax = plt.subplots(figsize=(6.5, 4))
+fig, ax = figure(4.0)
 if n_cells > 1:  # every (seed, forget set) cell faintly, the grid mean on top
     sns.scatterplot(data=cells, x="cka_test_forget", y="duality_forget", hue="label", s=25,
                     alpha=0.35, palette=method_palette(), legend=False, ax=ax)
@@ -115,7 +115,7 @@ plt.close(fig)
 # class forgotten and the seed. On the `cpu` profile the grid is one cell; `forget_sets` and
 # `seeds` widen it.
 
-# %%
+# %% tags=["hide-input"]
 original_duality = grid[grid["method"] == "original"].set_index(["seed", "forget"])[
     "duality_forget"]
 growth = grid[~grid["method"].isin(["original", "retrain"])].copy()
@@ -143,7 +143,7 @@ plt.close(fig)
 # %%
 verdict_c3 = claims.misalignment(table, criterion)
 glue("verdict_c3", verdict_c3.text, display=False)
-verdict_c3.details.rename(index=method_label).round(3)
+readable(verdict_c3.details)
 
 # %% [markdown]
 # **Verdict (C3):** {glue:text}`verdict_c3`

@@ -51,14 +51,14 @@ from illusion import claims
 criterion = claims.ClassifierOnly()
 criterion
 
-# %%
+# %% tags=["hide-input"]
 import matplotlib.pyplot as plt
 import seaborn as sns
 from myst_nb import glue
 
 from illusion import book
 from illusion.experiments import flip_curve
-from illusion.plotting import cell_spread, method_label, readout_bars, set_theme
+from illusion.plotting import cell_spread, figure, readable, readout_bars, set_theme
 
 set_theme()
 page = book.page("C4", profile, dataset, seed, forget, forget_sets, seeds)
@@ -78,15 +78,15 @@ glue("c4_cells", str(n_cells), display=False)
 # prediction; the analytic construction thus stays well defined for multi-class forget sets,
 # and they are kept in the grid.
 
-# %%
+# %% tags=["hide-input"]
 sweep_cells = page.per_cell(lambda s, f: flip_curve(page.model("original", s, f), f, c_ratios))
 sweep = sweep_cells.groupby("c / bound", as_index=False)[
     ["test retain", "test forget", "original test retain", "alpha"]].mean()
 orig_retain = float(sweep["original test retain"].mean())  # mean over the grid's cells
-sweep.round(2)
+readable(sweep.set_index("c / bound"))
 
-# %%
-fig, ax = plt.subplots(figsize=(6, 3.4))
+# %% tags=["hide-input"]
+fig, ax = figure(3.4)
 sns.lineplot(data=sweep_cells.melt(id_vars="c / bound", value_vars=["test retain", "test forget"],
                                    var_name="split", value_name="accuracy"),
              x="c / bound", y="accuracy", hue="split", marker="o", errorbar="sd", ax=ax)
@@ -114,14 +114,14 @@ plt.close(fig)
 # %% [markdown]
 # ## Empirical classifier-only unlearning
 
-# %%
+# %% tags=["hide-input"]
 grid = page.table()  # the rows this page declares (illusion.book.PAGES), every cell
 cols = ["output_test_retain", "output_test_forget", "probe_test_forget", "ncc_test_forget",
         "cka_test"]
 table = book.means(grid, cols)  # mean (and std over the grid's cells) per method
-table.assign(method=table["method"].map(method_label)).set_index("method")[cols].round(2)
+readable(table.set_index("method")[cols])
 
-# %%
+# %% tags=["hide-input"]
 fig = readout_bars(grid, {"output_test_forget": "output", "probe_test_forget": "linear probe",
                           "ncc_test_forget": "nearest class mean"})
 glue("fig_classifier_only", fig, display=False)
@@ -141,7 +141,7 @@ plt.close(fig)
 # ({numref}`fig-classifier-only-spread`), the probe's change against the original model of the
 # same cell:
 
-# %%
+# %% tags=["hide-input"]
 original_probe = grid[grid["method"] == "original"].set_index(["seed", "forget"])[
     "probe_test_forget"]
 change = grid[~grid["method"].isin(["original", "retrain"])].copy()
@@ -171,7 +171,7 @@ verdict_c4 = claims.classifier_only(
     sweep, orig_retain, table, criterion,
     originals="original" + ("s" if len({s for s, _ in cells}) > 1 else ""))
 glue("verdict_c4", verdict_c4.text, display=False)
-verdict_c4.details.rename(index=method_label).round(2)
+readable(verdict_c4.details)
 
 # %% [markdown]
 # **Verdict (C4):** {glue:text}`verdict_c4`

@@ -67,18 +67,18 @@ from illusion import claims
 criterion = claims.Relearning(margin=margin)
 criterion
 
-# %%
+# %% tags=["hide-input"]
 import matplotlib.pyplot as plt
 from myst_nb import glue
 
 from illusion import book
 from illusion.attacks import default_attacks, relearn_tables
-from illusion.plotting import cell_spread, method_label, method_lines, set_theme
+from illusion.plotting import cell_spread, method_lines, readable, set_theme
 
 set_theme()
 page = book.page("C5", profile, dataset, seed, forget, forget_sets, seeds)
 
-# %%
+# %% tags=["hide-input"]
 names = page.labels[1:]  # the declared models, Retrain first (not the original)
 configs = default_attacks(fractions, retain_ratio, steps, eval_every, lr, retain_only_control)
 stack = page.per_cell(lambda s, f: relearn_tables(page.models(names, s, f), configs, s))
@@ -86,7 +86,7 @@ curves, per_cell = stack["curves"], stack["summary"]
 summary = per_cell.groupby(["method", "attack"], sort=False, as_index=False)[
     ["start", "mean", "steps_to_50", "final_retain", "gap"]].mean()  # means over the cells
 glue("c5_cells", str(len(page.cells)), display=False)
-summary.assign(method=summary["method"].map(method_label)).round(1)
+readable(summary.set_index(["method", "attack"]))
 
 # %% [markdown]
 # Per method and attack, means over the {glue:text}`c5_cells` (seed, forget set) cell(s) of
@@ -94,7 +94,7 @@ summary.assign(method=summary["method"].map(method_label)).round(1)
 # evaluated steps (`mean`), the first step reaching 50% (mean over the cells that reach it),
 # retain accuracy after the last step, and `gap`, the lead of `mean` over Retrain's.
 
-# %%
+# %% tags=["hide-input"]
 fig = method_lines(curves, x="step", y="forget_acc", col="attack",
                    ylabel="test forget accuracy (%)", ylim=(-3, 103))
 glue("fig_relearning", fig, display=False)
@@ -130,7 +130,7 @@ plt.close(fig)
 # over Retrain (forget accuracy averaged over the evaluated steps), averaged over the attacks
 # that show forget images.
 
-# %%
+# %% tags=["hide-input"]
 lead = per_cell[(per_cell["attack"] != "retain images only") & (per_cell["method"] != "retrain")]
 lead = lead.groupby(["seed", "forget", "method"], sort=False, as_index=False)["gap"].mean()
 fig = cell_spread(lead, "gap", "lead over Retrain (points)", ylim=None, baseline=margin)
@@ -157,9 +157,8 @@ c5_control, _ = claims.relearning_control(summary, verdict_c5, criterion)
 glue("verdict_c5", verdict_c5.text, display=False)
 glue("c5_control", c5_control, display=False)
 attacks = summary[summary["attack"] != criterion.control_attack]
-display(verdict_c5.details.rename(index=method_label).round(1))
-attacks.assign(method=attacks["method"].map(method_label)).set_index(["method", "attack"])[
-    ["start", "mean", "gap", "final_retain"]].round(1)
+display(readable(verdict_c5.details))
+readable(attacks.set_index(["method", "attack"])[["start", "mean", "gap", "final_retain"]])
 
 # %% [markdown]
 # **Verdict (C5):** {glue:text}`verdict_c5`

@@ -69,20 +69,21 @@ from illusion import claims
 criterion = claims.CMFRepresentation()
 criterion
 
-# %%
+# %% tags=["hide-input"]
 import matplotlib.pyplot as plt
 import pandas as pd
 from myst_nb import glue
 
 from illusion import book
 from illusion.methods import hparams_for
-from illusion.plotting import cell_spread, feature_pca, method_label, readout_bars, set_theme
+from illusion.plotting import (cell_spread, feature_pca, method_label, readable, readout_bars,
+                               set_theme)
 from illusion.sweep import forget_label
 
 set_theme()
 page = book.page("C6", profile, dataset, seed, forget, forget_sets, seeds)
 
-# %%
+# %% tags=["hide-input"]
 seed, forget = page.first  # the cell shown in detail below
 variants = [f"{m}+cmf" for m in methods]
 grid = page.table()  # the rows this page declares (illusion.book.PAGES), every cell
@@ -99,8 +100,8 @@ glue("c6_cells", str(n_cells), display=False)
 # of the retained and of the forgotten class(es), before any unlearning (means over the
 # {glue:text}`c6_cells` (seed, forget set) cell(s) of this build's grid).
 
-# %%
-t.loc[["original", "cmf_original"], cols].rename(index=method_label).round(2)
+# %% tags=["hide-input"]
+readable(t.loc[["original", "cmf_original"], cols])
 
 # %% [markdown]
 # ## Forgetting with and without CMF
@@ -109,7 +110,7 @@ t.loc[["original", "cmf_original"], cols].rename(index=method_label).round(2)
 # learning rates and with CMF at [A]'s (`@A`), beside Retrain ({numref}`fig-cmf-forget`).
 # The learning rates:
 
-# %%
+# %% tags=["hide-input"]
 pd.concat({(n, method_label(f"{m}+cmf")): pd.Series(
     {**{("profile", k): hparams_for(f"{m}+cmf", profile, n).get(k) for k in hp},
      **{("[A]", k): v for k, v in hp.items()}})
@@ -117,7 +118,7 @@ pd.concat({(n, method_label(f"{m}+cmf")): pd.Series(
     for hp in [book.ENTRIES[f"{m}+cmf@A"].overrides(profile, n, dataset)]},
     names=["forget classes", "method"]).unstack([-2, -1])
 
-# %%
+# %% tags=["hide-input"]
 order = ["retrain"] + [n for m in methods for n in (m, f"{m}+cmf", f"{m}+cmf@A")]
 ordered = grid[grid["method"].isin(order)].sort_values(
     "method", key=lambda col: col.map(order.index), kind="stable")
@@ -125,7 +126,7 @@ forget_cols = {f"{r}_test_forget": label for r, label in readouts.items()}
 fig = readout_bars(ordered, forget_cols)
 glue("fig_cmf_forget", fig, display=False)
 plt.close(fig)
-t.loc[order, list(forget_cols)].rename(index=method_label, columns=forget_cols).round(2)
+readable(t.loc[order, list(forget_cols)])
 
 # %% [markdown]
 # ```{glue:figure} fig_cmf_forget
@@ -140,10 +141,9 @@ t.loc[order, list(forget_cols)].rename(index=method_label, columns=forget_cols).
 # Retained classes: test accuracy of the same models (the original and the CMF original for
 # reference).
 
-# %%
+# %% tags=["hide-input"]
 retain_cols = {f"{r}_test_retain": label for r, label in readouts.items()}
-t.loc[["original", "cmf_original", *order], list(retain_cols)].rename(
-    index=method_label, columns=retain_cols).round(2)
+readable(t.loc[["original", "cmf_original", *order], list(retain_cols)])
 
 # %% [markdown]
 # ## Spread over forget sets and seeds
@@ -152,7 +152,7 @@ t.loc[["original", "cmf_original", *order], list(retain_cols)].rename(
 # cell ({numref}`fig-cmf-spread`): whether the effect of CMF depends on the class forgotten and
 # the seed. On the `cpu` profile the grid is one cell; `forget_sets` and `seeds` widen it.
 
-# %%
+# %% tags=["hide-input"]
 fig = cell_spread(ordered, "ncc_test_forget", "NCC test-forget accuracy (%)")
 glue("fig_cmf_spread", fig, display=False)
 plt.close(fig)
@@ -174,7 +174,7 @@ plt.close(fig)
 # ({numref}`fig-cmf-pca`). A forget cluster that stays compact keeps winning under CMF; one
 # that dissolves into the others is forgotten in the representation.
 
-# %%
+# %% tags=["hide-input"]
 shown = page.models(["cmf_original", "random_label+cmf", "scrub+cmf", "unsir+cmf"])
 fig = feature_pca({method_label(k): v for k, v in shown.items()}, forget)
 glue("fig_cmf_pca", fig, display=False)
@@ -206,7 +206,7 @@ verdict_c6, verdict_c6_a = c6["+cmf"], c6["+cmf@A"]
 glue("verdict_c6", verdict_c6.text, display=False)
 glue("verdict_c6_a", verdict_c6_a.text, display=False)
 pd.concat({label: v.details for label, v in zip(settings.values(), c6.values())},
-          names=["learning rates"]).rename(index=method_label, level=1).round(2)
+          names=["learning rates"]).pipe(readable)
 
 # %% [markdown]
 # **Verdict (C6), the profile's learning rates:** {glue:text}`verdict_c6`

@@ -70,18 +70,18 @@ criterion = claims.DepthForgetting(nothing_to_erase=nothing_to_erase,
                                    baselines=tuple(baselines), ec_methods=tuple(ec_methods))
 criterion
 
-# %%
+# %% tags=["hide-input"]
 import matplotlib.pyplot as plt
 from myst_nb import glue
 
 from illusion import book
 from illusion.experiments import depth_tables
-from illusion.plotting import cell_spread, method_label, method_lines, set_theme
+from illusion.plotting import cell_spread, method_lines, readable, set_theme
 
 set_theme()
 page = book.page("C7", profile, dataset, seed, forget, forget_sets, seeds)
 
-# %%
+# %% tags=["hide-input"]
 main = ["retrain", *baselines, *ec_methods]
 ablation = {"EC, uniform weights (default)": "ec", "EC, ramp weights": "ec_ramp",
             "EC, output only": "ec_output_only"}  # the ablation's models (illusion.book)
@@ -91,13 +91,13 @@ stack = page.per_cell(lambda s, f: depth_tables(
 glue("c7_cells", str(len(page.cells)), display=False)
 accuracy = stack["accuracy"].groupby("method", sort=False, as_index=False)[
     ["seconds", "train_retain", "train_forget", "test_retain", "test_forget"]].mean()
-accuracy.assign(method=accuracy["method"].map(method_label)).set_index("method").round(2)
+readable(accuracy.set_index("method"))
 
 # %% [markdown]
 # Output accuracy (%) and unlearning time (s) per model, means over the {glue:text}`c7_cells`
 # (seed, forget set) cell(s) of this build's grid.
 
-# %%
+# %% tags=["hide-input"]
 sim = stack["sim"]
 sim["panel"] = sim["split"] + " classes, CKA to " + sim["reference"]
 sim = sim[~((sim["method"] == "retrain") & (sim["reference"] == "retrain"))]
@@ -107,8 +107,8 @@ for ax in fig.axes:
     ax.set_title(ax.get_title().replace("panel = ", ""), fontsize=9)
 glue("fig_cka_stages", fig, display=False)
 plt.close(fig)
-sim[sim["reference"] == "original"].pivot_table(index=["split", "method"], columns="stage",
-                                                values="cka", sort=False).round(3)
+readable(sim[sim["reference"] == "original"].pivot_table(
+    index=["split", "method"], columns="stage", values="cka", sort=False))
 
 # %% [markdown]
 # ```{glue:figure} fig_cka_stages
@@ -125,14 +125,14 @@ sim[sim["reference"] == "original"].pivot_table(index=["split", "method"], colum
 # {numref}`fig-cka-stages` compares every model with the original and with Retrain at each
 # depth; the table gives the means over the cells of CKA to the original.
 
-# %%
+# %% tags=["hide-input"]
 probes = stack["probes"]
 fig = method_lines(probes, x="stage", y="probe_test_forget",
                    ylabel="probe test-forget accuracy (%)", ylim=(-3, 103), height=3.2)
 glue("fig_probe_stages", fig, display=False)
 plt.close(fig)
-probes.pivot_table(index="method", columns="stage", values="probe_test_forget",
-                   sort=False).rename(index=method_label).round(1)
+readable(probes.pivot_table(index="method", columns="stage", values="probe_test_forget",
+                            sort=False), other=1)
 
 # %% [markdown]
 # ```{glue:figure} fig_probe_stages
@@ -153,13 +153,13 @@ probes.pivot_table(index="method", columns="stage", values="probe_test_forget",
 # unlearning (no intermediate supervision). Forget-class CKA to the original, means over the
 # cells.
 
-# %%
+# %% tags=["hide-input"]
 abl = stack["ablation"]
 abl = abl[abl["split"] == "forget"].pivot_table(index="method", columns="stage", values="cka",
                                                 sort=False)  # mean over the cells
 abl["test retain acc"] = [accuracy.set_index("method").loc[ablation[k], "test_retain"]
                           for k in abl.index]
-abl.round(3)
+readable(abl)
 
 # %% [markdown]
 # ## Verdict
@@ -181,8 +181,7 @@ c7_ablation = (f"Lowest mean forget-class CKA over the "
                + ", ".join(f"{k}: {v:.3f}" for k, v in abl_mean.items()) + ".")
 glue("verdict_c7", verdict_c7.text, display=False)
 glue("c7_ablation", c7_ablation, display=False)
-verdict_c7.details.assign(retain_acc=acc.reindex(verdict_c7.details.index)).rename(
-    index=method_label).round(3)
+readable(verdict_c7.details.assign(retain_acc=acc.reindex(verdict_c7.details.index)))
 
 # %% [markdown]
 # **Verdict (C7):** {glue:text}`verdict_c7`
@@ -197,7 +196,7 @@ verdict_c7.details.assign(retain_acc=acc.reindex(verdict_c7.details.index)).rena
 # similarity, and the baselines' high one, hold whichever class is forgotten and whatever the
 # seed.
 
-# %%
+# %% tags=["hide-input"]
 cell_cka = forget_sim[forget_sim["method"] != "retrain"]
 cell_cka = cell_cka[cell_cka["stage"].isin(judged or stages)].groupby(
     ["seed", "forget", "method"], sort=False, as_index=False)["cka"].mean()

@@ -43,7 +43,7 @@ forget = [0]
 method = "random_label"  # the audited model (the cpu grid caches it, and Retrain)
 test_per_class = 100  # test images per class written to the ImageFolder
 
-# %%
+# %% tags=["hide-input"]
 import json
 
 import matplotlib.pyplot as plt
@@ -53,7 +53,7 @@ from myst_nb import glue
 from illusion import book
 from illusion.audit.demo import audit_demo
 from illusion.audit.report import figures
-from illusion.plotting import set_theme
+from illusion.plotting import readable, set_theme
 
 set_theme()
 page = book.page("audit", profile, dataset, seed, forget)
@@ -66,7 +66,7 @@ models = page.models([method, "retrain", "original"])
 # models were trained with, as a user would. The result is cached with the models it read, so
 # a rebuild re-reads it.
 
-# %%
+# %% tags=["hide-input"]
 result, cached = audit_demo(*models.values(), page.first[1], page.first[0], test_per_class)
 record = json.loads(result["record"])
 glue("audit_seconds", f"{record['seconds']:.0f}", display=False)
@@ -93,7 +93,7 @@ pd.DataFrame({"comparison": verdict["details"]})
 #
 # ## The report's figures
 
-# %%
+# %% tags=["hide-input"]
 figs = figures(record)
 for name, fig in figs.items():
     glue(f"fig_audit_{name}", fig, display=False)
@@ -105,7 +105,7 @@ for role in ("model", "reference", "original"):
                  **{f"{r} {s}": acc[r][s] for r in ("output", "probe", "ncc", "knn")
                     for s in ("forget", "retain")},
                  "MIA-efficacy": record["models"][role]["mia_efficacy"]})
-pd.DataFrame(rows).set_index("model").round(1)
+readable(pd.DataFrame(rows).set_index("model"), other=1)
 
 # %% [markdown]
 # ```{glue:figure} fig_audit_readouts

@@ -32,7 +32,7 @@ forget = None
 forget_sets = None  # several forget sets / seeds at once (override seed / forget)
 seeds = None
 
-# %%
+# %% tags=["hide-input"]
 from pathlib import Path
 
 import pandas as pd
@@ -40,7 +40,7 @@ from myst_nb import glue
 
 from illusion import fidelity
 from illusion import book
-from illusion.plotting import method_label
+from illusion.plotting import readable
 
 pd.set_option("display.max_colwidth", None)  # the deviations are sentences: show them whole
 ROOT = Path.cwd()  # papermill runs the notebooks from the repository root
@@ -54,7 +54,7 @@ ROOT = Path.cwd()  # papermill runs the notebooks from the repository root
 # mostly, why. Effects of the methods' deviations are not measured one by one; the
 # learning-rate choices below are, on the C6 page.
 
-# %%
+# %% tags=["hide-input"]
 items = fidelity.deviations()
 table = fidelity.deviation_table(items)
 glue("fidelity_n_items", str(len(table)), display=False)
@@ -64,7 +64,7 @@ table.set_index(["module", "subject", "section"])
 # {glue:text}`fidelity_n_items` items. Modules read, with their number of items (0: the
 # module states no deviation, e.g. the shared loop or the Retrain oracle):
 
-# %%
+# %% tags=["hide-input"]
 fidelity.coverage().to_frame()
 
 # %% [markdown]
@@ -76,7 +76,7 @@ fidelity.coverage().to_frame()
 # effect of the +CMF methods' learning rates is measured on the C6 page, which runs them at
 # both and gives a verdict for each.
 
-# %%
+# %% tags=["hide-input"]
 fidelity.hparam_differences(profile, "paper").set_index(["method", "hyperparameter"])
 
 # %% [markdown]
@@ -85,7 +85,7 @@ fidelity.hparam_differences(profile, "paper").set_index(["method", "hyperparamet
 # Departures of the metrics, the features and the data from [A]'s code and text, and how
 # each effect is measured.
 
-# %%
+# %% tags=["hide-input"]
 fidelity.metric_table()
 
 # %% [markdown]
@@ -96,7 +96,7 @@ fidelity.metric_table()
 # the profile's grid of forget sets and seeds); a benchmark's measurement is its CSV, shown
 # when it exists in this checkout.
 
-# %%
+# %% tags=["hide-input"]
 rows = book.page("fidelity", profile, dataset, seed, forget, forget_sets, seeds).table()
 for record in fidelity.METRIC_DEVIATIONS:
     if not (record.effect_csv or record.effect_columns):
@@ -107,5 +107,4 @@ for record in fidelity.METRIC_DEVIATIONS:
         where = record.effect_csv or " - ".join(record.effect_columns)
         print(f"  not measured in this build ({where} not found)\n")
     else:
-        display(effect.rename(index=method_label).round(3)
-                if record.effect_columns else effect)
+        display(readable(effect))

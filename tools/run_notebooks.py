@@ -54,8 +54,79 @@ def execute(source: Path, out_dir: Path, parameters: dict, prepare_only: bool) -
         papermill.execute_notebook(str(src), str(dst), parameters=parameters,
                                    prepare_only=prepare_only, kernel_name="python3",
                                    cwd=str(ROOT), progress_bar=False)
+        if not prepare_only:  # the page as readers get it
+            nbformat.write(for_readers(nbformat.read(dst, as_version=4), source, parameters),
+                           dst)
         os.replace(dst, target)
     return time.perf_counter() - start
+
+
+def _defaults(nb) -> dict:
+    """The values of the notebook's ``parameters`` cell (its defaults)."""
+    names: dict = {}
+    for cell in nb.cells:
+        if "parameters" in cell.metadata.get("tags", []):
+            exec(cell.source, {}, names)  # the notebook's own assignments, nothing else
+    return names
+
+
+def run_line(values: dict) -> str:
+    """One line naming what a page was executed with: the profile, and the (seed, forget set)
+    cells of its grid when the page has such parameters."""
+    from illusion.book import grid_cells
+    from illusion.profiles import get_profile
+    from illusion.sweep import forget_label
+
+    profile = values.get("profile", "cpu")
+    dataset = values.get("dataset") or get_profile(profile).dataset
+    line = f"Executed with profile `{profile}` on `{dataset}`"
+    if "seed" not in values:
+        return line + "."
+    cells = grid_cells(profile, values.get("seed"), values.get("forget"),
+                       values.get("forget_sets"), values.get("seeds"))
+    seeds = sorted({s for s, _ in cells})
+    if "forget" not in values:  # a page of the original model only
+        return line + f", seed {', '.join(map(str, seeds))}."
+    sets = list(dict.fromkeys(f"{{{forget_label(f).replace('+', ', ')}}}" for _, f in cells))
+    return (line + f": {len(cells)} (seed, forget set) cell{'s' * (len(cells) > 1)}, "
+            f"seed{'s' * (len(seeds) > 1)} {', '.join(map(str, seeds))}, "
+            f"forget set{'s' * (len(sets) > 1)} {', '.join(sets)}.")
+
+
+def for_readers(nb, source: Path, parameters: dict):
+    """The executed notebook as the book shows it: the parameters cells (the notebook's and
+    papermill's) removed, one line saying what the page was executed with in their place, and
+    a closing box with the command that re-runs the page and its Jupytext source to download."""
+    values = {**_defaults(nb), **parameters}
+    last = 0
+    for i, cell in enumerate(nb.cells):
+        tags = cell.metadata.setdefault("tags", [])
+        if {"parameters", "injected-parameters"} & set(tags):
+            tags.append("remove-cell")
+            last = i
+    nb.cells.insert(last + 1, nbformat.v4.new_markdown_cell(
+        f"*{run_line(values)} [Re-run this page](#re-run-{source.stem}).*"))
+    given = " ".join(f"-p {k} {json.dumps(v) if not isinstance(v, str) else v}"
+                     for k, v in parameters.items())
+    others = ", ".join(f"`{k}`" for k in _defaults(nb) if k not in parameters)
+    nb.cells.append(nbformat.v4.new_markdown_cell(f"""\
+(re-run-{source.stem})=
+:::{{admonition}} Re-run this page
+:class: tip
+
+From the repository root, after `make test` or `make book` has installed `.venv`:
+
+```bash
+.venv/bin/jupytext --to ipynb -o {source.stem}.ipynb notebooks/{source.name}
+.venv/bin/papermill {source.stem}.ipynb {source.stem}.out.ipynb {given}
+```
+
+The page's other parameters (`-p NAME VALUE`; defaults in its first code cell): {others}.
+Download the page as a notebook with the download button at the top, or its Jupytext source:
+{{download}}`{source.name} <../../notebooks/{source.name}>`.
+:::
+"""))
+    return nb
 
 
 def _worker_init(threads: int) -> None:
@@ -72,6 +143,9 @@ def stage_book(dest: Path) -> None:
     for path in sorted((ROOT / "book").iterdir()):
         if path.is_file() and path.suffix in {".md", ".bib", ".svg"}:
             shutil.copy2(path, dest / "book" / path.name)
+    (dest / "notebooks").mkdir(exist_ok=True)  # the Jupytext sources the pages offer
+    for path in sorted((ROOT / "notebooks").glob("[0-9]*.py")):
+        shutil.copy2(path, dest / "notebooks" / path.name)
 
 
 def main(argv: list[str] | None = None) -> int:

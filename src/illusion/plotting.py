@@ -6,22 +6,104 @@ import matplotlib
 import pandas as pd
 import seaborn as sns
 
-__all__ = ["cell_spread", "collapse_curves", "feature_pca", "method_label", "method_lines",
-           "method_palette", "readout_bars", "set_theme", "training_curves"]
+__all__ = ["FIG_WIDTH", "cell_spread", "collapse_curves", "column_label", "feature_pca",
+           "figure", "method_label", "method_lines", "method_palette", "readable",
+           "readout_bars", "set_theme", "training_curves"]
+
+
+# Every figure of the book is this wide (inches) at this font scale, so figures read alike on
+# every page and fit the text column; heights vary with the content.
+FIG_WIDTH = 7.5
+FONT_SCALE = 0.9
 
 
 def set_theme() -> None:
-    """Apply the book's seaborn theme (call once per notebook)."""
-    sns.set_theme(context="notebook", style="whitegrid", palette="colorblind")
-    matplotlib.rcParams.update({"figure.dpi": 110, "savefig.bbox": "tight"})
+    """Apply the book's seaborn theme (call once per notebook): one font scale, and opaque
+    white figure and axes backgrounds so figures stay readable in the book's dark mode."""
+    sns.set_theme(context="notebook", style="whitegrid", palette="colorblind",
+                  font_scale=FONT_SCALE)
+    matplotlib.rcParams.update({"figure.dpi": 110, "savefig.bbox": "tight",
+                                "figure.facecolor": "white", "axes.facecolor": "white",
+                                "savefig.facecolor": "white", "savefig.transparent": False,
+                                "legend.fontsize": 9, "legend.framealpha": 0.9})
+
+
+def figure(height: float = 3.4, ncols: int = 1, **kwargs):
+    """``plt.subplots`` at the book's width: ``(fig, ax)`` (or an axes array for ``ncols``)."""
+    import matplotlib.pyplot as plt
+
+    return plt.subplots(1, ncols, figsize=(FIG_WIDTH, height), **kwargs)
+
+
+# ------------------------------------------------------------------------------ tables
+
+READOUT_NAMES = {"output": "output", "probe": "probe", "ncc": "NCC", "knn": "5-NN"}
+SPLIT_NAMES = {"test_forget": "test forget", "test_retain": "test retain",
+               "train_forget": "train forget", "train_retain": "train retain"}
+COLUMN_NAMES = {"mia_efficacy": "MIA-efficacy (%)", "mia_loss": "MIA loss (%)", "ua": "UA (%)",
+                "seconds": "time (s)", "wall_seconds": "wall time (s)",
+                "duality_forget": "duality distance, forget row",
+                "duality_retain": "duality distance, retained rows",
+                "cka_test": "CKA to original, test", "cka_test_forget":
+                "CKA to original, forget class", "forget_mean_shift": "forget-mean shift",
+                "start": "forget acc. before (%)", "mean": "forget acc., mean over steps (%)",
+                "gap": "lead over Retrain (points)", "final_retain": "retain acc., last step (%)",
+                "steps_to_50": "steps to 50%", "n": "cells"}
+# columns in percent (one decimal) beyond the readout x split ones
+PERCENT = {"mia_efficacy", "mia_loss", "ua", "start", "mean", "gap", "final_retain",
+           "test retain", "test forget", "original test retain", "retain_acc",
+           "test retain acc", *SPLIT_NAMES}
+
+
+def column_label(name: str) -> str:
+    """A metric column's header for a reader: ``probe_test_forget`` -> ``probe, test forget
+    (%)``, ``duality_forget`` -> ``duality distance, forget row``; any other snake_case name
+    with its underscores turned into spaces."""
+    if name in COLUMN_NAMES:
+        return COLUMN_NAMES[name]
+    readout, _, split = name.partition("_")
+    if readout in READOUT_NAMES and split in SPLIT_NAMES:
+        return f"{READOUT_NAMES[readout]}, {SPLIT_NAMES[split]} (%)"
+    if name in SPLIT_NAMES:
+        return f"{SPLIT_NAMES[name]} (%)"
+    if "_vs_" in name:  # a difference, e.g. probe_vs_retrain: the probe's lead over Retrain
+        left, right = name.split("_vs_", 1)
+        return f"{READOUT_NAMES.get(left, left)} − {method_label(right)} (points)"
+    return name.replace("_", " ")
+
+
+def _decimals(name: str, percent: int, other: int) -> int:
+    readout, _, split = name.partition("_")
+    if name in PERCENT or "_vs_" in name or (readout in READOUT_NAMES and split in SPLIT_NAMES):
+        return percent
+    return 0 if name in ("seconds", "wall_seconds") else other
+
+
+def readable(table: pd.DataFrame, percent: int = 1, other: int = 3) -> pd.DataFrame:
+    """``table`` as the book shows it: method names as labels (:func:`method_label`) in the
+    index, human column headers (:func:`column_label`), percentages rounded to ``percent``
+    decimals, times to whole seconds and other numbers to ``other``."""
+    out = table.copy()
+    for col in out.columns:
+        if isinstance(col, str) and pd.api.types.is_float_dtype(out[col]):
+            out[col] = out[col].round(_decimals(col, percent, other))
+    if isinstance(out.index, pd.MultiIndex):
+        out.index = out.index.set_levels(
+            [lvl.map(lambda v: method_label(v) if isinstance(v, str) else v)
+             for lvl in out.index.levels])
+    else:
+        out.index = out.index.map(lambda v: method_label(v) if isinstance(v, str) else v)
+    out.index.names = [column_label(n) if isinstance(n, str) else n for n in out.index.names]
+    return out.rename(columns=lambda c: column_label(c) if isinstance(c, str) else c)
 
 
 def training_curves(history: list[dict], title: str = ""):
-    """Loss (log scale when it spans decades) and train / validation accuracy per epoch, side by side; returns the figure."""
+    """Loss (log scale when it spans decades) and train / validation accuracy per epoch, side by
+    side; returns the figure."""
     import matplotlib.pyplot as plt
 
     df = pd.DataFrame(history)
-    fig, (ax_loss, ax_acc) = plt.subplots(1, 2, figsize=(9, 3.2))
+    fig, (ax_loss, ax_acc) = plt.subplots(1, 2, figsize=(FIG_WIDTH, 3.0))
     sns.lineplot(data=df, x="epoch", y="loss", marker="o", ax=ax_loss)
     ax_loss.set(ylabel="training loss (cross-entropy)")
     if df["loss"].max() > 20 * df["loss"].min():  # log scale only when it spans decades
@@ -44,7 +126,8 @@ def collapse_curves(history: list[dict], title: str = ""):
     import matplotlib.pyplot as plt
 
     df = pd.DataFrame(history)
-    fig, axes = plt.subplots(1, 4, figsize=(12, 3))
+    fig, axes = plt.subplots(2, 2, figsize=(FIG_WIDTH, 5.2))
+    axes = axes.flatten()
     labels = {"nc1": "NC1: tr(Σ_W Σ_B⁺)/K", "nc2": "NC2: means vs simplex ETF",
               "nc3": "NC3: classifier vs means", "nc4": "NC4: agreement with NCC"}
     for ax, (key, label) in zip(axes, labels.items()):
@@ -121,25 +204,30 @@ def _with_labels(palette: dict, labels) -> dict:
 
 def readout_bars(df: pd.DataFrame, columns: dict[str, str], reference: str | None = "retrain",
                  ylabel: str = "test forget accuracy (%)"):
-    """Grouped bars: one group per readout (``columns``: column -> readout label), one bar per
-    method; a dashed line per readout at the ``reference`` method's value. Several rows per
-    method (a grid of forget sets / seeds) give the mean with a ±1 standard-deviation bar."""
-    import matplotlib.pyplot as plt
-
-    long = df.assign(label=df["method"].map(method_label)).melt(
-        id_vars="label", value_vars=list(columns), var_name="readout", value_name="accuracy")
+    """Grouped bars: one group per method (in order of first appearance), one bar per readout
+    (``columns``: column -> readout label, a colour each); a dashed line per readout, in its
+    colour, at the ``reference`` method's value. Several rows per method (a grid of forget sets
+    / seeds) give the mean with a ±1 standard-deviation bar."""
+    data = df.assign(label=df["method"].map(method_label))
+    long = data.melt(id_vars="label", value_vars=list(columns), var_name="readout",
+                     value_name="accuracy")
     long["readout"] = long["readout"].map(columns)
     n_methods = df["method"].nunique()
-    fig, ax = plt.subplots(figsize=(max(6, 1.1 * n_methods * len(columns) / 2), 3.6))
-    palette = _with_labels(method_palette(), long["label"].unique())
-    sns.barplot(data=long, x="readout", y="accuracy", hue="label", palette=palette,
+    colours = dict(zip(columns.values(), sns.color_palette("colorblind", len(columns))))
+    fig, ax = figure(3.6)
+    sns.barplot(data=long, x="label", y="accuracy", hue="readout", palette=colours,
+                order=list(dict.fromkeys(data["label"])),
                 errorbar="sd" if len(df) > n_methods else None, ax=ax)
     if reference is not None and reference in set(df["method"]):
         ref = df[df["method"] == reference][list(columns)].mean()
-        for i, col in enumerate(columns):
-            ax.hlines(ref[col], i - 0.45, i + 0.45, colors="0.3", linestyles="--", lw=1.2)
+        for col, name in columns.items():
+            ax.axhline(ref[col], color=colours[name], ls="--", lw=1.1)
     ax.set(xlabel="", ylabel=ylabel, ylim=(0, 100))
-    ax.legend(title=None, ncol=1, bbox_to_anchor=(1.01, 1), loc="upper left", fontsize=8)
+    ax.tick_params(axis="x", rotation=35)
+    for tick in ax.get_xticklabels():
+        tick.set_horizontalalignment("right")
+    ax.legend(title=None, ncol=len(columns), loc="lower center", bbox_to_anchor=(0.5, 1.0),
+              frameon=False)
     fig.tight_layout()
     return fig
 
@@ -161,7 +249,8 @@ def feature_pca(models: dict, forget, max_points: int = 2000):
     mean = ref.mean(0)
     _, _, v = torch.linalg.svd(ref - mean, full_matrices=False)
     mask = split_mask(y, forget).numpy()
-    fig, axes = plt.subplots(1, len(models), figsize=(3.4 * len(models), 3.2), squeeze=False)
+    side = min(3.2, FIG_WIDTH / len(models))
+    fig, axes = plt.subplots(1, len(models), figsize=(FIG_WIDTH, side + 0.3), squeeze=False)
     for ax, (label, f) in zip(axes[0], feats.items()):
         z = ((f - mean) @ v[:2].T).numpy()
         ax.scatter(z[~mask, 0], z[~mask, 1], s=3, c="0.75", label="retained classes")
@@ -187,9 +276,13 @@ def method_lines(df: pd.DataFrame, x: str, y: str, col: str | None = None,
     order += extra
     dashes = {lab: (4, 2) if lab == "Retrain" else (1, 1.5) if "+" in lab.rstrip("+") else ""
               for lab in order}
+    ncols = min(2, data[col].nunique()) if col is not None and row is None else 1
+    aspect = 1.25
+    height = min(height, 0.8 * FIG_WIDTH / (ncols * aspect))  # panels and legend in the width
     grid = sns.relplot(data=data, x=x, y=y, hue="label", hue_order=order, col=col, row=row,
+                       col_wrap=ncols if col is not None and row is None else None,
                        kind="line", marker="o", palette=palette, height=height,
-                       aspect=1.25, style="label", style_order=order,
+                       aspect=aspect, style="label", style_order=order,
                        dashes=dashes, errorbar="sd",
                        facet_kws={"sharey": True})
     grid.set_axis_labels(x, ylabel or y)
@@ -202,15 +295,13 @@ def method_lines(df: pd.DataFrame, x: str, y: str, col: str | None = None,
 def cell_spread(df: pd.DataFrame, y: str, ylabel: str, ylim: tuple | None = (0, 100),
                 baseline: float | None = None):
     """One point per row of ``df`` (a (seed, forget set) cell of a grid, as stacked by
-    :func:`illusion.grid.run_grid`) and method, a dark bar at each method's mean; methods in
-    order of first appearance, coloured by :func:`method_palette`; ``baseline`` draws a dotted
-    horizontal line. Returns the figure."""
-    import matplotlib.pyplot as plt
-
+    :meth:`illusion.book.PageReader.table`) and method, a dark bar at each method's mean;
+    methods in order of first appearance, coloured by :func:`method_palette`; ``baseline`` draws
+    a dotted horizontal line. Returns the figure."""
     data = df.assign(label=df["method"].map(method_label))
     order = list(dict.fromkeys(data["label"]))
     palette = _with_labels(method_palette(), order)
-    fig, ax = plt.subplots(figsize=(max(5, 0.75 * len(order) + 1.5), 3.4))
+    fig, ax = figure(3.4)
     sns.stripplot(data=data, x="label", y=y, hue="label", order=order, hue_order=order,
                   palette=palette, size=6, jitter=0.15, legend=False, ax=ax)
     sns.pointplot(data=data, x="label", y=y, order=order, color="0.2", markers="_",

@@ -17,7 +17,7 @@ A grid file (``grids/*.yaml``, run with ``illusion sweep GRID.yaml``)::
 
 Cells: one per (dataset, profile, seed, forget set, method entry), plus an ``original`` cell per
 (dataset, profile, seed, forget set) — the original model evaluated with that forget set. A
-row holds ``dataset``, ``profile``, ``seed``, ``forget`` (:func:`illusion.grid.forget_label`),
+row holds ``dataset``, ``profile``, ``seed``, ``forget`` (:func:`forget_label`),
 ``n_forget``, ``method`` (the entry's label), ``base_method``, ``status`` (run / cached /
 failed), ``seconds`` (training or unlearning time of the model), ``wall_seconds`` (the cell's
 own wall time when it was computed), every flattened metric of

@@ -1,0 +1,101 @@
+"""What a reader sees: table headers and numbers, the executed-with line and the re-run box."""
+
+import importlib.util
+import re
+from pathlib import Path
+
+import nbformat
+import pandas as pd
+import pytest
+
+from illusion.experiments import flatten
+from illusion.plotting import FIG_WIDTH, column_label, figure, readable, set_theme
+
+ROOT = Path(__file__).resolve().parents[1]
+_spec = importlib.util.spec_from_file_location("run_notebooks", ROOT / "tools" / "run_notebooks.py")
+run_notebooks = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(run_notebooks)
+
+
+def _record() -> dict:
+    """An evaluation record with every field ``flatten`` reads."""
+    splits = {s: 1.0 for s in ("train_retain", "train_forget", "test_retain", "test_forget")}
+    nc = {"nc1": 0.1, "nc2": 0.2, "nc3": 0.3, "nc4": 1.0}
+    return {"accuracy": {r: dict(splits) for r in ("output", "probe", "ncc", "knn")},
+            "ua": 0.0, "mia_efficacy": 1.0, "mia_loss": 0.5,
+            "neural_collapse": {"all": nc, "retain": nc, "duality_forget": 1.0,
+                                "duality_retain": 0.1}}
+
+
+def test_every_metric_column_has_a_human_header():
+    columns = [*flatten(_record()), "seconds", "wall_seconds", "cka_test", "cka_test_forget",
+               "forget_mean_shift", "probe_vs_retrain", "ncc_vs_original"]
+    for col in columns:
+        label = column_label(col)
+        assert label != col and "_" not in label, (col, label)
+    assert column_label("probe_test_forget") == "probe, test forget (%)"
+    assert column_label("ncc_vs_retrain") == "NCC − Retrain (points)"
+    assert column_label("stage") == "stage"  # a plain word stays
+
+
+def test_readable_rounds_labels_and_keeps_values():
+    t = pd.DataFrame({"method": ["random_label", "scrub+cmf@A"],
+                      "probe_test_forget": [85.1234, 69.66], "cka_test": [0.98765, 0.5],
+                      "seconds": [70.7, 449.2], "illusion_via": ["probe", "none"]})
+    r = readable(t.set_index("method"))
+    assert list(r.index) == ["RL", "SCRUB+CMF@A"]
+    assert list(r.columns) == ["probe, test forget (%)", "CKA to original, test", "time (s)",
+                               "illusion via"]
+    assert r.iloc[0].tolist() == [85.1, 0.988, 71.0, "probe"]
+    multi = readable(t.set_index(["method", "illusion_via"]))
+    assert list(multi.index.get_level_values(0)) == ["RL", "SCRUB+CMF@A"]
+    assert multi.index.names == ["method", "illusion via"]
+
+
+def test_figures_share_one_width_and_opaque_background():
+    import matplotlib
+
+    set_theme()
+    fig, ax = figure(3.0)
+    assert tuple(fig.get_size_inches()) == (FIG_WIDTH, 3.0)
+    assert matplotlib.rcParams["savefig.facecolor"] == "white"
+    assert not matplotlib.rcParams["savefig.transparent"]
+
+
+def _notebook() -> nbformat.NotebookNode:
+    nb = nbformat.v4.new_notebook()
+    params = nbformat.v4.new_code_cell('profile = "cpu"\nseed = None\nforget = None\n'
+                                       'forget_sets = None\nseeds = None\nmethod = "x"')
+    params.metadata["tags"] = ["parameters"]
+    injected = nbformat.v4.new_code_cell('profile = "smoke"')
+    injected.metadata["tags"] = ["injected-parameters"]
+    nb.cells = [nbformat.v4.new_markdown_cell("# Title"), params, injected,
+                nbformat.v4.new_code_cell("1 + 1")]
+    return nb
+
+
+def test_page_for_readers_shows_parameters_once_and_how_to_rerun():
+    nb = run_notebooks.for_readers(_notebook(), Path("notebooks/03_probe.py"),
+                                   {"profile": "smoke"})
+    removed = [c for c in nb.cells if "remove-cell" in c.metadata.get("tags", [])]
+    assert len(removed) == 2  # the notebook's parameters cell and papermill's
+    line = nb.cells[3].source
+    assert line.startswith("*Executed with profile `smoke` on `fashion_mnist`: 1 (seed, "
+                           "forget set) cell, seed 0, forget set {0}.")
+    assert "(#re-run-03_probe)" in line
+    box = nb.cells[-1].source
+    assert box.startswith("(re-run-03_probe)=\n:::{admonition} Re-run this page")
+    assert "papermill 03_probe.ipynb 03_probe.out.ipynb -p profile smoke" in box
+    assert "`seed`, `forget`, `forget_sets`, `seeds`, `method`" in box
+    assert "{download}`03_probe.py <../../notebooks/03_probe.py>`" in box
+
+
+@pytest.mark.parametrize("values, expected", [
+    ({"profile": "cpu"}, "Executed with profile `cpu` on `fashion_mnist`."),
+    ({"profile": "cpu", "seed": 0}, "Executed with profile `cpu` on `fashion_mnist`, seed 0."),
+    ({"profile": "paper", "seed": None, "forget": None, "seeds": [1]},
+     r"Executed with profile `paper` on `cifar10`: 15 \(seed, forget set\) cells, seed 1, "
+     r"forget sets \{0\}, .*\{2, 4, 8\}\."),
+])
+def test_run_line(values, expected):
+    assert re.fullmatch(expected, run_notebooks.run_line(values))
