@@ -77,9 +77,9 @@ plt.close(fig)
 # ```{glue:figure} fig_output_level
 # :name: fig-output-level
 #
-# Output accuracy per method on the retained and the forgotten test classes (mean over the
-# grid's cells, whiskers ±1 standard deviation when there are several). Dashed: Retrain.
-# Methods that "succeed" at the output sit near Retrain in both groups.
+# Output accuracy of each method on the retained and the forgotten test classes (mean over
+# the grid's cells, whiskers ±1 standard deviation when there are several). Dashed, in each
+# bar's colour: Retrain. Methods that "succeed" at the output sit near Retrain in both.
 # ```
 #
 # ## Verdict

@@ -85,9 +85,9 @@ plt.close(fig)
 # :name: fig-probe-recovery
 #
 # Test-forget accuracy read three ways (mean over the grid's cells; whiskers: ±1 standard
-# deviation when there are several). Dashed: Retrain. Bars above the dashed line in the probe
-# or NCC group mean the features still separate the forgotten class better than a model that
-# never learnt it.
+# deviation when there are several), one group of bars per method. Dashed, in each readout's
+# colour: Retrain. Probe or NCC bars above their dashed line mean the features still separate
+# the forgotten class better than a model that never learnt it.
 # ```
 #
 # ## Spread over forget sets and seeds

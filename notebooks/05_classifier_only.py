@@ -132,8 +132,9 @@ plt.close(fig)
 # :name: fig-classifier-only
 #
 # Test-forget accuracy of classifier-only unlearning read three ways (mean over the grid's
-# cells, whiskers ±1 standard deviation when there are several). Dashed: Retrain. The features
-# are untouched, so probe and NCC equal the original's.
+# cells, whiskers ±1 standard deviation when there are several), one group of bars per
+# method. Dashed, in each readout's colour: Retrain. The features are untouched, so probe and
+# NCC equal the original's.
 # ```
 #
 # In {numref}`fig-classifier-only` the output bar of every classifier-only method drops while

@@ -133,9 +133,10 @@ readable(t.loc[order, list(forget_cols)])
 # :name: fig-cmf-forget
 #
 # Test-forget accuracy read three ways (mean over the grid's cells, whiskers ±1 standard
-# deviation when there are several), each base method in its colour next to its CMF variant (a
-# darker shade) and the CMF variant at [A]'s learning rates (`@A`, lighter). Dashed: Retrain. With CMF the output and NCC readouts nearly coincide by
-# construction: the head *is* a nearest-centred-mean rule.
+# deviation when there are several), one group of bars per model: each base method, then its
+# CMF variant, then the CMF variant at [A]'s learning rates (`@A`). Dashed, in each readout's
+# colour: Retrain. With CMF the output and NCC readouts nearly coincide by construction: the
+# head *is* a nearest-centred-mean rule.
 # ```
 #
 # Retained classes: test accuracy of the same models (the original and the CMF original for

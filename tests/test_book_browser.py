@@ -1,16 +1,43 @@
-"""Real-browser check of the built book: headless Chromium opens every page.
+"""Real-browser check of the built book: headless Chromium opens every page, in the theme's
+light mode and in its dark mode.
 
-``make test`` builds the smoke book first and points ``ILLUSION_BOOK_HTML`` at it. A page
-fails on: a table-of-contents entry without its page, a local link to a missing file, an image
-that did not load, an error output cell, or a console error. Without a built book or a browser
-the test is skipped, except under CI (``CI`` set), where a skip would hide a broken check.
+``make test`` builds the smoke book first and points ``ILLUSION_BOOK_HTML`` at it. The book is
+served on a local port, and a page fails on:
+
+- a table-of-contents entry without its page, a local link to a missing file, an image that did
+  not load, an error output cell;
+- a console error (level SEVERE), in either mode, or a mode the theme did not apply;
+- any request to somewhere other than the local server (``data:``, ``blob:`` and ``about:``
+  URLs aside), in either mode: the book is read offline and tells no third party about its
+  readers (MathJax comes from ``_static/mathjax``, see ``_config.yml``). Requests are read from
+  Chromium's performance log (``Network.requestWillBeSent``), so a request that failed counts;
+- math not typeset: on a page with math (Sphinx's ``span.math`` / ``div.math``), MathJax must
+  finish (``MathJax.startup.promise``) within ``MATHJAX_TIMEOUT_S``, leave ``mjx-container``
+  elements and no ``.math`` element still holding raw TeX (``\\(``, ``\\[`` or ``$$``);
+- a table header (``th``) that is a raw column name: a snake_case identifier such as
+  ``output_test_forget``, ``mia_efficacy`` or ``probe_vs_original`` (``RAW_COLUMN``). A pattern
+  rather than a list of the library's metric names, because pages also show columns derived
+  from them (``probe_vs_original``, ``steps_to_50``...) that no list would keep up with; it
+  also catches a method's or a hyperparameter's registry name (``random_label``,
+  ``impair_lr``) left as a header. A header that is entirely code markup (``<th><code>
+  impair_lr</code></th>``) names an identifier on purpose and passes.
+
+With ``ILLUSION_BOOK_SCREENSHOTS=DIR`` every page is also saved, full length, as
+``DIR/<page>.<mode>.png`` for a person to look at (the check itself never looks at them).
+
+Without a built book or a browser the test is skipped, except under CI (``CI`` set), where a
+skip would hide a broken check.
 """
 
 from __future__ import annotations
 
+import base64
 import functools
 import http.server
+import json
+import math
 import os
+import re
 import shutil
 import threading
 from pathlib import Path
@@ -20,23 +47,42 @@ import pytest
 import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
+MODES = ("light", "dark")  # pydata-sphinx-theme's modes besides "auto"
+MATHJAX_TIMEOUT_S = 30
 BROKEN_IMAGES = """return Array.from(document.images)
     .filter(i => !i.complete || i.naturalWidth === 0).map(i => i.getAttribute('src'));"""
 # myst-nb renders error outputs (tracebacks) and stderr streams with these classes
 ERROR_OUTPUTS = "div.output.traceback, div.output.error, div.output.stderr"
+# URL schemes that never leave the page
+LOCAL_SCHEMES = ("data:", "blob:", "about:")
+RAW_COLUMN = re.compile(r"^[A-Za-z0-9]+(_[A-Za-z0-9]+)+$")
+# [text, true when the header's whole text is inside <code>] of every table header
+HEADERS = """return Array.from(document.querySelectorAll('th')).map(th => {
+    const text = th.textContent.trim();
+    const code = Array.from(th.querySelectorAll('code')).map(c => c.textContent).join('').trim();
+    return [text, text !== '' && code === text];
+});"""
+# Resolves MathJax's startup promise (the first typesetting of the page) into a string:
+# "ok", "error: ..." or "timeout" (MathJax never loaded or never finished).
+WAIT_FOR_MATHJAX = """const done = arguments[arguments.length - 1];
+const timer = setTimeout(() => done('timeout'), arguments[0] * 1000);
+const finish = (result) => { clearTimeout(timer); done(result); };
+(function wait() {
+    if (window.MathJax && MathJax.startup && MathJax.startup.promise) {
+        MathJax.startup.promise.then(() => finish('ok'), (e) => finish('error: ' + e));
+    } else {
+        setTimeout(wait, 50);
+    }
+})();"""
+RAW_TEX = """return Array.from(document.querySelectorAll('.math'))
+    .map(m => m.textContent)
+    .filter(t => t.includes('\\\\(') || t.includes('\\\\[') || t.includes('$$'));"""
 
 
 def _unavailable(reason: str):
     if os.environ.get("CI"):
         pytest.fail(f"browser check cannot run under CI: {reason}")
     pytest.skip(reason)
-
-
-def _offline_cdn(message: str, server: str) -> bool:
-    """A third-party asset (MathJax from its CDN) that could not be fetched because this
-    machine is offline: the book's own pages and files are still checked in full."""
-    return (not message.startswith(server) and "Failed to load resource" in message
-            and ("ERR_NAME_NOT_RESOLVED" in message or "ERR_INTERNET_DISCONNECTED" in message))
 
 
 def _toc_pages(toc: dict) -> list[str]:
@@ -53,6 +99,30 @@ def _toc_pages(toc: dict) -> list[str]:
         walk(part.get("chapters"))
     walk(toc.get("chapters"))
     return pages
+
+
+def _requested_urls(performance_log: list[dict]) -> list[str]:
+    """The URL of every request in a drained Chromium performance log."""
+    urls = []
+    for entry in performance_log:
+        message = json.loads(entry["message"])["message"]
+        if message.get("method") == "Network.requestWillBeSent":
+            urls.append(message["params"]["request"]["url"])
+    return urls
+
+
+def _external(url: str, server: str) -> bool:
+    return not url.startswith(server) and not url.startswith(LOCAL_SCHEMES)
+
+
+def _screenshot(browser, path: Path) -> None:
+    """The whole page (not only the window) as a PNG, through the DevTools protocol."""
+    size = browser.execute_cdp_cmd("Page.getLayoutMetrics", {})["cssContentSize"]
+    shot = browser.execute_cdp_cmd("Page.captureScreenshot", {
+        "format": "png", "captureBeyondViewport": True,
+        "clip": {"x": 0, "y": 0, "width": math.ceil(size["width"]),
+                 "height": math.ceil(size["height"]), "scale": 1}})
+    path.write_bytes(base64.b64decode(shot["data"]))
 
 
 @pytest.fixture(scope="module")
@@ -77,11 +147,12 @@ def browser():
     options.binary_location = chrome
     for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
                  "--no-first-run", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync"):
+                 "--disable-component-update", "--disable-sync", "--window-size=1280,1024"):
         options.add_argument(flag)
-    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL", "performance": "ALL"})
     driver = webdriver.Chrome(service=Service(driver_path), options=options)
     driver.set_page_load_timeout(60)
+    driver.set_script_timeout(MATHJAX_TIMEOUT_S + 10)
     yield driver
     driver.quit()
 
@@ -107,27 +178,67 @@ def test_every_toc_page_is_built(book):
     assert not missing, f"pages in _toc.yml but not in the built book: {missing}"
 
 
-def test_pages_in_browser(book, browser, server):
-    toc = yaml.safe_load((ROOT / "_toc.yml").read_text())
+def _check_page(browser, book: Path, server: str, page: str, mode: str,
+                screenshots: Path | None) -> list[str]:
+    """Problems of one page, opened in ``mode`` (already stored in localStorage)."""
     problems = []
-    for page in _toc_pages(toc):
-        url = urljoin(server, f"{page}.html")
-        browser.get(url)
-        where = f"{page}.html"
-        for src in browser.execute_script(BROKEN_IMAGES):
-            problems.append(f"{where}: image did not load: {src}")
-        errors = browser.find_elements("css selector", ERROR_OUTPUTS)
-        if errors:
-            problems.append(f"{where}: {len(errors)} error output cell(s): "
-                            f"{errors[0].text[:200]!r}")
-        for entry in browser.get_log("browser"):
-            if entry["level"] == "SEVERE" and not _offline_cdn(entry["message"], server):
-                problems.append(f"{where}: console error: {entry['message'][:300]}")
-        for href in browser.execute_script(
-                "return Array.from(document.querySelectorAll('a[href]')).map(a => a.href);"):
-            parts = urlsplit(href)
-            if href.startswith(server) and parts.path.endswith(".html"):
-                target = book / unquote(parts.path).lstrip("/")
-                if not target.is_file():
-                    problems.append(f"{where}: broken link to {parts.path}")
+    browser.get(urljoin(server, f"{page}.html"))
+    where, in_mode = f"{page}.html", f"{page}.html ({mode} mode)"
+    theme = browser.execute_script("return document.documentElement.dataset.theme;")
+    if theme != mode:
+        problems.append(f"{in_mode}: the theme shows {theme!r}")
+    if browser.find_elements("css selector", ".math"):
+        state = browser.execute_async_script(WAIT_FOR_MATHJAX, MATHJAX_TIMEOUT_S)
+        if state != "ok":
+            problems.append(f"{in_mode}: MathJax did not finish typesetting: {state}")
+        elif not browser.find_elements("css selector", "mjx-container"):
+            problems.append(f"{in_mode}: math on the page but no formula rendered")
+        for text in browser.execute_script(RAW_TEX):
+            problems.append(f"{in_mode}: formula left as raw TeX: {text[:100]!r}")
+    for src in browser.execute_script(BROKEN_IMAGES):
+        problems.append(f"{where}: image did not load: {src}")
+    errors = browser.find_elements("css selector", ERROR_OUTPUTS)
+    if errors:
+        problems.append(f"{where}: {len(errors)} error output cell(s): {errors[0].text[:200]!r}")
+    for text, is_code in browser.execute_script(HEADERS):
+        if RAW_COLUMN.match(text) and not is_code:
+            problems.append(f"{where}: table header is a raw column name: {text!r}")
+    for href in browser.execute_script(
+            "return Array.from(document.querySelectorAll('a[href]')).map(a => a.href);"):
+        parts = urlsplit(href)
+        if href.startswith(server) and parts.path.endswith(".html"):
+            target = book / unquote(parts.path).lstrip("/")
+            if not target.is_file():
+                problems.append(f"{where}: broken link to {parts.path}")
+    # the fonts the page asked for (MathJax's among them) have loaded or failed
+    browser.execute_async_script(
+        "document.fonts.ready.then(() => arguments[arguments.length - 1]());")
+    if screenshots:
+        _screenshot(browser, screenshots / f"{page.replace('/', '__')}.{mode}.png")
+    # read last, so that what the checks above waited for (MathJax, its fonts) is in them
+    for entry in browser.get_log("browser"):
+        if entry["level"] == "SEVERE":
+            problems.append(f"{in_mode}: console error: {entry['message'][:300]}")
+    for url in _requested_urls(browser.get_log("performance")):
+        if _external(url, server):
+            problems.append(f"{in_mode}: request outside the book: {url[:300]}")
+    return problems
+
+
+def test_pages_in_browser(book, browser, server):
+    pages = _toc_pages(yaml.safe_load((ROOT / "_toc.yml").read_text()))
+    screenshots = os.environ.get("ILLUSION_BOOK_SCREENSHOTS")
+    if screenshots:
+        screenshots = Path(screenshots)
+        screenshots.mkdir(parents=True, exist_ok=True)
+    problems = []
+    for mode in MODES:
+        # the theme reads the mode from localStorage ("mode", and "theme" for the first paint;
+        # pydata-sphinx-theme's layout.html and setTheme): set both on the book's origin
+        browser.get(urljoin(server, f"{pages[0]}.html"))
+        browser.execute_script("localStorage.setItem('mode', arguments[0]);"
+                               "localStorage.setItem('theme', arguments[0]);", mode)
+        browser.get_log("browser"), browser.get_log("performance")  # drained: not a page's
+        for page in pages:
+            problems += _check_page(browser, book, server, page, mode, screenshots)
     assert not problems, "\n".join(sorted(set(problems)))
