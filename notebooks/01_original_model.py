@@ -41,7 +41,8 @@ from illusion import claims
 
 terminal_criterion = claims.TerminalPhase()
 collapse_criterion = claims.NearCollapse(min_train_acc=terminal_criterion.min_train_acc)
-terminal_criterion, collapse_criterion
+display(terminal_criterion)
+collapse_criterion
 
 # %% tags=["hide-input"]
 import textwrap

@@ -14,6 +14,8 @@ served on a local port, and a page fails on:
 - math not typeset: on a page with math (Sphinx's ``span.math`` / ``div.math``), MathJax must
   finish (``MathJax.startup.promise``) within ``MATHJAX_TIMEOUT_S``, leave ``mjx-container``
   elements and no ``.math`` element still holding raw TeX (``\\(``, ``\\[`` or ``$$``);
+- a table, image or figure running past the right edge of the text column (a wide table must
+  scroll inside it: ``src/illusion/book_static/illusion.css``);
 - a table header (``th``) that is a raw column name: a snake_case identifier such as
   ``output_test_forget``, ``mia_efficacy`` or ``probe_vs_original`` (``RAW_COLUMN``). A pattern
   rather than a list of the library's metric names, because pages also show columns derived
@@ -74,6 +76,19 @@ const finish = (result) => { clearTimeout(timer); done(result); };
         setTimeout(wait, 50);
     }
 })();"""
+# tables, images and figures whose right edge is past the text column's, unless a scrolling
+# box inside the column holds them
+TOO_WIDE = """const column = document.querySelector('article.bd-article');
+if (!column) return [];
+const edge = column.getBoundingClientRect().right + 1;
+const scrolls = (el) => ['auto', 'scroll'].includes(getComputedStyle(el).overflowX);
+return Array.from(column.querySelectorAll('table, img, figure')).filter(el => {
+    if (el.getBoundingClientRect().right <= edge) return false;
+    for (let box = el.parentElement; box && box !== column; box = box.parentElement) {
+        if (scrolls(box)) return box.getBoundingClientRect().right > edge;
+    }
+    return true;
+}).map(el => el.tagName.toLowerCase() + ' ' + (el.getAttribute('src') || el.className));"""
 RAW_TEX = """return Array.from(document.querySelectorAll('.math'))
     .map(m => m.textContent)
     .filter(t => t.includes('\\\\(') || t.includes('\\\\[') || t.includes('$$'));"""
@@ -197,6 +212,8 @@ def _check_page(browser, book: Path, server: str, page: str, mode: str,
             problems.append(f"{in_mode}: formula left as raw TeX: {text[:100]!r}")
     for src in browser.execute_script(BROKEN_IMAGES):
         problems.append(f"{where}: image did not load: {src}")
+    for what in browser.execute_script(TOO_WIDE):
+        problems.append(f"{where}: wider than the text column: {what[:100]}")
     errors = browser.find_elements("css selector", ERROR_OUTPUTS)
     if errors:
         problems.append(f"{where}: {len(errors)} error output cell(s): {errors[0].text[:200]!r}")

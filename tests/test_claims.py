@@ -405,3 +405,13 @@ def test_relearning_control_reads_the_methods_that_forgot():
     none = s[s["attack"] != control]
     text, top = claims.relearning_control(none, claims.relearning(none))
     assert text == "No retain-only control was judged." and math.isnan(top)
+
+
+def test_criteria_render_as_a_table_of_their_settings():
+    from dataclasses import fields
+
+    for criterion in (claims.Illusion(), claims.DepthForgetting(), claims.Relearning()):
+        html = criterion._repr_html_()
+        assert html.startswith(f"<table><thead><tr><th>{type(criterion).__name__}</th>")
+        assert html.count("<tr>") == 1 + len(fields(criterion))
+    assert "<td>RL, SalUn</td>" in claims.Illusion()._repr_html_()

@@ -17,7 +17,7 @@ three-valued logic (``True`` / ``False`` / ``None`` = undecidable): one failed c
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any, Iterable, Mapping, Sequence
 
 import numpy as np
@@ -742,3 +742,28 @@ def depth_forgetting(cka: pd.DataFrame, retain_acc: Mapping[str, float],
             + f"); (b) {ec_text}. Not judged (Retrain's CKA ≥ {c.nothing_to_erase}): "
             f"{', '.join(skipped) or 'none'}.")
     return Verdict("C7", status, text, details, parts, values={"judged_stages": tuple(judged)})
+
+
+# ---------------------------------------------------------------------- for readers
+
+def _criterion_html(criterion) -> str:
+    """A criterion as the book shows it: a two-column table of its thresholds and settings
+    (method names as the book labels them)."""
+    import html
+
+    def show(value) -> str:
+        if isinstance(value, (tuple, list)):
+            return ", ".join(method_label(v) if isinstance(v, str) else str(v) for v in value)
+        return method_label(value) if isinstance(value, str) else f"{value:g}" if isinstance(
+            value, float) else str(value)
+
+    rows = "".join(f"<tr><td><code>{f.name}</code></td>"
+                   f"<td>{html.escape(show(getattr(criterion, f.name)))}</td></tr>"
+                   for f in fields(criterion))
+    return (f"<table><thead><tr><th>{type(criterion).__name__}</th><th>value</th></tr></thead>"
+            f"<tbody>{rows}</tbody></table>")
+
+
+for _criterion in (TerminalPhase, NearCollapse, OutputSuccess, Illusion, Misalignment,
+                   ClassifierOnly, Relearning, CMFRepresentation, DepthForgetting):
+    _criterion._repr_html_ = _criterion_html
