@@ -14,8 +14,8 @@ served on a local port, and a page fails on:
 - math not typeset: on a page with math (Sphinx's ``span.math`` / ``div.math``), MathJax must
   finish (``MathJax.startup.promise``) within ``MATHJAX_TIMEOUT_S``, leave ``mjx-container``
   elements and no ``.math`` element still holding raw TeX (``\\(``, ``\\[`` or ``$$``);
-- a table, image or figure running past the right edge of the text column (a wide table must
-  scroll inside it: ``src/illusion/book_static/illusion.css``);
+- a table, image or figure running past the right edge of the text column (a wide table
+  scrolls inside it);
 - a table header (``th``) that is a raw column name: a snake_case identifier such as
   ``output_test_forget``, ``mia_efficacy`` or ``probe_vs_original`` (``RAW_COLUMN``). A pattern
   rather than a list of the library's metric names, because pages also show columns derived
@@ -130,8 +130,19 @@ def _external(url: str, server: str) -> bool:
     return not url.startswith(server) and not url.startswith(LOCAL_SCHEMES)
 
 
+# ends the theme's transitions (its sidebars slide in after the page loads) and waits for
+# two frames, so that a screenshot shows the page at rest
+SETTLE = """const style = document.createElement('style');
+style.textContent = '*, *::before, *::after {transition: none !important; '
+    + 'animation: none !important}';
+document.head.appendChild(style);
+const done = arguments[arguments.length - 1];
+requestAnimationFrame(() => requestAnimationFrame(() => done()));"""
+
+
 def _screenshot(browser, path: Path) -> None:
     """The whole page (not only the window) as a PNG, through the DevTools protocol."""
+    browser.execute_async_script(SETTLE)
     size = browser.execute_cdp_cmd("Page.getLayoutMetrics", {})["cssContentSize"]
     shot = browser.execute_cdp_cmd("Page.captureScreenshot", {
         "format": "png", "captureBeyondViewport": True,

@@ -13,9 +13,8 @@ Defects of the Jupyter Book 1 theme stack that a real browser shows
   book has no Thebe launch button (``launch_buttons.thebe`` unset): with that button off they
   are left out, so no page names a server but the book's own.
 
-It also adds the book's stylesheet (``book_static/illusion.css``): wide output tables scroll
-inside the text column, images and figures fit it, and in dark mode figures keep a white
-background.
+It also adds the book's stylesheet (``book_static/illusion.css``): in dark mode figures keep
+an opaque white background.
 
 MathJax is not this module's business: ``sphinx-mathjax-offline`` (also in ``_config.yml``)
 points ``mathjax_path`` at its copy in ``_static/mathjax``, and neither Jupyter Book nor
