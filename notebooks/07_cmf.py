@@ -111,12 +111,12 @@ readable(t.loc[["original", "cmf_original"], cols])
 # The learning rates:
 
 # %% tags=["hide-input"]
-pd.concat({(n, method_label(f"{m}+cmf")): pd.Series(
+readable(pd.concat({(n, method_label(f"{m}+cmf")): pd.Series(
     {**{("profile", k): hparams_for(f"{m}+cmf", profile, n).get(k) for k in hp},
      **{("[A]", k): v for k, v in hp.items()}})
     for n in sorted({len(f) for _, f in page.cells}) for m in methods
     for hp in [book.ENTRIES[f"{m}+cmf@A"].overrides(profile, n, dataset)]},
-    names=["forget classes", "method"]).unstack([-2, -1])
+    names=["forget classes", "method"]).unstack([-2, -1]))
 
 # %% tags=["hide-input"]
 order = ["retrain"] + [n for m in methods for n in (m, f"{m}+cmf", f"{m}+cmf@A")]

@@ -40,7 +40,7 @@ from myst_nb import glue
 
 from illusion import fidelity
 from illusion import book
-from illusion.plotting import readable
+from illusion.plotting import method_label, readable
 
 pd.set_option("display.max_colwidth", None)  # the deviations are sentences: show them whole
 ROOT = Path.cwd()  # papermill runs the notebooks from the repository root
@@ -77,7 +77,9 @@ fidelity.coverage().to_frame()
 # both and gives a verdict for each.
 
 # %% tags=["hide-input"]
-fidelity.hparam_differences(profile, "paper").set_index(["method", "hyperparameter"])
+hp = fidelity.hparam_differences(profile, "paper")
+hp.assign(method=hp["method"].map(method_label)).style.hide(axis="index").format(
+    lambda v: f"{v:g}" if isinstance(v, float) else v)  # hyperparameter names as in hparams.toml
 
 # %% [markdown]
 # ## Evaluation

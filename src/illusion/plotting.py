@@ -94,6 +94,11 @@ def readable(table: pd.DataFrame, percent: int = 1, other: int = 3) -> pd.DataFr
     else:
         out.index = out.index.map(lambda v: method_label(v) if isinstance(v, str) else v)
     out.index.names = [column_label(n) if isinstance(n, str) else n for n in out.index.names]
+    if isinstance(out.columns, pd.MultiIndex):
+        out.columns = out.columns.set_levels(
+            [lvl.map(lambda v: column_label(v) if isinstance(v, str) else v)
+             for lvl in out.columns.levels])
+        return out
     return out.rename(columns=lambda c: column_label(c) if isinstance(c, str) else c)
 
 
