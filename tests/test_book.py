@@ -119,3 +119,14 @@ def test_page_table_is_the_sweeps_row(tiny_profile, cache, monkeypatch):
     tm = page.model("prune_row", forget=(1,))
     assert tm.cached and tm.splits.forget_classes == (1,)
     assert get_profile("smoke").seeds == (0,)
+
+
+def test_two_labels_of_one_configuration_keep_their_names(tiny_profile, cache, monkeypatch):
+    """A labelled entry identical to another (e.g. a "+cmf@A" row whose learning rate is the
+    profile's) shares its cached row, and each row still carries its own label."""
+    monkeypatch.setitem(book.ENTRIES, "prune_row@same", book.Entry("prune_row"))
+    monkeypatch.setattr(book, "PAGES", {"T": book.Page("01_original_model", {
+        "prune_row": (), "prune_row@same": ()})})
+    table = book.page("T", "smoke", forget_sets=[[1]], seeds=[0], cache=cache).table()
+    assert table["method"].tolist() == ["original", "prune_row", "prune_row@same"]
+    assert table.iloc[1]["output_test_forget"] == table.iloc[2]["output_test_forget"]

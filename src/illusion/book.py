@@ -217,8 +217,11 @@ class PageReader:
         for seed, forget in self.cells:
             for label in labels:
                 row, _ = run_cell(self.cell(label, seed, forget), BOOK_EXTRAS, self.cache)
-                rows.append({**row, "seed": seed, "forget": forget_label(forget),
-                             "n_forget": len(forget)})
+                # the cached row is keyed by what decides it, not by its label: two labels of
+                # the same configuration (an @A entry whose learning rate is the profile's)
+                # share it, so the row is named here
+                rows.append({**row, "method": label, "seed": seed,
+                             "forget": forget_label(forget), "n_forget": len(forget)})
         return pd.DataFrame(rows)
 
     def model(self, label: str, seed: int | None = None, forget: Sequence[int] | None = None):
