@@ -311,10 +311,9 @@ def _check_args(args: argparse.Namespace) -> None:
         if known_num_classes(dataset):
             check_forget(forget, known_num_classes(dataset))
     if getattr(args, "method", None) is not None and hasattr(args, "set"):
-        from .methods import create_method, hparams_for
+        from .methods import resolve_method
 
-        hparams = dict(_parse_setting(s) for s in args.set)
-        create_method(args.method, **{**hparams_for(args.method, args.profile), **hparams})
+        resolve_method(args.method, args.profile, dict(_parse_setting(s) for s in args.set))
     if getattr(args, "checkpoint", None) is not None:
         _check_checkpoint(Path(args.checkpoint))
     if args.command == "sweep" and args.out is not None and Path(args.out).is_dir():
