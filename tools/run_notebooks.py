@@ -97,7 +97,8 @@ def for_readers(nb, source: Path, parameters: dict):
     """The executed notebook as the book shows it: the parameters cells (the notebook's and
     papermill's) removed, one line saying what the page was executed with in their place, and
     a closing box with the command that re-runs the page and its Jupytext source to download."""
-    values = {**_defaults(nb), **parameters}
+    defaults = _defaults(nb)
+    values = {**defaults, **parameters}
     last = 0
     for i, cell in enumerate(nb.cells):
         tags = cell.metadata.setdefault("tags", [])
@@ -108,7 +109,7 @@ def for_readers(nb, source: Path, parameters: dict):
         f"*{run_line(values)} [Re-run this page](#re-run-{source.stem}).*"))
     given = " ".join(f"-p {k} {json.dumps(v) if not isinstance(v, str) else v}"
                      for k, v in parameters.items())
-    others = ", ".join(f"`{k}`" for k in _defaults(nb) if k not in parameters)
+    others = ", ".join(f"`{k}`" for k in defaults if k not in parameters)
     nb.cells.append(nbformat.v4.new_markdown_cell(f"""\
 (re-run-{source.stem})=
 :::{{admonition}} Re-run this page
