@@ -40,13 +40,16 @@ book: $(STAMP) data
 # The smoke book: every notebook executed under `smoke`, built with warnings as errors into
 # $(SMOKE_BOOK), then opened page by page in headless Chromium (tests/test_book_browser.py).
 SMOKE_BOOK := build/smoke-book
+# The smoke book is built with launch buttons on, for a placeholder address, so that the check
+# sees them (illusion.sphinxext; the cpu book gets them only from a real address).
+SMOKE_REPOSITORY_URL := https://github.com/example/illusion
 
 test: $(STAMP) data
 	$(BIN)/python tools/run_notebooks.py --profile smoke --out build/smoke --prepare-only
 	$(BIN)/illusion sweep $(GRID_smoke) --max-parallel $(JOBS) --quiet
 	$(BIN)/python tools/run_notebooks.py --profile smoke --stage-book $(SMOKE_BOOK) --jobs $(JOBS) --no-builds
-	$(BIN)/jupyter-book build $(SMOKE_BOOK) --warningiserror --nitpick --keep-going --quiet
-	ILLUSION_BOOK_HTML=$(SMOKE_BOOK)/_build/html $(BIN)/python -m pytest tests build/smoke --nbval-lax -q
+	ILLUSION_REPOSITORY_URL=$(SMOKE_REPOSITORY_URL) $(BIN)/jupyter-book build $(SMOKE_BOOK) --warningiserror --nitpick --keep-going --quiet
+	ILLUSION_REPOSITORY_URL=$(SMOKE_REPOSITORY_URL) ILLUSION_BOOK_HTML=$(SMOKE_BOOK)/_build/html $(BIN)/python -m pytest tests build/smoke --nbval-lax -q
 	$(foreach g,$(DRY_RUN_GRIDS),$(BIN)/illusion sweep $(g) --dry-run kinds --max-parallel $(JOBS) --quiet &&) true
 
 # The paper grids' dry run (illusion.dryrun): every method entry and extra of each grid, for one

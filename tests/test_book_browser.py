@@ -204,6 +204,35 @@ def test_every_toc_page_is_built(book):
     assert not missing, f"pages in _toc.yml but not in the built book: {missing}"
 
 
+def test_launch_buttons(book):
+    """Binder opens a page's Jupytext source, which the repository has; Colab opens the page's
+    executed notebook as published, which the build copied to ``_sources``. Without a
+    repository address no page has a launch button (not even the theme's default address)."""
+    from illusion.sphinxext import NOTEBOOK_PAGES
+
+    url = os.environ.get("ILLUSION_REPOSITORY_URL")
+    pages = [p for p in _toc_pages(yaml.safe_load((ROOT / "_toc.yml").read_text()))
+             if p.startswith(NOTEBOOK_PAGES)]
+    assert pages
+    for page in pages:
+        html = (book / f"{page}.html").read_text()
+        links = re.findall(r'href="(https://(?:mybinder\.org|colab\.research\.google\.com)'
+                           r'/[^"]+)"', html)
+        if not url:
+            assert not links and "launch-buttons" not in html, page
+            continue
+        org_repo = url.removeprefix("https://github.com/").strip("/")
+        stem = page.rsplit("/", 1)[-1]
+        binder = [u for u in links if u.startswith("https://mybinder.org/")]
+        colab = [u for u in links if u.startswith("https://colab.research.google.com/")]
+        assert binder == [f"https://mybinder.org/v2/gh/{org_repo}/main"
+                          f"?urlpath=lab/tree/notebooks/{stem}.py"], page
+        assert (ROOT / "notebooks" / f"{stem}.py").is_file()
+        prefix = f"https://colab.research.google.com/github/{org_repo}/blob/gh-pages/"
+        assert len(colab) == 1 and colab[0].startswith(prefix), page
+        assert (book / colab[0].removeprefix(prefix)).is_file(), colab[0]
+
+
 def _check_page(browser, book: Path, server: str, page: str, mode: str,
                 screenshots: Path | None) -> list[str]:
     """Problems of one page, opened in ``mode`` (already stored in localStorage)."""

@@ -74,7 +74,8 @@ def _notebook() -> nbformat.NotebookNode:
     return nb
 
 
-def test_page_for_readers_shows_parameters_once_and_how_to_rerun():
+def test_page_for_readers_shows_parameters_once_and_how_to_rerun(monkeypatch):
+    monkeypatch.delenv("ILLUSION_REPOSITORY_URL", raising=False)
     nb = run_notebooks.for_readers(_notebook(), Path("notebooks/03_probe.py"),
                                    {"profile": "smoke"})
     removed = [c for c in nb.cells if "remove-cell" in c.metadata.get("tags", [])]
@@ -88,6 +89,15 @@ def test_page_for_readers_shows_parameters_once_and_how_to_rerun():
     assert "papermill 03_probe.ipynb 03_probe.out.ipynb -p profile smoke" in box
     assert "`seed`, `forget`, `forget_sets`, `seeds`, `method`" in box
     assert "{download}`03_probe.py <../../notebooks/03_probe.py>`" in box
+    assert "Colab" not in box  # no launch buttons without a repository address
+
+
+def test_rerun_box_says_what_the_launch_buttons_open(monkeypatch):
+    monkeypatch.setenv("ILLUSION_REPOSITORY_URL", "https://github.com/someone/illusion/")
+    box = run_notebooks.for_readers(_notebook(), Path("notebooks/03_probe.py"),
+                                    {"profile": "smoke"}).cells[-1].source
+    assert '%pip install "illusion[book] @ git+https://github.com/someone/illusion"' in box
+    assert box.rstrip().endswith(":::")
 
 
 @pytest.mark.parametrize("values, expected", [

@@ -124,10 +124,24 @@ From the repository root, after `make test` or `make book` has installed `.venv`
 
 The page's other parameters (`-p NAME VALUE`; defaults in its first code cell): {others}.
 Download the page as a notebook with the download button at the top, or its Jupytext source:
-{{download}}`{source.name} <../../notebooks/{source.name}>`.
+{{download}}`{source.name} <../../notebooks/{source.name}>`.{_launch_note()}
 :::
 """))
     return nb
+
+
+def _launch_note() -> str:
+    """What the launch buttons open, when the book has them (illusion.sphinxext)."""
+    url = os.environ.get("ILLUSION_REPOSITORY_URL", "").strip().removesuffix("/")
+    if not url:
+        return ""
+    return f"""
+
+The rocket button at the top opens the page elsewhere. **Binder** runs its Jupytext source in
+this repository's environment. **Colab** opens the executed page; its code needs the package
+first: `%pip install "illusion[book] @ git+{url}"`. Without this book's artifact cache a page
+computes every model it reads, which takes hours under `cpu`: set `profile = "smoke"` in its
+first code cell for a run of minutes."""
 
 
 def _worker_init(threads: int) -> None:

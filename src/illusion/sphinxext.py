@@ -16,6 +16,21 @@ Defects of the Jupyter Book 1 theme stack that a real browser shows
 It also adds the book's stylesheet (``book_static/illusion.css``): in dark mode figures keep
 an opaque white background.
 
+Launch buttons (Binder, Colab) are built here, not by the theme, because the theme would point
+both at ``book/notebooks/<page>.ipynb`` on the source branch, and those executed notebooks are
+build outputs the repository does not commit. A page gets them when the book knows its public
+repository: ``illusion_repository_url`` in ``_config.yml``'s ``sphinx.config`` or the
+``ILLUSION_REPOSITORY_URL`` environment variable (a ``https://github.com/ORG/REPO`` address).
+
+- **Binder** builds the environment from ``environment.yml`` on ``illusion_repository_branch``
+  (default ``main``) and opens the page's Jupytext source ``notebooks/<page>.py`` in JupyterLab,
+  which ``postBuild`` makes open as a notebook.
+- **Colab** opens GitHub ``.ipynb`` files only, so it opens the executed page as published:
+  Sphinx copies each page's notebook to ``_sources/``, and ``ghp-import`` (Jupyter Book's way of
+  publishing) puts the built HTML on ``illusion_pages_branch`` (default ``gh-pages``).
+
+Without a repository address no page has launch buttons, and the build log says why.
+
 MathJax is not this module's business: ``sphinx-mathjax-offline`` (also in ``_config.yml``)
 points ``mathjax_path`` at its copy in ``_static/mathjax``, and neither Jupyter Book nor
 myst-nb sets that value; myst-parser only adds ``processHtmlClass`` to ``mathjax3_config``.
@@ -23,12 +38,76 @@ myst-nb sets that value; myst-parser only adds ``processHtmlClass`` to ``mathjax
 
 from __future__ import annotations
 
+import os
+import re
 from pathlib import Path
 
 from docutils import nodes
+from sphinx.errors import ConfigError
+from sphinx.util import logging
 
 STATIC = Path(__file__).with_name("book_static")
 THEBE_FILES = ("sphinx-thebe.js", "sphinx-thebe.css")
+BINDER = "https://mybinder.org"
+COLAB = "https://colab.research.google.com"
+GITHUB = re.compile(r"^https://github\.com/([A-Za-z0-9_.-]+)/([A-Za-z0-9_.-]+?)(?:\.git)?/?$")
+NOTEBOOK_PAGES = "book/notebooks/"  # docnames of the executed pages (_toc.yml)
+
+logger = logging.getLogger(__name__)
+
+
+def launch_links(repository_url: str, pagename: str, branch: str = "main",
+                 pages_branch: str = "gh-pages") -> list[dict]:
+    """The Binder and Colab buttons of the page ``pagename`` (a docname under
+    ``book/notebooks/``), as sphinx-book-theme's header-button entries.
+
+    Raises ValueError when ``repository_url`` is not a ``https://github.com/ORG/REPO`` address
+    (both services resolve GitHub repositories by ORG/REPO)."""
+    match = GITHUB.match(repository_url.strip())
+    if not match:
+        raise ValueError(f"illusion_repository_url must be https://github.com/ORG/REPO, "
+                         f"got {repository_url!r}")
+    org, repo = match.groups()
+    stem = pagename.rsplit("/", 1)[-1]
+    binder = (f"{BINDER}/v2/gh/{org}/{repo}/{branch}"
+              f"?urlpath=lab/tree/notebooks/{stem}.py")
+    colab = f"{COLAB}/github/{org}/{repo}/blob/{pages_branch}/_sources/{pagename}.ipynb"
+    return [
+        {"type": "link", "text": "Binder", "url": binder, "icon": "_static/images/logo_binder.svg",
+         "tooltip": "Run the page's Jupytext source on Binder"},
+        {"type": "link", "text": "Colab", "url": colab, "icon": "_static/images/logo_colab.png",
+         "tooltip": "Open the executed page on Colab"},
+    ]
+
+
+def _repository(app) -> str:
+    return (app.config.illusion_repository_url
+            or os.environ.get("ILLUSION_REPOSITORY_URL", "")).strip()
+
+
+def _check_repository(app, config) -> None:
+    url = _repository(app)
+    if url:
+        try:
+            launch_links(url, NOTEBOOK_PAGES + "x")
+        except ValueError as exc:  # a bad address stops the build here, with one line
+            raise ConfigError(str(exc)) from None
+    else:
+        logger.info("illusion: no launch buttons (no public repository address: set "
+                    "ILLUSION_REPOSITORY_URL or illusion_repository_url)")
+
+
+def _add_launch_buttons(app, pagename, templatename, context, doctree) -> None:
+    url = _repository(app)
+    stem = pagename.rsplit("/", 1)[-1]
+    if (not url or not pagename.startswith(NOTEBOOK_PAGES) or "header_buttons" not in context
+            or not (Path(app.srcdir) / "notebooks" / f"{stem}.py").exists()):
+        return
+    context["header_buttons"].insert(0, {
+        "type": "group", "tooltip": "Launch interactive content", "icon": "fas fa-rocket",
+        "label": "launch-buttons",
+        "buttons": launch_links(url, pagename, app.config.illusion_repository_branch,
+                                app.config.illusion_pages_branch)})
 
 
 def _thebe_off(app) -> bool:
@@ -76,8 +155,13 @@ def _add_static_path(app) -> None:
 
 
 def setup(app) -> dict:
+    app.add_config_value("illusion_repository_url", "", "html")
+    app.add_config_value("illusion_repository_branch", "main", "html")
+    app.add_config_value("illusion_pages_branch", "gh-pages", "html")
+    app.connect("config-inited", _check_repository)
     app.connect("builder-inited", _add_static_path)
     app.add_css_file("illusion.css")
     app.connect("doctree-resolved", _drop_thebe_config, priority=900)  # after sphinx-thebe's
     app.connect("html-page-context", _mend_page, priority=900)
+    app.connect("html-page-context", _add_launch_buttons, priority=900)  # after the theme's
     return {"parallel_read_safe": True, "parallel_write_safe": True}
