@@ -415,3 +415,47 @@ def test_criteria_render_as_a_table_of_their_settings():
         assert html.startswith(f"<table><thead><tr><th>{type(criterion).__name__}</th>")
         assert html.count("<tr>") == 1 + len(fields(criterion))
     assert "<td>RL, SalUn</td>" in claims.Illusion()._repr_html_()
+
+
+# ---------------------------------------------------------------------- across cells
+
+def _v(status: str, claim: str = "C2") -> claims.Verdict:
+    return claims.Verdict(claim, status, f"{status}.")
+
+
+def test_across_cells_counts_k_of_n_and_names_the_cells_that_disagree():
+    per_cell = {"forget {0}, seed 0": _v(claims.HOLDS), "forget {1}, seed 0": _v(claims.FAILS),
+                "forget {6}, seed 0": _v(claims.HOLDS), "forget {0}, seed 1": _v(claims.PARTLY)}
+    v = claims.across_cells(per_cell, _v(claims.HOLDS))
+    assert v.status == claims.HOLDS and (v.values["k"], v.values["n"]) == (2, 4)
+    assert v.text.startswith("Holds on the means; holds in 2 of 4 cells (partly in 1; fails in 1).")
+    assert ("holds on the means but not in every cell: it partly holds for forget {0}, seed 1; "
+            "does not hold for forget {1}, seed 0.") in v.text
+    assert list(v.details.index) == list(per_cell) and v.parts == {
+        c: x.status for c, x in per_cell.items()}
+
+
+def test_across_cells_every_cell_and_the_means_agree():
+    v = claims.across_cells({"a": _v(claims.HOLDS), "b": _v(claims.HOLDS)}, _v(claims.HOLDS))
+    assert v.text == "Holds on the means; holds in 2 of 2 cells."
+
+
+def test_across_cells_holding_in_a_cell_but_not_on_the_means_is_said():
+    v = claims.across_cells({"a": _v(claims.HOLDS), "b": _v(claims.UNDECIDED)},
+                            _v(claims.FAILS))
+    assert v.status == claims.FAILS
+    assert v.text == ("Does not hold on the means; holds in 1 of 2 cells (not decided in 1). "
+                      "It holds in a but not on the means.")
+
+
+def test_across_cells_without_means_is_not_decided():
+    v = claims.across_cells({"a": _v(claims.HOLDS)})
+    assert v.status == claims.UNDECIDED and v.values["on_means"] is None
+    assert v.text == "Holds in 1 of 1 cell; not judged on the means."
+
+
+def test_across_cells_bad_inputs():
+    with pytest.raises(ValueError, match="no cells"):
+        claims.across_cells({})
+    with pytest.raises(ValueError, match="different claims"):
+        claims.across_cells({"a": _v(claims.HOLDS, "C2"), "b": _v(claims.HOLDS, "C3")})

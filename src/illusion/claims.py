@@ -27,7 +27,8 @@ from .plotting import method_label
 
 __all__ = ["FAILS", "HOLDS", "PARTLY", "STANDARD_METHODS", "UNDECIDED", "ClassifierOnly",
            "CMFRepresentation", "DepthForgetting", "Illusion", "Misalignment", "NearCollapse",
-           "OutputSuccess", "Relearning", "TerminalPhase", "Verdict", "classifier_only",
+           "OutputSuccess", "Relearning", "TerminalPhase", "Verdict", "across_cells",
+           "classifier_only",
            "cmf_representation", "depth_forgetting", "illusion", "misalignment",
            "near_collapse", "output_success", "relearning", "relearning_control",
            "terminal_phase"]
@@ -742,6 +743,49 @@ def depth_forgetting(cka: pd.DataFrame, retain_acc: Mapping[str, float],
             + f"); (b) {ec_text}. Not judged (Retrain's CKA ≥ {c.nothing_to_erase}): "
             f"{', '.join(skipped) or 'none'}.")
     return Verdict("C7", status, text, details, parts, values={"judged_stages": tuple(judged)})
+
+
+# ---------------------------------------------------------------------- over cells
+
+def across_cells(per_cell: Mapping[str, Verdict], on_means: Verdict | None = None) -> Verdict:
+    """One claim judged in several (seed, forget set) cells, and on the cells' means.
+
+    ``per_cell`` maps a cell's label (e.g. ``"forget {0}, seed 0"``) to the claim's verdict on
+    that cell alone; ``on_means`` is its verdict on the means over the cells. The status is the
+    means' (``not decided`` without them). The text gives *k* of *n*, the number of cells in
+    which the claim holds, and says so when the means and the cells disagree: a claim that holds
+    on the means but not in every cell names the cells where it does not. ``values`` carries
+    ``k``, ``n`` and the per-cell statuses; ``details`` has a row per cell."""
+    if not per_cell:
+        raise ValueError("across_cells: no cells")
+    claims = {v.claim for v in per_cell.values()} | ({on_means.claim} if on_means else set())
+    if len(claims) != 1:
+        raise ValueError(f"across_cells: verdicts of different claims {sorted(claims)}")
+    claim = claims.pop()
+    statuses = {cell: v.status for cell, v in per_cell.items()}
+    n = len(statuses)
+    k = sum(s == HOLDS for s in statuses.values())
+    others = [(st, [c for c, s in statuses.items() if s == st])
+              for st in (PARTLY, FAILS, UNDECIDED)]
+    short = {PARTLY: "partly", FAILS: "fails", UNDECIDED: "not decided"}
+    counts = "; ".join(f"{short[st]} in {len(cells)}" for st, cells in others if cells)
+    cells_text = f"holds in {k} of {n} cell{'s' * (n > 1)}" + (f" ({counts})" if counts else "")
+    status = on_means.status if on_means else UNDECIDED
+    if on_means is None:
+        text = f"{_cap(cells_text)}; not judged on the means."
+    else:
+        text = f"{_cap(status)} on the means; {cells_text}."
+        if status == HOLDS and k < n:
+            where = "; ".join(f"{st} for {_series(cells)}" for st, cells in others if cells)
+            text += f" It holds on the means but not in every cell: it {where}."
+        elif status != HOLDS and k:
+            text += (f" It holds in {_series([c for c, s in statuses.items() if s == HOLDS])}"
+                     f" but not on the means.")
+    details = pd.DataFrame({"cell": list(statuses), "status": list(statuses.values()),
+                            "verdict": [per_cell[c].text for c in statuses]}).set_index("cell")
+    return Verdict(claim, status, text, details, parts=dict(statuses),
+                   values={"k": k, "n": n, "statuses": dict(statuses),
+                           "on_means": on_means.status if on_means else None})
 
 
 # ---------------------------------------------------------------------- for readers

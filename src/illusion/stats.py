@@ -1,0 +1,121 @@
+"""Uncertainty of the book's key gaps: bootstrap intervals over test images.
+
+A claim's criterion compares two readouts on the **same** test images, e.g. the probe's
+forget-class accuracy of an unlearned model against Retrain's, or one model's CKA to the
+original against another's. Their gap is a statistic of the test images, so its uncertainty is
+that of resampling them: a paired bootstrap (both sides resampled with the same indices), run by
+:func:`scipy.stats.bootstrap` (percentile intervals; percentile rather than BCa because the gaps
+of 0/1 correctness are often degenerate, e.g. two models that both get every forget image wrong,
+where BCa's acceleration is undefined). Every call takes its own seeded generator, so an
+interval is the same on every run.
+
+The uncertainty of training (another seed) is not in these intervals: the book shows it by
+judging several (seed, forget set) cells.
+
+:class:`Interval` carries the estimate and its bounds; :meth:`Interval.above` and
+:meth:`Interval.below` say whether the whole interval clears a margin (``None`` when the
+estimate is missing), which is how a criterion with a margin reads an interval.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+from scipy import stats as _scipy_stats
+
+__all__ = ["LEVEL", "RESAMPLES", "Interval", "accuracy_gap", "bootstrap_interval"]
+
+LEVEL = 0.95
+RESAMPLES = 2000
+
+
+@dataclass(frozen=True)
+class Interval:
+    """``estimate`` and its ``level`` bootstrap interval [``low``, ``high``] over ``n`` test
+    images (NaN everywhere when a side had no images)."""
+
+    estimate: float
+    low: float
+    high: float
+    n: int
+    level: float = LEVEL
+
+    @classmethod
+    def missing(cls, n: int = 0) -> "Interval":
+        nan = float("nan")
+        return cls(nan, nan, nan, n)
+
+    @property
+    def is_missing(self) -> bool:
+        return any(math.isnan(v) for v in (self.estimate, self.low, self.high))
+
+    def above(self, margin: float) -> bool | None:
+        """The whole interval lies above ``margin`` (``None`` when missing)."""
+        return None if self.is_missing else bool(self.low > margin)
+
+    def below(self, margin: float) -> bool | None:
+        """The whole interval lies below ``margin`` (``None`` when missing)."""
+        return None if self.is_missing else bool(self.high < margin)
+
+    def __str__(self) -> str:
+        if self.is_missing:
+            return "n/a"
+        return f"{self.estimate:+.1f} [{self.low:+.1f}, {self.high:+.1f}]"
+
+
+def _rng(seed: int) -> np.random.Generator:
+    return np.random.default_rng(np.random.SeedSequence([seed, 0x5EED]))
+
+
+def bootstrap_interval(statistic: Callable[[np.ndarray], float], n: int, seed: int = 0,
+                       resamples: int = RESAMPLES, level: float = LEVEL) -> Interval:
+    """Percentile interval of ``statistic(idx)`` over bootstrap resamples ``idx`` of
+    ``range(n)`` (the test images); the estimate is ``statistic(arange(n))``.
+
+    For statistics that are not means of per-image values (CKA between two feature matrices
+    indexed by ``idx``)."""
+    if n < 2:
+        return Interval.missing(n)
+    full = float(statistic(np.arange(n)))
+    if math.isnan(full):
+        return Interval.missing(n)
+
+    def stat(idx: np.ndarray) -> float:
+        return float(statistic(np.asarray(idx, dtype=np.int64)))
+
+    res = _scipy_stats.bootstrap((np.arange(n),), stat, n_resamples=resamples,
+                                 confidence_level=level, method="percentile",
+                                 vectorized=False, rng=_rng(seed))
+    low, high = float(res.confidence_interval.low), float(res.confidence_interval.high)
+    return Interval(full, low, high, n, level)
+
+
+def accuracy_gap(a, b, seed: int = 0, resamples: int = RESAMPLES,
+                 level: float = LEVEL) -> Interval:
+    """Accuracy of ``a`` minus accuracy of ``b``, in percentage points, with its paired
+    bootstrap interval: ``a`` and ``b`` are per-image correctness (0/1) of two readouts or two
+    models on the same test images, in the same order."""
+    a = np.asarray(a, dtype=np.float64).ravel()
+    b = np.asarray(b, dtype=np.float64).ravel()
+    if a.shape != b.shape:
+        raise ValueError(f"accuracy_gap: {a.size} and {b.size} images; a paired gap needs the "
+                         "same test images on both sides")
+    n = a.size
+    if n == 0:
+        return Interval.missing(0)
+    estimate = 100.0 * (a.mean() - b.mean())
+    d = a - b
+    if np.all(d == d[0]):  # every resample gives the same gap
+        return Interval(estimate, estimate, estimate, n, level)
+
+    def gap(x, y, axis=-1):
+        return 100.0 * (np.mean(x, axis=axis) - np.mean(y, axis=axis))
+
+    res = _scipy_stats.bootstrap((a, b), gap, paired=True, vectorized=True,
+                                 n_resamples=resamples, confidence_level=level,
+                                 method="percentile", rng=_rng(seed))
+    return Interval(estimate, float(res.confidence_interval.low),
+                    float(res.confidence_interval.high), n, level)
