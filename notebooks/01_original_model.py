@@ -24,7 +24,7 @@
 # %% tags=["parameters"]
 profile = "cpu"
 dataset = None
-seed = 0
+seed = None  # one seed, or None: every seed of the profile's grid (the first shown in detail)
 
 # %% [markdown]
 # ## Criteria, fixed before any result
@@ -33,8 +33,9 @@ seed = 0
 # accuracy (evaluation mode, no augmentation) is at least `min_train_acc`. It is *near neural
 # collapse* (claim C0) when, at the last epoch: the terminal phase was reached; NC1 fell to at
 # most `nc1_max_ratio` times its first-epoch value and below `nc1_max`; NC2 and NC3 fell below
-# their first-epoch values; NC4 is at least `nc4_min`. The thresholds
-# (`illusion.claims`):
+# their first-epoch values; NC4 is at least `nc4_min`. Both are judged for the original of
+# every seed of the grid and on the means over the seeds (per-epoch means of the metrics).
+# The thresholds (`illusion.claims`):
 
 # %%
 from illusion import claims
@@ -70,15 +71,20 @@ print(textwrap.fill(f"profile '{profile}': {prof.description}", 88))
 # dataset and seed, so the later pages reuse exactly this network.
 
 # %% tags=["hide-input"]
-original = book.page("C0", profile, dataset, seed).model("original")
+page = book.page("C0", profile, dataset, seed)
+seeds_c0 = list(dict.fromkeys(s for s, _ in page.cells))
+originals = {s: page.model("original", s) for s in seeds_c0}  # the same model in every cell
+train_evals = {s: evaluate_accuracy(m.model, m.data, m.data.x_train[m.splits.train],
+                                    m.data.y_train[m.splits.train]) for s, m in originals.items()}
+original, train_eval = originals[seeds_c0[0]], train_evals[seeds_c0[0]]  # shown in detail
 data, splits = original.data, original.splits
 acc = split_accuracies(original)
-train_eval = evaluate_accuracy(original.model, data, data.x_train[splits.train],
-                               data.y_train[splits.train])
+glue("c0_seeds", ", ".join(map(str, seeds_c0)), display=False)
 print(f"data: {data.name}, {len(splits.train)} training / {len(splits.val)} validation / "
       f"{len(data.y_test)} test images")
 print(f"model: ResNet-18 width {cfg.width}, {len(original.history)} epochs, "
       f"{original.seconds:.0f} s of training ({'from the cache' if original.cached else 'now'})")
+print(f"seeds of the grid: {', '.join(map(str, seeds_c0))} (curves below: seed {seeds_c0[0]})")
 
 # %% tags=["hide-input"]
 fig = training_curves(original.history)
@@ -111,10 +117,15 @@ glue("orig_seconds", original.seconds, display=False)
 #
 # ## Verdict: is the original in its terminal phase?
 #
-# Against `terminal_criterion`, stated at the top of the page.
+# Against `terminal_criterion`, stated at the top of the page, for the original of each
+# seed ({glue:text}`c0_seeds`) and on their mean.
 
 # %%
-verdict = claims.terminal_phase(train_eval, terminal_criterion, profile)
+mean_train_eval = sum(train_evals.values()) / len(train_evals)
+verdict = claims.across_cells(
+    {f"seed {s}": claims.terminal_phase(a, terminal_criterion, profile)
+     for s, a in train_evals.items()},
+    claims.terminal_phase(mean_train_eval, terminal_criterion, profile), unit="seed")
 glue("verdict_terminal_phase", verdict.text, display=False)
 print(verdict)
 
@@ -156,10 +167,18 @@ plt.close(fig)
 # 4. the classifier agrees with the nearest class mean on the subset (NC4).
 
 # %%
-verdict_c0 = claims.near_collapse(pd.DataFrame(original.history), train_eval,
-                                  collapse_criterion, profile)
+histories = {s: pd.DataFrame(m.history) for s, m in originals.items()}
+mean_history = pd.concat(histories.values()).groupby("epoch", sort=True).mean(
+    numeric_only=True).reset_index()  # per-epoch means over the seeds
+verdict_c0 = claims.across_cells(
+    {f"seed {s}": claims.near_collapse(h, train_evals[s], collapse_criterion, profile)
+     for s, h in histories.items()},
+    claims.near_collapse(mean_history, mean_train_eval, collapse_criterion, profile),
+    unit="seed")
 glue("verdict_c0", verdict_c0.text, display=False)
-readable(verdict_c0.details)
+glue("c0_k_of_n", verdict_c0.values["k_of_n"], display=False)
+display(readable(verdict_c0.details))
+verdict_c0.values["cells"]
 
 # %% [markdown]
 # **Verdict (C0):** {glue:text}`verdict_c0`

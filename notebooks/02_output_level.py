@@ -33,10 +33,11 @@ seeds = None
 #
 # A method succeeds *at the output* when its test-forget accuracy is at most `forget_max`
 # (Retrain's is 0% by construction) **and** its test-retain accuracy is within
-# `retain_drop_max` points of the original's (means over the grid's cells). The claim holds
-# when more of the baselines succeed than not; a baseline with a missing value is not judged,
-# and the verdict is "not decided" when such baselines could tip the count
-# (`illusion.claims.output_success`).
+# `retain_drop_max` points of the original's. The claim holds when more of the baselines
+# succeed than not; a baseline with a missing value is not judged, and the verdict is "not
+# decided" when such baselines could tip the count (`illusion.claims.output_success`). It is
+# judged in every (seed, forget set) cell of the grid and on the means over them
+# (`illusion.book.judge`); the verdict gives both.
 
 # %%
 from illusion import claims
@@ -84,12 +85,17 @@ plt.close(fig)
 #
 # ## Verdict
 #
-# Against `criterion`, stated at the top of the page ({numref}`fig-output-level`).
+# Against `criterion`, stated at the top of the page ({numref}`fig-output-level`): per
+# method on the means, then the verdict of each cell.
 
 # %%
-verdict_c1 = claims.output_success(table, criterion)
+verdict_c1 = book.judge(grid, cols, lambda t: claims.output_success(t, criterion))
 glue("verdict_c1", verdict_c1.text, display=False)
+glue("c1_k_of_n", verdict_c1.values["k_of_n"], display=False)
 readable(verdict_c1.details)
+
+# %%
+verdict_c1.values["cells"]
 
 # %% [markdown]
 # **Verdict (C1):** {glue:text}`verdict_c1`

@@ -42,8 +42,9 @@ seeds = None
 # methods leave alone; on the forgotten class alone it asks whether that class's feature
 # geometry survived. CKA ignores a translation of the whole class, so the relative shift of
 # its mean is shown beside it, not judged. [A] describes the mechanism for RL and SalUn
-# (`key_methods`); the claim holds when both show it (means over the grid's cells;
-# `illusion.claims.misalignment`).
+# (`key_methods`); the claim holds when both show it (`illusion.claims.misalignment`). It is
+# judged in every (seed, forget set) cell of the grid and on the means over them
+# (`illusion.book.judge`); the verdict gives both.
 
 # %%
 from illusion import claims
@@ -141,9 +142,13 @@ plt.close(fig)
 # horizontal axis is the forget-class CKA the verdict reads).
 
 # %%
-verdict_c3 = claims.misalignment(table, criterion)
+verdict_c3 = book.judge(grid, cols, lambda t: claims.misalignment(t, criterion))
 glue("verdict_c3", verdict_c3.text, display=False)
+glue("c3_k_of_n", verdict_c3.values["k_of_n"], display=False)
 readable(verdict_c3.details)
+
+# %%
+verdict_c3.values["cells"]
 
 # %% [markdown]
 # **Verdict (C3):** {glue:text}`verdict_c3`

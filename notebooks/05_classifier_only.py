@@ -58,6 +58,7 @@ from myst_nb import glue
 
 from illusion import book
 from illusion.experiments import flip_curve
+from illusion.sweep import forget_label
 from illusion.plotting import cell_spread, figure, readable, readout_bars, set_theme
 
 set_theme()
@@ -165,14 +166,30 @@ plt.close(fig)
 # ## Verdict
 #
 # Against `criterion`, stated at the top of the page ({numref}`fig-flip-bound`,
-# {numref}`fig-classifier-only`).
+# {numref}`fig-classifier-only`), in every (seed, forget set) cell and on the means over them:
+# per method on the means, then the verdict of each cell.
 
 # %%
-verdict_c4 = claims.classifier_only(
-    sweep, orig_retain, table, criterion,
-    originals="original" + ("s" if len({s for s, _ in cells}) > 1 else ""))
+def c4_inputs(seed, forget):
+    """The analytic sweep, the original's retained accuracy and the per-method table of one
+    cell, or their means over the cells (seed and forget None)."""
+    if seed is None:
+        return {"flip": sweep, "original_retain": orig_retain, "table": table,
+                "originals": "original" + ("s" if len({s for s, _ in cells}) > 1 else "")}
+    flip = sweep_cells[(sweep_cells["seed"] == seed) & (sweep_cells["forget"] == forget)]
+    rows = grid[(grid["seed"] == seed) & (grid["forget"] == forget)]
+    return {"flip": flip, "original_retain": float(flip["original test retain"].mean()),
+            "table": rows[["method", *cols]], "originals": "original"}
+
+
+verdict_c4 = book.judge_cells(lambda **k: claims.classifier_only(criterion=criterion, **k),
+                              [(s, forget_label(f)) for s, f in cells], c4_inputs)
 glue("verdict_c4", verdict_c4.text, display=False)
+glue("c4_k_of_n", verdict_c4.values["k_of_n"], display=False)
 readable(verdict_c4.details)
+
+# %%
+verdict_c4.values["cells"]
 
 # %% [markdown]
 # **Verdict (C4):** {glue:text}`verdict_c4`

@@ -27,8 +27,8 @@
 # accuracy is read on held-out test images every few steps. A control run fine-tunes on the
 # retain images alone.
 #
-# Every attack runs on each (seed, forget set) cell of the grid (one cell on the `cpu`
-# profile); curves, summaries and the verdict use the means over the cells. The mixing ratio is
+# Every attack runs on each (seed, forget set) cell of the grid; curves and summaries use the
+# means over the cells, and the verdict is given on the means and in each cell. The mixing ratio is
 # the same in every cell (`retain_ratio` retain images per forget image), so for a multi-class
 # forget set it is richer in forget images than the natural balance; the attack, and Retrain's
 # reference curve, stay identical across cells.
@@ -51,7 +51,8 @@ margin = 10.0
 # %% [markdown]
 # ## Criterion, fixed before any result
 #
-# Accuracies are means over the grid's cells. Only methods that forgot at the output (forget
+# Judged in every (seed, forget set) cell and on the means over the cells
+# (`illusion.book.judge_cells`). Only methods that forgot at the output (forget
 # accuracy before the attack within `margin` points of Retrain's) are judged; the others had
 # nothing to relearn and are listed apart. A judged method *relearns faster than Retrain*
 # when, in every attack that shows forget images, its forget accuracy averaged over the
@@ -149,16 +150,25 @@ plt.close(fig)
 #
 # ## Verdict
 #
-# Against `criterion`, stated at the top of the page ({numref}`fig-relearning`).
+# Against `criterion`, stated at the top of the page ({numref}`fig-relearning`): per method
+# on the means, then the verdict of each cell.
 
 # %%
-verdict_c5 = claims.relearning(summary, criterion)
-c5_control, _ = claims.relearning_control(summary, verdict_c5, criterion)
+means_c5 = claims.relearning(summary, criterion)  # on the means over the cells
+c5_control, _ = claims.relearning_control(summary, means_c5, criterion)
+verdict_c5 = book.judge_cells(
+    lambda summary: claims.relearning(summary, criterion),
+    list(dict.fromkeys(zip(per_cell["seed"], per_cell["forget"]))),
+    lambda s, f: {"summary": summary if s is None else per_cell[
+        (per_cell["seed"] == s) & (per_cell["forget"] == f)]})
 glue("verdict_c5", verdict_c5.text, display=False)
+glue("c5_k_of_n", verdict_c5.values["k_of_n"], display=False)
 glue("c5_control", c5_control, display=False)
 attacks = summary[summary["attack"] != criterion.control_attack]
 display(readable(verdict_c5.details))
-readable(attacks.set_index(["method", "attack"])[["start", "mean", "gap", "final_retain"]])
+display(readable(attacks.set_index(["method", "attack"])[["start", "mean", "gap",
+                                                          "final_retain"]]))
+verdict_c5.values["cells"]
 
 # %% [markdown]
 # **Verdict (C5):** {glue:text}`verdict_c5`

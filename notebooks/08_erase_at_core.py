@@ -164,7 +164,9 @@ readable(abl)
 # %% [markdown]
 # ## Verdict
 #
-# Against `criterion`, stated at the top of the page ({numref}`fig-cka-stages`).
+# Against `criterion`, stated at the top of the page ({numref}`fig-cka-stages`), in every
+# (seed, forget set) cell and on the means over them (`illusion.book.judge_cells`): per
+# method on the means, then the verdict of each cell.
 
 # %%
 forget_sim = sim[(sim["split"] == "forget") & (sim["reference"] == "original")]
@@ -172,7 +174,22 @@ cka = forget_sim.pivot_table(index="method", columns="stage", values="cka",
                              sort=False)  # mean over the cells
 stages = list(cka.columns)
 acc = accuracy.set_index("method")["test_retain"]
-verdict_c7 = claims.depth_forgetting(cka, acc, criterion)
+
+
+def c7_inputs(seed, forget):
+    """Forget-class CKA to the original per (method, stage) and test-retain accuracy per
+    method: of one cell, or their means over the cells (seed and forget None)."""
+    if seed is None:
+        return {"cka": cka, "retain_acc": acc}
+    here = lambda t: t[(t["seed"] == seed) & (t["forget"] == forget)]  # noqa: E731
+    return {"cka": here(forget_sim).pivot_table(index="method", columns="stage", values="cka",
+                                                sort=False),
+            "retain_acc": here(stack["accuracy"]).set_index("method")["test_retain"]}
+
+
+verdict_c7 = book.judge_cells(lambda **k: claims.depth_forgetting(criterion=criterion, **k),
+                              list(dict.fromkeys(zip(forget_sim["seed"], forget_sim["forget"]))),
+                              c7_inputs)
 judged = list(verdict_c7.values["judged_stages"])
 abl_mean = abl[judged or stages].mean(axis=1)
 c7_ablation = (f"Lowest mean forget-class CKA over the "
@@ -180,8 +197,10 @@ c7_ablation = (f"Lowest mean forget-class CKA over the "
                f"({abl_mean.min():.3f}); "
                + ", ".join(f"{k}: {v:.3f}" for k, v in abl_mean.items()) + ".")
 glue("verdict_c7", verdict_c7.text, display=False)
+glue("c7_k_of_n", verdict_c7.values["k_of_n"], display=False)
 glue("c7_ablation", c7_ablation, display=False)
-readable(verdict_c7.details.assign(retain_acc=acc.reindex(verdict_c7.details.index)))
+display(readable(verdict_c7.details.assign(retain_acc=acc.reindex(verdict_c7.details.index))))
+verdict_c7.values["cells"]
 
 # %% [markdown]
 # **Verdict (C7):** {glue:text}`verdict_c7`

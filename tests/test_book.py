@@ -1,6 +1,7 @@
 import re
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -130,3 +131,78 @@ def test_two_labels_of_one_configuration_keep_their_names(tiny_profile, cache, m
     table = book.page("T", "smoke", forget_sets=[[1]], seeds=[0], cache=cache).table()
     assert table["method"].tolist() == ["original", "prune_row", "prune_row@same"]
     assert table.iloc[1]["output_test_forget"] == table.iloc[2]["output_test_forget"]
+
+
+def _c2_grid() -> pd.DataFrame:
+    """Two cells: the illusion through NCC in {0}, seed 0, not in {1}, seed 0."""
+    rows = []
+    for forget, rl_ncc in (("{0}", 95.0), ("{1}", 61.0)):
+        for method, (out, probe, ncc) in {"original": (95.0, 90.0, 96.0),
+                                          "retrain": (0.0, 80.0, 60.0),
+                                          "random_label": (0.0, 88.0, rl_ncc),
+                                          "salun": (0.0, 88.0, 95.0)}.items():
+            rows.append({"seed": 0, "forget": forget, "method": method,
+                         "output_test_forget": out, "probe_test_forget": probe,
+                         "ncc_test_forget": ncc})
+    return pd.DataFrame(rows)
+
+
+def test_judge_gives_each_cell_and_the_means_a_verdict():
+    from illusion import claims
+
+    cols = ["output_test_forget", "probe_test_forget", "ncc_test_forget"]
+    v = book.judge(_c2_grid(), cols, claims.illusion)
+    assert v.values["statuses"] == {"{0}, seed 0": claims.HOLDS, "{1}, seed 0": claims.HOLDS}
+    # on the means RL's NCC is 78: 18 above Retrain but 18 below the original
+    assert v.parts == {"probe": claims.HOLDS, "ncc": claims.FAILS}
+    assert v.values["k_of_n"] == "2/2"
+    assert v.values["cells"].loc["{1}, seed 0", "verdict"].startswith(
+        "Holds for [A]'s cases (RL, SalUn) through the probe only")
+
+
+def test_judge_reads_each_cells_intervals_and_their_mean():
+    from illusion import claims
+    from illusion.stats import Interval
+
+    def gap(low: float, high: float) -> Interval:
+        draws = np.linspace(low, high, 2000)
+        return Interval((low + high) / 2, low, high, 100, draws=draws)
+
+    rows = []
+    for forget, probe_low in (("{0}", 6.0), ("{1}", 2.0)):
+        for method in ("random_label", "salun"):
+            for readout, low in (("probe", probe_low), ("ncc", 30.0)):
+                iv = gap(low, low + 6.0)
+                rows.append({"method": method, "readout": readout, "gap": iv.estimate,
+                             "low": iv.low, "high": iv.high, "interval": iv, "seed": 0,
+                             "forget": forget, "n_forget": 1})
+    gaps = pd.DataFrame(rows)
+    grid = _c2_grid()
+    grid.loc[grid["method"] == "random_label", "ncc_test_forget"] = 95.0
+    cols = ["output_test_forget", "probe_test_forget", "ncc_test_forget"]
+    v = book.judge(grid, cols, claims.illusion, gaps)
+    assert v.values["statuses"] == {"{0}, seed 0": claims.HOLDS, "{1}, seed 0": claims.HOLDS}
+    cells = v.values["cells"]
+    assert "through the probe and NCC" in cells.loc["{0}, seed 0", "verdict"]
+    assert "through NCC only" in cells.loc["{1}, seed 0", "verdict"]  # probe's low end 2 < 5
+    # on the means the draws average to an even spread over [4, 10]: its 2.5% point is 4.15
+    assert v.parts == {"probe": claims.FAILS, "ncc": claims.HOLDS}
+    assert v.details.loc["random_label", "probe_vs_retrain_low"] == pytest.approx(4.15)
+
+
+def test_judge_cells_passes_each_cells_inputs_and_then_the_means():
+    from illusion import claims
+
+    seen = []
+
+    def verdict(x):
+        seen.append(x)
+        return claims.Verdict("C9", claims.HOLDS if x > 1 else claims.FAILS, f"x = {x}.")
+
+    values = {(0, "{0}"): 2, (1, "{0}"): 0}
+    v = book.judge_cells(verdict, list(values),
+                         lambda s, f: {"x": 1.5 if s is None else values[(s, f)]})
+    assert seen == [2, 0, 1.5]
+    assert v.text == ("x = 1.5. Cell by cell it holds in 1 of 2 (seed, forget set) cells "
+                      "(fails in 1). It holds on the means but not for every cell: it does not "
+                      "hold for {0}, seed 1.")

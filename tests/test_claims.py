@@ -147,6 +147,22 @@ def test_illusion_not_decided():
     assert claims.illusion(c2_rows(rl=(0.0, NAN, 60.0))).status == UNDECIDED
 
 
+def test_illusion_with_intervals_asks_the_lower_end_to_clear_the_margin():
+    rows = c2_rows()  # probe 88 vs Retrain 80: 8 points, NCC 95 vs 60: 35 points
+    rows["probe_vs_retrain_low"] = [NAN, NAN, 5.0, 4.9]   # SalUn's interval reaches 4.9
+    rows["probe_vs_retrain_high"] = [NAN, NAN, 11.0, 11.0]
+    rows["ncc_vs_retrain_low"] = [NAN, NAN, 30.0, 30.0]
+    rows["ncc_vs_retrain_high"] = [NAN, NAN, 40.0, 40.0]
+    v = claims.illusion(rows)
+    assert v.parts == {"probe": FAILS, "ncc": HOLDS}  # the point estimate alone would pass
+    assert v.details.loc["random_label", "probe_above_retrain"] is True
+    assert v.details.loc["salun", "probe_above_retrain"] is False
+    assert v.details.loc["salun", "probe_vs_retrain"] == pytest.approx(8.0)
+    assert v.details.loc["salun", "probe_vs_retrain_low"] == pytest.approx(4.9)
+    rows.loc[rows["method"] == "salun", "probe_vs_retrain_low"] = NAN  # no interval: open
+    assert claims.illusion(rows).parts["probe"] == UNDECIDED
+
+
 # ------------------------------------------------------------------------------ C3
 
 def c3_rows(rl=(0.5, 0.95), salun=(0.5, 0.95), **extra):
@@ -318,6 +334,28 @@ def test_cmf_representation_margin_and_variant_labels():
         METHODS).text
 
 
+def test_cmf_representation_with_intervals_asks_the_upper_ends_to_clear():
+    rows = c6_rows()  # SCRUB+CMF: probe 65 (base 85, Retrain 70), NCC 40 (base 90, Retrain 50)
+    for col in ("probe_vs_base_high", "ncc_vs_base_high", "probe_vs_retrain_high",
+                "ncc_vs_retrain_high"):
+        rows[col] = NAN
+    scrub = rows["method"] == "scrub+cmf"
+    # the NCC's interval against Retrain reaches +0.5: not clearly below Retrain
+    rows.loc[scrub, ["probe_vs_base_high", "ncc_vs_base_high"]] = [-15.0, -45.0]
+    rows.loc[scrub, ["probe_vs_retrain_high", "ncc_vs_retrain_high"]] = [-2.0, 0.5]
+    v = claims.cmf_representation(rows, ["scrub"])
+    d = v.details.loc["scrub"]
+    assert d["probe_below_retrain"] is True and d["ncc_below_retrain"] is False
+    assert d["probe_moved"] is True and d["moved"] is True  # through the probe
+    assert d["ncc_vs_retrain"] == pytest.approx(-10.0) and d["ncc_vs_retrain_high"] == 0.5
+    # the probe's change interval reaching -0.5 does not clear the 1-point margin
+    rows.loc[scrub, "probe_vs_base_high"] = -0.5
+    assert claims.cmf_representation(rows, ["scrub"]).details.loc["scrub", "moved"] is False
+    # a variant without an interval is not decided
+    rows.loc[scrub, ["probe_vs_base_high", "ncc_vs_base_high"]] = NAN
+    assert claims.cmf_representation(rows, ["scrub"]).details.loc["scrub", "moved"] is None
+
+
 def test_cmf_representation_not_decided():
     assert claims.cmf_representation(pd.DataFrame(), METHODS).status == UNDECIDED
     v = claims.cmf_representation(c6_rows(unsir=None), METHODS)
@@ -420,38 +458,58 @@ def test_criteria_render_as_a_table_of_their_settings():
 # ---------------------------------------------------------------------- across cells
 
 def _v(status: str, claim: str = "C2") -> claims.Verdict:
-    return claims.Verdict(claim, status, f"{status}.")
+    return claims.Verdict(claim, status, f"{claims._cap(status)}.", parts={"x": status},
+                          values={"q": 1})
+
+
+def test_cell_label():
+    assert claims.cell_label(1, (4, 2)) == "{2, 4}, seed 1"
+    assert claims.cell_label(0, "0") == "{0}, seed 0"
+    assert claims.cell_label(2, "2+4+8") == "{2, 4, 8}, seed 2"
 
 
 def test_across_cells_counts_k_of_n_and_names_the_cells_that_disagree():
-    per_cell = {"forget {0}, seed 0": _v(claims.HOLDS), "forget {1}, seed 0": _v(claims.FAILS),
-                "forget {6}, seed 0": _v(claims.HOLDS), "forget {0}, seed 1": _v(claims.PARTLY)}
-    v = claims.across_cells(per_cell, _v(claims.HOLDS))
+    per_cell = {"{0}, seed 0": _v(claims.HOLDS), "{1}, seed 0": _v(claims.FAILS),
+                "{6}, seed 0": _v(claims.HOLDS), "{0}, seed 1": _v(claims.PARTLY)}
+    means = _v(claims.HOLDS)
+    v = claims.across_cells(per_cell, means)
     assert v.status == claims.HOLDS and (v.values["k"], v.values["n"]) == (2, 4)
-    assert v.text.startswith("Holds on the means; holds in 2 of 4 cells (partly in 1; fails in 1).")
-    assert ("holds on the means but not in every cell: it partly holds for forget {0}, seed 1; "
-            "does not hold for forget {1}, seed 0.") in v.text
-    assert list(v.details.index) == list(per_cell) and v.parts == {
-        c: x.status for c, x in per_cell.items()}
+    assert v.values["k_of_n"] == "2/4" and v.values["q"] == 1 and v.parts == means.parts
+    assert v.text.startswith("Holds. Cell by cell it holds in 2 of 4 (seed, forget set) cells "
+                             "(partly in 1; fails in 1).")
+    assert ("holds on the means but not for every cell: it partly holds for {0}, seed 1; "
+            "does not hold for {1}, seed 0.") in v.text
+    assert list(v.values["cells"].index) == list(per_cell)
+    assert v.values["statuses"] == {c: x.status for c, x in per_cell.items()}
 
 
 def test_across_cells_every_cell_and_the_means_agree():
     v = claims.across_cells({"a": _v(claims.HOLDS), "b": _v(claims.HOLDS)}, _v(claims.HOLDS))
-    assert v.text == "Holds on the means; holds in 2 of 2 cells."
+    assert v.text == "Holds. Cell by cell it holds in 2 of 2 (seed, forget set) cells."
+    one = claims.across_cells({"a": _v(claims.FAILS)}, _v(claims.FAILS))
+    assert one.text == "Does not hold." and one.values["k_of_n"] == "0/1"
 
 
 def test_across_cells_holding_in_a_cell_but_not_on_the_means_is_said():
     v = claims.across_cells({"a": _v(claims.HOLDS), "b": _v(claims.UNDECIDED)},
                             _v(claims.FAILS))
     assert v.status == claims.FAILS
-    assert v.text == ("Does not hold on the means; holds in 1 of 2 cells (not decided in 1). "
-                      "It holds in a but not on the means.")
+    assert v.text == ("Does not hold. Cell by cell it holds in 1 of 2 (seed, forget set) cells "
+                      "(not decided in 1). It holds for a but not on the means.")
+
+
+def test_across_cells_of_seeds():
+    v = claims.across_cells({"seed 0": _v(claims.HOLDS), "seed 1": _v(claims.FAILS)},
+                            _v(claims.HOLDS), unit="seed")
+    assert v.text == ("Holds. Seed by seed it holds in 1 of 2 seeds (fails in 1). It holds on "
+                      "the means but not for every seed: it does not hold for seed 1.")
+    assert v.values["cells"].index.name == "seed"
 
 
 def test_across_cells_without_means_is_not_decided():
     v = claims.across_cells({"a": _v(claims.HOLDS)})
     assert v.status == claims.UNDECIDED and v.values["on_means"] is None
-    assert v.text == "Holds in 1 of 1 cell; not judged on the means."
+    assert v.text == "Holds in 1 of 1 (seed, forget set) cell; not judged on the means."
 
 
 def test_across_cells_bad_inputs():

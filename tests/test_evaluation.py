@@ -51,7 +51,18 @@ def test_evaluate_record(tiny_data, tiny_config, cache):
     assert set(nc["duality"]) == {"0", "1", "2"}
     assert nc["duality_forget"] == pytest.approx(nc["duality"]["0"])
     assert nc["duality_retain"] == pytest.approx((nc["duality"]["1"] + nc["duality"]["2"]) / 2)
-    assert rec == evaluate(tm.model, tm.data, tm.splits.train, [0])  # deterministic
+    again = evaluate(tm.model, tm.data, tm.splits.train, [0])  # deterministic
+    preds, again_preds = rec.pop("test_predictions"), again.pop("test_predictions")
+    assert rec == again
+    assert set(preds) == {"output", "probe", "ncc", "knn"}
+    forget = tm.data.y_test == 0
+    for readout, pred in preds.items():
+        assert pred.dtype == torch.int16 and pred.shape == tm.data.y_test.shape
+        assert torch.equal(pred, again_preds[readout])
+        # the stored predictions give back the record's accuracies
+        for split, mask in (("test_forget", forget), ("test_retain", ~forget)):
+            acc = 100.0 * (pred[mask].long() == tm.data.y_test[mask]).double().mean().item()
+            assert acc == pytest.approx(rec["accuracy"][readout][split]), (readout, split)
 
 
 def test_evaluate_without_forget_has_nan_forget_entries(tiny_data, tiny_config, cache):
@@ -137,5 +148,7 @@ def test_cached_features_are_stored_once_and_equal(tiny_data, tiny_config, cache
     for name in ("train", "test", "train_logits", "test_logits", "train_y", "test_y"):
         torch.testing.assert_close(getattr(first, name), getattr(second, name))
         torch.testing.assert_close(getattr(first, name), getattr(direct, name))
-    assert evaluate(tm.model, tm.data, tm.splits.train, [0], features=first) == \
-        evaluate(tm.model, tm.data, tm.splits.train, [0])
+    a = evaluate(tm.model, tm.data, tm.splits.train, [0], features=first)
+    b = evaluate(tm.model, tm.data, tm.splits.train, [0])
+    pa, pb = a.pop("test_predictions"), b.pop("test_predictions")
+    assert a == b and all(torch.equal(pa[k], pb[k]) for k in pa) and set(pa) == set(pb)

@@ -378,11 +378,12 @@ def test_linear_probe_separable_keys_and_determinism():
     after = np.random.get_state()
     assert after[0] == np_state[0] and np.array_equal(after[1], np_state[1]) \
         and after[2:] == np_state[2:]
-    assert set(out) == {"all", "retain", "forget", "epoch", "val"}
+    assert set(out) == {"all", "retain", "forget", "epoch", "val", "pred"}
     assert out["all"] == out["retain"] == out["forget"] == out["val"] == 100.0
+    assert torch.equal(out["pred"], yte)  # every test sample's predicted class
     assert 1 <= out["epoch"] <= 20
     again = linear_probe(xtr, ytr, xte, yte, num_classes=3, forget=[2], generator=_gen(0))
-    assert again == out
+    assert torch.equal(again.pop("pred"), out.pop("pred")) and again == out
 
 
 def test_linear_probe_retain_forget_split():
@@ -464,6 +465,7 @@ def test_ncc_separable():
     xtr, ytr = _clusters(30, seed=24)
     xte, yte = _clusters(10, seed=25)
     out = ncc_accuracy(xtr, ytr, xte, yte, num_classes=3, forget=[1])
+    assert torch.equal(out.pop("pred"), yte)
     assert out == {"all": 100.0, "retain": 100.0, "forget": 100.0}
 
 
@@ -487,6 +489,7 @@ def test_ncc_uses_the_forget_class_mean():
     # class 2's mean it would be right. The forget point at 5.5 is only right with that mean.
     test, test_y = torch.tensor([[0.5], [6.0], [5.5]]), torch.tensor([0, 1, 2])
     out = ncc_accuracy(train, train_y, test, test_y, num_classes=3, forget=[2])
+    assert out["pred"].tolist() == [0, 2, 2]
     assert out["retain"] == 50.0
     assert out["forget"] == 100.0
     assert out["all"] == pytest.approx(200 / 3)
@@ -503,6 +506,7 @@ def test_knn_k1_is_brute_force_cosine_nearest_neighbour():
     test_y = nn_label.clone()
     test_y[::4] = (test_y[::4] + 1) % 4
     out = knn_accuracy(train, train_y, test, test_y, k=1, forget=[3], chunk=7)
+    assert torch.equal(out["pred"], nn_label)
     assert out["all"] == pytest.approx(100.0 * 30 / 40)
     m = test_y == 3
     assert out["forget"] == pytest.approx(100.0 * float((nn_label[m] == test_y[m]).double().mean()))

@@ -5,9 +5,10 @@ from __future__ import annotations
 import math
 
 import numpy as np
+import pandas as pd
 import pytest
 
-from illusion.stats import Interval, accuracy_gap, bootstrap_interval
+from illusion.stats import Interval, accuracy_gap, bootstrap_interval, mean_interval
 
 
 def _bits(n_ones: int, n: int, seed: int) -> np.ndarray:
@@ -89,3 +90,64 @@ def test_any_statistic_of_the_images():
 
 def test_interval_text():
     assert str(Interval(12.34, 8.0, 16.06, 100)) == "+12.3 [+8.0, +16.1]"
+
+
+def test_mean_of_one_cell_is_that_cell():
+    a, b = _bits(700, 1000, 9), _bits(600, 1000, 10)
+    one = accuracy_gap(a, b, seed=0)
+    mean = mean_interval([one])
+    assert mean.estimate == pytest.approx(one.estimate)
+    assert mean.low == pytest.approx(one.low, abs=0.05) and mean.high == pytest.approx(
+        one.high, abs=0.05)
+
+
+def test_mean_of_cells_is_narrower_and_centred_on_the_mean():
+    gaps = [accuracy_gap(_bits(700, 1000, 11 + i), _bits(600, 1000, 21 + i), seed=i)
+            for i in range(4)]
+    mean = mean_interval(gaps)
+    assert mean.estimate == pytest.approx(10.0)
+    assert mean.n == 4000
+    width = np.mean([g.high - g.low for g in gaps])
+    assert mean.high - mean.low == pytest.approx(width / 2, rel=0.15)  # 1/sqrt(4) as wide
+
+
+def test_mean_with_a_missing_cell_is_missing():
+    gap = accuracy_gap(_bits(7, 10, 0), _bits(6, 10, 1))
+    assert mean_interval([gap, Interval.missing(5)]).is_missing
+    assert mean_interval([]).is_missing
+    with pytest.raises(ValueError, match="differ"):
+        mean_interval([gap, accuracy_gap(_bits(7, 10, 0), _bits(6, 10, 1), resamples=500)])
+
+
+# ------------------------------------------------- readout gaps of a cell (experiments)
+
+def _preds(correct_forget: int, correct_retain: int) -> dict:
+    """Predictions of 100 test images, the first 40 of class 0 (forgotten), the rest of
+    classes 1-3: ``correct_*`` images of each group right, the others predicted as class 9."""
+    import torch
+
+    y = torch.tensor([0] * 40 + [1, 2, 3] * 20)
+    pred = torch.full_like(y, 9)
+    pred[:correct_forget] = y[:correct_forget]
+    pred[40:40 + correct_retain] = y[40:40 + correct_retain]
+    return {"probe": pred.to(torch.int16), "ncc": pred.to(torch.int16)}, y
+
+
+def test_readout_gaps_are_accuracy_differences_on_the_forget_images():
+    from illusion.experiments import gap_means, readout_gaps
+
+    (rl, y), (rt, _) = _preds(36, 60), _preds(20, 60)
+    gaps = readout_gaps({"retrain": rt, "random_label": rl}, y, [0])
+    assert list(gaps["method"]) == ["random_label"] * 2 and list(gaps["readout"]) == [
+        "probe", "ncc"]
+    assert gaps["gap"].tolist() == pytest.approx([40.0, 40.0])  # (36 - 20) / 40
+    assert (gaps["low"] < 40.0).all() and (gaps["high"] > 40.0).all()
+    retain = readout_gaps({"retrain": rt, "random_label": rl}, y, [0], split="retain")
+    assert retain["gap"].tolist() == [0.0, 0.0] and retain["high"].tolist() == [0.0, 0.0]
+    two = pd.concat([gaps.assign(seed=0), gaps.assign(seed=1)], ignore_index=True)
+    means = gap_means(two)
+    assert means["cells"].tolist() == [2, 2] and means["gap"].tolist() == pytest.approx([40, 40])
+    with pytest.raises(KeyError, match="reference"):
+        readout_gaps({"random_label": rl}, y, [0])
+    with pytest.raises(ValueError, match="split"):
+        readout_gaps({"retrain": rt, "random_label": rl}, y, [0], split="train")

@@ -23,7 +23,7 @@ from .profiles import get_profile
 from .sweep import Cell, Grid, forget_label, run_cell, summarise
 
 __all__ = ["BOOK_EXTRAS", "ENTRIES", "PAGES", "Entry", "Page", "PageReader", "UndeclaredRead",
-           "book_grid", "grid_cells", "means", "page"]
+           "book_grid", "grid_cells", "judge", "judge_cells", "means", "page"]
 
 BOOK_EXTRAS = ("feature_drift",)  # extras of every row the book reads
 
@@ -244,6 +244,30 @@ class PageReader:
                     for k in results[0][2]}
         return pd.concat([tag(r, s, f) for s, f, r in results], ignore_index=True)
 
+    def predictions(self, label: str, seed: int | None = None,
+                    forget: Sequence[int] | None = None) -> dict:
+        """Each readout's predicted class of every test image (the evaluation record's
+        ``test_predictions``) of ``label`` in one cell (default: the first), from the cache."""
+        from .experiments import evaluation_record
+
+        cell = self.cell(label, seed, forget)
+        tm = self.model(label, cell.seed, cell.forget)
+        return evaluation_record(tm, cell.forget, cell.seed, self.cache)["test_predictions"]
+
+    def gaps(self, labels: Sequence[str], reference: str = "retrain",
+             readouts: Sequence[str] = ("probe", "ncc"), split: str = "forget") -> pd.DataFrame:
+        """:func:`illusion.experiments.readout_gaps` of ``labels`` against ``reference`` in
+        every cell, stacked with each cell's ``seed``, ``forget`` and ``n_forget``; the mean
+        over the cells is :func:`illusion.experiments.gap_means` of the result."""
+        from .experiments import readout_gaps
+
+        def one(seed: int, forget: tuple[int, ...]) -> pd.DataFrame:
+            preds = {lab: self.predictions(lab, seed, forget) for lab in [reference, *labels]}
+            y = self.model(reference, seed, forget).data.y_test
+            return readout_gaps(preds, y, forget, reference, readouts, split)
+
+        return self.per_cell(one)
+
     def models(self, labels: Sequence[str], seed: int | None = None,
                forget: Sequence[int] | None = None) -> dict:
         """``{label: TrainedModel}`` of one cell."""
@@ -268,3 +292,51 @@ def means(table: pd.DataFrame, columns: Sequence[str]) -> pd.DataFrame:
     column."""
     out = summarise(table, columns)
     return out.rename(columns=lambda c: c.removesuffix("_mean")).reset_index()
+
+
+def judge(grid: pd.DataFrame, columns: Sequence[str], verdict: Callable[[pd.DataFrame], Any],
+          gaps: pd.DataFrame | Mapping[str, pd.DataFrame] | None = None):
+    """A claim judged in every (seed, forget set) cell of ``grid`` and on the means over them
+    (:func:`illusion.claims.across_cells`).
+
+    ``verdict`` is the claim's function of a per-method table (e.g.
+    ``lambda t: claims.illusion(t, criterion)``). Each cell's table is its rows of ``grid``
+    (``method`` and ``columns``); the means' table is :func:`means`. With ``gaps`` (a page's
+    :meth:`PageReader.gaps`, or ``{name: gaps}`` for several), each table also carries the
+    gaps' intervals as ``<readout>_<name>_low`` / ``_high`` (name ``vs_retrain`` for a bare
+    frame; :func:`illusion.experiments.gap_columns`): the cell's own, and on the means
+    :func:`illusion.experiments.gap_means`."""
+    from .claims import across_cells, cell_label
+    from .experiments import gap_columns, gap_means
+
+    named = {} if gaps is None else (dict(gaps) if isinstance(gaps, Mapping)
+                                     else {"vs_retrain": gaps})
+
+    def with_gaps(table: pd.DataFrame, pick: Callable[[pd.DataFrame], pd.DataFrame]):
+        for name, g in named.items():
+            g = pick(g)
+            if not g.empty:
+                wide = gap_columns(g.drop(columns=[c for c in ("seed", "forget")
+                                                   if c in g.columns]), name)
+                table = table.merge(wide, on="method", how="left")
+        return table
+
+    per_cell = {}
+    for (seed, forget), rows in grid.groupby(["seed", "forget"], sort=False):
+        table = rows[["method", *columns]].reset_index(drop=True)
+        in_cell = lambda g: g[(g["seed"] == seed) & (g["forget"] == forget)]  # noqa: E731
+        per_cell[cell_label(seed, forget)] = verdict(with_gaps(table, in_cell))
+    on_means = verdict(with_gaps(means(grid, columns), gap_means))
+    return across_cells(per_cell, on_means)
+
+
+def judge_cells(verdict: Callable[..., Any], cells: Iterable[tuple[int, Any]],
+                inputs: Callable[[int | None, Any], Mapping[str, Any]]):
+    """A claim judged in every cell and on the means, for claims whose verdict reads more than
+    one per-method table: ``verdict(**inputs(seed, forget))`` in each of ``cells`` ((seed,
+    forget set or its label) pairs) and ``verdict(**inputs(None, None))`` on the means
+    (:func:`illusion.claims.across_cells`)."""
+    from .claims import across_cells, cell_label
+
+    per_cell = {cell_label(s, f): verdict(**inputs(s, f)) for s, f in cells}
+    return across_cells(per_cell, verdict(**inputs(None, None)))

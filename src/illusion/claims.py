@@ -28,7 +28,7 @@ from .plotting import method_label
 __all__ = ["FAILS", "HOLDS", "PARTLY", "STANDARD_METHODS", "UNDECIDED", "ClassifierOnly",
            "CMFRepresentation", "DepthForgetting", "Illusion", "Misalignment", "NearCollapse",
            "OutputSuccess", "Relearning", "TerminalPhase", "Verdict", "across_cells",
-           "classifier_only",
+           "cell_label", "classifier_only",
            "cmf_representation", "depth_forgetting", "illusion", "misalignment",
            "near_collapse", "output_success", "relearning", "relearning_control",
            "terminal_phase"]
@@ -294,7 +294,10 @@ class Illusion:
     ``forget_max`` (it looks forgotten), (ii) the readout's test-forget accuracy is at least
     ``retrain_margin`` points above Retrain's (the features still separate the class better
     than a model that never saw it) and (iii) it is at most ``original_tolerance`` points below
-    the original's (the claim's "close to the original").
+    the original's (the claim's "close to the original"). When the table carries the gap's
+    95% bootstrap interval over the test images (``<readout>_vs_retrain_low`` / ``_high``,
+    :func:`illusion.book.judge`), (ii) asks its lower end to clear the margin, so a gap that
+    the test images' sampling could explain does not count.
 
     Why 5 points for (iii): it is the same distance this book calls "near" everywhere (C1's
     retain drop, (ii)'s margin), fixed before any ``cpu`` result; with (ii) it asks the
@@ -342,7 +345,11 @@ def illusion(table: pd.DataFrame, criterion: Illusion = Illusion()) -> Verdict:
             value = _get(t, m, col)
             row[f"{r}_vs_retrain"] = value - _get(t, "retrain", col)
             row[f"{r}_vs_original"] = value - _get(t, "original", col)
-            row[f"{r}_above_retrain"] = _cmp(row[f"{r}_vs_retrain"], ">=", c.retrain_margin)
+            gap = row[f"{r}_vs_retrain"]
+            if f"{r}_vs_retrain_low" in t.columns:  # the gap's interval must clear the margin
+                gap = row[f"{r}_vs_retrain_low"] = _get(t, m, f"{r}_vs_retrain_low")
+                row[f"{r}_vs_retrain_high"] = _get(t, m, f"{r}_vs_retrain_high")
+            row[f"{r}_above_retrain"] = _cmp(gap, ">=", c.retrain_margin)
             row[f"{r}_close_to_original"] = _cmp(row[f"{r}_vs_original"], ">=",
                                                  -c.original_tolerance)
             flags[r] = row[f"{r}_illusion"] = _all(
@@ -596,7 +603,13 @@ class CMFRepresentation:
     reports it), also below Retrain's. The claim holds when every ``below_retrain`` method
     passes with output test-retain accuracy within ``retain_drop_max`` points of the
     original's. [A]'s other observation, that the ``little`` methods (RL, SalUn) forget little
-    with CMF, is checked as output test-forget accuracy of at least ``little_min``."""
+    with CMF, is checked as output test-forget accuracy of at least ``little_min``.
+
+    When the table carries the gaps' 95% bootstrap intervals over the test images (the
+    variant's row: ``<readout>_vs_base_high`` against its base method and
+    ``<readout>_vs_retrain_high`` against Retrain; :func:`illusion.book.judge`), a change
+    counts only when the interval's upper end clears the margin, and "below Retrain" only when
+    it is below 0."""
 
     margin: float = 1.0
     retain_drop_max: float = 5.0
@@ -620,8 +633,15 @@ def cmf_representation(table: pd.DataFrame, methods: Sequence[str],
         for r in ("probe", "ncc"):
             col = f"{r}_test_forget"
             row[f"{r}_change"] = _get(t, v, col) - _get(t, m, col)
-            row[f"{r}_below_retrain"] = _cmp(_get(t, v, col), "<", _get(t, "retrain", col))
-            row[f"{r}_moved"] = _all([_cmp(row[f"{r}_change"], "<=", -c.margin)]
+            row[f"{r}_vs_retrain"] = _get(t, v, col) - _get(t, "retrain", col)
+            change, below = row[f"{r}_change"], row[f"{r}_vs_retrain"]
+            # with the gaps' intervals (illusion.book.judge), their upper ends must clear
+            if f"{r}_vs_base_high" in t.columns:
+                change = row[f"{r}_change_high"] = _get(t, v, f"{r}_vs_base_high")
+            if f"{r}_vs_retrain_high" in t.columns:
+                below = row[f"{r}_vs_retrain_high"] = _get(t, v, f"{r}_vs_retrain_high")
+            row[f"{r}_below_retrain"] = _cmp(below, "<", 0.0)
+            row[f"{r}_moved"] = _all([_cmp(change, "<=", -c.margin)]
                                      + ([row[f"{r}_below_retrain"]]
                                         if m in c.below_retrain else []))
         row["moved"] = _any([row["probe_moved"], row["ncc_moved"]])
@@ -747,15 +767,26 @@ def depth_forgetting(cka: pd.DataFrame, retain_acc: Mapping[str, float],
 
 # ---------------------------------------------------------------------- over cells
 
-def across_cells(per_cell: Mapping[str, Verdict], on_means: Verdict | None = None) -> Verdict:
+def cell_label(seed: int, forget: str | Sequence[int]) -> str:
+    """How the book names a (seed, forget set) cell: ``"{2, 4, 8}, seed 0"``; ``forget`` is
+    the set or its label in a sweep table (``"2+4+8"``, :func:`illusion.sweep.forget_label`)."""
+    if isinstance(forget, str):
+        forget = [int(c) for c in forget.strip("{}").replace("+", ",").split(",") if c.strip()]
+    return "{" + ", ".join(str(c) for c in sorted(forget)) + "}" + f", seed {seed}"
+
+
+def across_cells(per_cell: Mapping[str, Verdict], on_means: Verdict | None = None,
+                 unit: str = "(seed, forget set) cell") -> Verdict:
     """One claim judged in several (seed, forget set) cells, and on the cells' means.
 
-    ``per_cell`` maps a cell's label (e.g. ``"forget {0}, seed 0"``) to the claim's verdict on
-    that cell alone; ``on_means`` is its verdict on the means over the cells. The status is the
-    means' (``not decided`` without them). The text gives *k* of *n*, the number of cells in
-    which the claim holds, and says so when the means and the cells disagree: a claim that holds
-    on the means but not in every cell names the cells where it does not. ``values`` carries
-    ``k``, ``n`` and the per-cell statuses; ``details`` has a row per cell."""
+    ``per_cell`` maps a cell's label (:func:`cell_label`) to the claim's verdict on that cell
+    alone; ``on_means`` is its verdict on the means over the cells. The status, ``details``
+    and ``parts`` are the means' (``not decided`` without them). The text is the means' text
+    followed by *k* of *n*, the number of cells in which the claim holds, and it says so when
+    the means and the cells disagree: a claim that holds on the means but not in every cell
+    names the cells where it does not (with one cell, the means' text alone). ``values`` carries ``k``, ``n``, ``k_of_n`` ("3/4"),
+    the per-cell ``statuses`` and their table ``cells`` (status and text per cell). ``unit``
+    names a cell in the text (``"seed"`` for a claim about the original models)."""
     if not per_cell:
         raise ValueError("across_cells: no cells")
     claims = {v.claim for v in per_cell.values()} | ({on_means.claim} if on_means else set())
@@ -769,22 +800,29 @@ def across_cells(per_cell: Mapping[str, Verdict], on_means: Verdict | None = Non
               for st in (PARTLY, FAILS, UNDECIDED)]
     short = {PARTLY: "partly", FAILS: "fails", UNDECIDED: "not decided"}
     counts = "; ".join(f"{short[st]} in {len(cells)}" for st, cells in others if cells)
-    cells_text = f"holds in {k} of {n} cell{'s' * (n > 1)}" + (f" ({counts})" if counts else "")
+    cells_text = (f"holds in {k} of {n} {unit}{'s' * (n > 1)}"
+                  + (f" ({counts})" if counts else ""))
+    word = unit.split()[-1]
     status = on_means.status if on_means else UNDECIDED
     if on_means is None:
         text = f"{_cap(cells_text)}; not judged on the means."
+    elif n == 1:  # the cell is the means: nothing to add
+        text = on_means.text
     else:
-        text = f"{_cap(status)} on the means; {cells_text}."
+        text = f"{on_means.text} {_cap(word)} by {word} it {cells_text}."
         if status == HOLDS and k < n:
             where = "; ".join(f"{st} for {_series(cells)}" for st, cells in others if cells)
-            text += f" It holds on the means but not in every cell: it {where}."
+            text += f" It holds on the means but not for every {word}: it {where}."
         elif status != HOLDS and k:
-            text += (f" It holds in {_series([c for c, s in statuses.items() if s == HOLDS])}"
+            text += (f" It holds for {_series([c for c, s in statuses.items() if s == HOLDS])}"
                      f" but not on the means.")
-    details = pd.DataFrame({"cell": list(statuses), "status": list(statuses.values()),
-                            "verdict": [per_cell[c].text for c in statuses]}).set_index("cell")
-    return Verdict(claim, status, text, details, parts=dict(statuses),
-                   values={"k": k, "n": n, "statuses": dict(statuses),
+    table = pd.DataFrame({word: list(statuses), "status": list(statuses.values()),
+                          "verdict": [per_cell[c].text for c in statuses]}).set_index(word)
+    return Verdict(claim, status, text,
+                   on_means.details if on_means else table,
+                   parts=dict(on_means.parts) if on_means else {},
+                   values={**(dict(on_means.values) if on_means else {}), "k": k, "n": n,
+                           "k_of_n": f"{k}/{n}", "statuses": dict(statuses), "cells": table,
                            "on_means": on_means.status if on_means else None})
 
 

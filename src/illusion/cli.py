@@ -282,6 +282,7 @@ def main(argv: list[str] | None = None) -> int:
               "(training resumes from its last epoch checkpoint)", file=sys.stderr)
         return 130
     status = record.pop("exit_status", 0)
+    record.pop("test_predictions", None)  # 10k predictions per readout: the cache keeps them
     if args.json:
         print(json.dumps(_nan_to_none(record), allow_nan=False))
     else:

@@ -90,7 +90,8 @@ def evaluate(model: nn.Module, data: ImageData, train_idx: torch.Tensor,
              features: FeatureSet | None = None) -> dict:
     """Every metric of ``model`` on ``x_train[train_idx]`` (all classes) and the test set.
 
-    Percentages throughout; ``ua`` = 100 − output test-forget accuracy. ``seed`` drives the
+    Percentages throughout; ``ua`` = 100 − output test-forget accuracy;
+    ``test_predictions`` holds each readout's predicted class of every test image. ``seed`` drives the
     probe's held-out split and the MIA subsampling through dedicated generators. Pass
     ``features`` (e.g. from :func:`illusion.pipeline.cached_features`) to skip extraction.
     """
@@ -110,6 +111,12 @@ def evaluate(model: nn.Module, data: ImageData, train_idx: torch.Tensor,
     record["accuracy"]["ncc"] = {"test_retain": n["retain"], "test_forget": n["forget"]}
     record["accuracy"]["knn"] = {"test_retain": kn["retain"], "test_forget": kn["forget"]}
     record["ua"] = 100.0 - record["accuracy"]["output"]["test_forget"]
+    # the predicted class of every test image per readout (int16): the book's intervals
+    # resample these images (illusion.stats), with no second probe fit
+    preds = {"output": fs.test_logits.argmax(1), "ncc": n["pred"], "knn": kn["pred"]}
+    if probe:
+        preds["probe"] = p["pred"]
+    record["test_predictions"] = {k: v.to(torch.int16) for k, v in preds.items()}
     record.update(_mia(fs, forget, g))
     record["neural_collapse"] = _collapse(fs, weight, bias, forget, k)
     return record

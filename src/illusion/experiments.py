@@ -10,7 +10,9 @@ from __future__ import annotations
 
 from typing import Sequence
 
+import numpy as np
 import pandas as pd
+import torch
 
 from .cache import ArtifactCache
 from .evaluation import evaluate, probe_per_stage
@@ -18,8 +20,14 @@ from .features import FeatureSet
 from .metrics import METRICS_VERSION, linear_cka, split_mask
 from .pipeline import TrainedModel, cached_features, cached_stage_features
 
-__all__ = ["depth_tables", "evaluation_record", "feature_drift", "flatten", "flip_curve", "method_row",
-           "stage_probes", "stage_similarity"]
+__all__ = ["EVALUATION_RECORD", "depth_tables", "evaluation_record", "feature_drift", "flatten",
+           "flip_curve", "gap_columns", "gap_means", "method_row", "readout_gaps", "stage_probes",
+           "stage_similarity"]
+
+
+# What an evaluation record holds, beyond its metrics' definitions (METRICS_VERSION):
+# 2: each readout's predicted class of every test image (``test_predictions``).
+EVALUATION_RECORD = 2
 
 
 def flatten(record: dict) -> dict:
@@ -44,7 +52,7 @@ def evaluation_record(tm: TrainedModel, forget: Sequence[int], seed: int = 0,
     """:func:`evaluate` of a model with ``forget`` as the forget classes, cached."""
     cache = cache or ArtifactCache()
     spec = {"model": tm.spec, "kind": tm.kind, "forget": sorted(forget), "seed": seed,
-            "metrics": METRICS_VERSION}
+            "metrics": METRICS_VERSION, "record": EVALUATION_RECORD}
 
     def build() -> dict:
         return evaluate(tm.model, tm.data, tm.splits.train, forget, seed,
@@ -61,6 +69,70 @@ def method_row(name: str, tm: TrainedModel, forget: Sequence[int], seed: int = 0
     :func:`evaluation_record` with ``forget`` as the forget classes."""
     return {"method": name, "seconds": tm.seconds,
             **flatten(evaluation_record(tm, forget, seed, cache))}
+
+
+def readout_gaps(predictions: dict[str, dict], test_y: torch.Tensor, forget: Sequence[int],
+                 reference: str = "retrain", readouts: Sequence[str] = ("probe", "ncc"),
+                 split: str = "forget", seed: int = 0) -> pd.DataFrame:
+    """Each model's test accuracy through each readout minus ``reference``'s, on the test
+    images of the forget classes (``split="forget"``) or of the retained ones, with its paired
+    95% bootstrap interval over those images (:func:`illusion.stats.accuracy_gap`).
+
+    ``predictions`` maps a label to its evaluation record's ``test_predictions``. Every gap
+    of a cell resamples with the same ``seed``: the same images in every resample, for every
+    model. One row per (``method``, ``readout``): ``gap``, ``low``, ``high`` (points) and the
+    :class:`~illusion.stats.Interval` in ``interval`` (for :func:`gap_means`)."""
+    from .stats import accuracy_gap
+
+    if reference not in predictions:
+        raise KeyError(f"readout_gaps: no predictions of the reference {reference!r}")
+    mask = split_mask(test_y, forget)
+    if split == "retain":
+        mask = ~mask
+    elif split != "forget":
+        raise ValueError(f"readout_gaps: split must be 'forget' or 'retain', not {split!r}")
+    y = test_y[mask]
+
+    def correct(label: str, readout: str) -> np.ndarray:
+        return (predictions[label][readout][mask].long() == y).numpy()
+
+    rows = []
+    for label in predictions:
+        if label == reference:
+            continue
+        for r in readouts:
+            iv = accuracy_gap(correct(label, r), correct(reference, r), seed=seed)
+            rows.append({"method": label, "readout": r, "gap": iv.estimate, "low": iv.low,
+                         "high": iv.high, "interval": iv})
+    return pd.DataFrame(rows, columns=["method", "readout", "gap", "low", "high", "interval"])
+
+
+def gap_means(gaps: pd.DataFrame) -> pd.DataFrame:
+    """:func:`readout_gaps` of several cells (stacked, each row tagged with its cell) as the
+    mean gap per (``method``, ``readout``) over the cells with its interval
+    (:func:`illusion.stats.mean_interval`) and ``cells``, in order of first appearance."""
+    from .stats import mean_interval
+
+    rows = []
+    for (method, readout), group in gaps.groupby(["method", "readout"], sort=False):
+        iv = mean_interval(list(group["interval"]))
+        rows.append({"method": method, "readout": readout, "gap": iv.estimate, "low": iv.low,
+                     "high": iv.high, "cells": len(group), "interval": iv})
+    return pd.DataFrame(rows, columns=["method", "readout", "gap", "low", "high", "cells",
+                                       "interval"])
+
+
+def gap_columns(gaps: pd.DataFrame, name: str = "vs_retrain") -> pd.DataFrame:
+    """Gaps (:func:`readout_gaps` or :func:`gap_means`) as columns a claim's table can carry:
+    one row per ``method`` (and per ``seed`` / ``forget`` when the gaps have them) with
+    ``<readout>_<name>_low`` and ``<readout>_<name>_high``."""
+    keys = [k for k in ("seed", "forget") if k in gaps.columns] + ["method"]
+    rows: dict[tuple, dict] = {}
+    for rec in gaps.to_dict("records"):
+        row = rows.setdefault(tuple(rec[k] for k in keys), {k: rec[k] for k in keys})
+        row[f"{rec['readout']}_{name}_low"] = rec["low"]
+        row[f"{rec['readout']}_{name}_high"] = rec["high"]
+    return pd.DataFrame(list(rows.values()), columns=None if rows else keys)
 
 
 def feature_drift(before: FeatureSet, after: FeatureSet, forget: Sequence[int]) -> dict:

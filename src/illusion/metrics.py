@@ -57,10 +57,11 @@ def ncc_accuracy(train_f: torch.Tensor, train_y: torch.Tensor, test_f: torch.Ten
     """Nearest-class-mean (Euclidean) accuracy on the test features, retain / forget / all.
 
     Class means come from the training features of **all** classes with true labels.
+    ``"pred"`` is the predicted class of every test sample.
     """
     means = class_means(train_f, train_y, num_classes)  # (K, D)
     pred = torch.cdist(test_f.double(), means).argmin(1)
-    return {"all": _acc(pred, test_y), **_retain_forget(pred, test_y, forget)}
+    return {"all": _acc(pred, test_y), **_retain_forget(pred, test_y, forget), "pred": pred}
 
 
 def knn_accuracy(train_f: torch.Tensor, train_y: torch.Tensor, test_f: torch.Tensor,
@@ -80,7 +81,7 @@ def knn_accuracy(train_f: torch.Tensor, train_y: torch.Tensor, test_f: torch.Ten
         first = top.to(torch.int8).argmax(1, keepdim=True)  # index of the first True
         preds.append(votes.gather(1, first).squeeze(1))
     pred = torch.cat(preds) if preds else torch.empty(0, dtype=torch.int64)
-    return {"all": _acc(pred, test_y), **_retain_forget(pred, test_y, forget)}
+    return {"all": _acc(pred, test_y), **_retain_forget(pred, test_y, forget), "pred": pred}
 
 
 def linear_probe(train_f: torch.Tensor, train_y: torch.Tensor, test_f: torch.Tensor,
@@ -96,8 +97,8 @@ def linear_probe(train_f: torch.Tensor, train_y: torch.Tensor, test_f: torch.Ten
     training features of all classes with true labels, ``val_fraction`` of them held out
     (``floor``, as [A]'s ``int(n * 0.1)``). After every epoch the held-out accuracy is measured;
     the weights of the first epoch with the best held-out accuracy are kept and reported on the
-    test features: retain / forget / all accuracy in percent, ``"epoch"`` (1-based) and ``"val"``
-    (held-out accuracy, percent). [A] stops after 40 epochs without improvement; with 20 epochs
+    test features: retain / forget / all accuracy in percent, ``"epoch"`` (1-based), ``"val"``
+    (held-out accuracy, percent) and ``"pred"`` (the predicted class of every test sample). [A] stops after 40 epochs without improvement; with 20 epochs
     that never triggers, so it is not implemented.
 
     Deterministic: the held-out split, the initialisation (``nn.Linear``'s default law,
@@ -136,7 +137,7 @@ def linear_probe(train_f: torch.Tensor, train_y: torch.Tensor, test_f: torch.Ten
         pred = torch.addmm(b_best, test_f.detach().float().cpu(), w_best.T).argmax(1)
     yt = test_y.detach().cpu()
     return {"all": _acc(pred, yt), **_retain_forget(pred, yt, forget), "epoch": epoch,
-            "val": val_acc}
+            "val": val_acc, "pred": pred}
 
 
 # ------------------------------------------------------------------ neural collapse

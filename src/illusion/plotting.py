@@ -7,6 +7,7 @@ import pandas as pd
 import seaborn as sns
 
 __all__ = ["FIG_WIDTH", "cell_spread", "collapse_curves", "column_label", "feature_pca",
+           "gap_intervals",
            "figure", "method_label", "method_lines", "method_palette", "readable",
            "readout_bars", "set_theme", "training_curves"]
 
@@ -66,6 +67,10 @@ def column_label(name: str) -> str:
         return f"{READOUT_NAMES[readout]}, {SPLIT_NAMES[split]} (%)"
     if name in SPLIT_NAMES:
         return f"{SPLIT_NAMES[name]} (%)"
+    for end, word in (("_low", "low"), ("_high", "high")):
+        if "_vs_" in name and name.endswith(end):  # a difference's 95% interval
+            return column_label(name.removesuffix(end)).replace(
+                " (points)", f", 95% {word} (points)")
     if "_vs_" in name:  # a difference, e.g. probe_vs_retrain: the probe's lead over Retrain
         left, right = name.split("_vs_", 1)
         return f"{READOUT_NAMES.get(left, left)} − {method_label(right)} (points)"
@@ -317,5 +322,48 @@ def cell_spread(df: pd.DataFrame, y: str, ylabel: str, ylim: tuple | None = (0, 
     if ylim is not None:
         ax.set_ylim(*ylim)
     ax.tick_params(axis="x", rotation=30)
+    fig.tight_layout()
+    return fig
+
+
+def gap_intervals(gaps: pd.DataFrame, means: pd.DataFrame | None = None,
+                  margin: float | None = None, reference: str = "Retrain"):
+    """Each method's gap to ``reference`` with its 95% interval, one panel per readout: a
+    coloured dot and whisker per (seed, forget set) cell (``gaps``, from
+    :meth:`illusion.book.PageReader.gaps`) and, with ``means``
+    (:func:`illusion.experiments.gap_means`), a black diamond and whisker for the mean over
+    the cells; a dashed line at 0 and a dotted one at ``margin``. Methods run down the y axis
+    in order of first appearance."""
+    readouts = list(dict.fromkeys(gaps["readout"]))
+    order = list(dict.fromkeys(gaps["method"]))
+    cells = list(dict.fromkeys(zip(gaps["seed"], gaps["forget"])))
+    colours = dict(zip(cells, sns.color_palette("colorblind", len(cells))))
+    fig, axes = figure(0.9 + 0.42 * len(order) * (1 + (means is not None) * 0.4),
+                       ncols=len(readouts), sharey=True, squeeze=False)
+    step = 0.7 / max(len(cells), 1)
+    for ax, readout in zip(axes[0], readouts):
+        for j, cell in enumerate(cells):
+            part = gaps[(gaps["readout"] == readout) & (gaps["seed"] == cell[0])
+                        & (gaps["forget"] == cell[1])]
+            y = [order.index(m) - 0.35 + step * (j + 0.5) for m in part["method"]]
+            ax.errorbar(part["gap"], y, xerr=[part["gap"] - part["low"], part["high"] - part["gap"]],
+                        fmt="o", ms=4, lw=1.2, color=colours[cell],
+                        label="{" + str(cell[1]).replace("+", ", ") + f"}}, seed {cell[0]}")
+        if means is not None and len(cells) > 1:
+            part = means[means["readout"] == readout]
+            y = [order.index(m) + 0.42 for m in part["method"]]
+            ax.errorbar(part["gap"], y, xerr=[part["gap"] - part["low"],
+                                               part["high"] - part["gap"]],
+                        fmt="D", ms=5, lw=1.6, color="0.1", label="mean over cells")
+        ax.axvline(0, color="0.4", ls="--", lw=1)
+        if margin is not None:
+            ax.axvline(margin, color="0.4", ls=":", lw=1)
+        ax.set(title=READOUT_NAMES.get(readout, readout),
+               xlabel=f"test-forget accuracy − {reference}'s (points)")
+        ax.set_yticks(range(len(order)), [method_label(m) for m in order])
+    axes[0][0].invert_yaxis()
+    handles, labels = axes[0][0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="lower center", ncol=min(len(labels), 5), frameon=False,
+               bbox_to_anchor=(0.5, 1.0))
     fig.tight_layout()
     return fig

@@ -20,13 +20,14 @@ estimate is missing), which is how a criterion with a margin reads an interval.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
-from typing import Callable
+from dataclasses import dataclass, field
+from typing import Callable, Sequence
 
 import numpy as np
 from scipy import stats as _scipy_stats
 
-__all__ = ["LEVEL", "RESAMPLES", "Interval", "accuracy_gap", "bootstrap_interval"]
+__all__ = ["LEVEL", "RESAMPLES", "Interval", "accuracy_gap", "bootstrap_interval",
+           "mean_interval"]
 
 LEVEL = 0.95
 RESAMPLES = 2000
@@ -35,13 +36,15 @@ RESAMPLES = 2000
 @dataclass(frozen=True)
 class Interval:
     """``estimate`` and its ``level`` bootstrap interval [``low``, ``high``] over ``n`` test
-    images (NaN everywhere when a side had no images)."""
+    images (NaN everywhere when a side had no images). ``draws`` keeps the bootstrap
+    distribution, for :func:`mean_interval`."""
 
     estimate: float
     low: float
     high: float
     n: int
     level: float = LEVEL
+    draws: np.ndarray | None = field(default=None, compare=False, repr=False)
 
     @classmethod
     def missing(cls, n: int = 0) -> "Interval":
@@ -90,7 +93,7 @@ def bootstrap_interval(statistic: Callable[[np.ndarray], float], n: int, seed: i
                                  confidence_level=level, method="percentile",
                                  vectorized=False, rng=_rng(seed))
     low, high = float(res.confidence_interval.low), float(res.confidence_interval.high)
-    return Interval(full, low, high, n, level)
+    return Interval(full, low, high, n, level, res.bootstrap_distribution)
 
 
 def accuracy_gap(a, b, seed: int = 0, resamples: int = RESAMPLES,
@@ -109,7 +112,7 @@ def accuracy_gap(a, b, seed: int = 0, resamples: int = RESAMPLES,
     estimate = 100.0 * (a.mean() - b.mean())
     d = a - b
     if np.all(d == d[0]):  # every resample gives the same gap
-        return Interval(estimate, estimate, estimate, n, level)
+        return Interval(estimate, estimate, estimate, n, level, np.full(resamples, estimate))
 
     def gap(x, y, axis=-1):
         return 100.0 * (np.mean(x, axis=axis) - np.mean(y, axis=axis))
@@ -118,4 +121,24 @@ def accuracy_gap(a, b, seed: int = 0, resamples: int = RESAMPLES,
                                  n_resamples=resamples, confidence_level=level,
                                  method="percentile", rng=_rng(seed))
     return Interval(estimate, float(res.confidence_interval.low),
-                    float(res.confidence_interval.high), n, level)
+                    float(res.confidence_interval.high), n, level, res.bootstrap_distribution)
+
+
+def mean_interval(intervals: Sequence[Interval]) -> Interval:
+    """The mean of several cells' gaps, with its interval: the cells' test images are
+    resampled independently, so the i-th draws of their bootstraps averaged are a draw of the
+    mean's bootstrap. Missing when any cell is missing (a mean over fewer cells would be
+    another quantity); ``n`` is the images of all cells."""
+    intervals = list(intervals)
+    if not intervals or any(iv.is_missing or iv.draws is None for iv in intervals):
+        return Interval.missing(sum(iv.n for iv in intervals))
+    sizes = {iv.draws.size for iv in intervals}
+    levels = {iv.level for iv in intervals}
+    if len(sizes) != 1 or len(levels) != 1:
+        raise ValueError("mean_interval: the cells' bootstraps differ in resamples or level")
+    level = levels.pop()
+    draws = np.mean([iv.draws for iv in intervals], axis=0)
+    tail = 100.0 * (1.0 - level) / 2.0
+    low, high = np.percentile(draws, [tail, 100.0 - tail])
+    return Interval(float(np.mean([iv.estimate for iv in intervals])), float(low), float(high),
+                    sum(iv.n for iv in intervals), level, draws)

@@ -56,7 +56,8 @@ from tqdm.auto import tqdm
 from . import data as idata
 from .attacks import default_attacks, relearn, relearn_summary
 from .cache import ArtifactCache, _atomic_write, cache_root
-from .experiments import feature_drift, method_row, stage_probes, stage_similarity
+from .experiments import (EVALUATION_RECORD, feature_drift, method_row, stage_probes,
+                          stage_similarity)
 from .metrics import METRICS_VERSION
 from .pipeline import (STARTS, TrainedModel, cached_features, cached_stage_features,
                        train_or_load, unlearn_or_load)
@@ -387,7 +388,8 @@ def cell_spec(cell: Cell, extras: Sequence[str] = ()) -> dict:
             "hparams": algo.hp if algo is not None else {}, "start": start,
             "start_hparams": (hparams_for(START_HPARAMS[start], cell.profile)
                               if start in START_HPARAMS else {}),
-            "extras": sorted({*extras, *cell.extras}), "metrics": METRICS_VERSION}
+            "extras": sorted({*extras, *cell.extras}), "metrics": METRICS_VERSION,
+            "record": EVALUATION_RECORD}
 
 
 def cell_model(cell: Cell, cache: ArtifactCache | None = None
