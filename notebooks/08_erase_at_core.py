@@ -48,16 +48,22 @@ nothing_to_erase = 0.99
 # %% [markdown]
 # ## Criteria, fixed before any result
 #
-# On the forgotten class's test images; CKA and accuracies are means over the grid's cells.
+# On the forgotten class's test images. The claim is judged in every (seed, forget set) cell
+# of the grid and on the means over the cells. CKA is measured on about a thousand test
+# images, so each comparison below reads a 95% bootstrap interval over them (every model of a
+# cell resampled on the same images, `illusion.stats.cka_draws`): a margin is met only when
+# the whole interval clears it.
 #
 # * Depths where even Retrain keeps CKA to the original at or above `nothing_to_erase` hold
 #   nothing class-specific to erase; they are reported, not judged. When no depth is left to
 #   judge, the verdict is "not decided".
 # * (a) A baseline forgets *superficially* when its CKA to the original is at least
-#   `superficial_cka` at every judged stage before the last; [B]'s observation holds here when
+#   `superficial_cka` (the interval's lower end) at every judged stage before the last; [B]'s
+#   observation holds here when
 #   more than half of the baselines do (not decided when no judged stage precedes the last).
 # * (b) An EC model *lowers similarity at every depth* when its CKA to the original is below
-#   that of every baseline whose test-retain accuracy stays within `retain_margin` points of
+#   (the whole interval of the difference below 0) that of every baseline whose test-retain
+#   accuracy stays within `retain_margin` points of
 #   the original's, at every judged stage, while its own test-retain accuracy also stays
 #   within that margin. The claim holds when (a) and (b) hold for EC and for the plug-in
 #   (`illusion.claims.depth_forgetting`).
@@ -75,7 +81,10 @@ import matplotlib.pyplot as plt
 from myst_nb import glue
 
 from illusion import book
-from illusion.experiments import depth_tables
+import numpy as np
+
+from illusion.experiments import depth_tables, stage_cka_draws
+from illusion.sweep import forget_label
 from illusion.plotting import cell_spread, method_lines, readable, set_theme
 
 set_theme()
@@ -174,17 +183,26 @@ cka = forget_sim.pivot_table(index="method", columns="stage", values="cka",
                              sort=False)  # mean over the cells
 stages = list(cka.columns)
 acc = accuracy.set_index("method")["test_retain"]
+# bootstrap draws of each judged model's CKA, every model of a cell on the same resamples of
+# its forget-class test images (paired); on the means, the cells' draws averaged
+judged_models = [*baselines, *ec_methods]
+draws_c7 = {(s, forget_label(f)): stage_cka_draws(
+    page.model("original", s, f), page.models(judged_models, s, f), f, seed=s)
+    for s, f in page.cells}
+mean_draws = {m: {st: np.mean([d[m][st] for d in draws_c7.values()], axis=0) for st in stages}
+              for m in judged_models}
 
 
 def c7_inputs(seed, forget):
-    """Forget-class CKA to the original per (method, stage) and test-retain accuracy per
-    method: of one cell, or their means over the cells (seed and forget None)."""
+    """Forget-class CKA to the original per (method, stage), test-retain accuracy per method
+    and the CKA draws: of one cell, or their means over the cells (seed and forget None)."""
     if seed is None:
-        return {"cka": cka, "retain_acc": acc}
+        return {"cka": cka, "retain_acc": acc, "draws": mean_draws}
     here = lambda t: t[(t["seed"] == seed) & (t["forget"] == forget)]  # noqa: E731
     return {"cka": here(forget_sim).pivot_table(index="method", columns="stage", values="cka",
                                                 sort=False),
-            "retain_acc": here(stack["accuracy"]).set_index("method")["test_retain"]}
+            "retain_acc": here(stack["accuracy"]).set_index("method")["test_retain"],
+            "draws": draws_c7[(seed, forget)]}
 
 
 verdict_c7 = book.judge_cells(lambda **k: claims.depth_forgetting(criterion=criterion, **k),

@@ -3,6 +3,7 @@ NaN or missing rows, empty tables and the "not decided" cases."""
 
 import math
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -405,6 +406,35 @@ def test_depth_forgetting_ec_checks():
     v = claims.depth_forgetting(cka(base=(1.0, 0.5, 0.5, 0.5, 0.5)),
                                 {**ACC, "ec": 10.0, "random_label+ec": 10.0})
     assert v.status == FAILS
+
+
+def _draws(table: pd.DataFrame, spread: dict[str, float]) -> dict:
+    """Draws spread evenly +-``spread[m]`` around each CKA (the same offsets for every model:
+    paired draws, as from common resamples)."""
+    offsets = np.linspace(-1.0, 1.0, 2001)
+    return {m: {s: table.loc[m, s] + spread.get(m, 0.0) * offsets for s in table.columns}
+            for m in table.index}
+
+
+def test_depth_forgetting_with_draws_reads_interval_ends():
+    table = cka()
+    # paired draws whose differences are exact: the point comparisons stand
+    v = claims.depth_forgetting(table, ACC, draws=_draws(table, {}))
+    assert v.status == HOLDS and v.details.loc["scrub", "stage3 low"] == pytest.approx(0.92)
+    # a baseline whose CKA interval dips below 0.9 at stage3 (0.92 - 0.03) is not superficial
+    spread = {b: 0.03 for b in ("random_label", "neggrad_plus", "scrub")}
+    v = claims.depth_forgetting(table, ACC, draws=_draws(table, spread))
+    assert v.parts["a"] == FAILS
+    assert v.details.loc["scrub", "stage3 low"] == pytest.approx(0.92 - 0.03 * 0.95, abs=1e-3)
+    # EC 0.6 vs baselines 0.92 at stage3: lower unless the difference's interval reaches 0
+    wide = _draws(table, {})
+    wide["ec"] = {s: table.loc["ec", s] + 0.5 * np.linspace(-1, 1, 2001) for s in STAGES}
+    v = claims.depth_forgetting(table, ACC, draws=wide)
+    assert v.parts["ec"] == FAILS and v.parts["random_label+ec"] == HOLDS
+    # a model without draws cannot be judged
+    missing = _draws(table, {})
+    del missing["ec"]
+    assert claims.depth_forgetting(table, ACC, draws=missing).parts["ec"] == UNDECIDED
 
 
 def test_depth_forgetting_not_decided_when_no_stage_can_be_judged():

@@ -151,3 +151,38 @@ def test_readout_gaps_are_accuracy_differences_on_the_forget_images():
         readout_gaps({"random_label": rl}, y, [0])
     with pytest.raises(ValueError, match="split"):
         readout_gaps({"retrain": rt, "random_label": rl}, y, [0], split="train")
+
+
+# ------------------------------------------------------------------------- CKA draws
+
+def test_cka_draws_equal_cka_of_the_resampled_rows():
+    import torch
+
+    from illusion.metrics import linear_cka
+    from illusion.stats import cka_draws, resample_weights
+
+    rng = np.random.default_rng(12)
+    x = rng.normal(size=(60, 5))
+    y = x @ rng.normal(size=(5, 3)) + 0.5 * rng.normal(size=(60, 3))
+    w = resample_weights(60, resamples=7, seed=3)
+    assert (w.sum(1) == 60).all()
+    draws = cka_draws(x, y, w)
+    for row, value in zip(w, draws):
+        idx = np.repeat(np.arange(60), row.astype(int))
+        assert value == pytest.approx(linear_cka(torch.tensor(x[idx]), torch.tensor(y[idx])),
+                                      rel=1e-9)
+    ones = np.ones((1, 60))  # every image once: the plain CKA
+    assert cka_draws(x, y, ones)[0] == pytest.approx(linear_cka(torch.tensor(x),
+                                                                torch.tensor(y)), rel=1e-9)
+    assert cka_draws(x, x, w) == pytest.approx(np.ones(7))
+    with pytest.raises(ValueError, match="same images"):
+        cka_draws(x, y[:50], w)
+
+
+def test_from_draws():
+    from illusion.stats import from_draws
+
+    iv = from_draws(0.5, np.linspace(0.0, 1.0, 2001))
+    assert (iv.estimate, iv.low, iv.high) == (0.5, pytest.approx(0.025), pytest.approx(0.975))
+    assert from_draws(float("nan"), np.ones(3)).is_missing
+    assert from_draws(0.1, np.array([0.1, np.nan])).is_missing

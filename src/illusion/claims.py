@@ -713,12 +713,28 @@ class DepthForgetting:
     ec_methods: tuple[str, ...] = ("ec", "random_label+ec")
 
 
+def _tail(draws, stage: str, upper: bool) -> float:
+    """The 2.5% (or, ``upper``, 97.5%) point of a model's CKA draws at ``stage``."""
+    if draws is None or stage not in draws or len(draws[stage]) == 0:
+        return float("nan")
+    values = np.asarray(draws[stage], dtype=float)
+    return float("nan") if np.isnan(values).any() else float(
+        np.percentile(values, 97.5 if upper else 2.5))
+
+
 def depth_forgetting(cka: pd.DataFrame, retain_acc: Mapping[str, float],
-                     criterion: DepthForgetting = DepthForgetting()) -> Verdict:
+                     criterion: DepthForgetting = DepthForgetting(),
+                     draws: Mapping[str, Mapping[str, Any]] | None = None) -> Verdict:
     """C7 from the forget-class CKA to the original (``cka``: methods as index, stages as
     columns in network order, ``retrain`` included) and test-retain accuracy per method
     (``original`` included). ``parts``: ``"a"`` and each EC model's status;
-    ``details``: per model, CKA per stage and the checks; ``values["judged_stages"]``."""
+    ``details``: per model, CKA per stage and the checks; ``values["judged_stages"]``.
+
+    With ``draws`` (``{method: {stage: bootstrap draws of its CKA}}``, every model resampled
+    on the same test images: :func:`illusion.experiments.stage_cka_draws`), the margins are
+    read on 95% intervals: (a) asks the lower end of a baseline's CKA to reach
+    ``superficial_cka``, (b) asks the upper end of the EC model's CKA minus the baseline's to
+    lie below 0; ``details`` gains each stage's lower end (``<stage> low``)."""
     c = criterion
     stages = list(cka.columns)
     value = lambda m, s: (float(cka.loc[m, s]) if m in cka.index  # noqa: E731
@@ -727,7 +743,19 @@ def depth_forgetting(cka: pd.DataFrame, retain_acc: Mapping[str, float],
     skipped = [s for s in stages if s not in judged]
     acc = lambda m: float(retain_acc.get(m, float("nan")))  # noqa: E731
     within = lambda m: _cmp(acc(m), ">=", acc("original") - c.retain_margin)  # noqa: E731
-    superficial = {b: (_all(_cmp(value(b, s), ">=", c.superficial_cka) for s in judged[:-1])
+
+    def high_cka(b: str, s: str) -> float:  # (a) reads the interval's lower end
+        return value(b, s) if draws is None else _tail(draws.get(b), s, upper=False)
+
+    def below(m: str, b: str, s: str) -> bool | None:  # (b): m's CKA under b's
+        if draws is None:
+            return _cmp(value(m, s), "<", value(b, s))
+        if m not in draws or b not in draws or s not in draws[m] or s not in draws[b]:
+            return None
+        diff = {s: np.asarray(draws[m][s], dtype=float) - np.asarray(draws[b][s], dtype=float)}
+        return _cmp(_tail(diff, s, upper=True), "<", 0.0)
+
+    superficial = {b: (_all(_cmp(high_cka(b, s), ">=", c.superficial_cka) for s in judged[:-1])
                        if judged[:-1] and b in cka.index else None) for b in c.baselines}
     part_a = _majority(len(_which(superficial, True)), len(_which(superficial, False)),
                        len(_which(superficial, None)))
@@ -735,10 +763,13 @@ def depth_forgetting(cka: pd.DataFrame, retain_acc: Mapping[str, float],
     lower, ok = {}, {}
     for m in c.ec_methods:
         lower[m] = (None if m not in cka.index or not judged or not kept else
-                    _all(_cmp(value(m, s), "<", min(value(b, s) for b in kept))
-                         for s in judged))
+                    _all(below(m, b, s) for s in judged for b in kept))
         ok[m] = _all([lower[m], within(m)])
     details = cka.copy()
+    if draws is not None:
+        for st in stages:
+            details[f"{st} low"] = [_tail(draws.get(m), st, upper=False)
+                                    for m in details.index]
     checks = {"superficial": superficial.get, "lowers_every_depth": lower.get,
               "retain_ok": within}
     for col, fn in checks.items():

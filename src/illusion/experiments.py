@@ -21,7 +21,7 @@ from .metrics import METRICS_VERSION, linear_cka, split_mask
 from .pipeline import TrainedModel, cached_features, cached_stage_features
 
 __all__ = ["EVALUATION_RECORD", "depth_tables", "evaluation_record", "feature_drift", "flatten",
-           "flip_curve", "gap_columns", "gap_means", "method_row", "readout_gaps", "stage_probes",
+           "flip_curve", "gap_columns", "gap_means", "method_row", "stage_cka_draws", "readout_gaps", "stage_probes",
            "stage_similarity"]
 
 
@@ -167,6 +167,32 @@ def stage_similarity(models: dict[str, TrainedModel], references: dict[str, Trai
                     rows.append({"method": name, "reference": ref, "split": split,
                                  "stage": stage, "cka": cka})
     return pd.DataFrame(rows)
+
+
+def stage_cka_draws(original: TrainedModel, models: dict[str, TrainedModel],
+                    forget: Sequence[int], stages: Sequence[str] | None = None, seed: int = 0,
+                    resamples: int | None = None,
+                    cache: ArtifactCache | None = None) -> dict[str, dict[str, np.ndarray]]:
+    """Bootstrap draws of each model's linear CKA to the original per stage on the test images
+    of the forget classes (``{label: {stage: draws}}``; :func:`illusion.stats.cka_draws`).
+    Every model of the cell is resampled with the same rows, so the draws of two models are
+    paired: their differences are draws of the difference (claim C7). ``stages`` limits the
+    stages (default: all)."""
+    from .stats import RESAMPLES, _grams, cka_draws, resample_weights
+
+    ref = cached_stage_features(original, cache)["test"]
+    mask = split_mask(original.data.y_test, forget).numpy()
+    weights = resample_weights(int(mask.sum()), resamples or RESAMPLES, seed)
+    stages = list(stages or ref)
+    out: dict[str, dict[str, np.ndarray]] = {name: {} for name in models}
+    for stage in stages:
+        x = ref[stage][mask].double().numpy()
+        x = x - x.mean(0)
+        gram = _grams(x)
+        for name, tm in models.items():
+            y = cached_stage_features(tm, cache)["test"][stage][mask].double().numpy()
+            out[name][stage] = cka_draws(x, y, weights, gram)
+    return out
 
 
 def stage_probes(models: dict[str, TrainedModel], forget: Sequence[int], seed: int = 0,

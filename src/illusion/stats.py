@@ -27,7 +27,7 @@ import numpy as np
 from scipy import stats as _scipy_stats
 
 __all__ = ["LEVEL", "RESAMPLES", "Interval", "accuracy_gap", "bootstrap_interval",
-           "mean_interval"]
+           "cka_draws", "from_draws", "mean_interval", "resample_weights"]
 
 LEVEL = 0.95
 RESAMPLES = 2000
@@ -142,3 +142,55 @@ def mean_interval(intervals: Sequence[Interval]) -> Interval:
     low, high = np.percentile(draws, [tail, 100.0 - tail])
     return Interval(float(np.mean([iv.estimate for iv in intervals])), float(low), float(high),
                     sum(iv.n for iv in intervals), level, draws)
+
+
+def resample_weights(n: int, resamples: int = RESAMPLES, seed: int = 0) -> np.ndarray:
+    """(``resamples``, ``n``) bootstrap multiplicities of ``n`` images (each row sums to
+    ``n``): the same rows for every model of a cell make their draws paired."""
+    rng = _rng(seed)
+    return rng.multinomial(n, np.full(n, 1.0 / n), size=resamples).astype(np.float64)
+
+
+def cka_draws(x: np.ndarray, y: np.ndarray, weights: np.ndarray,
+              x_gram: tuple[np.ndarray, np.ndarray] | None = None) -> np.ndarray:
+    """Linear CKA between features ``x`` (n, d1) and ``y`` (n, d2) of the same n images under
+    each bootstrap resample (a row of ``weights``, :func:`resample_weights`): one value per
+    row, equal to :func:`illusion.metrics.linear_cka` of the resampled rows.
+
+    With p = w / n, the weighted HSIC is sum_ij p_i p_j Kx~_ij Ky~_ij over the weighted-centred
+    Gram matrices, which expands to p'(Kx o Ky)p - 2 sum_i p_i (Kx p)_i (Ky p)_i
+    + (p'Kx p)(p'Ky p): matrix products with the n x n Gram matrices, no loop over resamples.
+    ``x_gram`` = (Kx, Kx o Kx) of ``x`` may be passed to reuse them across ``y``'s."""
+    x = np.asarray(x, dtype=np.float64)
+    y = np.asarray(y, dtype=np.float64)
+    if x.shape[0] != y.shape[0] or weights.shape[1] != x.shape[0]:
+        raise ValueError("cka_draws: x, y and the weights must cover the same images")
+    x = x - x.mean(0)  # CKA ignores a translation; centring first keeps the Grams small
+    y = y - y.mean(0)
+    p = weights / weights.sum(1, keepdims=True)
+    kx, kxx = x_gram if x_gram is not None else _grams(x)
+    ky, kyy = _grams(y)
+
+    def hsic(k1: np.ndarray, k2: np.ndarray, k12: np.ndarray) -> np.ndarray:
+        u, v = p @ k1, p @ k2
+        return (np.einsum("bi,bi->b", p @ k12, p) - 2.0 * np.einsum("bi,bi,bi->b", p, u, v)
+                + np.einsum("bi,bi->b", u, p) * np.einsum("bi,bi->b", v, p))
+
+    xy, xx, yy = hsic(kx, ky, kx * ky), hsic(kx, kx, kxx), hsic(ky, ky, kyy)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return xy / np.sqrt(xx * yy)
+
+
+def _grams(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    k = x @ x.T
+    return k, k * k
+
+
+def from_draws(estimate: float, draws: np.ndarray, level: float = LEVEL) -> Interval:
+    """The percentile interval of bootstrap ``draws`` around ``estimate``."""
+    draws = np.asarray(draws, dtype=np.float64)
+    if math.isnan(estimate) or draws.size == 0 or np.isnan(draws).any():
+        return Interval.missing()
+    tail = 100.0 * (1.0 - level) / 2.0
+    low, high = np.percentile(draws, [tail, 100.0 - tail])
+    return Interval(float(estimate), float(low), float(high), 0, level, draws)
