@@ -84,6 +84,7 @@ from illusion import book
 import numpy as np
 
 from illusion.experiments import depth_tables, stage_cka_draws
+from illusion.stats import IMAGE_SEED
 from illusion.sweep import forget_label
 from illusion.plotting import cell_spread, method_lines, readable, set_theme
 
@@ -186,8 +187,8 @@ acc = accuracy.set_index("method")["test_retain"]
 # bootstrap draws of each judged model's CKA, every model of a cell on the same resamples of
 # its forget-class test images (paired); on the means, the cells' draws averaged
 judged_models = [*baselines, *ec_methods]
-draws_c7 = {(s, forget_label(f)): stage_cka_draws(
-    page.model("original", s, f), page.models(judged_models, s, f), f, seed=s)
+draws_c7 = {(s, forget_label(f)): stage_cka_draws(  # the images' resamples, whatever the seed
+    page.model("original", s, f), page.models(judged_models, s, f), f, seed=IMAGE_SEED)
     for s, f in page.cells}
 mean_draws = {m: {st: np.mean([d[m][st] for d in draws_c7.values()], axis=0) for st in stages}
               for m in judged_models}

@@ -206,3 +206,22 @@ def test_judge_cells_passes_each_cells_inputs_and_then_the_means():
     assert v.text == ("x = 1.5. Cell by cell it holds in 1 of 2 (seed, forget set) cells "
                       "(fails in 1). It holds on the means but not for every cell: it does not "
                       "hold for {0}, seed 1.")
+
+
+def test_judge_a_cell_without_its_intervals_is_not_decided():
+    from illusion import claims
+    from illusion.stats import Interval
+
+    iv = Interval(30.0, 25.0, 35.0, 100, draws=np.full(2000, 30.0))
+    gaps = pd.DataFrame([{"method": m, "readout": r, "gap": 30.0, "low": 25.0, "high": 35.0,
+                          "interval": iv, "seed": 0, "forget": "{0}", "n_forget": 1}
+                         for m in ("random_label", "salun") for r in ("probe", "ncc")])
+    grid = _c2_grid()
+    grid.loc[grid["method"] == "random_label", "ncc_test_forget"] = 95.0
+    cols = ["output_test_forget", "probe_test_forget", "ncc_test_forget"]
+    v = book.judge(grid, cols, claims.illusion, gaps)  # no gaps for {1}, seed 0
+    assert v.values["statuses"] == {"{0}, seed 0": claims.HOLDS,
+                                    "{1}, seed 0": claims.UNDECIDED}
+    assert v.status == claims.UNDECIDED  # nor on the means: a cell's intervals are missing
+    assert v.details.loc["random_label", "probe_vs_retrain_low"] != v.details.loc[
+        "random_label", "probe_vs_retrain_low"]  # NaN: the mean lacks a cell's interval

@@ -8,7 +8,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from illusion.stats import Interval, accuracy_gap, bootstrap_interval, mean_interval
+from illusion.stats import (IMAGE_SEED, Interval, accuracy_gap, bootstrap_interval,
+                            mean_interval)
 
 
 def _bits(n_ones: int, n: int, seed: int) -> np.ndarray:
@@ -111,6 +112,17 @@ def test_mean_of_cells_is_narrower_and_centred_on_the_mean():
     assert mean.high - mean.low == pytest.approx(width / 2, rel=0.15)  # 1/sqrt(4) as wide
 
 
+def test_cells_on_the_same_images_share_their_resamples():
+    # two seeds' models scoring the same images, with the same gaps: the mean's interval is
+    # the cell's (same rows), not the narrower one independent resamples would give
+    a, b = _bits(700, 1000, 31), _bits(600, 1000, 32)
+    same = [accuracy_gap(a, b, seed=IMAGE_SEED), accuracy_gap(a, b, seed=IMAGE_SEED)]
+    mean = mean_interval(same)
+    assert (mean.low, mean.high) == pytest.approx((same[0].low, same[0].high))
+    wrong = mean_interval([accuracy_gap(a, b, seed=1), accuracy_gap(a, b, seed=2)])
+    assert wrong.high - wrong.low < 0.8 * (mean.high - mean.low)
+
+
 def test_mean_with_a_missing_cell_is_missing():
     gap = accuracy_gap(_bits(7, 10, 0), _bits(6, 10, 1))
     assert mean_interval([gap, Interval.missing(5)]).is_missing
@@ -159,7 +171,7 @@ def test_cka_draws_equal_cka_of_the_resampled_rows():
     import torch
 
     from illusion.metrics import linear_cka
-    from illusion.stats import cka_draws, resample_weights
+    from illusion.stats import CKAReference, cka_draws, resample_weights
 
     rng = np.random.default_rng(12)
     x = rng.normal(size=(60, 5))
@@ -175,6 +187,7 @@ def test_cka_draws_equal_cka_of_the_resampled_rows():
     assert cka_draws(x, y, ones)[0] == pytest.approx(linear_cka(torch.tensor(x),
                                                                 torch.tensor(y)), rel=1e-9)
     assert cka_draws(x, x, w) == pytest.approx(np.ones(7))
+    assert cka_draws(None, y, w, CKAReference(x, w)) == pytest.approx(draws, rel=1e-12)
     with pytest.raises(ValueError, match="same images"):
         cka_draws(x, y[:50], w)
 

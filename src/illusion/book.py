@@ -314,19 +314,34 @@ def judge(grid: pd.DataFrame, columns: Sequence[str], verdict: Callable[[pd.Data
 
     def with_gaps(table: pd.DataFrame, pick: Callable[[pd.DataFrame], pd.DataFrame]):
         for name, g in named.items():
+            expected = [f"{r}_{name}_{end}" for r in dict.fromkeys(g["readout"])
+                        for end in ("low", "high")]
             g = pick(g)
             if not g.empty:
                 wide = gap_columns(g.drop(columns=[c for c in ("seed", "forget")
                                                    if c in g.columns]), name)
                 table = table.merge(wide, on="method", how="left")
+            for col in expected:  # a cell without its intervals is not decided, not judged
+                if col not in table.columns:  # on the point estimates
+                    table[col] = float("nan")
         return table
+
+    # a method's mean gap needs its interval in every cell its row is in
+    cells_of = grid.groupby("method", sort=False)[["seed", "forget"]].apply(
+        lambda rows: len(set(zip(rows["seed"], rows["forget"]))))
+
+    def gaps_on_means(g: pd.DataFrame) -> pd.DataFrame:
+        out = gap_means(g)
+        short = out["cells"] < out["method"].map(cells_of).fillna(0)
+        out.loc[short, ["gap", "low", "high"]] = float("nan")
+        return out
 
     per_cell = {}
     for (seed, forget), rows in grid.groupby(["seed", "forget"], sort=False):
         table = rows[["method", *columns]].reset_index(drop=True)
         in_cell = lambda g: g[(g["seed"] == seed) & (g["forget"] == forget)]  # noqa: E731
         per_cell[cell_label(seed, forget)] = verdict(with_gaps(table, in_cell))
-    on_means = verdict(with_gaps(means(grid, columns), gap_means))
+    on_means = verdict(with_gaps(means(grid, columns), gaps_on_means))
     return across_cells(per_cell, on_means)
 
 

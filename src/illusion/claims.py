@@ -787,8 +787,10 @@ def depth_forgetting(cka: pd.DataFrame, retain_acc: Mapping[str, float],
         f"{method_label(m)} {word[lower[m]]} forget-class CKA below every retain-preserving "
         f"baseline at every judged stage, with test-retain accuracy {_pct(acc(m))} (original "
         f"{_pct(acc('original'))})" for m in c.ec_methods)
+    at_least = (f"≥ {c.superficial_cka}" if draws is None else
+                f"≥ {c.superficial_cka} (95% interval's lower end)")
     text = (f"{_cap(status)}: (a) {len(_which(superficial, True))} of {len(c.baselines)} "
-            f"baselines keep CKA ≥ {c.superficial_cka} to the original at every judged stage "
+            f"baselines keep CKA {at_least} to the original at every judged stage "
             f"before the last ({_names(_which(superficial, True)) or 'none'}"
             + ("; no judged stage before the last" if not judged[:-1] else "")
             + f"); (b) {ec_text}. Not judged (Retrain's CKA ≥ {c.nothing_to_erase}): "
@@ -842,7 +844,8 @@ def across_cells(per_cell: Mapping[str, Verdict], on_means: Verdict | None = Non
     else:
         text = f"{on_means.text} {_cap(word)} by {word} it {cells_text}."
         if status == HOLDS and k < n:
-            where = "; ".join(f"{st} for {_series(cells)}" for st, cells in others if cells)
+            verb = {PARTLY: "partly holds", FAILS: "does not hold", UNDECIDED: "is not decided"}
+            where = "; ".join(f"{verb[st]} for {_series(cells)}" for st, cells in others if cells)
             text += f" It holds on the means but not for every {word}: it {where}."
         elif status != HOLDS and k:
             text += (f" It holds for {_series([c for c, s in statuses.items() if s == HOLDS])}"

@@ -73,17 +73,19 @@ def method_row(name: str, tm: TrainedModel, forget: Sequence[int], seed: int = 0
 
 def readout_gaps(predictions: dict[str, dict], test_y: torch.Tensor, forget: Sequence[int],
                  reference: str = "retrain", readouts: Sequence[str] = ("probe", "ncc"),
-                 split: str = "forget", seed: int = 0) -> pd.DataFrame:
+                 split: str = "forget", seed: int | None = None) -> pd.DataFrame:
     """Each model's test accuracy through each readout minus ``reference``'s, on the test
     images of the forget classes (``split="forget"``) or of the retained ones, with its paired
-    95% bootstrap interval over those images (:func:`illusion.stats.accuracy_gap`).
+    95% bootstrap interval over those images (:func:`illusion.stats.accuracy_gap`), resampled
+    with :data:`illusion.stats.IMAGE_SEED` unless ``seed`` says otherwise.
 
     ``predictions`` maps a label to its evaluation record's ``test_predictions``. Every gap
     of a cell resamples with the same ``seed``: the same images in every resample, for every
     model. One row per (``method``, ``readout``): ``gap``, ``low``, ``high`` (points) and the
     :class:`~illusion.stats.Interval` in ``interval`` (for :func:`gap_means`)."""
-    from .stats import accuracy_gap
+    from .stats import IMAGE_SEED, accuracy_gap
 
+    seed = IMAGE_SEED if seed is None else seed
     if reference not in predictions:
         raise KeyError(f"readout_gaps: no predictions of the reference {reference!r}")
     mask = split_mask(test_y, forget)
@@ -170,15 +172,18 @@ def stage_similarity(models: dict[str, TrainedModel], references: dict[str, Trai
 
 
 def stage_cka_draws(original: TrainedModel, models: dict[str, TrainedModel],
-                    forget: Sequence[int], stages: Sequence[str] | None = None, seed: int = 0,
+                    forget: Sequence[int], stages: Sequence[str] | None = None,
+                    seed: int = 0,
                     resamples: int | None = None,
                     cache: ArtifactCache | None = None) -> dict[str, dict[str, np.ndarray]]:
     """Bootstrap draws of each model's linear CKA to the original per stage on the test images
     of the forget classes (``{label: {stage: draws}}``; :func:`illusion.stats.cka_draws`).
     Every model of the cell is resampled with the same rows, so the draws of two models are
     paired: their differences are draws of the difference (claim C7). ``stages`` limits the
-    stages (default: all)."""
-    from .stats import RESAMPLES, _grams, cka_draws, resample_weights
+    stages (default: all). ``seed`` drives the resampling of the images: keep it the same
+    (:data:`illusion.stats.IMAGE_SEED`) for every cell on the same images, so that their
+    draws average into the mean's (:func:`illusion.stats.mean_interval`)."""
+    from .stats import RESAMPLES, CKAReference, cka_draws, resample_weights
 
     ref = cached_stage_features(original, cache)["test"]
     mask = split_mask(original.data.y_test, forget).numpy()
@@ -186,12 +191,10 @@ def stage_cka_draws(original: TrainedModel, models: dict[str, TrainedModel],
     stages = list(stages or ref)
     out: dict[str, dict[str, np.ndarray]] = {name: {} for name in models}
     for stage in stages:
-        x = ref[stage][mask].double().numpy()
-        x = x - x.mean(0)
-        gram = _grams(x)
+        reference = CKAReference(ref[stage][mask].double().numpy(), weights)
         for name, tm in models.items():
             y = cached_stage_features(tm, cache)["test"][stage][mask].double().numpy()
-            out[name][stage] = cka_draws(x, y, weights, gram)
+            out[name][stage] = cka_draws(None, y, weights, reference)
     return out
 
 

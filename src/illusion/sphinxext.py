@@ -22,7 +22,7 @@ build outputs the repository does not commit. A page gets them when the book kno
 repository: ``illusion_repository_url`` in ``_config.yml``'s ``sphinx.config`` or the
 ``ILLUSION_REPOSITORY_URL`` environment variable (a ``https://github.com/ORG/REPO`` address).
 
-- **Binder** builds the environment from ``environment.yml`` on ``illusion_repository_branch``
+- **Binder** builds the environment from ``.binder/`` on ``illusion_repository_branch``
   (default ``main``) and opens the page's Jupytext source ``notebooks/<page>.py`` in JupyterLab,
   which ``postBuild`` makes open as a notebook.
 - **Colab** opens GitHub ``.ipynb`` files only, so it opens the executed page as published:

@@ -27,10 +27,15 @@ import numpy as np
 from scipy import stats as _scipy_stats
 
 __all__ = ["LEVEL", "RESAMPLES", "Interval", "accuracy_gap", "bootstrap_interval",
-           "cka_draws", "from_draws", "mean_interval", "resample_weights"]
+           "CKAReference", "IMAGE_SEED", "cka_draws", "from_draws", "mean_interval",
+           "resample_weights"]
 
 LEVEL = 0.95
 RESAMPLES = 2000
+# The resampling seed of every cell: cells that score the same test images (one forget set,
+# several training seeds) must resample them with the same rows for their draws to average
+# into the mean's bootstrap (mean_interval), so the seed follows the images, not the model.
+IMAGE_SEED = 0
 
 
 @dataclass(frozen=True)
@@ -125,10 +130,12 @@ def accuracy_gap(a, b, seed: int = 0, resamples: int = RESAMPLES,
 
 
 def mean_interval(intervals: Sequence[Interval]) -> Interval:
-    """The mean of several cells' gaps, with its interval: the cells' test images are
-    resampled independently, so the i-th draws of their bootstraps averaged are a draw of the
-    mean's bootstrap. Missing when any cell is missing (a mean over fewer cells would be
-    another quantity); ``n`` is the images of all cells."""
+    """The mean of several cells' gaps, with its interval: the i-th draws of the cells'
+    bootstraps averaged are a draw of the mean's bootstrap, **provided** cells that score the
+    same test images (one forget set, several training seeds) resampled them with the same
+    rows, i.e. the same seed (:data:`IMAGE_SEED`) and image order; cells on other images are
+    resampled independently of them. Missing when any cell is missing (a mean over fewer cells
+    would be another quantity); ``n`` adds up the cells' images."""
     intervals = list(intervals)
     if not intervals or any(iv.is_missing or iv.draws is None for iv in intervals):
         return Interval.missing(sum(iv.n for iv in intervals))
@@ -152,7 +159,7 @@ def resample_weights(n: int, resamples: int = RESAMPLES, seed: int = 0) -> np.nd
 
 
 def cka_draws(x: np.ndarray, y: np.ndarray, weights: np.ndarray,
-              x_gram: tuple[np.ndarray, np.ndarray] | None = None) -> np.ndarray:
+              reference: "CKAReference | None" = None) -> np.ndarray:
     """Linear CKA between features ``x`` (n, d1) and ``y`` (n, d2) of the same n images under
     each bootstrap resample (a row of ``weights``, :func:`resample_weights`): one value per
     row, equal to :func:`illusion.metrics.linear_cka` of the resampled rows.
@@ -160,30 +167,43 @@ def cka_draws(x: np.ndarray, y: np.ndarray, weights: np.ndarray,
     With p = w / n, the weighted HSIC is sum_ij p_i p_j Kx~_ij Ky~_ij over the weighted-centred
     Gram matrices, which expands to p'(Kx o Ky)p - 2 sum_i p_i (Kx p)_i (Ky p)_i
     + (p'Kx p)(p'Ky p): matrix products with the n x n Gram matrices, no loop over resamples.
-    ``x_gram`` = (Kx, Kx o Kx) of ``x`` may be passed to reuse them across ``y``'s."""
-    x = np.asarray(x, dtype=np.float64)
+    ``reference`` (:class:`CKAReference` of ``x`` and the same ``weights``) reuses ``x``'s part
+    across several ``y``."""
     y = np.asarray(y, dtype=np.float64)
-    if x.shape[0] != y.shape[0] or weights.shape[1] != x.shape[0]:
+    ref = reference if reference is not None else CKAReference(x, weights)
+    if y.shape[0] != ref.k.shape[0] or weights.shape != ref.p.shape:
         raise ValueError("cka_draws: x, y and the weights must cover the same images")
-    x = x - x.mean(0)  # CKA ignores a translation; centring first keeps the Grams small
-    y = y - y.mean(0)
-    p = weights / weights.sum(1, keepdims=True)
-    kx, kxx = x_gram if x_gram is not None else _grams(x)
-    ky, kyy = _grams(y)
-
-    def hsic(k1: np.ndarray, k2: np.ndarray, k12: np.ndarray) -> np.ndarray:
-        u, v = p @ k1, p @ k2
-        return (np.einsum("bi,bi->b", p @ k12, p) - 2.0 * np.einsum("bi,bi,bi->b", p, u, v)
-                + np.einsum("bi,bi->b", u, p) * np.einsum("bi,bi->b", v, p))
-
-    xy, xx, yy = hsic(kx, ky, kx * ky), hsic(kx, kx, kxx), hsic(ky, ky, kyy)
+    y = y - y.mean(0)  # CKA ignores a translation; centring first keeps the Grams small
+    ky = y @ y.T
+    p, kx = ref.p, ref.k
+    v = p @ ky
+    xy = (np.einsum("bi,bi->b", p @ (kx * ky), p) - 2.0 * np.einsum("bi,bi,bi->b", p, ref.u, v)
+          + ref.pu * np.einsum("bi,bi->b", v, p))
+    yy = _hsic_self(p, ky, v)
     with np.errstate(invalid="ignore", divide="ignore"):
-        return xy / np.sqrt(xx * yy)
+        return xy / np.sqrt(ref.xx * yy)
 
 
-def _grams(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    k = x @ x.T
-    return k, k * k
+class CKAReference:
+    """The parts of :func:`cka_draws` that depend only on ``x`` and the resamples."""
+
+    def __init__(self, x: np.ndarray, weights: np.ndarray):
+        x = np.asarray(x, dtype=np.float64)
+        if weights.shape[1] != x.shape[0]:
+            raise ValueError("cka_draws: x, y and the weights must cover the same images")
+        x = x - x.mean(0)
+        self.p = weights / weights.sum(1, keepdims=True)
+        self.k = x @ x.T
+        self.u = self.p @ self.k
+        self.pu = np.einsum("bi,bi->b", self.u, self.p)
+        self.xx = _hsic_self(self.p, self.k, self.u)
+
+
+def _hsic_self(p: np.ndarray, k: np.ndarray, u: np.ndarray) -> np.ndarray:
+    """The weighted HSIC of a feature matrix with itself, ``u = p @ k``."""
+    pu = np.einsum("bi,bi->b", u, p)
+    return (np.einsum("bi,bi->b", p @ (k * k), p) - 2.0 * np.einsum("bi,bi,bi->b", p, u, u)
+            + pu * pu)
 
 
 def from_draws(estimate: float, draws: np.ndarray, level: float = LEVEL) -> Interval:
