@@ -169,7 +169,7 @@ plt.close(fig)
 # {numref}`fig-classifier-only`), in every (seed, forget set) cell and on the means over them:
 # per method on the means, then the verdict of each cell.
 
-# %%
+# %% tags=["hide-input"]
 def c4_inputs(seed, forget):
     """The analytic sweep, the original's retained accuracy and the per-method table of one
     cell, or their means over the cells (seed and forget None)."""
@@ -182,6 +182,7 @@ def c4_inputs(seed, forget):
             "table": rows[["method", *cols]], "originals": "original"}
 
 
+# %%
 verdict_c4 = book.judge_cells(lambda **k: claims.classifier_only(criterion=criterion, **k),
                               [(s, forget_label(f)) for s, f in cells], c4_inputs)
 glue("verdict_c4", verdict_c4.text, display=False)

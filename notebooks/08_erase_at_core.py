@@ -178,7 +178,7 @@ readable(abl)
 # (seed, forget set) cell and on the means over them (`illusion.book.judge_cells`): per
 # method on the means, then the verdict of each cell.
 
-# %%
+# %% tags=["hide-input"]
 forget_sim = sim[(sim["split"] == "forget") & (sim["reference"] == "original")]
 cka = forget_sim.pivot_table(index="method", columns="stage", values="cka",
                              sort=False)  # mean over the cells
@@ -206,6 +206,7 @@ def c7_inputs(seed, forget):
             "draws": draws_c7[(seed, forget)]}
 
 
+# %%
 verdict_c7 = book.judge_cells(lambda **k: claims.depth_forgetting(criterion=criterion, **k),
                               list(dict.fromkeys(zip(forget_sim["seed"], forget_sim["forget"]))),
                               c7_inputs)

@@ -20,7 +20,9 @@ FONT_SCALE = 0.9
 
 def set_theme() -> None:
     """Apply the book's seaborn theme (call once per notebook): one font scale, and opaque
-    white figure and axes backgrounds so figures stay readable in the book's dark mode."""
+    white figure and axes backgrounds so figures stay readable in the book's dark mode. Tables
+    show their text in full (a cell's verdict is a sentence, not 50 characters)."""
+    pd.set_option("display.max_colwidth", None)
     sns.set_theme(context="notebook", style="whitegrid", palette="colorblind",
                   font_scale=FONT_SCALE)
     matplotlib.rcParams.update({"figure.dpi": 110, "savefig.bbox": "tight",
