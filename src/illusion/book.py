@@ -248,11 +248,16 @@ class PageReader:
                     forget: Sequence[int] | None = None) -> dict:
         """Each readout's predicted class of every test image (the evaluation record's
         ``test_predictions``) of ``label`` in one cell (default: the first), from the cache."""
+        return self._predictions(label, seed, forget)[0]
+
+    def _predictions(self, label: str, seed: int | None, forget: Sequence[int] | None):
+        """(test predictions, the loaded model) of ``label`` in one cell."""
         from .experiments import evaluation_record
 
         cell = self.cell(label, seed, forget)
         tm = self.model(label, cell.seed, cell.forget)
-        return evaluation_record(tm, cell.forget, cell.seed, self.cache)["test_predictions"]
+        return (evaluation_record(tm, cell.forget, cell.seed, self.cache)["test_predictions"],
+                tm)
 
     def gaps(self, labels: Sequence[str], reference: str = "retrain",
              readouts: Sequence[str] = ("probe", "ncc"), split: str = "forget") -> pd.DataFrame:
@@ -262,9 +267,10 @@ class PageReader:
         from .experiments import readout_gaps
 
         def one(seed: int, forget: tuple[int, ...]) -> pd.DataFrame:
-            preds = {lab: self.predictions(lab, seed, forget) for lab in [reference, *labels]}
-            y = self.model(reference, seed, forget).data.y_test
-            return readout_gaps(preds, y, forget, reference, readouts, split)
+            preds, tm = self._predictions(reference, seed, forget)  # each model loaded once
+            preds = {reference: preds, **{lab: self.predictions(lab, seed, forget)
+                                          for lab in labels}}
+            return readout_gaps(preds, tm.data.y_test, forget, reference, readouts, split)
 
         return self.per_cell(one)
 

@@ -714,12 +714,13 @@ class DepthForgetting:
 
 
 def _tail(draws, stage: str, upper: bool) -> float:
-    """The 2.5% (or, ``upper``, 97.5%) point of a model's CKA draws at ``stage``."""
-    if draws is None or stage not in draws or len(draws[stage]) == 0:
+    """The lower (or, ``upper``, the upper) end of the 95% interval of a model's CKA draws at
+    ``stage``; NaN without draws."""
+    from .stats import percentile_bounds
+
+    if draws is None or stage not in draws:
         return float("nan")
-    values = np.asarray(draws[stage], dtype=float)
-    return float("nan") if np.isnan(values).any() else float(
-        np.percentile(values, 97.5 if upper else 2.5))
+    return percentile_bounds(draws[stage])[1 if upper else 0]
 
 
 def depth_forgetting(cka: pd.DataFrame, retain_acc: Mapping[str, float],

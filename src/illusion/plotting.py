@@ -336,6 +336,8 @@ def gap_intervals(gaps: pd.DataFrame, means: pd.DataFrame | None = None,
     (:func:`illusion.experiments.gap_means`), a black diamond and whisker for the mean over
     the cells; a dashed line at 0 and a dotted one at ``margin``. Methods run down the y axis
     in order of first appearance."""
+    from .claims import cell_label  # claims imports this module
+
     readouts = list(dict.fromkeys(gaps["readout"]))
     order = list(dict.fromkeys(gaps["method"]))
     cells = list(dict.fromkeys(zip(gaps["seed"], gaps["forget"])))
@@ -350,7 +352,7 @@ def gap_intervals(gaps: pd.DataFrame, means: pd.DataFrame | None = None,
             y = [order.index(m) - 0.35 + step * (j + 0.5) for m in part["method"]]
             ax.errorbar(part["gap"], y, xerr=[part["gap"] - part["low"], part["high"] - part["gap"]],
                         fmt="o", ms=4, lw=1.2, color=colours[cell],
-                        label="{" + str(cell[1]).replace("+", ", ") + f"}}, seed {cell[0]}")
+                        label=cell_label(*cell))
         if means is not None and len(cells) > 1:
             part = means[means["readout"] == readout]
             y = [order.index(m) + 0.42 for m in part["method"]]

@@ -21,14 +21,13 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Callable, Sequence
+from typing import Sequence
 
 import numpy as np
 from scipy import stats as _scipy_stats
 
-__all__ = ["LEVEL", "RESAMPLES", "Interval", "accuracy_gap", "bootstrap_interval",
-           "CKAReference", "IMAGE_SEED", "cka_draws", "from_draws", "mean_interval",
-           "resample_weights"]
+__all__ = ["LEVEL", "RESAMPLES", "CKAReference", "IMAGE_SEED", "Interval", "accuracy_gap",
+           "cka_draws", "mean_interval", "percentile_bounds", "resample_weights"]
 
 LEVEL = 0.95
 RESAMPLES = 2000
@@ -78,29 +77,6 @@ def _rng(seed: int) -> np.random.Generator:
     return np.random.default_rng(np.random.SeedSequence([seed, 0x5EED]))
 
 
-def bootstrap_interval(statistic: Callable[[np.ndarray], float], n: int, seed: int = 0,
-                       resamples: int = RESAMPLES, level: float = LEVEL) -> Interval:
-    """Percentile interval of ``statistic(idx)`` over bootstrap resamples ``idx`` of
-    ``range(n)`` (the test images); the estimate is ``statistic(arange(n))``.
-
-    For statistics that are not means of per-image values (CKA between two feature matrices
-    indexed by ``idx``)."""
-    if n < 2:
-        return Interval.missing(n)
-    full = float(statistic(np.arange(n)))
-    if math.isnan(full):
-        return Interval.missing(n)
-
-    def stat(idx: np.ndarray) -> float:
-        return float(statistic(np.asarray(idx, dtype=np.int64)))
-
-    res = _scipy_stats.bootstrap((np.arange(n),), stat, n_resamples=resamples,
-                                 confidence_level=level, method="percentile",
-                                 vectorized=False, rng=_rng(seed))
-    low, high = float(res.confidence_interval.low), float(res.confidence_interval.high)
-    return Interval(full, low, high, n, level, res.bootstrap_distribution)
-
-
 def accuracy_gap(a, b, seed: int = 0, resamples: int = RESAMPLES,
                  level: float = LEVEL) -> Interval:
     """Accuracy of ``a`` minus accuracy of ``b``, in percentage points, with its paired
@@ -145,9 +121,8 @@ def mean_interval(intervals: Sequence[Interval]) -> Interval:
         raise ValueError("mean_interval: the cells' bootstraps differ in resamples or level")
     level = levels.pop()
     draws = np.mean([iv.draws for iv in intervals], axis=0)
-    tail = 100.0 * (1.0 - level) / 2.0
-    low, high = np.percentile(draws, [tail, 100.0 - tail])
-    return Interval(float(np.mean([iv.estimate for iv in intervals])), float(low), float(high),
+    low, high = percentile_bounds(draws, level)
+    return Interval(float(np.mean([iv.estimate for iv in intervals])), low, high,
                     sum(iv.n for iv in intervals), level, draws)
 
 
@@ -206,11 +181,12 @@ def _hsic_self(p: np.ndarray, k: np.ndarray, u: np.ndarray) -> np.ndarray:
             + pu * pu)
 
 
-def from_draws(estimate: float, draws: np.ndarray, level: float = LEVEL) -> Interval:
-    """The percentile interval of bootstrap ``draws`` around ``estimate``."""
+def percentile_bounds(draws, level: float = LEVEL) -> tuple[float, float]:
+    """The ``level`` percentile interval (low, high) of bootstrap ``draws``; NaN for none or
+    for draws with a NaN."""
     draws = np.asarray(draws, dtype=np.float64)
-    if math.isnan(estimate) or draws.size == 0 or np.isnan(draws).any():
-        return Interval.missing()
+    if draws.size == 0 or np.isnan(draws).any():
+        return float("nan"), float("nan")
     tail = 100.0 * (1.0 - level) / 2.0
     low, high = np.percentile(draws, [tail, 100.0 - tail])
-    return Interval(float(estimate), float(low), float(high), 0, level, draws)
+    return float(low), float(high)
