@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from illusion.attacks import (RelearnConfig, relearn, relearn_curve, relearn_sample,
-                              relearn_summary)
+                              relearn_scores, relearn_summary)
 from illusion.pipeline import train_or_load, unlearn_or_load
 from illusion.train import TrainConfig
 
@@ -43,6 +43,24 @@ def test_relearn_never_mutates_the_model_and_is_cached(models, cache):
     assert list(first["step"]) == [0, 3, 6]
     assert first.loc[0, "forget_acc"] == 0.0  # the zeroed row never wins
     assert first["forget_acc"].iloc[-1] > 0.0  # fine-tuning brings the class back
+
+
+def test_relearn_scores_are_the_curve_per_image(models, cache):
+    """The per-image record behind a curve: each forget image's share of correct evaluated
+    steps after step 0 averages (in percent) to the summary's ``mean``; both models of a cell
+    are read on the same images, so their scores pair up."""
+    curves = pd.concat([relearn(tm, FAST, 0, cache).assign(method=k, attack="a")
+                        for k, tm in models.items()])
+    summary = relearn_summary(curves).set_index("method")
+    scores = {k: relearn_scores(tm, FAST, 0, cache) for k, tm in models.items()}
+    (img_a, a), (img_b, b) = scores["prune_row"], scores["retrain"]
+    n = min(FAST.eval_images, len(models["retrain"].splits.test_forget))
+    assert img_a.tolist() == img_b.tolist() and len(a) == n
+    assert set(img_a.tolist()) <= set(models["retrain"].splits.test_forget.tolist())
+    assert ((a >= 0) & (a <= 1)).all() and set((a * 2).tolist()) <= {0.0, 1.0, 2.0}  # 2 steps
+    for k, (_, sc) in scores.items():
+        assert 100 * sc.mean() == pytest.approx(summary.loc[k, "mean"])
+    assert len(list(cache.root.glob("relearn/*.pt"))) == 2  # read from the cached curves
 
 
 def test_relearn_curve_is_deterministic_and_leaves_global_rng(models):

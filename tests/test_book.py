@@ -14,7 +14,17 @@ NOTEBOOKS = sorted((ROOT / "notebooks").glob("[0-9]*.py"))
 
 
 def test_grid_cells_defaults_and_normalisation():
-    assert book.grid_cells("cpu") == [(0, (0,))]
+    assert book.grid_cells("cpu") == [(0, (0,)), (0, (1,)), (0, (6,)), (0, (2, 4, 8)),
+                                      (1, (0,))]  # the profile's declared cells, in order
+    assert book.grid_cells("smoke") == [(0, (0,))]
+    # one axis given: the profile's cells on it, else that axis x the other axis's values
+    assert book.grid_cells("cpu", seed=1) == [(1, (0,))]
+    assert book.grid_cells("cpu", forget=[6]) == [(0, (6,))]
+    assert book.grid_cells("cpu", seeds=[0, 1]) == book.grid_cells("cpu")
+    assert book.grid_cells("cpu", forget=[0]) == [(0, (0,)), (1, (0,))]
+    assert book.grid_cells("cpu", seed=3) == [(3, (0,)), (3, (1,)), (3, (6,)), (3, (2, 4, 8))]
+    assert book.grid_cells("cpu", forget=[5]) == [(0, (5,)), (1, (5,))]
+    assert book.grid_cells("paper", seed=1) == [(1, f) for f in PAPER_FORGET_SETS]
     paper = book.grid_cells("paper")
     assert len(paper) == len(PAPER_FORGET_SETS) * 3 and (2, (2, 4, 8)) in paper
     assert book.grid_cells("cpu", seed=3, forget=[4, 2]) == [(3, (2, 4))]
@@ -24,6 +34,10 @@ def test_grid_cells_defaults_and_normalisation():
     for bad in ([[]], []):
         with pytest.raises(ValueError):
             book.grid_cells("cpu", forget_sets=bad, seeds=[0])
+        with pytest.raises(ValueError):
+            book.grid_cells("cpu", forget_sets=bad)
+    with pytest.raises(ValueError):
+        book.grid_cells("cpu", seeds=[])
     with pytest.raises(ValueError, match="repeated"):
         book.grid_cells("cpu", forget_sets=[[1, 2], [2, 1]], seeds=[0])
     with pytest.raises(KeyError):
@@ -55,7 +69,7 @@ def test_declarations_are_consistent():
 
 
 def test_book_grid_is_the_union_of_the_pages():
-    grid = book.book_grid("cpu")
+    grid = book.book_grid("cpu", cells=[(0, (0,))])
     assert grid.name == "cpu" and grid.extras == book.BOOK_EXTRAS
     labels = [c.label for c in grid.cells]
     assert labels == [label for label in book.ENTRIES if label in labels]  # the table's order
@@ -72,12 +86,50 @@ def test_book_grid_is_the_union_of_the_pages():
                   if k == "lr" or k.endswith("_lr")}
     assert book.book_grid("cpu", pages=["C1"]).cells[0].extras == ()
     paper = book.book_grid("paper")
-    assert len(paper.cells) == len(book.grid_cells("paper")) * len(set(labels))
+    later = len(set(labels)) - len(book.CMF_BASES)  # the later cells have no @A rows
+    assert len(paper.cells) == len(set(labels)) + (len(book.grid_cells("paper")) - 1) * later
+
+
+def test_later_cells_compute_only_what_a_page_reads_there():
+    """The first cell has every label and extra; a later cell drops the labels and extras that
+    pages read in the first cell only (C6's @A rows, the audit and fidelity pages)."""
+    grid = book.book_grid("cpu")
+    cells = book.grid_cells("cpu")
+    by_cell = {c: {x.label: x for x in grid.cells if (x.seed, x.forget) == c} for c in cells}
+    first, later = by_cell[cells[0]], by_cell[cells[1]]
+    assert set(first) == {lab for p in book.PAGES.values() for lab in p.labels}
+    at_a = {f"{m}+cmf@A" for m in book.CMF_BASES}
+    assert set(first) - set(later) == at_a
+    assert all(set(by_cell[c]) == set(later) for c in cells[1:])
+    assert "audit_page" in first["random_label"].extras
+    assert "audit_page" not in later["random_label"].extras
+    assert later["retrain"].extras == first["retrain"].extras  # C5 and C7 read it everywhere
+    # a later cell's row is keyed by its own extras: the page reader asks for the same cell
+    page = book.page("C5", "cpu")
+    for c in cells:
+        assert page.cell("random_label", *c) == by_cell[c]["random_label"]
+    audit = book.page("audit", "cpu")
+    assert audit.cell("random_label") == first["random_label"]
+    assert audit.cells_of("random_label") == cells[:1]
+    with pytest.raises(book.UndeclaredRead, match="first cell only"):
+        audit.cell("random_label", *cells[1])
+    c6 = book.page("C6", "cpu")
+    assert c6.cells_of("scrub+cmf@A") == cells[:1] and c6.cells_of("scrub+cmf") == cells
+    # a grid of one cell is its own first cell: everything
+    assert {x.label for x in book.book_grid("cpu", cells=[cells[2]]).cells} == set(first)
+
+
+def test_first_only_declarations():
+    page = book.Page("x", {"a": (), "b": ()}, first_only=("b",))
+    assert page.in_later_cells("a") and not page.in_later_cells("b")
+    assert page.in_later_cells("original") and not page.in_later_cells("zzz")
+    every = book.Page("x", {"a": ()}, first_only=True)
+    assert not every.in_later_cells("a") and not every.in_later_cells("original")
 
 
 def test_page_refuses_an_undeclared_label():
     page = book.page("C4", "cpu")
-    assert page.cells == [(0, (0,))] and page.labels[0] == "original"
+    assert page.cells == book.grid_cells("cpu") and page.labels[0] == "original"
     with pytest.raises(book.UndeclaredRead, match="page C4 does not declare 'scrub'"):
         page.cell("scrub")
     with pytest.raises(KeyError, match="unknown page"):

@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from illusion import cli, sweep
+from illusion import book, cli, sweep
 from illusion import data as idata
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -73,7 +73,12 @@ def test_defaults_lists_and_method_entries():
         "scrub+cmf", {"method": "ec", "label": "ec_long", "hparams": {"epochs": 5}}]})
     cpu = [c for c in grid.cells if c.profile == "cpu"]
     paper = [c for c in grid.cells if c.profile == "paper"]
-    assert len(cpu) == 3 and {c.forget for c in cpu} == {(0,)}  # the profile's defaults
+    # the profile's own (seed, forget set) cells
+    assert [(c.seed, c.forget) for c in cpu if c.label == "original"] == book.grid_cells("cpu")
+    assert len(cpu) == 3 * len(book.grid_cells("cpu"))
+    one_axis = sweep.parse_grid({"name": "g", "profile": "cpu", "seeds": [1],
+                                 "methods": ["retrain"]})
+    assert {(c.seed, c.forget) for c in one_axis.cells} == {(1, (0,))}
     assert len(paper) == 15 * 3 * 3 and {c.dataset for c in paper} == {"cifar10"}
     ec = next(c for c in grid.cells if c.label == "ec_long")
     assert ec.method == "ec" and ec.hparams == {"epochs": 5}
@@ -87,7 +92,7 @@ def test_cell_spec_decides_the_row():
     from illusion.methods import hparams_for
 
     lr = 3 * hparams_for("scrub+cmf", "cpu")["lr"]  # unlike the profile's, whatever it is tuned to
-    grid = sweep.parse_grid(_grid(profile="cpu", methods=[
+    grid = sweep.parse_grid(_grid(profile="cpu", forget_sets=[[0]], seeds=[0], methods=[
         "scrub+cmf", {"method": "scrub+cmf", "label": "fast", "hparams": {"lr": lr}},
         {"method": "scrub+cmf", "label": "same"}]))
     base, fast, same = (sweep.cell_spec(c) for c in grid.cells[1:])

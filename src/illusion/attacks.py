@@ -29,6 +29,7 @@ import copy
 from dataclasses import asdict, dataclass, replace
 from typing import Iterator, Sequence
 
+import numpy as np
 import pandas as pd
 import torch
 import torch.nn.functional as F
@@ -37,10 +38,10 @@ from torch import nn
 from .cache import ArtifactCache
 from .data import ImageData, batches, normalize
 from .pipeline import TrainedModel, generators
-from .train import evaluate_accuracy
+from .train import evaluate_accuracy, predict
 
 __all__ = ["RelearnConfig", "default_attacks", "relearn", "relearn_curve", "relearn_curves",
-           "relearn_sample", "relearn_summary", "relearn_tables"]
+           "relearn_sample", "relearn_scores", "relearn_summary", "relearn_tables", "RELEARN_RECORD"]
 
 
 @dataclass(frozen=True)
@@ -112,7 +113,11 @@ def relearn_curve(model: nn.Module, data: ImageData, forget_idx: torch.Tensor,
                   cfg: RelearnConfig, seed: int = 0,
                   device: torch.device | str | None = None) -> dict:
     """Fine-tune a copy of ``model``; return ``{"curve": [{step, forget_acc, retain_acc,
-    loss}], "n_forget", "n_retain"}`` (accuracies in percent on the test indices given).
+    loss}], "n_forget", "n_retain", "forget_images", "forget_hits"}`` (accuracies in percent on
+    the test indices given). ``forget_images`` are the forget-class test images the curve is
+    read on (indices into ``x_test``) and ``forget_hits`` how many evaluated steps after step
+    0 got each of them right: the per-image record behind the curve's mean, which the
+    relearning lead's bootstrap interval resamples (:func:`relearn_scores`).
 
     ``model`` itself is never modified (weights, buffers and train/eval mode)."""
     device = torch.device(device) if device is not None else next(model.parameters()).device
@@ -133,10 +138,15 @@ def _relearn(model: nn.Module, data: ImageData, forget_idx: torch.Tensor,
     opt = torch.optim.SGD(net.parameters(), lr=cfg.lr, momentum=cfg.momentum,
                           nesterov=cfg.momentum > 0, weight_decay=cfg.weight_decay)
 
+    hits = torch.zeros(len(ev_f), dtype=torch.int64)  # per forget image: correct steps > 0
+
     def point(step: int, loss: float) -> dict:
+        right = predict(net, data, data.x_test[ev_f], device=device,
+                        bf16=bool(cfg.bf16)) == data.y_test[ev_f]
+        if step > 0:
+            hits.add_(right.long())
         return {"step": step, "loss": loss,
-                "forget_acc": evaluate_accuracy(net, data, data.x_test[ev_f], data.y_test[ev_f],
-                                                device, bool(cfg.bf16)),
+                "forget_acc": 100.0 * right.float().mean().item() if len(ev_f) else float("nan"),
                 "retain_acc": evaluate_accuracy(net, data, data.x_test[ev_r], data.y_test[ev_r],
                                                 device, bool(cfg.bf16))}
 
@@ -156,7 +166,8 @@ def _relearn(model: nn.Module, data: ImageData, forget_idx: torch.Tensor,
         if step % cfg.eval_every == 0 or step == cfg.steps:
             curve.append(point(step, torch.stack(running).mean().item()))
             running = []
-    return {"curve": curve, "n_forget": len(f_part), "n_retain": len(r_part)}
+    return {"curve": curve, "n_forget": len(f_part), "n_retain": len(r_part),
+            "forget_images": ev_f.tolist(), "forget_hits": hits.tolist()}
 
 
 def default_attacks(fractions: Sequence[float] = (0.01, 0.05, 0.1), retain_ratio: float = 9.0,
@@ -184,6 +195,17 @@ def relearn(tm: TrainedModel, config: RelearnConfig = RelearnConfig(), seed: int
     images), ``loss`` (mean fine-tuning loss since the previous row), ``n_forget``, ``n_retain``.
     ``tm.model`` is never modified.
     """
+    payload = _relearn_payload(tm, config, seed, cache, device)
+    return pd.DataFrame(payload["curve"]).assign(n_forget=payload["n_forget"],
+                                                 n_retain=payload["n_retain"])
+
+
+# The relearn artifact's record: 2 adds the per-image forget hits (forget_images, forget_hits)
+RELEARN_RECORD = 2
+
+
+def _relearn_payload(tm: TrainedModel, config: RelearnConfig, seed: int,
+                     cache: ArtifactCache | None, device=None) -> dict:
     s = tm.splits
     if not s.forget_classes:
         raise ValueError("relearn: the model has no forget classes (use an unlearned model or "
@@ -192,15 +214,27 @@ def relearn(tm: TrainedModel, config: RelearnConfig = RelearnConfig(), seed: int
     if config.bf16 is None:
         config = replace(config, bf16=tm.bf16)
     spec = {"model": tm.spec, "kind": tm.kind, "forget": list(s.forget_classes),
-            "config": asdict(config), "seed": seed}
+            "config": asdict(config), "seed": seed, "record": RELEARN_RECORD}
 
     def build() -> dict:
         return relearn_curve(tm.model, tm.data, s.forget, s.retain, s.test_forget, s.test_retain,
                              config, seed, device)
 
     payload, _ = cache.get_or_create("relearn", spec, build)
-    return pd.DataFrame(payload["curve"]).assign(n_forget=payload["n_forget"],
-                                                 n_retain=payload["n_retain"])
+    return payload
+
+
+def relearn_scores(tm: TrainedModel, config: RelearnConfig = RelearnConfig(), seed: int = 0,
+                   cache: ArtifactCache | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """(test image indices, score) of a relearning curve's forget images, from the cached
+    curve (:func:`relearn`): each image's share of the evaluated steps after step 0 that got it
+    right. Their mean, in percent, is :func:`relearn_summary`'s ``mean``; two models' scores
+    on the same images give the lead's paired bootstrap (:func:`illusion.stats.accuracy_gap`)."""
+    payload = _relearn_payload(tm, config, seed, cache)
+    steps = sum(1 for p in payload["curve"] if p["step"] > 0)
+    hits = np.asarray(payload["forget_hits"], dtype=np.float64)
+    return (np.asarray(payload["forget_images"], dtype=np.int64),
+            hits / steps if steps else np.full(hits.shape, np.nan))
 
 
 def relearn_curves(models: dict, configs: dict[str, RelearnConfig], seed: int = 0,

@@ -80,14 +80,24 @@ ENTRIES: dict[str, Entry] = {
 @dataclass(frozen=True)
 class Page:
     """A notebook's reads: label -> the extras it needs of that row (on top of
-    :data:`BOOK_EXTRAS`). Every page reads ``original``."""
+    :data:`BOOK_EXTRAS`). Every page reads ``original``.
+
+    ``first_only``: labels the page reads in the grid's first cell only (the cell it shows in
+    detail), because no verdict of the page reads them in the others; ``True`` for every label
+    (a page that is not a claim). The later cells compute only what some page reads there."""
 
     notebook: str
     reads: Mapping[str, tuple[str, ...]]
+    first_only: tuple[str, ...] | bool = ()
 
     @property
     def labels(self) -> list[str]:
         return ["original", *(label for label in self.reads if label != "original")]
+
+    def in_later_cells(self, label: str) -> bool:
+        """Whether the page reads ``label`` beyond the grid's first cell."""
+        return (label in self.labels and self.first_only is not True
+                and label not in (self.first_only or ()))
 
 
 def _reads(labels: Iterable[str], extras: tuple[str, ...] = ()) -> dict[str, tuple[str, ...]]:
@@ -105,16 +115,20 @@ PAGES: dict[str, Page] = {
                                               "last_layer:neggrad_plus"))),
     "C5": Page("06_relearning", _reads(("retrain", "random_label", "neggrad_plus", "scrub", "ec",
                                         "random_label+cmf"), ("relearn",))),
+    # [A]'s learning rates are a fidelity check of the first cell; the claim's verdict over
+    # the cells reads the profile's
     "C6": Page("07_cmf", _reads(("retrain", *CMF_BASES, *(f"{m}+cmf" for m in CMF_BASES),
-                                *(f"{m}+cmf@A" for m in CMF_BASES), "cmf_original"))),
+                                *(f"{m}+cmf@A" for m in CMF_BASES), "cmf_original")),
+               first_only=tuple(f"{m}+cmf@A" for m in CMF_BASES)),
     "C7": Page("08_erase_at_core", {"original": ("stage_probes",),
                                     **_reads(("retrain", "random_label", "neggrad_plus", "scrub",
                                               "salun", "ec", "random_label+ec"), _DEPTH),
                                     **_reads(("ec_ramp", "ec_output_only"), ("stage_cka",))}),
-    "audit": Page("09_audit", {"retrain": (), "random_label": ("audit_page",)}),
+    "audit": Page("09_audit", {"retrain": (), "random_label": ("audit_page",)},
+                  first_only=True),
     # the models on which the metric deviations' effects are measured
     "fidelity": Page("10_fidelity", _reads(("retrain", "random_label", "salun", "scrub",
-                                            "neggrad_plus"))),
+                                            "neggrad_plus")), first_only=True),
 }
 
 
@@ -122,31 +136,34 @@ def grid_cells(profile: str, seed: int | None = None, forget: Sequence[int] | No
                forget_sets: Iterable[Sequence[int]] | None = None,
                seeds: Iterable[int] | None = None) -> list[tuple[int, tuple[int, ...]]]:
     """The (seed, forget set) cells a page reads, from its papermill parameters: ``forget_sets``
-    and ``seeds`` when given, else ``[forget]`` / ``[seed]`` when given, else the profile's
-    (``Profile.forget_sets`` x ``Profile.seeds``). Forget sets are sorted tuples; an empty set
-    or a repeated cell raises ``ValueError``."""
+    (else ``[forget]``) and ``seeds`` (else ``[seed]``), by
+    :meth:`illusion.profiles.Profile.grid`'s rule (neither: the profile's cells). Forget sets
+    are sorted tuples; an empty set or a repeated cell raises ``ValueError``."""
     p = get_profile(profile)
-    if forget_sets is None:
-        forget_sets = [forget] if forget is not None else p.forget_sets
-    if seeds is None:
-        seeds = [seed] if seed is not None else p.seeds
-    sets = [tuple(sorted(int(c) for c in f)) for f in forget_sets]
-    seeds = [int(s) for s in seeds]
-    if not sets or not seeds or any(len(f) == 0 for f in sets):
+    if forget_sets is None and forget is not None:
+        forget_sets = [forget]
+    if seeds is None and seed is not None:
+        seeds = [seed]
+    sets = None if forget_sets is None else [tuple(sorted(int(c) for c in f))
+                                             for f in forget_sets]
+    seeds = None if seeds is None else [int(s) for s in seeds]
+    if (sets is not None and (not sets or any(len(f) == 0 for f in sets))) or seeds == []:
         raise ValueError("a grid needs at least one seed and non-empty forget sets")
-    cells = [(s, f) for s in seeds for f in sets]
+    cells = [(s, tuple(sorted(f))) for s, f in p.grid(seeds, sets)]
     if len(set(cells)) != len(cells):
         raise ValueError(f"repeated (seed, forget set) cells in the grid: {cells}")
     return cells
 
 
-def _extras_by_label(pages: Iterable[Page]) -> dict[str, tuple[str, ...]]:
+def _extras_by_label(pages: Iterable[Page], first: bool = True) -> dict[str, tuple[str, ...]]:
     """Every label any of ``pages`` reads (in :data:`ENTRIES` order) with the union of their
-    extras."""
+    extras: in the grid's first cell (``first``), or in a later one (only the reads of pages
+    that read the label there, :meth:`Page.in_later_cells`)."""
     wanted: dict[str, set[str]] = {}
     for p in pages:
         for label in p.labels:
-            wanted.setdefault(label, set()).update(p.reads.get(label, ()))
+            if first or p.in_later_cells(label):
+                wanted.setdefault(label, set()).update(p.reads.get(label, ()))
     return {label: tuple(sorted(wanted[label])) for label in ENTRIES if label in wanted}
 
 
@@ -160,12 +177,14 @@ def _cell(profile: str, dataset: str, seed: int, forget: tuple[int, ...], label:
 def book_grid(profile: str, dataset: str | None = None, pages: Iterable[str] | None = None,
               cells: Sequence[tuple[int, tuple[int, ...]]] | None = None) -> Grid:
     """The union of the pages' reads (default: every page) as a sweep grid named after the
-    profile, over ``cells`` (default: the profile's)."""
+    profile, over ``cells`` (default: the profile's): every read in the first cell, in the
+    later ones only the labels and extras some page reads there (:attr:`Page.first_only`)."""
     dataset = dataset or get_profile(profile).dataset
     chosen = [PAGES[p] for p in (PAGES if pages is None else pages)]
-    labels = _extras_by_label(chosen)
+    first, later = _extras_by_label(chosen), _extras_by_label(chosen, first=False)
     out = [_cell(profile, dataset, s, f, label, extras)
-           for s, f in (cells or grid_cells(profile)) for label, extras in labels.items()]
+           for i, (s, f) in enumerate(cells or grid_cells(profile))
+           for label, extras in (later if i else first).items()]
     return Grid(profile, tuple(out), BOOK_EXTRAS)
 
 
@@ -178,11 +197,13 @@ class PageReader:
     dataset: str
     cells: list[tuple[int, tuple[int, ...]]]
     cache: ArtifactCache | None = None
-    _extras: dict[str, tuple[str, ...]] = field(init=False, repr=False)
+    _extras: dict[bool, dict[str, tuple[str, ...]]] = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
-        # the extras the whole book asks of each label: the same cells, so the same cache keys
-        self._extras = _extras_by_label(PAGES.values())
+        # the extras the whole book asks of each label, in the first cell and in the later
+        # ones: the same cells as book_grid's, so the same cache keys
+        self._extras = {True: _extras_by_label(PAGES.values()),
+                        False: _extras_by_label(PAGES.values(), first=False)}
 
     @property
     def labels(self) -> list[str]:
@@ -200,6 +221,12 @@ class PageReader:
                                  f"illusion.book.PAGES[{self.name!r}] (declared: "
                                  f"{', '.join(PAGES[self.name].labels)})")
 
+    def cells_of(self, label: str) -> list[tuple[int, tuple[int, ...]]]:
+        """The cells in which the page reads ``label``: all, or the first alone for a label
+        of its :attr:`Page.first_only`."""
+        self._check(label)
+        return self.cells if PAGES[self.name].in_later_cells(label) else self.cells[:1]
+
     def cell(self, label: str, seed: int | None = None,
              forget: Sequence[int] | None = None) -> Cell:
         """The sweep cell of ``label`` (default: the first cell's seed and forget set)."""
@@ -207,15 +234,24 @@ class PageReader:
         s, f = self.first
         seed = s if seed is None else seed
         forget = f if forget is None else tuple(sorted(forget))
-        return _cell(self.profile, self.dataset, seed, forget, label, self._extras[label])
+        first = (seed, forget) == (s, f)
+        if not first and not PAGES[self.name].in_later_cells(label):
+            raise UndeclaredRead(f"page {self.name} reads {label!r} in its first cell only "
+                                 f"(illusion.book.PAGES[{self.name!r}].first_only), not in "
+                                 f"seed {seed}, forget set {list(forget)}")
+        extras = self._extras[first].get(label, self._extras[True][label])
+        return _cell(self.profile, self.dataset, seed, forget, label, extras)
 
     def table(self, labels: Sequence[str] | None = None) -> pd.DataFrame:
         """One row per (cell, label) with the columns of :func:`illusion.sweep.run_cell`'s row
-        and ``seed``, ``forget`` (label), ``n_forget``: the page's labels (default: all)."""
+        and ``seed``, ``forget`` (label), ``n_forget``: the page's labels (default: all), each
+        in the cells the page reads it (:meth:`cells_of`)."""
         labels = list(labels or PAGES[self.name].labels)
         rows = []
         for seed, forget in self.cells:
             for label in labels:
+                if (seed, forget) not in self.cells_of(label):
+                    continue
                 row, _ = run_cell(self.cell(label, seed, forget), BOOK_EXTRAS, self.cache)
                 # the cached row is keyed by what decides it, not by its label: two labels of
                 # the same configuration (an @A entry whose learning rate is the profile's)
@@ -269,7 +305,8 @@ class PageReader:
         def one(seed: int, forget: tuple[int, ...]) -> pd.DataFrame:
             preds, tm = self._predictions(reference, seed, forget)  # each model loaded once
             preds = {reference: preds, **{lab: self.predictions(lab, seed, forget)
-                                          for lab in labels}}
+                                          for lab in labels
+                                          if (seed, forget) in self.cells_of(lab)}}
             return readout_gaps(preds, tm.data.y_test, forget, reference, readouts, split)
 
         return self.per_cell(one)

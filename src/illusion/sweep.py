@@ -5,8 +5,8 @@ A grid file (``grids/*.yaml``, run with ``illusion sweep GRID.yaml``)::
     name: smoke                  # results: <ILLUSION_CACHE>/sweeps/<name>.csv (default: file stem)
     profile: smoke               # a profile name or a list of them (smoke, cpu, paper)
     dataset: cifar100            # optional, a name or a list; default: each profile's dataset
-    seeds: [0, 1, 2]             # optional; default: the profile's seeds
-    forget_sets: [[0], [2, 4, 8]]  # optional, lists of class indices; default: the profile's
+    seeds: [0, 1, 2]             # optional; default: the profile's (Profile.grid: with
+    forget_sets: [[0], [2, 4, 8]]  # neither key, its own cells), lists of class indices
     methods:                     # registered names (`illusion methods`) or mappings
       - retrain
       - scrub+cmf
@@ -54,7 +54,7 @@ import yaml
 from tqdm.auto import tqdm
 
 from . import data as idata
-from .attacks import default_attacks, relearn, relearn_summary
+from .attacks import RELEARN_RECORD, default_attacks, relearn, relearn_summary
 from .cache import ArtifactCache, _atomic_write, cache_root
 from .experiments import (EVALUATION_RECORD, feature_drift, method_row, stage_probes,
                           stage_similarity)
@@ -247,18 +247,25 @@ def parse_grid(raw: Any, default_name: str | None = None) -> Grid:
 def _profile_cells(raw: Mapping, profile: str, entries: list[tuple]) -> list[Cell]:
     p = get_profile(profile)
     datasets = _names(raw["dataset"], "dataset") if "dataset" in raw else [p.dataset]
-    seeds = _list(raw.get("seeds", list(p.seeds)), "seeds")
-    if not all(isinstance(s, int) and not isinstance(s, bool) and 0 <= s < 2**63 for s in seeds):
+    seeds = _list(raw["seeds"], "seeds") if "seeds" in raw else None
+    if seeds is not None and not all(isinstance(s, int) and not isinstance(s, bool)
+                                     and 0 <= s < 2**63 for s in seeds):
         raise ValueError(f"seeds must be integers in 0..2**63-1, got {seeds}")
     cells = []
     for dataset in datasets:
         k = _num_classes(dataset)
-        sets = [_forget_set(f, k, dataset)
-                for f in _list(raw.get("forget_sets", list(p.forget_sets)), "forget_sets")]
-        for seed in seeds:
-            for forget in sets:
-                cells.append(Cell(dataset, profile, seed, forget, "original", "original"))
-                cells += [Cell(dataset, profile, seed, forget, *e) for e in entries]
+        sets = ([_forget_set(f, k, dataset) for f in _list(raw["forget_sets"], "forget_sets")]
+                if "forget_sets" in raw else None)
+        for axis, values in (("seed", seeds), ("forget", sets)):
+            twice = [v for i, v in enumerate(values or ()) if v in values[:i]]
+            if twice:
+                shown = forget_label(twice[0]) if axis == "forget" else twice[0]
+                raise ValueError(f"duplicate cell in the grid: {axis}={shown} is listed twice")
+        # the profile's cells where the file leaves an axis out (Profile.grid)
+        pairs = [(seed, _forget_set(list(f), k, dataset)) for seed, f in p.grid(seeds, sets)]
+        for seed, forget in pairs:
+            cells.append(Cell(dataset, profile, seed, forget, "original", "original"))
+            cells += [Cell(dataset, profile, seed, forget, *e) for e in entries]
     seen = set()
     for cell in cells:
         if cell.key in seen:
@@ -382,14 +389,18 @@ def cell_spec(cell: Cell, extras: Sequence[str] = ()) -> dict:
     from .methods import hparams_for
 
     algo, start = _method(cell), _start(cell)
+    extras = sorted({*extras, *cell.extras})
+    # a cell with the relearn extra also names its curves' record, so that a sweep rebuilds
+    # curves of an older record (the notebooks read their per-image hits)
+    relearn_record = {"relearn_record": RELEARN_RECORD} if "relearn" in extras else {}
     return {"dataset": cell.dataset, "profile": cell.profile,
             "train": asdict(get_profile(cell.profile).train), "seed": cell.seed,
             "forget": list(cell.forget), "method": cell.method,
             "hparams": algo.hp if algo is not None else {}, "start": start,
             "start_hparams": (hparams_for(START_HPARAMS[start], cell.profile)
                               if start in START_HPARAMS else {}),
-            "extras": sorted({*extras, *cell.extras}), "metrics": METRICS_VERSION,
-            "record": EVALUATION_RECORD}
+            "extras": extras, "metrics": METRICS_VERSION,
+            "record": EVALUATION_RECORD, **relearn_record}
 
 
 def cell_model(cell: Cell, cache: ArtifactCache | None = None
