@@ -53,7 +53,7 @@ def test_relearn_scores_are_the_curve_per_image(models, cache):
                         for k, tm in models.items()])
     summary = relearn_summary(curves).set_index("method")
     scores = {k: relearn_scores(tm, FAST, 0, cache) for k, tm in models.items()}
-    (img_a, a), (img_b, b) = scores["prune_row"], scores["retrain"]
+    (img_a, a), (img_b, _) = scores["prune_row"], scores["retrain"]
     n = min(FAST.eval_images, len(models["retrain"].splits.test_forget))
     assert img_a.tolist() == img_b.tolist() and len(a) == n
     assert set(img_a.tolist()) <= set(models["retrain"].splits.test_forget.tolist())
