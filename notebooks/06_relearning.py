@@ -74,7 +74,8 @@ from myst_nb import glue
 
 from illusion import book
 from illusion.attacks import default_attacks, relearn_tables
-from illusion.plotting import cell_spread, method_lines, readable, set_theme
+from illusion.experiments import lead_means, relearn_leads
+from illusion.plotting import gap_intervals, method_lines, readable, set_theme
 
 set_theme()
 page = book.page("C5", profile, dataset, seed, forget, forget_sets, seeds)
@@ -82,10 +83,29 @@ page = book.page("C5", profile, dataset, seed, forget, forget_sets, seeds)
 # %% tags=["hide-input"]
 names = page.labels[1:]  # the declared models, Retrain first (not the original)
 configs = default_attacks(fractions, retain_ratio, steps, eval_every, lr, retain_only_control)
-stack = page.per_cell(lambda s, f: relearn_tables(page.models(names, s, f), configs, s))
-curves, per_cell = stack["curves"], stack["summary"]
+
+
+def cell_tables(s, f):  # curves, summary and the leads' intervals of one cell
+    models = page.models(names, s, f)
+    return {**relearn_tables(models, configs, s, page.cache),
+            "leads": relearn_leads(models, configs, s, page.cache)}
+
+
+stack = page.per_cell(cell_tables)
+curves, per_cell, leads = stack["curves"], stack["summary"], stack["leads"]
 summary = per_cell.groupby(["method", "attack"], sort=False, as_index=False)[
     ["start", "mean", "steps_to_50", "final_retain", "gap"]].mean()  # means over the cells
+
+
+def with_interval(table, lead):  # the lead's interval as gap_low / gap_high columns
+    ends = lead.drop(columns=["gap", "interval", "cells", "n_forget"], errors="ignore")
+    ends = ends.rename(columns={"low": "gap_low", "high": "gap_high"})
+    return table.merge(ends, on=[k for k in ("seed", "forget", "method", "attack")
+                                 if k in table.columns and k in ends.columns], how="left")
+
+
+per_cell = with_interval(per_cell, leads)
+summary = with_interval(summary, lead_means(leads))
 glue("c5_cells", str(len(page.cells)), display=False)
 readable(summary.set_index(["method", "attack"]))
 
@@ -93,7 +113,10 @@ readable(summary.set_index(["method", "attack"]))
 # Per method and attack, means over the {glue:text}`c5_cells` (seed, forget set) cell(s) of
 # this build's grid: forget accuracy (%) before the attack (`start`), averaged over the
 # evaluated steps (`mean`), the first step reaching 50% (mean over the cells that reach it),
-# retain accuracy after the last step, and `gap`, the lead of `mean` over Retrain's.
+# retain accuracy after the last step, and `gap`, the lead of `mean` over Retrain's, with its
+# 95% bootstrap interval over the forget-class test images the curves are read on
+# (`gap_low`, `gap_high`; paired, every model of a cell on the same resampled images,
+# `illusion.experiments.relearn_leads`; on the means, the cells' resamples averaged).
 
 # %% tags=["hide-input"]
 fig = method_lines(curves, x="step", y="forget_acc", col="attack",
@@ -125,27 +148,28 @@ plt.close(fig)
 # {numref}`fig-relearning` shows the attack on the forgotten class and
 # {numref}`fig-relearning-retain` checks that it leaves the retained classes alone.
 #
-# ## Spread over forget sets and seeds
+# ## Leads over Retrain, cell by cell
 #
-# Each point of {numref}`fig-relearning-spread` is one (seed, forget set) cell: a method's lead
-# over Retrain (forget accuracy averaged over the evaluated steps), averaged over the attacks
-# that show forget images.
+# {numref}`fig-relearning-leads` shows each method's lead over Retrain in every attack with
+# forget images: one point and 95% interval per (seed, forget set) cell, and the mean over
+# the cells with its interval.
 
 # %% tags=["hide-input"]
-lead = per_cell[(per_cell["attack"] != "retain images only") & (per_cell["method"] != "retrain")]
-lead = lead.groupby(["seed", "forget", "method"], sort=False, as_index=False)["gap"].mean()
-fig = cell_spread(lead, "gap", "lead over Retrain (points)", ylim=None, baseline=margin)
-glue("fig_relearning_spread", fig, display=False)
+shown = leads[leads["attack"] != criterion.control_attack]
+fig = gap_intervals(shown, lead_means(shown), margin=margin, panel="attack",
+                    xlabel="forget-accuracy lead over Retrain (points)")
+glue("fig_relearning_leads", fig, display=False)
 plt.close(fig)
 
 # %% [markdown]
-# ```{glue:figure} fig_relearning_spread
-# :name: fig-relearning-spread
+# ```{glue:figure} fig_relearning_leads
+# :name: fig-relearning-leads
 #
-# Forget-accuracy lead over Retrain during the attacks (mean over the evaluated steps and the
-# attacks with forget images), one point per (seed, forget set) cell, the bar at the mean;
-# dotted: the `margin` of the verdict. Points above the line relearn faster than a model that
-# never saw the class.
+# Forget accuracy averaged over the evaluated steps, minus Retrain's, one panel per attack:
+# a coloured dot and 95% bootstrap interval (over the forget-class test images) per (seed,
+# forget set) cell, a black diamond for the mean over the cells when there are several;
+# dashed: no lead, dotted: the `margin` of the verdict. A method relearns faster than Retrain
+# in a cell when its whole interval lies right of the dotted line in every panel.
 # ```
 #
 # ## Verdict
@@ -166,8 +190,8 @@ glue("c5_k_of_n", verdict_c5.values["k_of_n"], display=False)
 glue("c5_control", c5_control, display=False)
 attacks = summary[summary["attack"] != criterion.control_attack]
 display(readable(verdict_c5.details))
-display(readable(attacks.set_index(["method", "attack"])[["start", "mean", "gap",
-                                                          "final_retain"]]))
+display(readable(attacks.set_index(["method", "attack"])[
+    ["start", "mean", "gap", "gap_low", "gap_high", "final_retain"]]))
 verdict_c5.values["cells"]
 
 # %% [markdown]

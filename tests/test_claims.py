@@ -282,6 +282,29 @@ def test_relearning_forgot_threshold_and_not_decided():
     assert v.status == UNDECIDED  # 1 faster, 1 open: could be 1 of 2 or 2 of 2
 
 
+def test_relearning_reads_the_lower_end_of_the_leads_interval():
+    """With intervals, a lead exceeds the margin only when its lower end does: a point
+    estimate above the margin with an interval reaching below it is not faster, and a missing
+    interval leaves the method open (never a point-estimate pass)."""
+    starts = {"retrain": 0.0, "random_label": 0.0, "scrub": 0.0, "neggrad_plus": 0.0}
+    gaps = {"random_label": (30.0, 20.0), "scrub": (30.0, 20.0), "neggrad_plus": (30.0, 20.0)}
+    t = summary(starts, gaps)
+    lows = {"random_label": 12.0, "scrub": 9.0, "neggrad_plus": 11.0}
+    t["gap_low"] = [lows.get(m, 0.0) for m in t["method"]]
+    v = claims.relearning(t)
+    assert v.details.loc["scrub", "faster"] is False and v.details.loc["random_label", "faster"]
+    assert v.details.loc["scrub", "min_gap_low"] == 9.0 and v.details.loc["scrub", "min_gap"] == 20
+    assert v.status == HOLDS and "2 of 3" in v.text and "lower end" in v.text
+    t.loc[t["method"] == "random_label", "gap_low"] = 10.0  # exactly the margin: not faster
+    assert claims.relearning(t).status == FAILS
+    t.loc[t["method"] == "random_label", "gap_low"] = 12.0
+    t.loc[(t["method"] == "random_label") & (t["attack"] == "1%"), "gap_low"] = NAN
+    v = claims.relearning(t)
+    assert v.details.loc["random_label", "faster"] is None and v.status == UNDECIDED
+    # without the column the point estimates decide, as before
+    assert claims.relearning(summary(starts, gaps)).status == HOLDS
+
+
 # ------------------------------------------------------------------------------ C6
 
 def c6_rows(variant="+cmf", **cmf):

@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from illusion.stats import IMAGE_SEED, Interval, accuracy_gap, mean_interval
+from illusion.stats import IMAGE_SEED, Interval, accuracy_gap, mean_interval, subset_gap
 
 
 def _bits(n_ones: int, n: int, seed: int) -> np.ndarray:
@@ -109,6 +109,45 @@ def test_cells_on_the_same_images_share_their_resamples():
     assert (mean.low, mean.high) == pytest.approx((same[0].low, same[0].high))
     wrong = mean_interval([accuracy_gap(a, b, seed=1), accuracy_gap(a, b, seed=2)])
     assert wrong.high - wrong.low < 0.8 * (mean.high - mean.low)
+
+
+def test_subset_gap_of_the_whole_set_is_the_paired_bootstrap():
+    """On the whole set (every position once) it is the paired bootstrap of the score
+    difference: same estimate, interval close to accuracy_gap's (other resamples)."""
+    a, b = _bits(700, 1000, 41), _bits(550, 1000, 42)
+    whole = subset_gap(a, b, np.arange(1000), 1000, seed=IMAGE_SEED)
+    ref = accuracy_gap(a, b, seed=IMAGE_SEED)
+    assert whole.estimate == pytest.approx(15.0) and whole.n == 1000
+    assert (whole.low, whole.high) == pytest.approx((ref.low, ref.high), abs=1.0)
+    # exact cases: equal scores, and fractional scores (shares of steps) that always differ
+    same = subset_gap(a, a, np.arange(1000), 1000)
+    assert (same.estimate, same.low, same.high) == (0.0, 0.0, 0.0)
+    half = subset_gap(np.full(10, 0.75), np.full(10, 0.25), np.arange(10), 30)
+    assert (half.estimate, half.low, half.high) == pytest.approx((50.0, 50.0, 50.0))
+    assert half.above(49.9) is True
+
+
+def test_subset_gaps_share_the_rows_of_shared_images():
+    """Two cells on overlapping halves of one set: a shared image is resampled with the same
+    row in both, so two cells on the same half average to that half's interval, and a half's
+    interval is about sqrt(2) as wide as the whole set's."""
+    a, b = _bits(700, 1000, 43), _bits(550, 1000, 44)
+    pos = np.random.default_rng(0).permutation(1000)[:500]
+    one = subset_gap(a[pos], b[pos], pos, 1000)
+    mean = mean_interval([one, subset_gap(a[pos], b[pos], pos, 1000)])
+    assert (mean.estimate, mean.low, mean.high) == (one.estimate, one.low, one.high)
+    whole = subset_gap(a, b, np.arange(1000), 1000)
+    ratio = (one.high - one.low) / (whole.high - whole.low)
+    assert ratio == pytest.approx(math.sqrt(2), rel=0.2)
+
+
+def test_subset_gap_bad_inputs():
+    with pytest.raises(ValueError, match="one position per image"):
+        subset_gap(np.ones(3), np.ones(3), [0, 1], 5)
+    for bad in ([0, 0, 1], [0, 1, 5], [-1, 0, 1]):
+        with pytest.raises(ValueError, match="distinct"):
+            subset_gap(np.ones(3), np.zeros(3), bad, 5)
+    assert subset_gap([], [], [], 5).is_missing
 
 
 def test_mean_with_a_missing_cell_is_missing():

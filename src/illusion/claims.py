@@ -509,7 +509,11 @@ class Relearning:
     ``control_attack``), its forget accuracy averaged over the evaluated steps exceeds
     Retrain's by more than ``margin`` points. Only [A]'s standard methods (``counted``) count:
     the claim holds when more than half of the judged ones relearn faster. Other rows (EC,
-    +CMF) are judged the same way and shown, not counted."""
+    +CMF) are judged the same way and shown, not counted.
+
+    When the table carries the leads' 95% bootstrap intervals over the test images
+    (``gap_low``, :func:`illusion.experiments.relearn_leads`), a lead exceeds the margin only
+    when the interval's lower end does; a missing interval leaves the method not judged."""
 
     margin: float = 10.0
     counted: tuple[str, ...] = STANDARD_METHODS
@@ -529,16 +533,20 @@ def relearning(summary: pd.DataFrame, criterion: Relearning = Relearning()) -> V
     start = summary.groupby("method", sort=False)["start"].first()
     ref_start = float(start.get(c.reference, float("nan")))
     rows = []
+    lead = "gap_low" if "gap_low" in attacks else "gap"  # the interval's lower end, if any
     for m in [m for m in start.index if m != c.reference]:
         gaps = attacks.loc[attacks["method"] == m, "gap"] if "gap" in attacks else pd.Series()
+        leads = attacks.loc[attacks["method"] == m, lead] if lead in attacks else pd.Series()
         forgot = _cmp(start[m], "<=", ref_start + c.margin)
-        faster = _all(_cmp(g, ">", c.margin) for g in gaps) if len(gaps) else None
+        faster = _all(_cmp(g, ">", c.margin) for g in leads) if len(leads) else None
         rows.append({"method": m, "start": float(start[m]), "forgot": forgot,
                      "counted": m in c.counted, "faster": faster if forgot else None,
                      "mean_gap": float(gaps.mean()) if len(gaps) else float("nan"),
-                     "min_gap": float(gaps.min()) if len(gaps) else float("nan")})
+                     "min_gap": float(gaps.min()) if len(gaps) else float("nan"),
+                     **({"min_gap_low": float(leads.min()) if len(leads) else float("nan")}
+                        if lead == "gap_low" else {})})
     details = _frame(rows, ["method", "start", "forgot", "counted", "faster", "mean_gap",
-                            "min_gap"])
+                            "min_gap", *(["min_gap_low"] if lead == "gap_low" else [])])
     is_counted = details["counted"].astype(bool)
     counted = details[is_counted]
     forgot = counted["forgot"].to_dict()
@@ -571,7 +579,9 @@ def relearning(summary: pd.DataFrame, criterion: Relearning = Relearning()) -> V
             f"forgot at the output relearn faster than Retrain in every attack "
             f"({_names(faster) or 'none'}). Retrain's forget accuracy averages "
             f"{ref_mean:.1f}% over the attacks; the judged methods' lead over it averages "
-            f"{values['mean_gap']:.1f} points (largest {values['max_gap']:.1f})." + extra)
+            f"{values['mean_gap']:.1f} points (largest {values['max_gap']:.1f})."
+            + (" A lead counts when its 95% interval's lower end clears the margin."
+               if lead == "gap_low" else "") + extra)
     return Verdict("C5", status, text, details, values=values)
 
 

@@ -21,7 +21,8 @@ from .metrics import METRICS_VERSION, linear_cka, split_mask
 from .pipeline import TrainedModel, cached_features, cached_stage_features
 
 __all__ = ["EVALUATION_RECORD", "depth_tables", "evaluation_record", "feature_drift", "flatten",
-           "flip_curve", "gap_columns", "gap_means", "method_row", "stage_cka_draws", "readout_gaps", "stage_probes",
+           "flip_curve", "gap_columns", "gap_means", "lead_means", "method_row",
+           "readout_gaps", "relearn_leads", "stage_cka_draws", "stage_probes",
            "stage_similarity"]
 
 
@@ -107,6 +108,53 @@ def readout_gaps(predictions: dict[str, dict], test_y: torch.Tensor, forget: Seq
             rows.append({"method": label, "readout": r, "gap": iv.estimate, "low": iv.low,
                          "high": iv.high, "interval": iv})
     return pd.DataFrame(rows, columns=["method", "readout", "gap", "low", "high", "interval"])
+
+
+def relearn_leads(models: dict, configs: dict, seed: int = 0, cache=None,
+                  reference: str = "retrain") -> pd.DataFrame:
+    """The relearning lead of every model of one cell (label -> TrainedModel, ``reference``
+    among them) over the reference, per attack of ``configs`` (label -> RelearnConfig): the
+    forget accuracy averaged over the evaluated steps minus the reference's (the ``gap`` of
+    :func:`illusion.attacks.relearn_summary`), with its paired 95% bootstrap interval over the
+    forget-class test images the curves are read on (:func:`illusion.stats.subset_gap`,
+    resampling the cell's whole forget test set with :data:`illusion.stats.IMAGE_SEED`). One
+    row per (``method``, ``attack``): ``gap``, ``low``, ``high``, ``interval``."""
+    from .attacks import relearn_scores
+    from .stats import IMAGE_SEED, subset_gap
+
+    if reference not in models:
+        raise KeyError(f"relearn_leads: no reference model {reference!r}")
+    test_forget = np.sort(models[reference].splits.test_forget.numpy())
+    rows = []
+    for attack, cfg in configs.items():
+        ref_images, ref_scores = relearn_scores(models[reference], cfg, seed, cache)
+        for label, tm in models.items():
+            if label == reference:
+                continue
+            images, scores = relearn_scores(tm, cfg, seed, cache)
+            if not np.array_equal(images, ref_images):
+                raise ValueError(f"relearn_leads: {label} and {reference} were read on other "
+                                 "test images")
+            iv = subset_gap(scores, ref_scores, np.searchsorted(test_forget, images),
+                            len(test_forget), seed=IMAGE_SEED)
+            rows.append({"method": label, "attack": attack, "gap": iv.estimate, "low": iv.low,
+                         "high": iv.high, "interval": iv})
+    return pd.DataFrame(rows, columns=["method", "attack", "gap", "low", "high", "interval"])
+
+
+def lead_means(leads: pd.DataFrame) -> pd.DataFrame:
+    """:func:`relearn_leads` of several cells (stacked) as the mean lead per (``method``,
+    ``attack``) over the cells with its interval (:func:`illusion.stats.mean_interval`) and
+    ``cells``."""
+    from .stats import mean_interval
+
+    rows = []
+    for (method, attack), group in leads.groupby(["method", "attack"], sort=False):
+        iv = mean_interval(list(group["interval"]))
+        rows.append({"method": method, "attack": attack, "gap": iv.estimate, "low": iv.low,
+                     "high": iv.high, "cells": len(group), "interval": iv})
+    return pd.DataFrame(rows, columns=["method", "attack", "gap", "low", "high", "cells",
+                                       "interval"])
 
 
 def gap_means(gaps: pd.DataFrame) -> pd.DataFrame:

@@ -50,10 +50,16 @@ COLUMN_NAMES = {"mia_efficacy": "MIA-efficacy (%)", "mia_loss": "MIA loss (%)", 
                 "cka_test": "CKA to original, test", "cka_test_forget":
                 "CKA to original, forget class", "forget_mean_shift": "forget-mean shift",
                 "start": "forget acc. before (%)", "mean": "forget acc., mean over steps (%)",
-                "gap": "lead over Retrain (points)", "final_retain": "retain acc., last step (%)",
+                "gap": "lead over Retrain (points)",
+                "gap_low": "lead over Retrain, 95% low (points)",
+                "gap_high": "lead over Retrain, 95% high (points)",
+                "min_gap_low": "smallest lead, 95% low (points)",
+                "mean_gap": "mean lead (points)", "min_gap": "smallest lead (points)",
+                "final_retain": "retain acc., last step (%)",
                 "steps_to_50": "steps to 50%", "n": "cells"}
 # columns in percent (one decimal) beyond the readout x split ones
-PERCENT = {"mia_efficacy", "mia_loss", "ua", "start", "mean", "gap", "final_retain",
+PERCENT = {"mia_efficacy", "mia_loss", "ua", "start", "mean", "gap", "gap_low", "gap_high",
+           "min_gap_low", "mean_gap", "min_gap", "final_retain",
            "test retain", "test forget", "original test retain", "retain_acc",
            "test retain acc", *SPLIT_NAMES}
 
@@ -329,15 +335,21 @@ def cell_spread(df: pd.DataFrame, y: str, ylabel: str, ylim: tuple | None = (0, 
 
 
 def gap_intervals(gaps: pd.DataFrame, means: pd.DataFrame | None = None,
-                  margin: float | None = None, reference: str = "Retrain"):
-    """Each method's gap to ``reference`` with its 95% interval, one panel per readout: a
-    coloured dot and whisker per (seed, forget set) cell (``gaps``, from
-    :meth:`illusion.book.PageReader.gaps`) and, with ``means``
-    (:func:`illusion.experiments.gap_means`), a black diamond and whisker for the mean over
-    the cells; a dashed line at 0 and a dotted one at ``margin``. Methods run down the y axis
-    in order of first appearance."""
+                  margin: float | None = None, reference: str = "Retrain",
+                  panel: str = "readout", xlabel: str | None = None):
+    """Each method's gap to ``reference`` with its 95% interval, one panel per value of
+    ``panel`` (a readout; an attack for relearning leads): a coloured dot and whisker per
+    (seed, forget set) cell (``gaps``, from :meth:`illusion.book.PageReader.gaps` or
+    :func:`illusion.experiments.relearn_leads`) and, with ``means``
+    (:func:`illusion.experiments.gap_means`, ``lead_means``), a black diamond and whisker for
+    the mean over the cells; a dashed line at 0 and a dotted one at ``margin``. Methods run
+    down the y axis in order of first appearance."""
     from .claims import cell_label  # claims imports this module
 
+    xlabel = xlabel or f"test-forget accuracy − {reference}'s (points)"
+    if panel != "readout":
+        gaps = gaps.rename(columns={panel: "readout"})
+        means = None if means is None else means.rename(columns={panel: "readout"})
     readouts = list(dict.fromkeys(gaps["readout"]))
     order = list(dict.fromkeys(gaps["method"]))
     cells = list(dict.fromkeys(zip(gaps["seed"], gaps["forget"])))
@@ -363,11 +375,13 @@ def gap_intervals(gaps: pd.DataFrame, means: pd.DataFrame | None = None,
         if margin is not None:
             ax.axvline(margin, color="0.4", ls=":", lw=1)
         ax.set(title=READOUT_NAMES.get(readout, readout),
-               xlabel=f"test-forget accuracy − {reference}'s (points)")
+               xlabel=xlabel if len(readouts) == 1 else "")
         ax.set_yticks(range(len(order)), [method_label(m) for m in order])
     axes[0][0].invert_yaxis()
     handles, labels = axes[0][0].get_legend_handles_labels()
     fig.legend(handles, labels, loc="lower center", ncol=min(len(labels), 5), frameon=False,
                bbox_to_anchor=(0.5, 1.0))
+    if len(readouts) > 1:  # one label under the panels, not one per panel
+        fig.supxlabel(xlabel, fontsize="medium")
     fig.tight_layout()
     return fig

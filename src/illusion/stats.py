@@ -27,7 +27,7 @@ import numpy as np
 from scipy import stats as _scipy_stats
 
 __all__ = ["LEVEL", "RESAMPLES", "CKAReference", "IMAGE_SEED", "Interval", "accuracy_gap",
-           "cka_draws", "mean_interval", "percentile_bounds", "resample_weights"]
+           "cka_draws", "mean_interval", "percentile_bounds", "resample_weights", "subset_gap"]
 
 LEVEL = 0.95
 RESAMPLES = 2000
@@ -124,6 +124,35 @@ def mean_interval(intervals: Sequence[Interval]) -> Interval:
     low, high = percentile_bounds(draws, level)
     return Interval(float(np.mean([iv.estimate for iv in intervals])), low, high,
                     sum(iv.n for iv in intervals), level, draws)
+
+
+def subset_gap(a, b, positions, n_total: int, seed: int = 0, resamples: int = RESAMPLES,
+               level: float = LEVEL) -> Interval:
+    """Mean of ``a`` minus mean of ``b``, in percentage points (scores in [0, 1] of the same
+    images, e.g. a share of correct steps), with a paired bootstrap interval, for images that
+    are a subset (``positions``, distinct) of a fixed set of ``n_total``: each resample draws
+    multiplicities of the **whole** set (:func:`resample_weights` with ``seed``) and weighs
+    the subset's images by theirs. Cells that read other subsets of the same set (another
+    training seed drew other images) thus resample every shared image with the same rows, so
+    that their draws average into the mean's bootstrap (:func:`mean_interval`)."""
+    a = np.asarray(a, dtype=np.float64).ravel()
+    b = np.asarray(b, dtype=np.float64).ravel()
+    positions = np.asarray(positions, dtype=np.int64).ravel()
+    if not (a.shape == b.shape == positions.shape):
+        raise ValueError(f"subset_gap: {a.size}, {b.size} scores and {positions.size} positions; "
+                         "a paired gap needs one position per image on both sides")
+    if positions.size and (positions.min() < 0 or positions.max() >= n_total
+                           or np.unique(positions).size != positions.size):
+        raise ValueError(f"subset_gap: positions must be distinct, in 0..{n_total - 1}")
+    if a.size == 0:
+        return Interval.missing(0)
+    estimate = 100.0 * (a.mean() - b.mean())
+    w = resample_weights(n_total, resamples, seed)[:, positions]
+    total = w.sum(1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        draws = 100.0 * (w @ (a - b)) / total  # NaN for a resample without a subset image,
+    low, high = percentile_bounds(draws, level)  # which leaves the interval missing
+    return Interval(float(estimate), low, high, int(a.size), level, draws)
 
 
 def resample_weights(n: int, resamples: int = RESAMPLES, seed: int = 0) -> np.ndarray:
