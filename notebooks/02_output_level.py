@@ -24,7 +24,7 @@
 profile = "cpu"
 dataset = None
 seed = None         # one seed / one forget set, or None: the profile's grid
-forget = None       # (cpu: forget class 0, seed 0; paper: [A]'s CIFAR-10 grid, 3 seeds)
+forget = None       # (cpu: five cells, illusion.profiles.CPU_CELLS; paper: [A]'s grid x 3 seeds)
 forget_sets = None  # several forget sets / seeds at once (override seed / forget)
 seeds = None
 

@@ -25,7 +25,7 @@
 profile = "cpu"
 dataset = None
 seed = None         # one seed / one forget set, or None: the profile's grid
-forget = None       # (cpu: forget class 0, seed 0; paper: [A]'s CIFAR-10 grid, 3 seeds)
+forget = None       # (cpu: five cells, illusion.profiles.CPU_CELLS; paper: [A]'s grid x 3 seeds)
 forget_sets = None  # several forget sets / seeds at once (override seed / forget)
 seeds = None
 pca_method = "random_label"
@@ -123,9 +123,9 @@ plt.close(fig)
 # ## Spread over forget sets and seeds
 #
 # Each point of {numref}`fig-probe-spread` is one (seed, forget set) cell: how much the probe's
-# recovery of the forgotten class varies with the class forgotten and the seed. On the `cpu`
-# profile the grid is one cell; `forget_sets` and `seeds` widen it (the `paper` profile runs
-# [A]'s grid).
+# recovery of the forgotten class varies with the class forgotten and the seed. The `cpu`
+# profile's grid has five cells (`illusion.profiles.CPU_CELLS`); `forget_sets` and `seeds`
+# choose others (the `paper` profile runs [A]'s grid).
 
 # %% tags=["hide-input"]
 spread = grid.assign(label=grid["method"].map(method_label))

@@ -27,7 +27,7 @@
 profile = "cpu"
 dataset = None
 seed = None         # one seed / one forget set, or None: the profile's grid
-forget = None       # (cpu: forget class 0, seed 0; paper: [A]'s CIFAR-10 grid, 3 seeds)
+forget = None       # (cpu: five cells, illusion.profiles.CPU_CELLS; paper: [A]'s grid x 3 seeds)
 forget_sets = None  # several forget sets / seeds at once (override seed / forget)
 seeds = None
 
@@ -113,8 +113,8 @@ plt.close(fig)
 #
 # The growth of the forget row's duality distance over the original's, cell by cell
 # ({numref}`fig-duality-spread`): whether the rotation of the classifier row depends on the
-# class forgotten and the seed. On the `cpu` profile the grid is one cell; `forget_sets` and
-# `seeds` widen it.
+# class forgotten and the seed, over the grid's cells (five on the `cpu` profile;
+# `forget_sets` and `seeds` choose others).
 
 # %% tags=["hide-input"]
 original_duality = grid[grid["method"] == "original"].set_index(["seed", "forget"])[

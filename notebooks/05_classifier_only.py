@@ -21,14 +21,14 @@
 # and every retained sample keeps its label exactly when $c < (K-1)\alpha$. This page checks the
 # bound on the cached original, then runs the empirical versions: zeroing the row, and training
 # only the last layer (backbone and batch-norm statistics frozen) with an unlearning loss.
-# Every step runs on each (seed, forget set) cell of the grid (one cell on the `cpu` profile)
-# and is judged on the means over the cells.
+# Every step runs on each (seed, forget set) cell of the grid (five on the `cpu` profile)
+# and is judged in every cell and on the means over the cells.
 
 # %% tags=["parameters"]
 profile = "cpu"
 dataset = None
 seed = None         # one seed / one forget set, or None: the profile's grid
-forget = None       # (cpu: forget class 0, seed 0; paper: [A]'s CIFAR-10 grid, 3 seeds)
+forget = None       # (cpu: five cells, illusion.profiles.CPU_CELLS; paper: [A]'s grid x 3 seeds)
 forget_sets = None  # several forget sets / seeds at once (override seed / forget)
 seeds = None
 c_ratios = [0.1, 0.25, 0.5, 0.75, 0.9, 1.1, 1.5, 2.0, 4.0]

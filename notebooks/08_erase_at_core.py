@@ -29,14 +29,14 @@
 # test images, separately for the forgotten class and for the retained classes, against the
 # original and against Retrain. The probe columns repeat {cite:t}`gao2026illusion`'s linear
 # probe at every depth. Every model is built and read for each (seed, forget set) cell of the
-# grid (one cell on the `cpu` profile); tables, curves and the verdict use the means over the
-# cells.
+# grid (five on the `cpu` profile); tables and curves use the means over the cells, and the
+# verdict is given in every cell and on the means.
 
 # %% tags=["parameters"]
 profile = "cpu"
 dataset = None
 seed = None         # one seed / one forget set, or None: the profile's grid
-forget = None       # (cpu: forget class 0, seed 0; paper: [A]'s CIFAR-10 grid, 3 seeds)
+forget = None       # (cpu: five cells, illusion.profiles.CPU_CELLS; paper: [A]'s grid x 3 seeds)
 forget_sets = None  # several forget sets / seeds at once (override seed / forget)
 seeds = None
 baselines = ["random_label", "neggrad_plus", "scrub", "salun"]
