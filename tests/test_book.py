@@ -16,7 +16,7 @@ NOTEBOOKS = sorted((ROOT / "notebooks").glob("[0-9]*.py"))
 def test_grid_cells_defaults_and_normalisation():
     assert book.grid_cells("cpu") == [(0, (0,)), (0, (1,)), (0, (6,)), (0, (2, 4, 8)),
                                       (1, (0,))]  # the profile's declared cells, in order
-    assert book.grid_cells("smoke") == [(0, (0,))]
+    assert book.grid_cells("smoke") == [(0, (0,)), (1, (6,))]  # a later cell, a second seed
     # one axis given: the profile's cells on it, else that axis x the other axis's values
     assert book.grid_cells("cpu", seed=1) == [(1, (0,))]
     assert book.grid_cells("cpu", forget=[6]) == [(0, (6,))]

@@ -81,8 +81,8 @@ def test_page_for_readers_shows_parameters_once_and_how_to_rerun(monkeypatch):
     removed = [c for c in nb.cells if "remove-cell" in c.metadata.get("tags", [])]
     assert len(removed) == 2  # the notebook's parameters cell and papermill's
     line = nb.cells[3].source
-    assert line.startswith("*Executed with profile `smoke` on `fashion_mnist`: 1 (seed, "
-                           "forget set) cell, seed 0, forget set {0}.")
+    assert line.startswith("*Executed with profile `smoke` on `fashion_mnist`: 2 (seed, "
+                           "forget set) cells: {0}, seed 0; {6}, seed 1.")
     assert "(#re-run-03_probe)" in line
     box = nb.cells[-1].source
     assert box.startswith("(re-run-03_probe)=\n:::{admonition} Re-run this page")
@@ -106,6 +106,11 @@ def test_rerun_box_says_what_the_launch_buttons_open(monkeypatch):
     ({"profile": "paper", "seed": None, "forget": None, "seeds": [1]},
      r"Executed with profile `paper` on `cifar10`: 15 \(seed, forget set\) cells, seed 1, "
      r"forget sets \{0\}, .*\{2, 4, 8\}\."),
+    ({"profile": "cpu", "seed": None, "forget": None},  # the profile's cells, not a product
+     r"Executed with profile `cpu` on `fashion_mnist`: 5 \(seed, forget set\) cells: \{0\}, "
+     r"seed 0; \{1\}, seed 0; \{6\}, seed 0; \{2, 4, 8\}, seed 0; \{0\}, seed 1\."),
+    ({"profile": "cpu", "seed": None},  # C0: the seeds of the grid
+     r"Executed with profile `cpu` on `fashion_mnist`, seeds 0, 1\."),
 ])
 def test_run_line(values, expected):
     assert re.fullmatch(expected, run_notebooks.run_line(values))

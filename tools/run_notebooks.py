@@ -86,8 +86,13 @@ def run_line(values: dict) -> str:
                        values.get("forget_sets"), values.get("seeds"))
     seeds = sorted({s for s, _ in cells})
     if "forget" not in values:  # a page of the original model only
-        return line + f", seed {', '.join(map(str, seeds))}."
+        return line + f", seed{'s' * (len(seeds) > 1)} {', '.join(map(str, seeds))}."
     sets = list(dict.fromkeys(f"{{{forget_label(f).replace('+', ', ')}}}" for _, f in cells))
+    if len(cells) != len(seeds) * len(sets):  # not every seed with every set: name each cell
+        from illusion.claims import cell_label
+
+        return (line + f": {len(cells)} (seed, forget set) cells: "
+                + "; ".join(cell_label(s, f) for s, f in cells) + ".")
     return (line + f": {len(cells)} (seed, forget set) cell{'s' * (len(cells) > 1)}, "
             f"seed{'s' * (len(seeds) > 1)} {', '.join(map(str, seeds))}, "
             f"forget set{'s' * (len(sets) > 1)} {', '.join(sets)}.")
