@@ -31,8 +31,8 @@
 # `--train-reference` trains a Retrain of your architecture on the retained classes (stated
 # recipe, cached). The verdict's criteria are constants of `illusion.audit.verdict`.
 #
-# This page does what a user would: it takes the RL (random-label) model of this build, its
-# Retrain and its original, saves them as **plain state dicts**, writes the images they were
+# This page does what a user would: it takes the RL (random-label) model of this build's first
+# (seed, forget set) cell, its Retrain and its original, saves them as **plain state dicts**, writes the images they were
 # trained on (and a slice of the test set) as an ImageFolder, and runs the command on them.
 
 # %% tags=["parameters"]

@@ -92,7 +92,7 @@ def test_book_grid_is_the_union_of_the_pages():
 
 def test_later_cells_compute_only_what_a_page_reads_there():
     """The first cell has every label and extra; a later cell drops the labels and extras that
-    pages read in the first cell only (C6's @A rows, the audit and fidelity pages)."""
+    pages read in the first cell only (C6's @A rows, the audit page)."""
     grid = book.book_grid("cpu")
     cells = book.grid_cells("cpu")
     by_cell = {c: {x.label: x for x in grid.cells if (x.seed, x.forget) == c} for c in cells}

@@ -128,7 +128,7 @@ PAGES: dict[str, Page] = {
                   first_only=True),
     # the models on which the metric deviations' effects are measured
     "fidelity": Page("10_fidelity", _reads(("retrain", "random_label", "salun", "scrub",
-                                            "neggrad_plus")), first_only=True),
+                                            "neggrad_plus"))),
 }
 
 
