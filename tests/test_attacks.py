@@ -63,6 +63,27 @@ def test_relearn_scores_are_the_curve_per_image(models, cache):
     assert len(list(cache.root.glob("relearn/*.pt"))) == 2  # read from the cached curves
 
 
+def test_relearn_leads_are_the_summary_gaps_with_intervals(models, cache):
+    from illusion.experiments import lead_means, relearn_leads
+
+    configs = {"a": FAST, "control": RelearnConfig(**{**FAST.__dict__, "include_forget": False})}
+    leads = relearn_leads(models, configs, 0, cache)
+    curves = pd.concat([relearn(tm, cfg, 0, cache).assign(method=k, attack=a)
+                        for k, tm in models.items() for a, cfg in configs.items()])
+    gaps = relearn_summary(curves).set_index(["method", "attack"])["gap"]
+    assert list(leads["method"]) == ["prune_row", "prune_row"]
+    for row in leads.itertuples():
+        assert row.gap == pytest.approx(gaps[(row.method, row.attack)])
+        assert row.low <= row.gap <= row.high
+    twice = pd.concat([leads.assign(seed=0), leads.assign(seed=1)])
+    means = lead_means(twice)
+    assert list(means["cells"]) == [2, 2]
+    assert means[["gap", "low", "high"]].to_numpy() == pytest.approx(
+        leads[["gap", "low", "high"]].to_numpy())
+    with pytest.raises(KeyError, match="no reference"):
+        relearn_leads({"prune_row": models["prune_row"]}, configs, 0, cache)
+
+
 def test_relearn_curve_is_deterministic_and_leaves_global_rng(models):
     tm = models["prune_row"]
     s = tm.splits

@@ -144,31 +144,22 @@ def relearn_leads(models: dict, configs: dict, seed: int = 0, cache=None,
 
 def lead_means(leads: pd.DataFrame) -> pd.DataFrame:
     """:func:`relearn_leads` of several cells (stacked) as the mean lead per (``method``,
-    ``attack``) over the cells with its interval (:func:`illusion.stats.mean_interval`) and
-    ``cells``."""
-    from .stats import mean_interval
-
-    rows = []
-    for (method, attack), group in leads.groupby(["method", "attack"], sort=False):
-        iv = mean_interval(list(group["interval"]))
-        rows.append({"method": method, "attack": attack, "gap": iv.estimate, "low": iv.low,
-                     "high": iv.high, "cells": len(group), "interval": iv})
-    return pd.DataFrame(rows, columns=["method", "attack", "gap", "low", "high", "cells",
-                                       "interval"])
+    ``attack``) over the cells with its interval and ``cells`` (:func:`gap_means`)."""
+    return gap_means(leads, "attack")
 
 
-def gap_means(gaps: pd.DataFrame) -> pd.DataFrame:
+def gap_means(gaps: pd.DataFrame, by: str = "readout") -> pd.DataFrame:
     """:func:`readout_gaps` of several cells (stacked, each row tagged with its cell) as the
-    mean gap per (``method``, ``readout``) over the cells with its interval
+    mean gap per (``method``, ``by``) over the cells with its interval
     (:func:`illusion.stats.mean_interval`) and ``cells``, in order of first appearance."""
     from .stats import mean_interval
 
     rows = []
-    for (method, readout), group in gaps.groupby(["method", "readout"], sort=False):
+    for (method, key), group in gaps.groupby(["method", by], sort=False):
         iv = mean_interval(list(group["interval"]))
-        rows.append({"method": method, "readout": readout, "gap": iv.estimate, "low": iv.low,
+        rows.append({"method": method, by: key, "gap": iv.estimate, "low": iv.low,
                      "high": iv.high, "cells": len(group), "interval": iv})
-    return pd.DataFrame(rows, columns=["method", "readout", "gap", "low", "high", "cells",
+    return pd.DataFrame(rows, columns=["method", by, "gap", "low", "high", "cells",
                                        "interval"])
 
 
