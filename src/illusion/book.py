@@ -239,7 +239,7 @@ class PageReader:
             raise UndeclaredRead(f"page {self.name} reads {label!r} in its first cell only "
                                  f"(illusion.book.PAGES[{self.name!r}].first_only), not in "
                                  f"seed {seed}, forget set {list(forget)}")
-        extras = self._extras[first].get(label, self._extras[True][label])
+        extras = self._extras[first][label]  # later cells: this page reads it there, so listed
         return _cell(self.profile, self.dataset, seed, forget, label, extras)
 
     def table(self, labels: Sequence[str] | None = None) -> pd.DataFrame:
