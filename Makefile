@@ -24,7 +24,7 @@ export ILLUSION_DATA ?= $(CURDIR)/data
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[book,dev]'
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-cache-dir -e '.[book,dev]'
 	@touch $(STAMP)
 
 # Fashion-MNIST: already there, else apt-get as root on Debian/Ubuntu, else torchvision's
