@@ -229,7 +229,8 @@ def relearn_scores(tm: TrainedModel, config: RelearnConfig = RelearnConfig(), se
     """(test image indices, score) of a relearning curve's forget images, from the cached
     curve (:func:`relearn`): each image's share of the evaluated steps after step 0 that got it
     right. Their mean, in percent, is :func:`relearn_summary`'s ``mean``; two models' scores
-    on the same images give the lead's paired bootstrap (:func:`illusion.stats.accuracy_gap`)."""
+    on the same images give the lead's paired bootstrap
+    (:func:`illusion.experiments.relearn_leads`, :func:`illusion.stats.subset_gap`)."""
     payload = _relearn_payload(tm, config, seed, cache)
     steps = sum(1 for p in payload["curve"] if p["step"] > 0)
     hits = np.asarray(payload["forget_hits"], dtype=np.float64)

@@ -13,7 +13,8 @@ import torch
 
 from .train import TrainConfig
 
-__all__ = ["CPU_CELLS", "PAPER_FORGET_SETS", "SMOKE_CELLS", "PROFILES", "Profile", "get_profile", "native_bf16"]
+__all__ = ["CPU_CELLS", "PAPER_FORGET_SETS", "SMOKE_CELLS", "PROFILES", "Profile", "get_profile",
+           "native_bf16"]
 
 
 def native_bf16() -> bool:
