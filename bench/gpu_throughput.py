@@ -19,13 +19,10 @@ import time
 
 import torch
 
-from illusion.data import _make
+from illusion.data import SHAPES, _make
 from illusion.pipeline import build_model, default_device, generators
 from illusion.profiles import get_profile
 from illusion.train import fit
-
-SHAPES = {"fashion_mnist": (1, 28), "cifar10": (3, 32), "cifar100": (3, 32)}
-
 
 def random_data(dataset: str, n: int, classes: int = 10):
     channels, side = SHAPES[dataset]

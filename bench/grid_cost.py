@@ -69,7 +69,8 @@ from illusion.methods import create_method, hparams_for, parse_method_name, reso
 from illusion.methods.cmf import cmf_finetune
 from illusion.models import create_model
 from illusion.profiles import get_profile
-from illusion.sweep import MODELS, STAGE_EXTRAS, Cell, Grid, load_grid
+from illusion.cells import MODELS, STAGE_EXTRAS, Cell, Grid
+from illusion.sweep import load_grid
 from illusion.train import TrainConfig
 
 FORWARD = 1.0 / 3.0  # units per forward-only image

@@ -63,8 +63,9 @@ from myst_nb import glue
 
 from illusion import book
 from illusion.experiments import gap_means
-from illusion.plotting import (feature_pca, figure, gap_intervals, method_label,
-                               method_palette, readable, readout_bars, set_theme)
+from illusion.catalog import method_label
+from illusion.plotting import (feature_pca, figure, gap_intervals, method_palette, readable,
+                               readout_bars, set_theme)
 
 set_theme()
 page = book.page("C2", profile, dataset, seed, forget, forget_sets, seeds)

@@ -58,7 +58,8 @@ import seaborn as sns
 from myst_nb import glue
 
 from illusion import book
-from illusion.plotting import cell_spread, figure, method_label, method_palette, readable, set_theme
+from illusion.catalog import method_label
+from illusion.plotting import cell_spread, figure, method_palette, readable, set_theme
 
 set_theme()
 page = book.page("C3", profile, dataset, seed, forget, forget_sets, seeds)
@@ -117,11 +118,7 @@ plt.close(fig)
 # `forget_sets` and `seeds` choose others).
 
 # %% tags=["hide-input"]
-original_duality = grid[grid["method"] == "original"].set_index(["seed", "forget"])[
-    "duality_forget"]
-growth = grid[~grid["method"].isin(["original", "retrain"])].copy()
-growth["duality_growth"] = growth["duality_forget"].to_numpy() - original_duality.loc[
-    list(zip(growth["seed"], growth["forget"]))].to_numpy()
+growth = book.change_from(grid, "duality_forget", "duality_growth")  # minus the original's
 fig = cell_spread(growth, "duality_growth", "forget-row duality growth", ylim=None,
                   baseline=0.0)
 glue("fig_duality_spread", fig, display=False)

@@ -58,7 +58,7 @@ from myst_nb import glue
 
 from illusion import book
 from illusion.experiments import flip_curve
-from illusion.sweep import forget_label
+from illusion.catalog import ForgetSet
 from illusion.plotting import cell_spread, figure, readable, readout_bars, set_theme
 
 set_theme()
@@ -144,11 +144,7 @@ plt.close(fig)
 # same cell:
 
 # %% tags=["hide-input"]
-original_probe = grid[grid["method"] == "original"].set_index(["seed", "forget"])[
-    "probe_test_forget"]
-change = grid[~grid["method"].isin(["original", "retrain"])].copy()
-change["probe_change"] = change["probe_test_forget"].to_numpy() - original_probe.loc[
-    list(zip(change["seed"], change["forget"]))].to_numpy()
+change = book.change_from(grid, "probe_test_forget", "probe_change")  # minus the original's
 fig = cell_spread(change, "probe_change", "probe test-forget change (points)", ylim=None,
                   baseline=0.0)
 glue("fig_classifier_only_spread", fig, display=False)
@@ -184,7 +180,7 @@ def c4_inputs(seed, forget):
 
 # %%
 verdict_c4 = book.judge_cells(lambda **k: claims.classifier_only(criterion=criterion, **k),
-                              [(s, forget_label(f)) for s, f in cells], c4_inputs)
+                              [(s, ForgetSet(f)) for s, f in cells], c4_inputs)
 glue("verdict_c4", verdict_c4.text, display=False)
 glue("c4_k_of_n", verdict_c4.values["k_of_n"], display=False)
 readable(verdict_c4.details)

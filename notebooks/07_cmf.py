@@ -81,9 +81,8 @@ from myst_nb import glue
 
 from illusion import book
 from illusion.methods import hparams_for
-from illusion.plotting import (cell_spread, feature_pca, method_label, readable, readout_bars,
-                               set_theme)
-from illusion.sweep import forget_label
+from illusion.catalog import ForgetSet, method_label
+from illusion.plotting import cell_spread, feature_pca, readable, readout_bars, set_theme
 
 set_theme()
 page = book.page("C6", profile, dataset, seed, forget, forget_sets, seeds)
@@ -186,7 +185,7 @@ shown = page.models(["cmf_original", "random_label+cmf", "scrub+cmf", "unsir+cmf
 fig = feature_pca({method_label(k): v for k, v in shown.items()}, forget)
 glue("fig_cmf_pca", fig, display=False)
 plt.close(fig)
-glue("c6_detail_cell", f"seed {seed}, forget set {{{forget_label(forget).replace('+', ', ')}}}",
+glue("c6_detail_cell", f"seed {seed}, forget set {ForgetSet(forget).braces}",
      display=False)
 
 # %% [markdown]
@@ -213,7 +212,7 @@ gaps = {"vs_base": pd.concat([page.gaps([m + v for v in settings], reference=m)
         "vs_retrain": page.gaps([m + v for m in methods for v in settings])}
 # [A]'s learning rates run in the first cell only (illusion.book.PAGES["C6"].first_only)
 judged_on = {"+cmf": grid, "+cmf@A": grid[(grid["seed"] == seed)
-                                          & (grid["forget"] == forget_label(forget))]}
+                                          & (grid["forget"] == ForgetSet(forget))]}
 c6 = {v: book.judge(judged_on[v], cols, lambda t, v=v, label=label:
                     claims.cmf_representation(t, methods, criterion, v, label), gaps)
       for v, label in settings.items()}

@@ -81,11 +81,7 @@ import matplotlib.pyplot as plt
 from myst_nb import glue
 
 from illusion import book
-import numpy as np
-
-from illusion.experiments import depth_tables, stage_cka_draws
-from illusion.stats import IMAGE_SEED
-from illusion.sweep import forget_label
+from illusion.experiments import depth_tables
 from illusion.plotting import cell_spread, method_lines, readable, set_theme
 
 set_theme()
@@ -175,42 +171,15 @@ readable(abl)
 # ## Verdict
 #
 # Against `criterion`, stated at the top of the page ({numref}`fig-cka-stages`), in every
-# (seed, forget set) cell and on the means over them (`illusion.book.judge_cells`): per
+# (seed, forget set) cell and on the means over them (`illusion.book.judge_depth`): per
 # method on the means, then the verdict of each cell.
 
-# %% tags=["hide-input"]
-forget_sim = sim[(sim["split"] == "forget") & (sim["reference"] == "original")]
-cka = forget_sim.pivot_table(index="method", columns="stage", values="cka",
-                             sort=False)  # mean over the cells
-stages = list(cka.columns)
-acc = accuracy.set_index("method")["test_retain"]
-# bootstrap draws of each judged model's CKA, every model of a cell on the same resamples of
-# its forget-class test images (paired); on the means, the cells' draws averaged
-judged_models = [*baselines, *ec_methods]
-draws_c7 = {(s, forget_label(f)): stage_cka_draws(  # the images' resamples, whatever the seed
-    page.model("original", s, f), page.models(judged_models, s, f), f, seed=IMAGE_SEED)
-    for s, f in page.cells}
-mean_draws = {m: {st: np.mean([d[m][st] for d in draws_c7.values()], axis=0) for st in stages}
-              for m in judged_models}
-
-
-def c7_inputs(seed, forget):
-    """Forget-class CKA to the original per (method, stage), test-retain accuracy per method
-    and the CKA draws: of one cell, or their means over the cells (seed and forget None)."""
-    if seed is None:
-        return {"cka": cka, "retain_acc": acc, "draws": mean_draws}
-    here = lambda t: t[(t["seed"] == seed) & (t["forget"] == forget)]  # noqa: E731
-    return {"cka": here(forget_sim).pivot_table(index="method", columns="stage", values="cka",
-                                                sort=False),
-            "retain_acc": here(stack["accuracy"]).set_index("method")["test_retain"],
-            "draws": draws_c7[(seed, forget)]}
-
-
 # %%
-verdict_c7 = book.judge_cells(lambda **k: claims.depth_forgetting(criterion=criterion, **k),
-                              list(dict.fromkeys(zip(forget_sim["seed"], forget_sim["forget"]))),
-                              c7_inputs)
+verdict_c7 = book.judge_depth(page, stack,
+                              lambda **k: claims.depth_forgetting(criterion=criterion, **k),
+                              [*baselines, *ec_methods])
 judged = list(verdict_c7.values["judged_stages"])
+stages = list(dict.fromkeys(sim["stage"]))  # network order
 abl_mean = abl[judged or stages].mean(axis=1)
 c7_ablation = (f"Lowest mean forget-class CKA over the "
                f"{'judged' if judged else 'measured (none judged)'} stages: {abl_mean.idxmin()} "
@@ -219,6 +188,7 @@ c7_ablation = (f"Lowest mean forget-class CKA over the "
 glue("verdict_c7", verdict_c7.text, display=False)
 glue("c7_k_of_n", verdict_c7.values["k_of_n"], display=False)
 glue("c7_ablation", c7_ablation, display=False)
+acc = accuracy.set_index("method")["test_retain"]
 display(readable(verdict_c7.details.assign(retain_acc=acc.reindex(verdict_c7.details.index))))
 verdict_c7.values["cells"]
 
@@ -236,6 +206,7 @@ verdict_c7.values["cells"]
 # seed.
 
 # %% tags=["hide-input"]
+forget_sim = book.forget_cka(sim)
 cell_cka = forget_sim[forget_sim["method"] != "retrain"]
 cell_cka = cell_cka[cell_cka["stage"].isin(judged or stages)].groupby(
     ["seed", "forget", "method"], sort=False, as_index=False)["cka"].mean()

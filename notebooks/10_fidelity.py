@@ -40,7 +40,8 @@ from myst_nb import glue
 
 from illusion import fidelity
 from illusion import book
-from illusion.plotting import method_label, readable
+from illusion.catalog import method_label
+from illusion.plotting import readable
 
 pd.set_option("display.max_colwidth", None)  # the deviations are sentences: show them whole
 ROOT = Path.cwd()  # papermill runs the notebooks from the repository root

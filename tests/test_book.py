@@ -5,7 +5,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from illusion import book, sweep
+from illusion import book, cells, sweep
+from illusion.catalog import CMF_BASES, ForgetSet
 from illusion.methods import available, hparams_for
 from illusion.profiles import PAPER_FORGET_SETS, get_profile
 
@@ -45,9 +46,9 @@ def test_grid_cells_defaults_and_normalisation():
 
 
 def test_forget_label_and_summarise():
-    assert sweep.forget_label((0,)) == "0" and sweep.forget_label((2, 4, 8)) == "2+4+8"
+    assert ForgetSet((0,)) == "0" and ForgetSet((8, 2, 4)) == "2+4+8"
     t = pd.DataFrame({"method": ["a", "a", "b"], "x": [1.0, 3.0, 5.0]})
-    s = sweep.summarise(t, ["x"])
+    s = cells.summarise(t, ["x"])
     assert list(s.index) == ["a", "b"]
     assert s.loc["a", "x_mean"] == 2.0 and s.loc["a", "x_std"] == pytest.approx(2 ** 0.5)
     assert s.loc["a", "n"] == 2 and s.loc["b", "n"] == 1 and pd.isna(s.loc["b", "x_std"])
@@ -62,9 +63,9 @@ def test_declarations_are_consistent():
         assert (ROOT / "notebooks" / f"{page.notebook}.py").exists(), name
         for label, extras in page.reads.items():
             assert label in book.ENTRIES, (name, label)
-            assert set(extras) <= set(sweep.EXTRAS), (name, label, extras)
+            assert set(extras) <= set(cells.EXTRAS), (name, label, extras)
     for label, entry in book.ENTRIES.items():
-        assert entry.method in (*sweep.MODELS, *available()), label
+        assert entry.method in (*cells.MODELS, *available()), label
     assert {p.notebook for p in book.PAGES.values()} == {n.stem for n in NOTEBOOKS}
 
 
@@ -86,7 +87,7 @@ def test_book_grid_is_the_union_of_the_pages():
                   if k == "lr" or k.endswith("_lr")}
     assert book.book_grid("cpu", pages=["C1"]).cells[0].extras == ()
     paper = book.book_grid("paper")
-    later = len(set(labels)) - len(book.CMF_BASES)  # the later cells have no @A rows
+    later = len(set(labels)) - len(CMF_BASES)  # the later cells have no @A rows
     assert len(paper.cells) == len(set(labels)) + (len(book.grid_cells("paper")) - 1) * later
 
 
@@ -98,7 +99,7 @@ def test_later_cells_compute_only_what_a_page_reads_there():
     by_cell = {c: {x.label: x for x in grid.cells if (x.seed, x.forget) == c} for c in cells}
     first, later = by_cell[cells[0]], by_cell[cells[1]]
     assert set(first) == {lab for p in book.PAGES.values() for lab in p.labels}
-    at_a = {f"{m}+cmf@A" for m in book.CMF_BASES}
+    at_a = {f"{m}+cmf@A" for m in CMF_BASES}
     assert set(first) - set(later) == at_a
     assert all(set(by_cell[c]) == set(later) for c in cells[1:])
     assert "audit_page" in first["random_label"].extras
@@ -154,17 +155,18 @@ def test_page_table_is_the_sweeps_row(tiny_profile, cache, monkeypatch):
     """A page's rows are the sweep's cached rows: sweeping the page's grid first leaves the
     page nothing to build, over every cell, with the cell columns added."""
     monkeypatch.setattr(book, "PAGES", {"T": book.Page("01_original_model", {"prune_row": ()})})
-    cells = [(0, (1,)), (0, (0, 2))]
-    grid = book.book_grid("smoke", cells=cells)
+    pairs = [(0, (1,)), (0, (0, 2))]
+    grid = book.book_grid("smoke", cells=pairs)
     assert [c.label for c in grid.cells] == ["original", "prune_row"] * 2
     for cell in grid.cells:
-        sweep.run_cell(cell, grid.extras, cache)
+        cells.run_cell(cell, grid.extras, cache)
     log = (cache.root / "builds.jsonl").read_text().splitlines()
     page = book.page("T", "smoke", forget_sets=[[1], [2, 0]], seeds=[0], cache=cache)
     table = page.table()
     assert (cache.root / "builds.jsonl").read_text().splitlines() == log  # nothing built
     assert table["method"].tolist() == ["original", "prune_row"] * 2
     assert table["forget"].tolist() == ["1", "1", "0+2", "0+2"]
+    assert [f.classes for f in table["forget"]] == [(1,), (1,), (0, 2), (0, 2)]  # values
     assert set(table["n_forget"]) == {1, 2} and "cka_test" in table  # BOOK_EXTRAS
     # each cell is evaluated with its own forget set
     originals = table[table["method"] == "original"].set_index("forget")
@@ -188,7 +190,7 @@ def test_two_labels_of_one_configuration_keep_their_names(tiny_profile, cache, m
 def _c2_grid() -> pd.DataFrame:
     """Two cells: the illusion through NCC in {0}, seed 0, not in {1}, seed 0."""
     rows = []
-    for forget, rl_ncc in (("{0}", 95.0), ("{1}", 61.0)):
+    for forget, rl_ncc in ((ForgetSet([0]), 95.0), (ForgetSet([1]), 61.0)):
         for method, (out, probe, ncc) in {"original": (95.0, 90.0, 96.0),
                                           "retrain": (0.0, 80.0, 60.0),
                                           "random_label": (0.0, 88.0, rl_ncc),
@@ -221,7 +223,7 @@ def test_judge_reads_each_cells_intervals_and_their_mean():
         return Interval((low + high) / 2, low, high, 100, draws=draws)
 
     rows = []
-    for forget, probe_low in (("{0}", 6.0), ("{1}", 2.0)):
+    for forget, probe_low in ((ForgetSet([0]), 6.0), (ForgetSet([1]), 2.0)):
         for method in ("random_label", "salun"):
             for readout, low in (("probe", probe_low), ("ncc", 30.0)):
                 iv = gap(low, low + 6.0)
@@ -251,7 +253,7 @@ def test_judge_cells_passes_each_cells_inputs_and_then_the_means():
         seen.append(x)
         return claims.Verdict("C9", claims.HOLDS if x > 1 else claims.FAILS, f"x = {x}.")
 
-    values = {(0, "{0}"): 2, (1, "{0}"): 0}
+    values = {(0, ForgetSet([0])): 2, (1, ForgetSet([0])): 0}
     v = book.judge_cells(verdict, list(values),
                          lambda s, f: {"x": 1.5 if s is None else values[(s, f)]})
     assert seen == [2, 0, 1.5]
@@ -266,7 +268,7 @@ def test_judge_a_cell_without_its_intervals_is_not_decided():
 
     iv = Interval(30.0, 25.0, 35.0, 100, draws=np.full(2000, 30.0))
     gaps = pd.DataFrame([{"method": m, "readout": r, "gap": 30.0, "low": 25.0, "high": 35.0,
-                          "interval": iv, "seed": 0, "forget": "{0}", "n_forget": 1}
+                          "interval": iv, "seed": 0, "forget": ForgetSet([0]), "n_forget": 1}
                          for m in ("random_label", "salun") for r in ("probe", "ncc")])
     grid = _c2_grid()
     grid.loc[grid["method"] == "random_label", "ncc_test_forget"] = 95.0

@@ -8,6 +8,7 @@ import pandas as pd
 import pytest
 
 from illusion import claims
+from illusion.catalog import ForgetSet, cell_label
 from illusion.claims import FAILS, HOLDS, PARTLY, UNDECIDED
 
 NAN = math.nan
@@ -511,14 +512,16 @@ def test_criteria_render_as_a_table_of_their_settings():
 # ---------------------------------------------------------------------- across cells
 
 def _v(status: str, claim: str = "C2") -> claims.Verdict:
-    return claims.Verdict(claim, status, f"{claims._cap(status)}.", parts={"x": status},
+    return claims.Verdict(claim, status, f"{status.capitalize()}.", parts={"x": status},
                           values={"q": 1})
 
 
 def test_cell_label():
-    assert claims.cell_label(1, (4, 2)) == "{2, 4}, seed 1"
-    assert claims.cell_label(0, "0") == "{0}, seed 0"
-    assert claims.cell_label(2, "2+4+8") == "{2, 4, 8}, seed 2"
+    assert cell_label(1, (4, 2)) == "{2, 4}, seed 1"
+    assert cell_label(0, ForgetSet((0,))) == "{0}, seed 0"
+    assert cell_label(2, ForgetSet((8, 4, 2))) == "{2, 4, 8}, seed 2"
+    with pytest.raises(TypeError):  # a label is never parsed back into classes
+        cell_label(2, "2+4+8")
 
 
 def test_across_cells_counts_k_of_n_and_names_the_cells_that_disagree():

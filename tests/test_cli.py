@@ -9,7 +9,7 @@ import sys
 
 import pytest
 
-from illusion import cli, pipeline
+from illusion import cli, pipeline, sweep
 from illusion.data import DataUnavailable
 
 KEYS = {"model", "dataset", "profile", "seed", "forget", "accuracy", "seconds", "wall_seconds",
@@ -143,7 +143,7 @@ def test_interrupt_exits_130(capsys, monkeypatch, tiny_profile):
     def interrupted(*args, **kwargs):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(pipeline, "train_or_load", interrupted)
+    monkeypatch.setattr(cli, "train_or_load", interrupted)
     assert cli.main(["train", "--profile", "smoke", "--no-progress"]) == 130
     err = capsys.readouterr().err
     assert err.startswith("illusion: interrupted") and len(err.strip().splitlines()) == 1
@@ -168,4 +168,4 @@ def test_sweep_book_grid_unknown_profile(capsys):
 def test_sweep_book_grid_is_the_books_declared_cells():
     from illusion.book import book_grid
 
-    assert cli._load_grid("book:cpu") == book_grid("cpu")
+    assert sweep.resolve_grid("book:cpu") == book_grid("cpu")

@@ -177,8 +177,9 @@ def test_momentum_rule_moves_the_means_during_the_epoch(trained):
 
 @pytest.mark.parametrize("name", BASES)
 def test_every_cmf_method_lowers_forget_accuracy(name, trained, monkeypatch):
-    """Against the W it trains on, every +cmf method lowers forget accuracy within the first
-    epoch. After W is recomputed with true labels, SCRUB, NegGrad+ and UNSIR keep it lower;
+    """Against the W it trains on, every +cmf method lowers forget accuracy at the end of an
+    epoch (before W is refitted; on this tiny model which epoch depends on the CPU's kernels:
+    SCRUB at lr 0.2 drops in the first on some machines, in the second on others). After W is recomputed with true labels, SCRUB, NegGrad+ and UNSIR keep it lower;
     RL and SalUn move the forget class as a whole, so W follows it ([A]: they forget little)."""
     import illusion.methods.cmf as cmf_method
 
@@ -200,7 +201,8 @@ def test_every_cmf_method_lowers_forget_accuracy(name, trained, monkeypatch):
     lr = 2.0 if name in ("random_label", "salun") else 0.2
     model, _, _ = _unlearn(trained, name, epochs=2, lr=lr)
     assert start >= 90, "the tiny CMF model must know the forget classes"
-    assert before_refit[2] < start  # [0]: unfitted head, [1]: setup, [2]: end of epoch 1
+    # [0]: unfitted head, [1]: setup, [2], [3]: end of epochs 1 and 2
+    assert min(before_refit[2:]) < start
     if name in ("neggrad_plus", "scrub", "unsir"):
         assert acc(model) < start
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import torch
 
 from illusion import data as idata
-from illusion import dryrun, sweep
+from illusion import cells, dryrun, sweep
 from illusion.methods import available, create_method, hparams_for
 from illusion.profiles import get_profile
 
@@ -22,9 +22,9 @@ def test_synthetic_twin_has_the_shape_and_classes_of_the_dataset():
         assert d.num_classes == classes and tuple(d.x_train.shape[1:]) == shape
         assert d.x_train.dtype == torch.uint8
         counts = torch.bincount(d.y_train, minlength=classes)
-        assert (counts == max(1, dryrun.DRY_RUN.train_images // classes)).all()
+        assert (counts == max(1, idata.SYNTHETIC.train_images // classes)).all()
         assert (torch.bincount(d.y_test, minlength=classes) == 1).all()
-    again = dryrun.synthetic_dataset("cifar10", 10)
+    again = idata.synthetic_dataset("cifar10", 10)
     assert torch.equal(again.x_train, idata.load_dataset("synthetic:cifar10").x_train)
 
 
@@ -59,7 +59,7 @@ def test_dry_grid_keeps_every_cell_and_kinds_every_entry():
         assert twin.profile == real.profile + ":dry"
         assert (twin.seed, twin.forget, twin.method, twin.label) == \
             (real.seed, real.forget, real.method, real.label)
-        sweep.cell_spec(twin, dry.extras)  # every cell's spec builds
+        cells.cell_spec(twin, dry.extras)  # every cell's spec builds
     kinds = dryrun.kinds_only(grid)
     assert {c.label for c in kinds.cells} == {c.label for c in grid.cells}
     assert {len(c.forget) > 1 for c in kinds.cells} == {False, True}

@@ -422,3 +422,20 @@ def test_variants_inherit_their_base_hparams(monkeypatch):
     assert (hp["epochs"], hp["lr"], hp["clip"]) == (1, 0.1, 0.7)
     assert resolve_method("neggrad_plus", "p").hp == create_method(
         "neggrad_plus", **table["p"]["neggrad_plus"]).hp
+
+
+def test_a_method_declares_the_rules_of_its_own_hyperparameters():
+    """``Method.rules`` checks a hyperparameter the shared rules do not know, when the method
+    is created, so that a new method needs no line in ``checks.RULES``."""
+    from illusion.methods.base import Method, _own_rules
+    from illusion.methods.checks import check_hparams
+
+    class Own(Method):
+        name = "own"
+        defaults = {"alpha": 0.5}
+        rules = {"alpha": ("float", 0.0, 1.0, False)}
+
+    check_hparams("own", Own().hp, _own_rules(Own()))
+    with pytest.raises(ValueError, match="own: hyperparameter alpha=2.0"):
+        check_hparams("own", Own(alpha=2.0).hp, _own_rules(Own(alpha=2.0)))
+    check_hparams("own", Own(alpha=2.0).hp)  # without them, any finite number passes

@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from illusion import book, cli, sweep
+from illusion import book, cells, cli, sweep
 from illusion import data as idata
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -95,12 +95,12 @@ def test_cell_spec_decides_the_row():
     grid = sweep.parse_grid(_grid(profile="cpu", forget_sets=[[0]], seeds=[0], methods=[
         "scrub+cmf", {"method": "scrub+cmf", "label": "fast", "hparams": {"lr": lr}},
         {"method": "scrub+cmf", "label": "same"}]))
-    base, fast, same = (sweep.cell_spec(c) for c in grid.cells[1:])
+    base, fast, same = (cells.cell_spec(c) for c in grid.cells[1:])
     assert base == same  # the label only names the row
     assert fast["hparams"]["lr"] == lr and base["hparams"]["lr"] != lr
     assert base["start"] == "cmf_original" and base["start_hparams"]  # the CMF fine-tune
-    assert sweep.cell_spec(grid.cells[0])["hparams"] == {}  # the original
-    assert sweep.cell_spec(grid.cells[1], ["feature_drift"]) != base
+    assert cells.cell_spec(grid.cells[0])["hparams"] == {}  # the original
+    assert cells.cell_spec(grid.cells[1], ["feature_drift"]) != base
 
 
 def test_load_grid_file_errors(tmp_path):
@@ -123,15 +123,15 @@ def test_shipped_grids_parse():
     assert len(paper.cells) == 15 * 3 * 16 and paper.extras == ("feature_drift",)
     for grid in names.values():
         for cell in grid.cells:
-            sweep.cell_spec(cell, grid.extras)  # every resolved method builds
+            cells.cell_spec(cell, grid.extras)  # every resolved method builds
 
 
 def test_cmf_original_is_a_model_row():
     grid = sweep.parse_grid(_grid(methods=["cmf_original", "scrub+cmf"]))
-    cells = {c.label: c for c in grid.cells}
-    spec = sweep.cell_spec(cells["cmf_original"])
+    by_label = {c.label: c for c in grid.cells}
+    spec = cells.cell_spec(by_label["cmf_original"])
     assert spec["start"] == "cmf_original" and spec["hparams"] == {}
-    assert spec["start_hparams"] == sweep.cell_spec(cells["scrub+cmf"])["start_hparams"]
+    assert spec["start_hparams"] == cells.cell_spec(by_label["scrub+cmf"])["start_hparams"]
     for bad in ({"method": "cmf_original", "hparams": {"lr": 1.0}},
                 {"method": "cmf_original", "label": "x"}):
         with pytest.raises(ValueError, match="cmf_original"):
@@ -141,11 +141,11 @@ def test_cmf_original_is_a_model_row():
 # ------------------------------------------------------------- one cell, in process
 
 def test_run_cell_caches_row_and_extra(tiny_profile, cache):
-    cell = sweep.Cell("fashion_mnist", "smoke", 0, (1,), "prune_row", "pr")
-    row, cached = sweep.run_cell(cell, ["feature_drift"], cache)
+    cell = cells.Cell("fashion_mnist", "smoke", 0, (1,), "prune_row", "pr")
+    row, cached = cells.run_cell(cell, ["feature_drift"], cache)
     assert not cached and row["method"] == "pr" and row["wall_seconds"] > 0
     assert {"cka_test", "forget_mean_shift", "probe_test_forget", "seconds"} <= set(row)
-    again, cached = sweep.run_cell(cell, ["feature_drift"], cache)
+    again, cached = cells.run_cell(cell, ["feature_drift"], cache)
     assert cached and again == row
 
 
@@ -158,8 +158,8 @@ def test_entry_extras_feed_what_the_notebooks_read(tiny_profile, cache):
                                                            "relearn"]}]))
     plain, rl = grid.cells[1], grid.cells[2]
     assert plain.extras == () and rl.extras == ("stage_cka", "stage_probes", "relearn")
-    assert sweep.cell_spec(rl)["extras"] == ["relearn", "stage_cka", "stage_probes"]
-    row, _ = sweep.run_cell(rl, (), cache)
+    assert cells.cell_spec(rl)["extras"] == ["relearn", "stage_cka", "stage_probes"]
+    row, _ = cells.run_cell(rl, (), cache)
     stages = [k.removeprefix("stage_cka_forget_") for k in row if k.startswith("stage_cka_forget")]
     assert len(stages) >= 2 and all(0 <= row[f"stage_cka_retain_{s}"] <= 1 + 1e-9
                                     for s in stages)
@@ -175,10 +175,10 @@ def test_entry_extras_feed_what_the_notebooks_read(tiny_profile, cache):
 
 
 def test_failing_cell_is_reported_and_not_cached(tiny_profile, cache):
-    cell = sweep.Cell("fashion_mnist", "smoke", 0, (1,), "ec", "broken", {"layer_weights": [1.0]})
+    cell = cells.Cell("fashion_mnist", "smoke", 0, (1,), "ec", "broken", {"layer_weights": [1.0]})
     out = sweep._cell_task(cell, (), str(cache.root), 1, {})
     assert out["error"].startswith("ValueError: ") and "layer_weights needs" in out["error"]
-    assert cache.load(sweep.KIND, sweep.cell_spec(cell)) is None
+    assert cache.load(cells.KIND, cells.cell_spec(cell)) is None
     out = sweep._cell_task(cell, (), str(cache.root), 1, {"error": "DataUnavailable: gone"})
     assert out == {"error": "original model: DataUnavailable: gone"}
 
@@ -287,7 +287,7 @@ def test_cli_exit_1_when_a_cell_failed(monkeypatch, tmp_path, capsys):
         table.attrs["counts"] = {"run": 0, "cached": 0, "failed": 1}
         return table
 
-    monkeypatch.setattr(sweep, "run_sweep", fake)
+    monkeypatch.setattr(cli, "run_sweep", fake)
     out = tmp_path / "r.csv"
     assert cli.main(["sweep", str(SMOKE), "--out", str(out), "--json"]) == 1
     assert '"failed": 1' in capsys.readouterr().out

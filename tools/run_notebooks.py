@@ -36,7 +36,10 @@ import jupytext
 import nbformat
 import papermill
 
+from illusion.book import grid_cells
 from illusion.cache import build_log
+from illusion.catalog import ForgetSet, cell_label
+from illusion.profiles import get_profile
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -73,10 +76,6 @@ def _defaults(nb) -> dict:
 def run_line(values: dict) -> str:
     """One line naming what a page was executed with: the profile, and the (seed, forget set)
     cells of its grid when the page has such parameters."""
-    from illusion.book import grid_cells
-    from illusion.profiles import get_profile
-    from illusion.sweep import forget_label
-
     profile = values.get("profile", "cpu")
     dataset = values.get("dataset") or get_profile(profile).dataset
     line = f"Executed with profile `{profile}` on `{dataset}`"
@@ -87,10 +86,8 @@ def run_line(values: dict) -> str:
     seeds = sorted({s for s, _ in cells})
     if "forget" not in values:  # a page of the original model only
         return line + f", seed{'s' * (len(seeds) > 1)} {', '.join(map(str, seeds))}."
-    sets = list(dict.fromkeys(f"{{{forget_label(f).replace('+', ', ')}}}" for _, f in cells))
+    sets = list(dict.fromkeys(ForgetSet(f).braces for _, f in cells))
     if len(cells) != len(seeds) * len(sets):  # not every seed with every set: name each cell
-        from illusion.claims import cell_label
-
         return (line + f": {len(cells)} (seed, forget set) cells: "
                 + "; ".join(cell_label(s, f) for s, f in cells) + ".")
     return (line + f": {len(cells)} (seed, forget set) cell{'s' * (len(cells) > 1)}, "

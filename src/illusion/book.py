@@ -2,12 +2,12 @@
 
 ``ENTRIES`` is the table's rows: a label and the method (with overrides) that computes it,
 in the order of the sweep's CSV. ``PAGES`` says, per page, which labels it reads and which
-extras (:data:`illusion.sweep.EXTRAS`) it needs of each. :func:`book_grid` is their union for
+extras (:data:`illusion.cells.EXTRAS`) it needs of each. :func:`book_grid` is their union for
 one profile: ``make book`` sweeps it (``illusion sweep book:cpu``) before the notebooks run,
 so that the notebooks only read. A notebook reads through :func:`page`, which refuses a label
 its page does not declare: a notebook cannot read a cell the sweep did not compute.
 
-Every row is computed by :func:`illusion.sweep.run_cell` (the one executor, also behind
+Every row is computed by :func:`illusion.cells.run_cell` (the one executor, also behind
 ``illusion sweep`` on Ray), so a page's row and the sweep's row are the same cached artifact.
 """
 
@@ -16,14 +16,21 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable, Mapping, Sequence
 
+import numpy as np
 import pandas as pd
 
 from .cache import ArtifactCache
+from .catalog import BASELINES, CMF_BASES, ForgetSet, cell_label
+from .cells import Cell, Grid, cell_model, run_cell, summarise
+from .claims import across_cells
+from .experiments import evaluation_record, gap_columns, gap_means, readout_gaps, stage_cka_draws
+from .methods import hparams_for
 from .profiles import get_profile
-from .sweep import Cell, Grid, forget_label, run_cell, summarise
+from .stats import IMAGE_SEED
 
 __all__ = ["BOOK_EXTRAS", "ENTRIES", "PAGES", "Entry", "Page", "PageReader", "UndeclaredRead",
-           "book_grid", "grid_cells", "judge", "judge_cells", "means", "page"]
+           "book_grid", "change_from", "forget_cka", "grid_cells", "judge", "judge_cells",
+           "judge_depth", "means", "page"]
 
 BOOK_EXTRAS = ("feature_drift",)  # extras of every row the book reads
 
@@ -38,8 +45,6 @@ class UndeclaredRead(KeyError):
 def paper_lrs(method: str, profile: str, n_forget: int, dataset: str | None) -> dict:
     """[A]'s learning rates (every ``lr`` / ``*_lr`` of the ``paper`` profile's entry) for a
     forget set of ``n_forget`` classes: the ``@A`` rows of claim C6."""
-    from .methods import hparams_for
-
     return {k: v for k, v in hparams_for(method, "paper", n_forget).items()
             if k == "lr" or k.endswith("_lr")}
 
@@ -62,9 +67,6 @@ def _plain(*names: str) -> dict[str, Entry]:
     return {n: Entry(n) for n in names}
 
 
-BASELINES = ("finetune", "grad_ascent", "random_label", "neggrad_plus", "scrub", "unsir",
-             "salun", "l1_sparse", "boundary_shrink")  # [A]'s nine (claims C1-C3)
-CMF_BASES = ("random_label", "salun", "neggrad_plus", "scrub", "unsir")  # claim C6
 ENTRIES: dict[str, Entry] = {
     **_plain("original", "retrain", *BASELINES),
     **_plain("prune_row", "nc_flip", "last_layer:random_label", "last_layer:neggrad_plus"),
@@ -233,7 +235,7 @@ class PageReader:
         self._check(label)
         s, f = self.first
         seed = s if seed is None else seed
-        forget = f if forget is None else tuple(sorted(forget))
+        forget = f if forget is None else ForgetSet(forget).classes
         first = (seed, forget) == (s, f)
         if not first and not PAGES[self.name].in_later_cells(label):
             raise UndeclaredRead(f"page {self.name} reads {label!r} in its first cell only "
@@ -243,7 +245,7 @@ class PageReader:
         return _cell(self.profile, self.dataset, seed, forget, label, extras)
 
     def table(self, labels: Sequence[str] | None = None) -> pd.DataFrame:
-        """One row per (cell, label) with the columns of :func:`illusion.sweep.run_cell`'s row
+        """One row per (cell, label) with the columns of :func:`illusion.cells.run_cell`'s row
         and ``seed``, ``forget`` (label), ``n_forget``: the page's labels (default: all), each
         in the cells the page reads it (:meth:`cells_of`)."""
         labels = list(labels or PAGES[self.name].labels)
@@ -257,14 +259,12 @@ class PageReader:
                 # the same configuration (an @A entry whose learning rate is the profile's)
                 # share it, so the row is named here
                 rows.append({**row, "method": label, "seed": seed,
-                             "forget": forget_label(forget), "n_forget": len(forget)})
+                             "forget": ForgetSet(forget), "n_forget": len(forget)})
         return pd.DataFrame(rows)
 
     def model(self, label: str, seed: int | None = None, forget: Sequence[int] | None = None):
         """The :class:`illusion.pipeline.TrainedModel` of ``label`` in one cell (default: the
         first), loaded from the cache."""
-        from .sweep import cell_model
-
         return cell_model(self.cell(label, seed, forget), self.cache)[0]
 
     def per_cell(self, fn: Callable[[int, tuple[int, ...]], Any]) -> Any:
@@ -272,7 +272,8 @@ class PageReader:
         ``seed``, ``forget`` (label) and ``n_forget`` columns and the cells' frames are
         concatenated; a dict of DataFrames is stacked key by key."""
         def tag(frame: pd.DataFrame, seed: int, forget: tuple[int, ...]) -> pd.DataFrame:
-            return frame.assign(seed=seed, forget=forget_label(forget), n_forget=len(forget))
+            return frame.assign(seed=seed, forget=[ForgetSet(forget)] * len(frame),
+                                n_forget=len(forget))
 
         results = [(s, f, fn(s, f)) for s, f in self.cells]
         if isinstance(results[0][2], dict):
@@ -288,8 +289,6 @@ class PageReader:
 
     def _predictions(self, label: str, seed: int | None, forget: Sequence[int] | None):
         """(test predictions, the loaded model) of ``label`` in one cell."""
-        from .experiments import evaluation_record
-
         cell = self.cell(label, seed, forget)
         tm = self.model(label, cell.seed, cell.forget)
         return (evaluation_record(tm, cell.forget, cell.seed, self.cache)["test_predictions"],
@@ -300,8 +299,6 @@ class PageReader:
         """:func:`illusion.experiments.readout_gaps` of ``labels`` against ``reference`` in
         every cell, stacked with each cell's ``seed``, ``forget`` and ``n_forget``; the mean
         over the cells is :func:`illusion.experiments.gap_means` of the result."""
-        from .experiments import readout_gaps
-
         def one(seed: int, forget: tuple[int, ...]) -> pd.DataFrame:
             preds, tm = self._predictions(reference, seed, forget)  # each model loaded once
             preds = {reference: preds, **{lab: self.predictions(lab, seed, forget)
@@ -349,9 +346,6 @@ def judge(grid: pd.DataFrame, columns: Sequence[str], verdict: Callable[[pd.Data
     gaps' intervals as ``<readout>_<name>_low`` / ``_high`` (name ``vs_retrain`` for a bare
     frame; :func:`illusion.experiments.gap_columns`): the cell's own, and on the means
     :func:`illusion.experiments.gap_means`."""
-    from .claims import across_cells, cell_label
-    from .experiments import gap_columns, gap_means
-
     named = {} if gaps is None else (dict(gaps) if isinstance(gaps, Mapping)
                                      else {"vs_retrain": gaps})
 
@@ -394,7 +388,54 @@ def judge_cells(verdict: Callable[..., Any], cells: Iterable[tuple[int, Any]],
     one per-method table: ``verdict(**inputs(seed, forget))`` in each of ``cells`` ((seed,
     forget set or its label) pairs) and ``verdict(**inputs(None, None))`` on the means
     (:func:`illusion.claims.across_cells`)."""
-    from .claims import across_cells, cell_label
-
     per_cell = {cell_label(s, f): verdict(**inputs(s, f)) for s, f in cells}
     return across_cells(per_cell, verdict(**inputs(None, None)))
+
+
+def change_from(grid: pd.DataFrame, column: str, name: str, reference: str = "original",
+                leave_out: Sequence[str] = ("original", "retrain")) -> pd.DataFrame:
+    """The rows of ``grid`` (a page's :meth:`PageReader.table`) but those of ``leave_out``,
+    with ``name``: their ``column`` minus ``reference``'s in the same (seed, forget set) cell
+    (e.g. the growth of the forget row's duality distance over the original's)."""
+    ref = grid[grid["method"] == reference].set_index(["seed", "forget"])[column]
+    rows = grid[~grid["method"].isin(leave_out)].copy()
+    rows[name] = rows[column].to_numpy() - ref.loc[
+        list(zip(rows["seed"], rows["forget"]))].to_numpy()
+    return rows
+
+
+def forget_cka(sim: pd.DataFrame) -> pd.DataFrame:
+    """The rows of C7's per-stage similarity (``depth_tables``' ``sim``, stacked over the
+    cells) that the claim judges: CKA to the original on the forget classes' test images."""
+    return sim[(sim["split"] == "forget") & (sim["reference"] == "original")]
+
+
+def judge_depth(page: PageReader, stack: Mapping[str, pd.DataFrame],
+                verdict: Callable[..., Any], models: Sequence[str]):
+    """Claim C7 judged in every cell of ``page`` and on the means (:func:`judge_cells`):
+    ``verdict(cka=, retain_acc=, draws=)`` (e.g. ``claims.depth_forgetting``) on the forget
+    classes' CKA to the original per (method, stage) (:func:`forget_cka` of ``stack["sim"]``),
+    test-retain accuracy per method (``stack["accuracy"]``) and the bootstrap draws of each of
+    ``models``' CKA (:func:`illusion.experiments.stage_cka_draws`, every model of a cell on
+    the same resamples of the same images; on the means, the cells' draws averaged)."""
+    sim = forget_cka(stack["sim"])
+    pivot = lambda t: t.pivot_table(index="method", columns="stage", values="cka",  # noqa: E731
+                                    sort=False)
+    cka = pivot(sim)  # mean over the cells
+    accuracy = stack["accuracy"]
+    draws = {(s, ForgetSet(f)): stage_cka_draws(page.model("original", s, f),
+                                                page.models(models, s, f), f, seed=IMAGE_SEED)
+             for s, f in page.cells}
+    mean_draws = {m: {st: np.mean([d[m][st] for d in draws.values()], axis=0)
+                      for st in cka.columns} for m in models}
+
+    def inputs(seed, forget) -> dict:
+        if seed is None:
+            return {"cka": cka, "draws": mean_draws, "retain_acc": accuracy.groupby(
+                "method", sort=False)["test_retain"].mean()}
+        here = lambda t: t[(t["seed"] == seed) & (t["forget"] == forget)]  # noqa: E731
+        return {"cka": pivot(here(sim)), "draws": draws[(seed, forget)],
+                "retain_acc": here(accuracy).set_index("method")["test_retain"]}
+
+    return judge_cells(verdict, list(dict.fromkeys(zip(sim["seed"], sim["forget"]))), inputs)
+

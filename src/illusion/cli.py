@@ -10,17 +10,28 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import tempfile
 import time
 from pathlib import Path
 
-from .data import DataUnavailable
+import torch
+from tqdm.auto import tqdm
+
+from .audit.command import add_parser as add_audit  # its own module: illusion.audit
+from .cache import ArtifactCache
+from .data import DataUnavailable, known_num_classes
+from .dryrun import dry_grid, kinds_only
+from .evaluation import evaluate, evaluate_checkpoint
+from .methods import available, resolve_method
+from .pipeline import (cached_features, check_forget, split_accuracies, train_or_load,
+                       unlearn_or_load)
+from .profiles import get_profile
+from .sweep import resolve_grid, results_path, run_sweep, write_results
 
 __all__ = ["main"]
 
 
 def _train(args: argparse.Namespace) -> dict:
-    from .pipeline import split_accuracies, train_or_load
-
     start = time.perf_counter()
     tm = train_or_load(args.dataset, args.profile, args.seed, args.forget or (),
                        progress=not args.no_progress)
@@ -40,8 +51,6 @@ def _print_train(record: dict) -> None:
 
 
 def _evaluate(args: argparse.Namespace) -> dict:
-    from .evaluation import evaluate, evaluate_checkpoint
-
     start = time.perf_counter()
     forget = args.forget or []
     if args.checkpoint is not None:
@@ -51,8 +60,6 @@ def _evaluate(args: argparse.Namespace) -> dict:
                                      forget, args.per_class, args.seed, not args.no_probe)
         record["model"] = "checkpoint"
     else:
-        from .pipeline import cached_features, check_forget, train_or_load
-
         tm = train_or_load(args.dataset, args.profile, args.seed,
                            forget if args.model == "retrain" else (),
                            progress=not args.no_progress)
@@ -66,9 +73,6 @@ def _evaluate(args: argparse.Namespace) -> dict:
 
 
 def _unlearn(args: argparse.Namespace) -> dict:
-    from .evaluation import evaluate
-    from .pipeline import cached_features, unlearn_or_load
-
     if not args.forget:
         raise ValueError("--forget needs at least one class")
     hparams = dict(_parse_setting(s) for s in args.set)
@@ -87,11 +91,7 @@ def _unlearn(args: argparse.Namespace) -> dict:
 
 
 def _sweep(args: argparse.Namespace) -> dict:
-    from tqdm.auto import tqdm
-
-    from .sweep import results_path, run_sweep, write_results
-
-    grid = _load_grid(args.grid)
+    grid = resolve_grid(args.grid)
     start = time.perf_counter()
     if args.dry_run:
         return _dry_sweep(grid, args, start)
@@ -105,35 +105,10 @@ def _sweep(args: argparse.Namespace) -> dict:
             "exit_status": 1 if counts["failed"] else 0}
 
 
-def _load_grid(name: str):
-    """A grid file, or ``book:PROFILE``: every cell the book's pages declare
-    (:func:`illusion.book.book_grid`)."""
-    from .sweep import load_grid
-
-    if name.startswith("book:"):
-        from .book import book_grid
-        from .profiles import PROFILES
-
-        profile = name.split(":", 1)[1]
-        if profile not in PROFILES:
-            raise ValueError(f"unknown profile {profile!r} in {name!r}; choose from "
-                             f"{', '.join(PROFILES)}")
-        return book_grid(profile)
-    return load_grid(name)
-
-
 def _dry_sweep(grid, args: argparse.Namespace, start: float) -> dict:
     """``sweep --dry-run``: the grid's cells (``kinds``: one seed, one single- and one
     multi-class forget set) on synthetic data with capped step counts (:mod:`illusion.dryrun`),
     in a temporary cache deleted afterwards; results are kept only when ``--out`` names a file."""
-    import tempfile
-
-    from tqdm.auto import tqdm
-
-    from .cache import ArtifactCache
-    from .dryrun import dry_grid, kinds_only
-    from .sweep import run_sweep, write_results
-
     grid = dry_grid(kinds_only(grid) if args.dry_run == "kinds" else grid)
     with tempfile.TemporaryDirectory(prefix="illusion-dry-run-") as tmp:
         table = run_sweep(grid, args.address, args.max_parallel,
@@ -174,8 +149,6 @@ def _print_unlearn(record: dict) -> None:
 
 
 def _method_names() -> list[str]:
-    from .methods import available
-
     return available()
 
 
@@ -261,8 +234,6 @@ def build_parser() -> argparse.ArgumentParser:
                          "two steps per phase, in a temporary cache (illusion.dryrun); kinds: "
                          "only the first seed and one single- and one multi-class forget set")
     sw.set_defaults(run=_sweep, show=_print_sweep)
-    from .audit.command import add_parser as add_audit  # its own module: illusion.audit
-
     add_audit(sub)
     return parser
 
@@ -293,10 +264,6 @@ def main(argv: list[str] | None = None) -> int:
 def _check_args(args: argparse.Namespace) -> None:
     """Every argument a command reads, checked before any data is loaded or model trained
     (``ValueError`` / ``KeyError``, one line); the commands' own checks follow later."""
-    from .data import known_num_classes
-    from .pipeline import check_forget
-    from .profiles import get_profile
-
     for name in ("width", "per_class", "max_parallel"):
         value = getattr(args, name, None)
         if value is not None and value < 1:
@@ -312,8 +279,6 @@ def _check_args(args: argparse.Namespace) -> None:
         if known_num_classes(dataset):
             check_forget(forget, known_num_classes(dataset))
     if getattr(args, "method", None) is not None and hasattr(args, "set"):
-        from .methods import resolve_method
-
         resolve_method(args.method, args.profile, dict(_parse_setting(s) for s in args.set))
     if getattr(args, "checkpoint", None) is not None:
         _check_checkpoint(Path(args.checkpoint))
@@ -324,8 +289,6 @@ def _check_args(args: argparse.Namespace) -> None:
 def _check_checkpoint(path: Path) -> None:
     """A readable state dict (``torch.load(weights_only=True)``: names -> tensors, maybe under
     ``"state_dict"``), or ``ValueError``."""
-    import torch
-
     if not path.is_file():
         raise ValueError(f"--checkpoint {path}: " + ("not a regular file" if path.exists()
                                                      else "no such file"))

@@ -30,7 +30,8 @@ import torch
 __all__ = [
     "DataUnavailable", "ImageData", "augment_batch", "available", "batches", "class_split",
     "data_root", "known_num_classes", "load_dataset", "normalize", "per_class_subset",
-    "train_val_split",
+    "synthetic_dataset", "train_val_split", "SHAPES", "SYNTHETIC", "SYNTHETIC_PREFIX",
+    "SyntheticSizes",
 ]
 
 DEBIAN_FASHION_MNIST = Path("/usr/share/datasets/fashion-mnist")
@@ -116,9 +117,7 @@ def load_dataset(name: str, root: str | Path | None = None, download: bool = Tru
     root = Path(root) if root is not None else data_root()
     if name.startswith("imagefolder:"):
         return load_imagefolder(name.split(":", 1)[1])
-    if name.startswith("synthetic:") and known_num_classes(name):  # dry runs (illusion.dryrun)
-        from .dryrun import synthetic_dataset
-
+    if name.startswith(SYNTHETIC_PREFIX) and known_num_classes(name):  # dry runs
         return synthetic_dataset(name.split(":", 1)[1], known_num_classes(name))
     if name not in _SOURCES:
         raise KeyError(f"unknown dataset {name!r}; choose from {', '.join(available())}")
@@ -371,3 +370,47 @@ def augment_batch(x: torch.Tensor, padding: int, flip: bool,
         mask = mask.to(x.device).view(b, 1, 1, 1)
         x = torch.where(mask, x.flip(3), x)
     return x
+
+
+# ------------------------------------------------------------------------- synthetic
+
+SYNTHETIC_PREFIX = "synthetic:"  # a dry run's dataset: "synthetic:cifar10" (illusion.dryrun)
+# (channels, side) of the registered datasets; anything else is CIFAR-shaped
+SHAPES = {"fashion_mnist": (1, 28), "cifar10": (3, 32), "cifar100": (3, 32)}
+
+
+@dataclass(frozen=True)
+class SyntheticSizes:
+    """The sizes of a ``synthetic:<name>`` dataset (a dry run's data, :mod:`illusion.dryrun`)."""
+
+    # 60 training images in all: 6 per class for 10 classes, so that the 10% validation split
+    # keeps one image per class and early stopping has something to watch; 1 per class for 100.
+    train_images: int = 60
+    test_per_class: int = 1
+    seed: int = 20260418  # the synthetic images' own stream (not the run's seed)
+
+
+SYNTHETIC = SyntheticSizes()
+
+
+def synthetic_dataset(name: str, num_classes: int, sizes: SyntheticSizes = SYNTHETIC) -> ImageData:
+    """``synthetic:<name>``: uint8 images of ``<name>``'s shape, class ``c`` brighter in its own
+    channel-and-quadrant pattern plus noise, so a model can learn something in one step."""
+    channels, side = SHAPES.get(name, (3, 32))
+    g = torch.Generator().manual_seed(sizes.seed)
+    per_class = max(1, sizes.train_images // num_classes)
+
+    def split(n: int) -> tuple[torch.Tensor, torch.Tensor]:
+        y = torch.arange(num_classes).repeat_interleave(n)  # (N,)
+        x = torch.randint(0, 96, (len(y), channels, side, side), generator=g)  # (N, C, H, W)
+        half = side // 2
+        for c in range(num_classes):
+            rows = y == c
+            ch, quad = c % channels, (c // channels) % 4
+            r, s = (quad // 2) * half, (quad % 2) * half
+            x[rows, ch, r:r + half, s:s + half] += 40 + (c * 97) % 120
+        return x.clamp(0, 255).to(torch.uint8), y
+
+    classes = [f"class{c}" for c in range(num_classes)]
+    return _make(f"{SYNTHETIC_PREFIX}{name}", classes, *split(per_class),
+                 *split(sizes.test_per_class))

@@ -10,7 +10,8 @@ difference is limited to data size and step counts:**
 
 * data size: the dataset ``synthetic:<name>`` has ``<name>``'s number of classes and image
   shape (3x32x32 for CIFAR) but only ``train_images // classes`` training images per class (at
-  least one) and ``test_per_class`` test images per class (:func:`synthetic_dataset`); UNSIR's
+  least one) and ``test_per_class`` test images per class (:func:`illusion.data.synthetic_dataset`,
+  sizes :data:`illusion.data.SYNTHETIC`); UNSIR's
   noise images (``noise_batch``, ``noise_copies``) are capped by :data:`DRY_HPARAM_CAPS`;
 * step counts: the profile ``<profile>:dry`` trains ``train_epochs`` epochs with warm-up and
   early-stopping patience capped at one epoch (:func:`dry_profile`), and every method's epoch
@@ -26,29 +27,19 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
-import torch
+from .data import SYNTHETIC_PREFIX
 
-from .data import ImageData, _make
-
-__all__ = ["DRY_HPARAM_CAPS", "DRY_SUFFIX", "SYNTHETIC_PREFIX", "DryRun", "DRY_RUN",
-           "dry_grid", "dry_hparams", "dry_profile", "kinds_only", "synthetic_dataset"]
+__all__ = ["DRY_HPARAM_CAPS", "DRY_SUFFIX", "DryRun", "DRY_RUN", "dry_grid", "dry_hparams",
+           "dry_profile", "kinds_only"]
 
 DRY_SUFFIX = ":dry"  # profile name suffix: "paper:dry"
-SYNTHETIC_PREFIX = "synthetic:"  # dataset name prefix: "synthetic:cifar10"
-# (channels, side) of the registered datasets; anything else is CIFAR-shaped
-SHAPES = {"fashion_mnist": (1, 28), "cifar10": (3, 32), "cifar100": (3, 32)}
 
 
 @dataclasses.dataclass(frozen=True)
 class DryRun:
-    """The data sizes and step counts of a dry run (the only knobs it changes)."""
+    """The step counts of a dry run (its data sizes are :data:`illusion.data.SYNTHETIC`'s)."""
 
-    # 60 training images in all: 6 per class for 10 classes, so that the 10% validation split
-    # keeps one image per class and early stopping has something to watch; 1 per class for 100.
-    train_images: int = 60
-    test_per_class: int = 1
     train_epochs: int = 2  # two epochs: with patience 1, early stopping can stop and restore
-    seed: int = 20260418  # the synthetic images' own stream (not the run's seed)
 
 
 DRY_RUN = DryRun()
@@ -56,29 +47,6 @@ DRY_RUN = DryRun()
 DRY_HPARAM_CAPS: dict[str, int] = {"epochs": 1, "head_epochs": 1, "msteps": 1,
                                    "noise_steps": 1, "noise_inner": 1, "noise_copies": 1,
                                    "noise_batch": 4}
-
-
-def synthetic_dataset(name: str, num_classes: int, dry: DryRun = DRY_RUN) -> ImageData:
-    """``synthetic:<name>``: uint8 images of ``<name>``'s shape, class ``c`` brighter in its own
-    channel-and-quadrant pattern plus noise, so a model can learn something in one step."""
-    channels, side = SHAPES.get(name, (3, 32))
-    g = torch.Generator().manual_seed(dry.seed)
-    per_class = max(1, dry.train_images // num_classes)
-
-    def split(n: int) -> tuple[torch.Tensor, torch.Tensor]:
-        y = torch.arange(num_classes).repeat_interleave(n)  # (N,)
-        x = torch.randint(0, 96, (len(y), channels, side, side), generator=g)  # (N, C, H, W)
-        half = side // 2
-        for c in range(num_classes):
-            rows = y == c
-            ch, quad = c % channels, (c // channels) % 4
-            r, s = (quad // 2) * half, (quad % 2) * half
-            x[rows, ch, r:r + half, s:s + half] += 40 + (c * 97) % 120
-        return x.clamp(0, 255).to(torch.uint8), y
-
-    classes = [f"class{c}" for c in range(num_classes)]
-    return _make(f"{SYNTHETIC_PREFIX}{name}", classes, *split(per_class),
-                 *split(dry.test_per_class))
 
 
 def dry_profile(profile, dry: DryRun = DRY_RUN):
@@ -98,7 +66,7 @@ def dry_hparams(hp: dict[str, Any]) -> dict[str, Any]:
 
 
 def dry_grid(grid):
-    """The dry-run twin of a :class:`illusion.sweep.Grid`: every cell on ``synthetic:<dataset>``
+    """The dry-run twin of a :class:`illusion.cells.Grid`: every cell on ``synthetic:<dataset>``
     under ``<profile>:dry``, with its overrides' step counts capped."""
     cells = tuple(dataclasses.replace(
         c, dataset=SYNTHETIC_PREFIX + c.dataset, profile=c.profile + DRY_SUFFIX,

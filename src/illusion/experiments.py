@@ -1,6 +1,6 @@
 """What the claim pages compute from models: metric rows, feature drift, per-stage tables.
 
-:func:`method_row` is one model's row (used by :func:`illusion.sweep.run_cell`): every metric of
+:func:`method_row` is one model's row (used by :func:`illusion.cells.run_cell`): every metric of
 :func:`illusion.evaluation.evaluate`, flattened to columns such as ``output_test_forget``,
 ``probe_test_forget``, ``ncc_test_forget``, ``mia_efficacy``, ``duality_forget``. Evaluation
 records are cached next to the models, so pages that share models share the work.
@@ -14,11 +14,15 @@ import numpy as np
 import pandas as pd
 import torch
 
+from .attacks import relearn_scores
 from .cache import ArtifactCache
-from .evaluation import evaluate, probe_per_stage
+from .evaluation import evaluate, head_parameters, output_accuracy, probe_per_stage
 from .features import FeatureSet
+from .methods.classifier_only import nc_flip_head
 from .metrics import METRICS_VERSION, linear_cka, split_mask
 from .pipeline import TrainedModel, cached_features, cached_stage_features
+from .stats import (IMAGE_SEED, RESAMPLES, CKAReference, accuracy_gap, cka_draws, mean_interval,
+                    resample_weights, subset_gap)
 
 __all__ = ["EVALUATION_RECORD", "depth_tables", "evaluation_record", "feature_drift", "flatten",
            "flip_curve", "gap_columns", "gap_means", "lead_means", "method_row",
@@ -84,8 +88,6 @@ def readout_gaps(predictions: dict[str, dict], test_y: torch.Tensor, forget: Seq
     of a cell resamples with the same ``seed``: the same images in every resample, for every
     model. One row per (``method``, ``readout``): ``gap``, ``low``, ``high`` (points) and the
     :class:`~illusion.stats.Interval` in ``interval`` (for :func:`gap_means`)."""
-    from .stats import IMAGE_SEED, accuracy_gap
-
     seed = IMAGE_SEED if seed is None else seed
     if reference not in predictions:
         raise KeyError(f"readout_gaps: no predictions of the reference {reference!r}")
@@ -119,9 +121,6 @@ def relearn_leads(models: dict, configs: dict, seed: int = 0, cache=None,
     forget-class test images the curves are read on (:func:`illusion.stats.subset_gap`,
     resampling the cell's whole forget test set with :data:`illusion.stats.IMAGE_SEED`). One
     row per (``method``, ``attack``): ``gap``, ``low``, ``high``, ``interval``."""
-    from .attacks import relearn_scores
-    from .stats import IMAGE_SEED, subset_gap
-
     if reference not in models:
         raise KeyError(f"relearn_leads: no reference model {reference!r}")
     test_forget = np.sort(models[reference].splits.test_forget.numpy())
@@ -152,8 +151,6 @@ def gap_means(gaps: pd.DataFrame, by: str = "readout") -> pd.DataFrame:
     """:func:`readout_gaps` of several cells (stacked, each row tagged with its cell) as the
     mean gap per (``method``, ``by``) over the cells with its interval
     (:func:`illusion.stats.mean_interval`) and ``cells``, in order of first appearance."""
-    from .stats import mean_interval
-
     rows = []
     for (method, key), group in gaps.groupby(["method", by], sort=False):
         iv = mean_interval(list(group["interval"]))
@@ -222,8 +219,6 @@ def stage_cka_draws(original: TrainedModel, models: dict[str, TrainedModel],
     stages (default: all). ``seed`` drives the resampling of the images: keep it the same
     (:data:`illusion.stats.IMAGE_SEED`) for every cell on the same images, so that their
     draws average into the mean's (:func:`illusion.stats.mean_interval`)."""
-    from .stats import RESAMPLES, CKAReference, cka_draws, resample_weights
-
     ref = cached_stage_features(original, cache)["test"]
     mask = split_mask(original.data.y_test, forget).numpy()
     weights = resample_weights(int(mask.sum()), resamples or RESAMPLES, seed)
@@ -263,9 +258,6 @@ def flip_curve(original: TrainedModel, forget: Sequence[int], ratios: Sequence[f
     ``ratios`` (the bound being (K-1)·alpha;
     :func:`illusion.methods.classifier_only.nc_flip_head`), output ``test retain`` / ``test forget`` accuracy of the flipped head, the original's
     ``original test retain`` and ``alpha``, one row per ratio."""
-    from .evaluation import head_parameters, output_accuracy
-    from .methods.classifier_only import nc_flip_head
-
     fs = cached_features(original, cache)
     weight, bias = head_parameters(original.model)
     before = output_accuracy(fs, forget)["test_retain"]
@@ -289,8 +281,6 @@ def depth_tables(original: TrainedModel, models: dict[str, TrainedModel], main: 
     and every model), ``sim`` (per-stage CKA of the ``main`` models to the original and to Retrain),
     ``probes`` (per-stage probes of the original and the ``main`` models) and ``ablation``
     (per-stage CKA to the original of ``ablation``'s models, display name -> label)."""
-    from .evaluation import output_accuracy
-
     picked = {k: models[k] for k in main}
     return {
         "accuracy": pd.DataFrame([{"method": name, "seconds": tm.seconds,

@@ -22,12 +22,15 @@ import importlib
 import pkgutil
 import re
 import tomllib
-from importlib import resources
 from dataclasses import dataclass
+from importlib import resources
 from pathlib import Path
 from typing import Iterable, Sequence
 
 import pandas as pd
+
+from . import methods
+from .methods import hparams_for, with_defaults
 
 __all__ = ["HEADERS", "METRIC_DEVIATIONS", "Deviation", "MetricDeviation", "coverage",
            "deviation_table", "hparam_differences",
@@ -194,8 +197,6 @@ def _subject(doc: str | None, module: str) -> str:
 def source_modules() -> list[str]:
     """The modules whose docstrings the page reads: every module of ``illusion.methods``, the
     CMF head and the relearning attack, in that order."""
-    import illusion.methods as methods
-
     names = sorted(m.name for m in pkgutil.iter_modules(methods.__path__))
     return [f"illusion.methods.{n}" for n in names] + ["illusion.cmf", "illusion.attacks"]
 
@@ -267,8 +268,6 @@ def hparam_differences(profile: str = "cpu", reference: str = "paper") -> pd.Dat
     :func:`illusion.methods.hparams_for`: one row per (method, hyperparameter) with both
     values. A value a profile leaves out is the method's default (:func:`~illusion.methods.with_defaults`), so
     a default that equals the other profile's explicit value is not a difference."""
-    from .methods import hparams_for, with_defaults
-
     effective = lambda name, prof: with_defaults(name, hparams_for(name, prof))  # noqa: E731
 
     table = tomllib.loads(resources.files("illusion.methods").joinpath("hparams.toml")

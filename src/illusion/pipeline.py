@@ -19,7 +19,10 @@ from torch import nn
 from .cache import ArtifactCache, Checkpoint
 from .cmf import to_cmf
 from .data import ImageData, class_split, load_dataset, per_class_subset, train_val_split
+from .evaluation import nc_tracker
 from .features import FeatureSet, extract_features, feature_set, with_head
+from .methods import hparams_for, resolve_method, run_unlearning
+from .methods.cmf import cmf_finetune
 from .models import create_model, memory_format
 from .profiles import get_profile
 from .train import TrainConfig, evaluate_accuracy, fit
@@ -131,7 +134,6 @@ def _nc_hook(data: ImageData, splits: Splits, cfg: TrainConfig, seed: int):
     """Per-epoch NC1–NC4 on a fixed subset of the training images (claim C0), or ``None``."""
     if cfg.nc_per_class <= 0 or len(torch.unique(data.y_train[splits.retain])) < 2:
         return None
-    from .evaluation import nc_tracker
 
     g = generators(seed, ["nc"])["nc"]
     pos = per_class_subset(data.y_train[splits.retain], cfg.nc_per_class, g)
@@ -260,21 +262,19 @@ def unlearn_or_load(dataset: str | None = None, profile: str = "cpu", seed: int 
     classes, as the probe protocol needs); ``seconds`` is the unlearning time only (for
     ``retrain``: its training time).
     """
-    from .methods import resolve_method, run_unlearning
-
     algo = resolve_method(method, profile, hparams, len(forget), dataset)
     if not forget:
         raise ValueError("unlearning needs at least one forget class")
-    data = data or load_dataset(dataset or get_profile(profile).dataset)
-    check_forget(forget, data.num_classes)  # before the original is trained, not after
+    recipe = get_profile(profile)
+    data = data or load_dataset(dataset or recipe.dataset)
+    forget = check_forget(forget, data.num_classes)  # before the original is trained, not after
     if algo.from_scratch:
         return train_or_load(dataset, profile, seed, forget, cache, device, progress, config, data)
     cache = cache or ArtifactCache()
     original = train_or_load(dataset, profile, seed, (), cache, device, progress, config, data)
     # the model the method starts from: the original, or e.g. the CMF original for "+cmf"
     start = STARTS[algo.start_from](original, profile, cache, progress)
-    forget = check_forget(forget, original.data.num_classes)
-    cfg = config or get_profile(profile).train
+    cfg = config or recipe.train
     splits = make_splits(original.data, cfg, seed, forget)
     spec = {"original": start.spec, "method": method, "hparams": algo.hp,
             "forget": list(forget), "seed": seed}
@@ -295,9 +295,6 @@ def cmf_original_or_load(original: TrainedModel, profile: str = "cpu",
     class-mean-feature head (:mod:`illusion.cmf`) and the whole network fine-tuned with
     cross-entropy on the CMF logits over its training split (true labels, every class), with
     the profile's ``cmf_finetune`` hyperparameters. Its ``splits`` are the original's."""
-    from .methods import hparams_for, run_unlearning
-    from .methods.cmf import cmf_finetune
-
     algo = cmf_finetune(**hparams_for("cmf_finetune", profile))
     cfg = TrainConfig(**original.spec["train"])
     cache = cache or ArtifactCache()

@@ -6,9 +6,14 @@ import matplotlib
 import pandas as pd
 import seaborn as sns
 
+from .catalog import METHOD_ORDER, cell_label, method_label
+from .features import extract_features
+from .methods import available, parse_method_name
+from .metrics import split_mask
+
 __all__ = ["FIG_WIDTH", "cell_spread", "collapse_curves", "column_label", "feature_pca",
            "gap_intervals",
-           "figure", "method_label", "method_lines", "method_palette", "readable",
+           "figure", "method_lines", "method_palette", "readable",
            "readout_bars", "set_theme", "training_curves"]
 
 
@@ -158,31 +163,6 @@ def collapse_curves(history: list[dict], title: str = ""):
     return fig
 
 
-# Fixed order so that a method keeps its colour on every page of the book.
-METHOD_ORDER = ("original", "retrain", "finetune", "grad_ascent", "random_label", "neggrad_plus",
-                "scrub", "unsir", "salun", "l1_sparse", "boundary_shrink", "prune_row", "nc_flip",
-                "last_layer:random_label", "last_layer:neggrad_plus", "last_layer:unsir", "ec")
-LABELS = {"original": "Original", "retrain": "Retrain", "finetune": "FT", "grad_ascent": "GA",
-          "random_label": "RL", "neggrad_plus": "NegGrad+", "scrub": "SCRUB", "unsir": "UNSIR",
-          "salun": "SalUn", "l1_sparse": "ℓ1-sparse", "boundary_shrink": "BS",
-          "prune_row": "prune row", "nc_flip": "NC flip", "last_layer:random_label": "LL-RL",
-          "last_layer:neggrad_plus": "LL-NegGrad+", "last_layer:unsir": "LL-UNSIR",
-          "cmf_original": "CMF original", "ec": "EC", "ec_ramp": "EC, ramp weights",
-          "ec_output_only": "EC, output only"}
-
-
-def method_label(name: str) -> str:
-    """Display name; a suffix variant ``<base>+<suffix>``, with or without a setting
-    ``@<setting>``, reads ``<base's label>+<SUFFIX>@<SETTING>`` (``scrub+cmf@A``: SCRUB+CMF@A)."""
-    from .methods import parse_method_name
-
-    method, at, setting = name.partition("@")
-    variant, base = parse_method_name(method)
-    if variant is not None and variant.suffix:
-        return f"{method_label(base)}{variant.suffix.upper()}{at}{setting.upper()}"
-    return LABELS.get(name, name)
-
-
 def _shade(colour: tuple, i: int) -> tuple:
     """The i-th variant shade of a colour: darker for even i, lighter for odd i."""
     if i % 2 == 0:
@@ -196,8 +176,6 @@ def method_palette() -> dict[str, tuple]:
     palette = {method_label(m): c for m, c in zip(METHOD_ORDER, colours)}
     palette["Original"], palette["Retrain"] = (0.1, 0.1, 0.1), (0.55, 0.55, 0.55)
     palette["CMF original"] = (0.35, 0.25, 0.45)
-    from .methods import available, parse_method_name
-
     # suffix variants: a shade of the base's colour, one per suffix
     variants = [(n, *parse_method_name(n)) for n in available()]
     variants = [(n, v.suffix, base) for n, v, base in variants if v is not None and v.suffix]
@@ -255,9 +233,6 @@ def feature_pca(models: dict, forget, max_points: int = 2000):
     principal components of the first model's features; forgotten classes in colour."""
     import matplotlib.pyplot as plt
     import torch
-
-    from .features import extract_features
-    from .metrics import split_mask
 
     first = next(iter(models.values()))
     data = first.data
@@ -344,8 +319,6 @@ def gap_intervals(gaps: pd.DataFrame, means: pd.DataFrame | None = None,
     (:func:`illusion.experiments.gap_means`, ``lead_means``), a black diamond and whisker for
     the mean over the cells; a dashed line at 0 and a dotted one at ``margin``. Methods run
     down the y axis in order of first appearance."""
-    from .claims import cell_label  # claims imports this module
-
     xlabel = xlabel or f"test-forget accuracy − {reference}'s (points)"
     if panel != "readout":
         gaps = gaps.rename(columns={panel: "readout"})

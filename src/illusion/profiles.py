@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 import torch
 
+from .dryrun import dry_profile
 from .train import TrainConfig
 
 __all__ = ["CPU_CELLS", "PAPER_FORGET_SETS", "SMOKE_CELLS", "PROFILES", "Profile", "get_profile",
@@ -108,7 +109,6 @@ PROFILES: dict[str, Profile] = {p.name: p for p in (
 
 def get_profile(name: str) -> Profile:
     if name.endswith(":dry") and name[:-4] in PROFILES:  # a dry run's twin (illusion.dryrun)
-        from .dryrun import dry_profile
 
         return dry_profile(PROFILES[name[:-4]])
     if name not in PROFILES:

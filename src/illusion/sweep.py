@@ -17,34 +17,29 @@ A grid file (``grids/*.yaml``, run with ``illusion sweep GRID.yaml``)::
 
 Cells: one per (dataset, profile, seed, forget set, method entry), plus an ``original`` cell per
 (dataset, profile, seed, forget set) — the original model evaluated with that forget set. A
-row holds ``dataset``, ``profile``, ``seed``, ``forget`` (:func:`forget_label`),
+row holds ``dataset``, ``profile``, ``seed``, ``forget`` (:class:`illusion.catalog.ForgetSet`),
 ``n_forget``, ``method`` (the entry's label), ``base_method``, ``status`` (run / cached /
 failed), ``seconds`` (training or unlearning time of the model), ``wall_seconds`` (the cell's
 own wall time when it was computed), every flattened metric of
 :func:`illusion.experiments.method_row`, the extras' columns and ``error``.
 
 Everything is checked before anything runs (:func:`parse_grid` raises ``ValueError`` with one
-line). Each finished row is an artifact of kind ``"sweep_cell"`` keyed by everything that
-decides it, so a second run submits nothing for it. Execution: one Ray task per (dataset,
-profile, seed) trains or loads the original (and the CMF original when a ``+cmf`` entry needs
-it) with every CPU of a node; the cells depend on it and run one per CPU (or GPU), slowest
-kinds first. A cell that raises is reported with its config and not cached; the others go on.
+line). Each cell is computed by :func:`illusion.cells.run_cell`, once: its row is an artifact
+keyed by everything that decides it, so a second run submits nothing for it. Execution: one
+Ray task per (dataset, profile, seed) trains or loads the original (and the CMF original when
+a ``+cmf`` entry needs it) with every CPU of a node; the cells depend on it and run one per
+CPU (or GPU), slowest kinds first. A cell that raises is reported with its config and not
+cached; the others go on. Extras are :data:`illusion.cells.EXTRAS`.
 
-``EXTRAS`` maps a name to ``fn(tm, original, cell, cache) -> dict`` of scalar columns; an
-extra also leaves its artifacts in the cache (per-stage features, relearning curves), which is
-how a sweep feeds the notebooks that read them. Shipped: ``feature_drift``, ``stage_cka``,
-``stage_probes``, ``relearn``, ``audit_page``. Ray workers import this module, so register new
-extras here (or in a module imported here).
+This module is the grid file, the Ray scheduling and the results files; a cell on its own
+(what it is, what decides it, how it runs) is :mod:`illusion.cells`.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import os
-import time
 from collections import deque
-from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterator, Mapping, Sequence
 
@@ -54,160 +49,35 @@ import yaml
 from tqdm.auto import tqdm
 
 from . import data as idata
-from .attacks import RELEARN_RECORD, default_attacks, relearn, relearn_summary
+from .book import book_grid
 from .cache import ArtifactCache, _atomic_write, cache_root
-from .experiments import (EVALUATION_RECORD, feature_drift, method_row, stage_probes,
-                          stage_similarity)
-from .metrics import METRICS_VERSION
-from .pipeline import (STARTS, TrainedModel, cached_features, cached_stage_features,
-                       train_or_load, unlearn_or_load)
+from .catalog import ForgetSet
+from .cells import EXTRAS, KIND, Cell, Grid, cell_spec, run_cell, start_of, summarise
+from .methods import available, create_method
+from .pipeline import STARTS, train_or_load
 from .profiles import PROFILES, get_profile
 
-__all__ = ["EXTRAS", "MODELS", "Cell", "Grid", "cell_model", "cell_spec", "check_data",
-           "forget_label", "load_grid", "load_results", "parse_grid", "register_extra",
-           "results_path", "run_cell", "run_sweep", "summarise", "summary_table", "sweep_report",
-           "write_results"]
+__all__ = ["check_data", "load_grid", "load_results", "parse_grid", "resolve_grid",
+           "results_path", "run_sweep", "summary_table", "sweep_report", "write_results"]
 
-KIND = "sweep_cell"
 GRID_KEYS = ("name", "profile", "dataset", "seeds", "forget_sets", "methods", "extras")
 ENTRY_KEYS = ("method", "label", "hparams", "extras")
-# Classes of the registered datasets, to check forget sets before any data is loaded (an
-# imagefolder's are counted from PATH/train; another registered dataset's when it loads).
-NUM_CLASSES = {"fashion_mnist": 10, "cifar10": 10, "cifar100": 100}
 # Submission order, slowest kinds first so that no worker idles at the tail (others: 1).
 PRIORITY = {"retrain": 0, "original": 2}
-# The hparams.toml entry that decides each starting point of pipeline.STARTS.
-START_HPARAMS = {"cmf_original": "cmf_finetune"}
-# Rows that are models rather than unlearning methods: the original (a row of every grid) and
-# [A]'s CMF original (a row when listed), each evaluated with the cell's forget set
-MODELS = ("original", "cmf_original")
-STAGE_EXTRAS = {"stage_cka", "stage_probes"}  # extras that read per-stage features
 IDENTITY = ("dataset", "profile", "seed", "forget", "n_forget", "method", "base_method",
             "status", "seconds", "wall_seconds")
 
 
-def forget_label(forget: Sequence[int]) -> str:
-    """A forget set as a short label: ``(0,)`` -> ``"0"``, ``(2, 4, 8)`` -> ``"2+4+8"``."""
-    return "+".join(str(c) for c in forget)
-
-
-def summarise(table: pd.DataFrame, columns: Sequence[str], by: str | list[str] = "method"
-              ) -> pd.DataFrame:
-    """Mean, standard deviation (NaN for a single run) and run count of each column per
-    ``by`` value, in order of first appearance: columns ``<col>_mean``, ``<col>_std``, ``n``."""
-    groups = table.groupby(by, sort=False)
-    return pd.concat({**{f"{c}_{stat}": getattr(groups[c], stat)() for c in columns
-                         for stat in ("mean", "std")}, "n": groups.size()}, axis=1)
-
-
-@dataclass(frozen=True)
-class Cell:
-    """One row of a sweep: ``method`` (``"original"`` for the original model) of (``dataset``,
-    ``profile``, ``seed``) evaluated with ``forget`` as the forget classes; ``hparams``
-    override the profile's entry in ``methods/hparams.toml``."""
-
-    dataset: str
-    profile: str
-    seed: int
-    forget: tuple[int, ...]
-    method: str
-    label: str
-    hparams: dict[str, Any] = field(default_factory=dict, hash=False)
-    extras: tuple[str, ...] = ()  # this entry's extras, on top of the grid's
-
-    @property
-    def group(self) -> tuple[str, str, int]:
-        """The cells sharing one original model."""
-        return self.dataset, self.profile, self.seed
-
-    @property
-    def key(self) -> tuple:
-        return self.dataset, self.profile, self.seed, self.forget, self.label
-
-    def describe(self) -> str:
-        """The cell's config on one line."""
-        hp = f" hparams={self.hparams}" if self.hparams else ""
-        return (f"dataset={self.dataset} profile={self.profile} seed={self.seed} "
-                f"forget={forget_label(self.forget)} method={self.label} ({self.method}){hp}")
-
-
-@dataclass(frozen=True)
-class Grid:
-    name: str
-    cells: tuple[Cell, ...]
-    extras: tuple[str, ...] = ()
-
-
-# ------------------------------------------------------------------------------- extras
-
-Extra = Callable[[TrainedModel, TrainedModel, Cell, ArtifactCache], dict]
-EXTRAS: dict[str, Extra] = {}
-
-
-def register_extra(name: str) -> Callable[[Extra], Extra]:
-    """Decorator adding ``fn(tm, original, cell, cache) -> {column: scalar}`` to ``EXTRAS``."""
-    def wrap(fn: Extra) -> Extra:
-        if name in EXTRAS:
-            raise ValueError(f"extra {name!r} is already registered")
-        EXTRAS[name] = fn
-        return fn
-    return wrap
-
-
-@register_extra("feature_drift")
-def _feature_drift(tm: TrainedModel, original: TrainedModel, cell: Cell,
-                   cache: ArtifactCache) -> dict:
-    """``cka_test``, ``cka_test_forget``, ``forget_mean_shift`` against the original."""
-    return feature_drift(cached_features(original, cache), cached_features(tm, cache),
-                         cell.forget)
-
-
-@register_extra("stage_cka")
-def _stage_cka(tm: TrainedModel, original: TrainedModel, cell: Cell,
-               cache: ArtifactCache) -> dict:
-    """``stage_cka_<split>_<stage>``: linear CKA to the original per stage, on the test images
-    of the forget (``forget``) and retained (``retain``) classes."""
-    table = stage_similarity({cell.label: tm}, {"original": original}, cell.forget, cache)
-    return {f"stage_cka_{r.split}_{r.stage}": r.cka for r in table.itertuples()}
-
-
-@register_extra("stage_probes")
-def _stage_probes(tm: TrainedModel, original: TrainedModel, cell: Cell,
-                  cache: ArtifactCache) -> dict:
-    """``stage_probe_<split>_<stage>``: [A]'s linear probe on every stage's pooled features."""
-    table = stage_probes({cell.label: tm}, cell.forget, cell.seed, cache)
-    return {f"stage_probe_{split}_{r.stage}": getattr(r, f"probe_test_{split}")
-            for r in table.itertuples() for split in ("forget", "retain")}
-
-
-@register_extra("relearn")
-def _relearn(tm: TrainedModel, original: TrainedModel, cell: Cell,
-             cache: ArtifactCache) -> dict:
-    """``relearn_<attack>``: :func:`illusion.attacks.relearn_summary`'s ``mean`` (test forget
-    accuracy over the attack's steps) for each default attack
-    (:func:`illusion.attacks.default_attacks`); none for the original, which forgot nothing."""
-    if cell.method in MODELS:
-        return {}
-    configs = default_attacks()
-    curves = pd.concat([relearn(tm, config, cell.seed, cache).assign(method=cell.label,
-                                                                    attack=label)
-                        for label, config in configs.items()], ignore_index=True)
-    means = relearn_summary(curves).set_index("attack")["mean"]
-    return {f"relearn_{'retain_only' if not c.include_forget else f'{c.fraction:g}'}":
-            float(means[label]) for label, c in configs.items()}
-
-
-@register_extra("audit_page")
-def _audit_page(tm: TrainedModel, original: TrainedModel, cell: Cell,
-                cache: ArtifactCache) -> dict:
-    """``audit_seconds``: ``illusion audit`` of the cell's model against the cell's Retrain
-    and original, run as a user would (:func:`illusion.audit.demo.audit_demo`)."""
-    from .audit.demo import audit_demo
-
-    retrain = unlearn_or_load(cell.dataset, cell.profile, cell.seed, cell.forget, "retrain",
-                              cache=cache, progress=False)
-    result, _ = audit_demo(tm, retrain, original, cell.forget, cell.seed, cache=cache)
-    return {"audit_seconds": float(json.loads(result["record"])["seconds"])}
+def resolve_grid(name: str) -> Grid:
+    """A grid file, or ``book:PROFILE``: every cell the book's pages declare
+    (:func:`illusion.book.book_grid`)."""
+    if name.startswith("book:"):
+        profile = name.split(":", 1)[1]
+        if profile not in PROFILES:
+            raise ValueError(f"unknown profile {profile!r} in {name!r}; choose from "
+                             f"{', '.join(PROFILES)}")
+        return book_grid(profile)
+    return load_grid(name)
 
 
 # ------------------------------------------------------------------------ grid parsing
@@ -259,7 +129,7 @@ def _profile_cells(raw: Mapping, profile: str, entries: list[tuple]) -> list[Cel
         for axis, values in (("seed", seeds), ("forget", sets)):
             twice = [v for i, v in enumerate(values or ()) if v in values[:i]]
             if twice:
-                shown = forget_label(twice[0]) if axis == "forget" else twice[0]
+                shown = ForgetSet(twice[0]) if axis == "forget" else twice[0]
                 raise ValueError(f"duplicate cell in the grid: {axis}={shown} is listed twice")
         # the profile's cells where the file leaves an axis out (Profile.grid)
         pairs = [(seed, _forget_set(list(f), k, dataset)) for seed, f in p.grid(seeds, sets)]
@@ -276,8 +146,6 @@ def _profile_cells(raw: Mapping, profile: str, entries: list[tuple]) -> list[Cel
 
 def _entry(item: Any) -> tuple[str, str, dict, tuple[str, ...]]:
     """A ``methods`` item -> (method, label, hparams overrides, extras), checked."""
-    from .methods import available, create_method
-
     if isinstance(item, Mapping):
         unknown = sorted(set(item) - set(ENTRY_KEYS))
         if unknown:
@@ -349,7 +217,7 @@ def _num_classes(dataset: str) -> int | None:
     if dataset not in idata.available():
         raise ValueError(f"unknown dataset {dataset!r}; choose from "
                          f"{', '.join(idata.available())}")
-    return NUM_CLASSES.get(dataset)
+    return idata.known_num_classes(dataset)
 
 
 def _list(value: Any, key: str, empty: bool = False) -> list:
@@ -364,75 +232,6 @@ def _names(value: Any, key: str, empty: bool = False) -> list[str]:
     if not all(isinstance(n, str) and n for n in names):
         raise ValueError(f"`{key}` must be a name or a list of names, got {value!r}")
     return names
-
-
-# ------------------------------------------------------------------------------- a cell
-
-def _method(cell: Cell):
-    """The cell's configured method object (``None`` for the original)."""
-    from .methods import resolve_method
-
-    if cell.method in MODELS:
-        return None
-    return resolve_method(cell.method, cell.profile, cell.hparams, len(cell.forget),
-                          cell.dataset)
-
-
-def _start(cell: Cell) -> str:
-    """The model the cell's method starts from (a key of :data:`illusion.pipeline.STARTS`)."""
-    return cell.method if cell.method in MODELS else _method(cell).start_from
-
-
-def cell_spec(cell: Cell, extras: Sequence[str] = ()) -> dict:
-    """Everything that decides a cell's row: the cache spec of its ``"sweep_cell"`` artifact
-    (the label is not part of it; it only names the row)."""
-    from .methods import hparams_for
-
-    algo, start = _method(cell), _start(cell)
-    extras = sorted({*extras, *cell.extras})
-    # a cell with the relearn extra also names its curves' record, so that a sweep rebuilds
-    # curves of an older record (the notebooks read their per-image hits)
-    relearn_record = {"relearn_record": RELEARN_RECORD} if "relearn" in extras else {}
-    return {"dataset": cell.dataset, "profile": cell.profile,
-            "train": asdict(get_profile(cell.profile).train), "seed": cell.seed,
-            "forget": list(cell.forget), "method": cell.method,
-            "hparams": algo.hp if algo is not None else {}, "start": start,
-            "start_hparams": (hparams_for(START_HPARAMS[start], cell.profile)
-                              if start in START_HPARAMS else {}),
-            "extras": extras, "metrics": METRICS_VERSION,
-            "record": EVALUATION_RECORD, **relearn_record}
-
-
-def cell_model(cell: Cell, cache: ArtifactCache | None = None
-               ) -> tuple[TrainedModel, TrainedModel]:
-    """``(model, original)`` of a cell: trained, unlearned or loaded from the cache."""
-    original = train_or_load(cell.dataset, cell.profile, cell.seed, (), cache, progress=False)
-    if cell.method in MODELS:
-        return STARTS[cell.method](original, cell.profile, cache, False), original
-    return unlearn_or_load(cell.dataset, cell.profile, cell.seed, cell.forget, cell.method,
-                           cell.hparams, cache, progress=False), original
-
-
-def run_cell(cell: Cell, extras: Sequence[str] = (),
-             cache: ArtifactCache | None = None) -> tuple[dict, bool]:
-    """``(row, cached)``: the cell's model (trained, unlearned or loaded), its metrics and
-    extras, computed once and stored in the cache: the one executor behind ``illusion
-    sweep`` and the book's pages (:mod:`illusion.book`). The row holds no identity columns but
-    ``method``; ``wall_seconds`` is the time it took when it was computed."""
-    cache = cache or ArtifactCache()
-
-    def build() -> dict:
-        start = time.perf_counter()
-        tm, original = cell_model(cell, cache)
-        if STAGE_EXTRAS & {*extras, *cell.extras}:
-            cached_stage_features(tm, cache)  # first: the head features are its last stage
-        row = method_row(cell.label, tm, cell.forget, cell.seed, cache)
-        for name in sorted({*extras, *cell.extras}):
-            row.update(EXTRAS[name](tm, original, cell, cache))
-        row["wall_seconds"] = time.perf_counter() - start
-        return {k: v.item() if hasattr(v, "item") else v for k, v in row.items()}
-
-    return cache.get_or_create(KIND, cell_spec(cell, extras), build)
 
 
 # ---------------------------------------------------------------------- Ray tasks
@@ -514,7 +313,7 @@ def _schedule(grid: Grid, todo: list[int], root: str,
         _cell_task)
     starts: dict[tuple, set[str]] = {}
     for i in todo:
-        starts.setdefault(cells[i].group, set()).add(_start(cells[i]))
+        starts.setdefault(cells[i].group, set()).add(start_of(cells[i]))
     order = sorted(todo, key=lambda i: PRIORITY.get(cells[i].method, 1))
     queue = deque([("prepare", g) for g in starts] + [("cell", i) for i in order])
     prepared, pending = {}, {}
@@ -590,7 +389,7 @@ def _table(grid: Grid, results: dict[int, dict]) -> pd.DataFrame:
     rows = []
     for i, cell in enumerate(grid.cells):
         identity = {"dataset": cell.dataset, "profile": cell.profile, "seed": cell.seed,
-                    "forget": forget_label(cell.forget), "n_forget": len(cell.forget),
+                    "forget": ForgetSet(cell.forget), "n_forget": len(cell.forget),
                     "method": cell.label, "base_method": cell.method}
         rows.append({**identity, **{k: v for k, v in results[i].items() if k != "method"}})
     table = pd.DataFrame(rows)

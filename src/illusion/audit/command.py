@@ -16,6 +16,12 @@ import time
 from pathlib import Path
 
 from ..cache import _atomic_write
+from ..data import load_dataset, per_class_subset
+from .loading import AuditInputError, build_arch, fit_data, input_shape, load_model, parse_forget
+from .measure import AuditConfig, audit
+from .reference import train_reference
+from .report import render_html
+from .taps import extract, find_taps
 
 __all__ = ["add_parser", "run"]
 
@@ -72,7 +78,6 @@ def add_parser(sub) -> None:
 def _subset(data, per_class_train: int | None, per_class_test: int | None, seed: int):
     import torch
 
-    from ..data import per_class_subset
 
     g = torch.Generator().manual_seed(seed)
     tr = per_class_subset(data.y_train, per_class_train, g)
@@ -83,9 +88,6 @@ def _subset(data, per_class_train: int | None, per_class_test: int | None, seed:
 
 def _load_all(args, data):
     """(model, reference, original, fitted data) with the data fitted to the model's input."""
-    from .loading import fit_data, input_shape, load_model
-    from .taps import extract, find_taps
-
     k, c = data.num_classes, data.in_channels
     load = lambda path, what: load_model(path, args.arch, k, c, args.unsafe_pickle, what)  # noqa
     model = load(args.model, "MODEL")
@@ -108,11 +110,6 @@ def _load_all(args, data):
 
 def run(args: argparse.Namespace) -> dict:
     """Load, measure, judge, write the report; return the record (NaN -> None)."""
-    from ..data import load_dataset
-    from .loading import AuditInputError, build_arch, parse_forget
-    from .measure import AuditConfig, audit
-    from .report import render_html
-
     start = time.perf_counter()
     data = load_dataset(args.data)
     data = _subset(data, args.per_class, args.test_per_class, args.seed)
@@ -122,7 +119,6 @@ def run(args: argparse.Namespace) -> dict:
     if args.train_reference and reference is None:
         if args.arch is None:
             raise AuditInputError("--train-reference needs --arch to build a fresh model")
-        from .reference import train_reference
 
         k, c = data.num_classes, data.in_channels
         reference, ref_info = train_reference(lambda: build_arch(args.arch, k, c), args.arch,

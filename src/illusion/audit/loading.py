@@ -30,6 +30,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..data import ImageData
+from ..models import create_model
 
 __all__ = ["AuditInputError", "build_arch", "fit_data", "input_shape", "is_linear",
            "load_model", "parse_forget"]
@@ -93,8 +94,6 @@ def build_arch(spec: str, num_classes: int, in_channels: int) -> nn.Module:
             return timm.create_model(name, pretrained=False, **{
                 "num_classes": num_classes, "in_chans": in_channels, **kwargs})
         if kind == "illusion":
-            from ..models import create_model
-
             return create_model(name, **{"num_classes": num_classes,
                                          "in_channels": in_channels, **kwargs})
         return _from_factory(kind, name, num_classes, kwargs)

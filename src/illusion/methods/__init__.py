@@ -3,18 +3,25 @@
 ``available()`` lists the names; ``create_method(name, **hparams)`` builds one and
 ``resolve_method(name, profile)`` builds it with a profile's hyperparameters (:mod:`.config`).
 A variant of a method is a :class:`Wrapper` registered once (``register_variant``);
-``parse_method_name`` splits a name into variant and base. Importing this package registers
-every method module below.
+``parse_method_name`` splits a name into variant and base. Importing this package imports
+every module of it, which registers the methods they define: a new method is a new file here
+(a :class:`Method` subclass under ``@register_method``) plus its rows in ``hparams.toml``.
 """
 
+import importlib
+import pkgutil
+
 from .base import (Batch, Context, Method, Variant, Wrapper, available, create_method,
-                   parse_method_name, register_method, register_variant, run_unlearning)
-from . import (boundary_shrink, classifier_only, finetune, grad_ascent,  # noqa: F401 (register)
-               l1_sparse, neggrad_plus, random_label, retrain, salun, scrub, unsir)
-from . import erase_core  # noqa: F401 (registers ec and <base>+ec)
-from . import cmf  # noqa: F401 (registers <base>+cmf)
+                   method_label, parse_method_name, register_method, register_variant,
+                   run_unlearning)
 from .config import hparams_for, resolve_method, with_defaults
 
+# the modules that hold the machinery, not methods
+_MACHINERY = {"base", "checks", "config"}
+for _module in sorted(m.name for m in pkgutil.iter_modules(__path__)):
+    if _module not in _MACHINERY:
+        importlib.import_module(f"{__name__}.{_module}")  # registers its methods
+
 __all__ = ["Batch", "Context", "Method", "Variant", "Wrapper", "available", "create_method",
-           "hparams_for", "parse_method_name", "register_method", "register_variant",
-           "resolve_method", "run_unlearning", "with_defaults"]
+           "hparams_for", "method_label", "parse_method_name", "register_method",
+           "register_variant", "resolve_method", "run_unlearning", "with_defaults"]

@@ -34,7 +34,7 @@ from ..train import _device_generator
 from .checks import check_hparams
 
 __all__ = ["Batch", "Context", "Method", "Phase", "Variant", "Wrapper", "available",
-           "create_method", "parse_method_name", "register_method", "register_variant",
+           "create_method", "method_label", "parse_method_name", "register_method", "register_variant",
            "run_unlearning"]
 
 _REGISTRY: dict[str, type["Method"]] = {}
@@ -126,8 +126,28 @@ def create_method(name: str, **hparams) -> "Method":
         method = _REGISTRY[name](**hparams)
     else:
         raise KeyError(f"unknown method {name!r}; choose from {', '.join(available())}")
-    check_hparams(name, method.hp)
+    check_hparams(name, method.hp, _own_rules(method))
     return method
+
+
+def _own_rules(method: "Method") -> dict[str, tuple]:
+    """The rules a method declares for its own hyperparameters (``Method.rules``); a variant's
+    are its base's and its own."""
+    base = getattr(method, "base", None)
+    return {**(_own_rules(base) if base is not None else {}), **type(method).rules}
+
+
+def method_label(name: str) -> str | None:
+    """The book's label of a registered method or variant (``scrub+cmf``: ``SCRUB+CMF``;
+    ``last_layer:random_label``: ``LL-RL``), ``None`` for a name that is neither."""
+    variant, base = parse_method_name(name)
+    if variant is not None:
+        pattern = variant.wrapper.label_pattern or (
+            variant.prefix.upper() + "{}" + variant.suffix.upper())
+        return pattern.format(method_label(base) or base)
+    if name in _REGISTRY:
+        return _REGISTRY[name].label or name
+    return None
 
 
 @dataclass
@@ -246,7 +266,11 @@ class Method:
     """
 
     name: ClassVar[str] = ""
+    label: ClassVar[str] = ""  # its name in the book's tables and figures (default: ``name``)
     defaults: ClassVar[dict[str, Any]] = {}
+    # type and range of this method's own hyperparameters, on top of the shared
+    # :data:`illusion.methods.checks.RULES` (same format)
+    rules: ClassVar[dict[str, tuple]] = {}
     head_compatible: ClassVar[bool] = True  # usable as last_layer:<name>
     # Where the pipeline starts the method (illusion.pipeline.unlearn_or_load): a key of
     # illusion.pipeline.STARTS, or from scratch on the retained classes (Retrain)
@@ -320,6 +344,9 @@ class Wrapper(Method):
     """
 
     pattern: ClassVar[str] = "{}"  # set by register_variant; the name is pattern.format(base)
+    # the book's label, ``label_pattern.format(base's label)``; default: the pattern's affix
+    # in capitals (``{}+cmf``: ``SCRUB+CMF``)
+    label_pattern: ClassVar[str] = ""
     head_compatible = False
     own: ClassVar[dict[str, Any]] = {}  # the wrapper's hyperparameters and their defaults
 

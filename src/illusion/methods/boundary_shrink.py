@@ -62,6 +62,7 @@ def shrink_labels(ctx: Context, x: torch.Tensor, y: torch.Tensor, bound: float) 
 @register_method
 class BoundaryShrink(Method):
     name = "boundary_shrink"
+    label = "BS"
     common = {**Method.common, "weight_decay": 0.0}
     defaults = {"bound": 0.1}
 

@@ -1,7 +1,9 @@
 """Type and range of every hyperparameter, checked when a method is created (before any work).
 
-Methods declare defaults only (``Method.defaults``); the rules live here, by hyperparameter
-name, because the names are shared across methods (``lr`` is ``lr`` everywhere). A value that a
+Methods declare defaults (``Method.defaults``); the shared rules live here, by hyperparameter
+name, because the names are shared across methods (``lr`` is ``lr`` everywhere). A method
+with a hyperparameter of its own may declare its rule beside it (``Method.rules``), so that a
+new method needs no line here. A value that a
 rule rejects raises ``ValueError`` with one line, so ``illusion unlearn --set lr=abc`` and a
 grid's ``hparams: {epochs: -1}`` stop before any model is trained. A name without a rule only
 has to be a finite number, a bool or a string.
@@ -61,11 +63,14 @@ KIND_WORDS = {"int": "an integer", "float": "a number", "bool": "true or false",
               "str": "a string", "floats": "a list of numbers"}
 
 
-def check_hparams(method: str, hp: dict[str, Any]) -> None:
+def check_hparams(method: str, hp: dict[str, Any],
+                  rules: dict[str, tuple] | None = None) -> None:
     """Raise ``ValueError`` (one line naming ``method``, the key and the rule) for the first
-    value of ``hp`` whose type or range is wrong."""
+    value of ``hp`` whose type or range is wrong; ``rules`` (a method's own,
+    ``Method.rules``) add to and override :data:`RULES`."""
+    rules = {**RULES, **(rules or {})}
     for key, value in hp.items():
-        problem = _problem(RULES.get(key), value)
+        problem = _problem(rules.get(key), value)
         if not problem and key in CHOICES and value not in CHOICES[key]:
             problem = f"must be one of {', '.join(CHOICES[key])}"
         if problem:

@@ -29,6 +29,7 @@ from .base import Context, Method, Wrapper, register_method, register_variant
 @register_method
 class PruneRow(Method):
     name = "prune_row"
+    label = "prune row"
     head_compatible = False
     common = {}  # analytic: no optimisation
 
@@ -73,6 +74,7 @@ def nc_flip_head(weight: torch.Tensor, bias: torch.Tensor | None, features: torc
 @register_method
 class NCFlip(Method):
     name = "nc_flip"
+    label = "NC flip"
     head_compatible = False
     common = {}  # analytic: no optimisation
     defaults = {"c_ratio": 0.5}
@@ -94,6 +96,8 @@ class NCFlip(Method):
 @register_variant("last_layer:{}", bases=lambda cls: cls.head_compatible)
 class LastLayer(Wrapper):
     """``last_layer:<base>``: the base method's data and loss, head parameters only."""
+
+    label_pattern = "LL-{}"
 
     own = {"zero_head": False}
 

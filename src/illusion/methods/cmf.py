@@ -49,7 +49,11 @@ VARIANT_DEFAULTS: dict[str, dict[str, Any]] = {
 RULES = ("full", "momentum")
 
 
-@register_variant("{}+cmf", bases=("random_label", "salun", "neggrad_plus", "scrub", "unsir"))
+# the bases [A] puts under a CMF head (claim C6)
+CMF_BASES = ("random_label", "salun", "neggrad_plus", "scrub", "unsir")
+
+
+@register_variant("{}+cmf", bases=CMF_BASES)
 class CMFVariant(Wrapper):
     """The base method ``base`` on a CMF head; ``hp`` = the base's plus ``CMF_DEFAULTS``. Its
     parameters are the base's: the CMF head holds buffers only, so they are the encoder's."""

@@ -178,6 +178,7 @@ class EraseCore(Method):
     """EC on its own: each epoch is one pass over D_r, each step paired with a forget batch."""
 
     name = "ec"
+    label = "EC"
     head_compatible = False
     defaults = dict(EC_DEFAULTS)
 

@@ -14,6 +14,7 @@ from .base import Batch, Context, Method, register_method
 @register_method
 class FineTune(Method):
     name = "finetune"
+    label = "FT"
 
     def loss(self, ctx: Context, batch: Batch):
         return self.ce(ctx, batch)

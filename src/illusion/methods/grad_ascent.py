@@ -14,6 +14,7 @@ from .base import Batch, Context, Method, register_method
 @register_method
 class GradAscent(Method):
     name = "grad_ascent"
+    label = "GA"
 
     def batches(self, ctx: Context, epoch: int):
         return ctx.loader(ctx.forget_idx, "forget")

@@ -17,6 +17,7 @@ from .base import Batch, Context, Method, register_method
 @register_method
 class L1Sparse(Method):
     name = "l1_sparse"
+    label = "ℓ1-sparse"
     defaults = {"alpha": 5e-4}
 
     def setup(self, ctx: Context) -> None:

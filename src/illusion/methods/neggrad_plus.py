@@ -22,6 +22,7 @@ from .base import Batch, Context, Method, register_method
 @register_method
 class NegGradPlus(Method):
     name = "neggrad_plus"
+    label = "NegGrad+"
     defaults = {"ascent_weight": 1.0, "clip": 1.0}
 
     def setup(self, ctx: Context) -> None:

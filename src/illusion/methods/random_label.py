@@ -33,6 +33,7 @@ def relabel_forget(ctx: Context, batch: Batch) -> torch.Tensor:
 @register_method
 class RandomLabel(Method):
     name = "random_label"
+    label = "RL"
 
     def batches(self, ctx: Context, epoch: int):
         return ctx.mixed_loader()

@@ -13,6 +13,7 @@ from .base import Method, register_method
 @register_method
 class Retrain(Method):
     name = "retrain"
+    label = "Retrain"
     head_compatible = False
     from_scratch = True
     common = {}  # the recipe is the profile's training config

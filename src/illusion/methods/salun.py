@@ -50,6 +50,7 @@ def saliency_mask(grads: list[torch.Tensor], threshold: float) -> list[torch.Ten
 @register_method
 class SalUn(Method):
     name = "salun"
+    label = "SalUn"
     defaults = {"threshold": 0.5}
 
     def forget_gradients(self, ctx: Context, params: list[torch.Tensor]) -> list[torch.Tensor]:

@@ -37,6 +37,7 @@ def distill_kl(student: torch.Tensor, teacher: torch.Tensor, T: float) -> torch.
 @register_method
 class Scrub(Method):
     name = "scrub"
+    label = "SCRUB"
     defaults = {"batch_size": 64, "T": 4.0, "gamma": 0.99, "alpha": 0.001, "msteps": 2,
                 "nesterov": False}
 

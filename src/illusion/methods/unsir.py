@@ -71,6 +71,7 @@ def retain_subset(ctx: Context, per_class: int) -> torch.Tensor:
 @register_method
 class Unsir(Method):
     name = "unsir"
+    label = "UNSIR"
     defaults = {"lr": 5e-5, "impair_lr": 1e-4, "weight_decay": 0.0, "batch_size": 128,
                 "noise_batch": 128, "noise_lr": 0.1, "noise_steps": 5, "noise_inner": 8,
                 "noise_reg": 0.1, "noise_copies": 20, "retain_per_class": 1000,

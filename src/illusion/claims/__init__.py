@@ -1,0 +1,44 @@
+"""The claims' criteria as data, and their verdicts as pure functions of results tables: one
+module per claim (``c0_original`` ... ``c7_depth``).
+
+Each claim page of the book states its criterion before any number is computed: a frozen
+dataclass registered with :func:`~illusion.claims.render.criterion` (its fields are the named
+thresholds; the page shows the object). The page then hands its results table to the claim's
+function, which returns a :class:`Verdict`: a status (``"holds"``, ``"partly holds"``, ``"does
+not hold"`` or ``"not decided"``), a one-sentence text, a per-method ``details`` table and,
+where a claim has several halves, their statuses in ``parts``. The functions never read a
+file or train a model.
+
+Tables are the notebooks' summaries: one row per method (a ``method`` column, or the methods as
+index) holding means over the grid's (seed, forget set) cells, or one cell's rows
+(:func:`illusion.book.judge`). The statuses, :class:`Verdict`, the three-valued logic and
+:func:`across_cells` are :mod:`.logic`; the criteria's display and registration :mod:`.render`.
+
+Importing the package imports every module in it, so a new claim is a module here with its
+criterion under ``@criterion("C8")``, its notebook, and its page in :data:`illusion.book.PAGES`;
+:data:`CRITERIA` lists what registered.
+"""
+
+import importlib
+import pkgutil
+
+from .c0_original import NearCollapse, TerminalPhase, near_collapse, terminal_phase
+from .c1_output import OutputSuccess, output_success
+from .c2_illusion import Illusion, illusion
+from .c3_misalignment import Misalignment, misalignment
+from .c4_classifier_only import ClassifierOnly, classifier_only
+from .c5_relearning import Relearning, relearning, relearning_control
+from .c6_cmf import CMFRepresentation, cmf_representation
+from .c7_depth import DepthForgetting, depth_forgetting
+from .logic import FAILS, HOLDS, PARTLY, UNDECIDED, Verdict, across_cells
+from .render import CRITERIA, criterion
+
+for _module in sorted(m.name for m in pkgutil.iter_modules(__path__)):
+    importlib.import_module(f"{__name__}.{_module}")  # a claim module registers its criteria
+
+__all__ = ["CRITERIA", "FAILS", "HOLDS", "PARTLY", "UNDECIDED", "CMFRepresentation",
+           "ClassifierOnly", "DepthForgetting", "Illusion", "Misalignment", "NearCollapse",
+           "OutputSuccess", "Relearning", "TerminalPhase", "Verdict", "across_cells",
+           "classifier_only", "cmf_representation", "criterion", "depth_forgetting", "illusion",
+           "misalignment", "near_collapse", "output_success", "relearning", "relearning_control",
+           "terminal_phase"]

@@ -1,0 +1,111 @@
+"""C2, the illusion: a method that looks forgotten at the output still separates the forget
+class in its features (linear probe, nearest class mean), above the Retrain oracle, for RL and
+SalUn.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Mapping
+
+import pandas as pd
+
+from .logic import (Verdict, _all, _any, _cap, _cmp, _frame, _get, _indexed, _names, _pct, _status,
+                    _tri, _which)
+from .render import criterion
+
+__all__ = ["Illusion", "illusion"]
+
+
+@criterion("C2")
+@dataclass(frozen=True)
+class Illusion:
+    """C2, judged for each readout (linear probe, NCC) separately. A method shows *the
+    illusion* through a readout when (i) its output test-forget accuracy is at most
+    ``forget_max`` (it looks forgotten), (ii) the readout's test-forget accuracy is at least
+    ``retrain_margin`` points above Retrain's (the features still separate the class better
+    than a model that never saw it) and (iii) it is at most ``original_tolerance`` points below
+    the original's (the claim's "close to the original"). When the table carries the gap's
+    95% bootstrap interval over the test images (``<readout>_vs_retrain_low`` / ``_high``,
+    :func:`illusion.book.judge`), (ii) asks its lower end to clear the margin, so a gap that
+    the test images' sampling could explain does not count.
+
+    Why 5 points for (iii): it is the same distance this book calls "near" everywhere (C1's
+    retain drop, (ii)'s margin), fixed before any ``cpu`` result; with (ii) it asks the
+    readout to sit nearer the original than Retrain sits below it whenever Retrain trails the
+    original by more than 10 points. The tolerance is one-sided on purpose: a readout *above*
+    the original's recovers the class at least as well as before unlearning, which is the
+    illusion, not evidence against it; the signed difference is reported in ``details``.
+    The claim holds through a readout when every method of ``key_methods`` ([A]'s cases, RL
+    and SalUn) shows the illusion through it.
+    """
+
+    forget_max: float = 5.0
+    retrain_margin: float = 5.0
+    original_tolerance: float = 5.0
+    key_methods: tuple[str, ...] = ("random_label", "salun")
+    readouts: tuple[str, ...] = ("probe", "ncc")
+
+
+_READOUT = {"probe": "probe", "ncc": "NCC"}
+
+
+def _via(flags: Mapping[str, bool | None]) -> str:
+    """Which readouts show it: "probe", "NCC", "both", "neither" or "not decided"."""
+    shown = [_READOUT[r] for r in _which(flags, True)]
+    if shown and len(shown) == len(flags):
+        return "both" if len(shown) > 1 else shown[0]
+    if shown:
+        return " and ".join(shown)
+    return "neither" if all(_tri(f) is False for f in flags.values()) else "not decided"
+
+
+def illusion(table: pd.DataFrame, criterion: Illusion = Illusion()) -> Verdict:
+    """C2 from a per-method table with ``output_test_forget`` and ``<readout>_test_forget``
+    for every readout; needs the ``original`` and ``retrain`` rows. ``parts`` holds the
+    status through each readout; ``details`` per method: each readout's gap to Retrain and to
+    the original, its three checks and ``illusion_via`` (probe / NCC / both / neither)."""
+    c, t = criterion, _indexed(table)
+    rows, per = [], {}
+    for m in [m for m in t.index if m not in ("original", "retrain")]:
+        row = {"method": m, "output_test_forget": _get(t, m, "output_test_forget")}
+        looks = _cmp(row["output_test_forget"], "<=", c.forget_max)
+        flags = {}
+        for r in c.readouts:
+            col = f"{r}_test_forget"
+            value = _get(t, m, col)
+            row[f"{r}_vs_retrain"] = value - _get(t, "retrain", col)
+            row[f"{r}_vs_original"] = value - _get(t, "original", col)
+            gap = row[f"{r}_vs_retrain"]
+            if f"{r}_vs_retrain_low" in t.columns:  # the gap's interval must clear the margin
+                gap = row[f"{r}_vs_retrain_low"] = _get(t, m, f"{r}_vs_retrain_low")
+                row[f"{r}_vs_retrain_high"] = _get(t, m, f"{r}_vs_retrain_high")
+            row[f"{r}_above_retrain"] = _cmp(gap, ">=", c.retrain_margin)
+            row[f"{r}_close_to_original"] = _cmp(row[f"{r}_vs_original"], ">=",
+                                                 -c.original_tolerance)
+            flags[r] = row[f"{r}_illusion"] = _all(
+                [looks, row[f"{r}_above_retrain"], row[f"{r}_close_to_original"]])
+        row["illusion_via"] = _via(flags)
+        per[m] = flags
+        rows.append(row)
+    details = _frame(rows)
+    missing = [m for m in c.key_methods if m not in per]
+    holds_via = {r: (None if missing else _all(per[m][r] for m in c.key_methods))
+                 for r in c.readouts}
+    parts = {r: _status(f) for r, f in holds_via.items()}
+    status = _status(_any(holds_via.values()))
+    via = _via(holds_via)
+    how = {"both": "through the probe and NCC", "neither": "through neither readout",
+           "not decided": "undecided", "probe": "through the probe only"}.get(
+        via, f"through {via} only")
+    shown = {r: [m for m in per if _tri(per[m][r]) is True] for r in c.readouts}
+    ref = {r: _get(t, "retrain", f"{r}_test_forget") for r in c.readouts}
+    orig = {r: _get(t, "original", f"{r}_test_forget") for r in c.readouts}
+    text = (f"{_cap(status)} for [A]'s cases ({_names(c.key_methods)}) {how}"
+            + (f" ({_names(missing)} not run)" if missing else "") + ": illusion "
+            + "; ".join(f"via {_READOUT[r]} in {_names(shown[r]) or 'no method'}"
+                        for r in c.readouts)
+            + ". Retrain's " + " / ".join(_READOUT[r] for r in c.readouts)
+            + " test-forget accuracy: " + " / ".join(_pct(ref[r]) for r in c.readouts)
+            + "; the original's: " + " / ".join(_pct(orig[r]) for r in c.readouts) + ".")
+    return Verdict("C2", status, text, details, parts)

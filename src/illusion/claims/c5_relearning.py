@@ -1,0 +1,119 @@
+"""C5, relearning: fine-tuning on a few images brings the erased class back, faster than for
+Retrain.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pandas as pd
+
+from ..catalog import BASELINES, method_label
+from .logic import (UNDECIDED, Verdict, _all, _cap, _cmp, _frame, _majority, _names, _nan, _status,
+                    _tri, _which)
+from .render import criterion
+
+__all__ = ["Relearning", "relearning", "relearning_control"]
+
+
+@criterion("C5")
+@dataclass(frozen=True)
+class Relearning:
+    """C5: only methods that forgot at the output (forget accuracy before the attack at most
+    ``margin`` points above Retrain's) are judged. A judged method *relearns faster than
+    Retrain* when, in every attack that shows forget images (every attack but
+    ``control_attack``), its forget accuracy averaged over the evaluated steps exceeds
+    Retrain's by more than ``margin`` points. Only [A]'s standard methods (``counted``) count:
+    the claim holds when more than half of the judged ones relearn faster. Other rows (EC,
+    +CMF) are judged the same way and shown, not counted.
+
+    When the table carries the leads' 95% bootstrap intervals over the test images
+    (``gap_low``, :func:`illusion.experiments.relearn_leads`), a lead exceeds the margin only
+    when the interval's lower end does; a missing interval leaves the method not judged."""
+
+    margin: float = 10.0
+    counted: tuple[str, ...] = BASELINES
+    reference: str = "retrain"
+    control_attack: str = "retain images only"
+
+
+def relearning(summary: pd.DataFrame, criterion: Relearning = Relearning()) -> Verdict:
+    """C5 from :func:`illusion.attacks.relearn_summary`'s table (means over cells): one row
+    per (``method``, ``attack``) with ``start``, ``mean`` and ``gap`` (``mean`` minus the
+    reference's). ``details`` per method: ``start``, ``forgot``, ``counted``, ``faster``
+    (``None`` when not judged), mean and smallest ``gap`` over the attacks with forget images.
+    ``values``: ``retrain_mean``, ``mean_gap`` and ``max_gap`` of the judged methods,
+    ``n_faster``."""
+    c = criterion
+    attacks = summary[summary["attack"] != c.control_attack]
+    start = summary.groupby("method", sort=False)["start"].first()
+    ref_start = float(start.get(c.reference, float("nan")))
+    rows = []
+    lead = "gap_low" if "gap_low" in attacks else "gap"  # the interval's lower end, if any
+    for m in [m for m in start.index if m != c.reference]:
+        gaps = attacks.loc[attacks["method"] == m, "gap"] if "gap" in attacks else pd.Series()
+        leads = attacks.loc[attacks["method"] == m, lead] if lead in attacks else pd.Series()
+        forgot = _cmp(start[m], "<=", ref_start + c.margin)
+        faster = _all(_cmp(g, ">", c.margin) for g in leads) if len(leads) else None
+        rows.append({"method": m, "start": float(start[m]), "forgot": forgot,
+                     "counted": m in c.counted, "faster": faster if forgot else None,
+                     "mean_gap": float(gaps.mean()) if len(gaps) else float("nan"),
+                     "min_gap": float(gaps.min()) if len(gaps) else float("nan"),
+                     **({"min_gap_low": float(leads.min()) if len(leads) else float("nan")}
+                        if lead == "gap_low" else {})})
+    details = _frame(rows, ["method", "start", "forgot", "counted", "faster", "mean_gap",
+                            "min_gap", *(["min_gap_low"] if lead == "gap_low" else [])])
+    is_counted = details["counted"].astype(bool)
+    counted = details[is_counted]
+    forgot = counted["forgot"].to_dict()
+    judged = counted.loc[_which(forgot, True)]
+    flags = judged["faster"].to_dict()
+    faster, slower, open_ = _which(flags, True), _which(flags, False), _which(flags, None)
+    ref_mean = float(attacks.loc[attacks["method"] == c.reference, "mean"].mean())
+    values = {"retrain_mean": ref_mean,
+              "mean_gap": float(judged["mean_gap"].mean()) if len(judged) else float("nan"),
+              "max_gap": float(attacks.loc[attacks["method"].isin(judged.index), "gap"].max())
+              if len(judged) else float("nan"), "n_faster": len(faster)}
+    word = {True: "relearns faster", False: "not faster", None: "not judged"}
+    shown = details[~is_counted]
+    not_forgotten = [m for m in details.index if _tri(details.loc[m, "forgot"]) is False]
+    extra = ((" Shown, not counted: " + ", ".join(
+        f"{method_label(m)} ({word[_tri(v)]})" for m, v in shown["faster"].items()) + ".")
+        if len(shown) else "") + (
+        f" Not judged, forget accuracy already above Retrain's + {c.margin:g} before the "
+        f"attack: {_names(not_forgotten)}." if not_forgotten else "")
+    verdict = _majority(len(faster), len(slower), len(open_))
+    unknown = _which(forgot, None)  # counted methods whose start could not be compared
+    if _nan(ref_start) or judged.empty or verdict is None or unknown:
+        why = ("no Retrain reference" if _nan(ref_start) else
+               f"{_names(unknown)} could not be compared with Retrain" if unknown else
+               "no standard method that forgot at the output was run" if judged.empty else
+               f"{_names(open_)} could not be judged")
+        return Verdict("C5", UNDECIDED, f"Not decided: {why}." + extra, details, values=values)
+    status = _status(verdict)
+    text = (f"{_cap(status)}: {len(faster)} of {len(judged)} of [A]'s standard methods that "
+            f"forgot at the output relearn faster than Retrain in every attack "
+            f"({_names(faster) or 'none'}). Retrain's forget accuracy averages "
+            f"{ref_mean:.1f}% over the attacks; the judged methods' lead over it averages "
+            f"{values['mean_gap']:.1f} points (largest {values['max_gap']:.1f})."
+            + (" A lead counts when its 95% interval's lower end clears the margin."
+               if lead == "gap_low" else "") + extra)
+    return Verdict("C5", status, text, details, values=values)
+
+
+def relearning_control(summary: pd.DataFrame, verdict: Verdict,
+                       criterion: Relearning = Relearning()) -> tuple[str, float]:
+    """The retain-only control of C5, read beside its verdict: ``(text, highest mean forget
+    accuracy)`` of the methods that forgot at the output under ``control_attack`` (NaN and
+    "No retain-only control was judged." when there are none), with Retrain's for reference."""
+    c = criterion
+    forgot = [m for m, f in verdict.details["forgot"].items() if f is True]
+    control = summary[(summary["attack"] == c.control_attack) & summary["method"].isin(forgot)]
+    if control.empty:
+        return "No retain-only control was judged.", float("nan")
+    ref = summary.set_index(["method", "attack"])["mean"].get((c.reference, c.control_attack),
+                                                              float("nan"))
+    top = control.loc[control["mean"].idxmax()]
+    return (f"Fine-tuning on retain images alone brings the class back to at most "
+            f"{top['mean']:.1f}% on average over the steps ({method_label(top['method'])}), "
+            f"Retrain to {ref:.1f}%.", float(top["mean"]))

@@ -1,0 +1,114 @@
+"""C6: with a class-mean-feature (CMF) classifier, unlearning removes information from the
+representation, not just the output.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Sequence
+
+import pandas as pd
+
+from ..catalog import method_label
+from .logic import (FAILS, HOLDS, PARTLY, UNDECIDED, Verdict, _all, _any, _cmp, _combine, _frame,
+                    _get, _indexed, _pct, _series, _which)
+from .render import criterion
+
+__all__ = ["CMFRepresentation", "cmf_representation"]
+
+
+@criterion("C6")
+@dataclass(frozen=True)
+class CMFRepresentation:
+    """C6: for each base method, *CMF moves forgetting into the representation* when its
+    probe **or** NCC test-forget accuracy with CMF lies at least ``margin`` points below the
+    same readout without CMF and, for ``below_retrain`` methods (SCRUB, UNSIR, where [A]
+    reports it), also below Retrain's. The claim holds when every ``below_retrain`` method
+    passes with output test-retain accuracy within ``retain_drop_max`` points of the
+    original's. [A]'s other observation, that the ``little`` methods (RL, SalUn) forget little
+    with CMF, is checked as output test-forget accuracy of at least ``little_min``.
+
+    When the table carries the gaps' 95% bootstrap intervals over the test images (the
+    variant's row: ``<readout>_vs_base_high`` against its base method and
+    ``<readout>_vs_retrain_high`` against Retrain; :func:`illusion.book.judge`), a change
+    counts only when the interval's upper end clears the margin, and "below Retrain" only when
+    it is below 0."""
+
+    margin: float = 1.0
+    retain_drop_max: float = 5.0
+    little_min: float = 50.0
+    below_retrain: tuple[str, ...] = ("scrub", "unsir")
+    little: tuple[str, ...] = ("random_label", "salun")
+
+
+def cmf_representation(table: pd.DataFrame, methods: Sequence[str],
+                       criterion: CMFRepresentation = CMFRepresentation(),
+                       variant: str = "+cmf", setting: str = "") -> Verdict:
+    """C6 from a per-method table holding, for each base method ``m`` of ``methods``, the rows
+    ``m`` and ``m<variant>`` (e.g. ``scrub+cmf`` or ``scrub+cmf@A``), plus ``retrain`` and
+    ``original`` (``probe`` / ``ncc`` / ``output`` test columns). ``setting`` names the
+    variant's learning rates in the text (e.g. "tuned learning rates")."""
+    c, t = criterion, _indexed(table)
+    rows = []
+    for m in methods:
+        v = f"{m}{variant}"
+        row = {"method": m}
+        for r in ("probe", "ncc"):
+            col = f"{r}_test_forget"
+            row[f"{r}_change"] = _get(t, v, col) - _get(t, m, col)
+            row[f"{r}_vs_retrain"] = _get(t, v, col) - _get(t, "retrain", col)
+            change, below = row[f"{r}_change"], row[f"{r}_vs_retrain"]
+            # with the gaps' intervals (illusion.book.judge), their upper ends must clear
+            if f"{r}_vs_base_high" in t.columns:
+                change = row[f"{r}_change_high"] = _get(t, v, f"{r}_vs_base_high")
+            if f"{r}_vs_retrain_high" in t.columns:
+                below = row[f"{r}_vs_retrain_high"] = _get(t, v, f"{r}_vs_retrain_high")
+            row[f"{r}_below_retrain"] = _cmp(below, "<", 0.0)
+            row[f"{r}_moved"] = _all([_cmp(change, "<=", -c.margin)]
+                                     + ([row[f"{r}_below_retrain"]]
+                                        if m in c.below_retrain else []))
+        row["moved"] = _any([row["probe_moved"], row["ncc_moved"]])
+        row["retain_ok"] = _cmp(_get(t, v, "output_test_retain"), ">=",
+                                _get(t, "original", "output_test_retain") - c.retain_drop_max)
+        row["output_forget"] = _get(t, v, "output_test_forget")
+        rows.append(row)
+    details = _frame(rows)
+    flags = {m: (_all([details.loc[m, "moved"], details.loc[m, "retain_ok"]])
+                 if m in details.index else None) for m in c.below_retrain}
+    passed = _which(flags, True)
+    little = [m for m in c.little if m in details.index]
+    agree = [m for m in little if _cmp(details.loc[m, "output_forget"], ">=", c.little_min)]
+    labels = lambda ms: [method_label(m + variant) for m in ms]  # noqa: E731
+    names = lambda ms, empty="none": _series(labels(ms), empty)  # noqa: E731
+    where = f" ({setting})" if setting else ""
+    if _which(flags, None):
+        judged = "".join(f"; {names(ms)} {word}" for ms, word in (
+            (passed, "met the criterion"), (_which(flags, False), "did not")) if ms)
+        return Verdict("C6", UNDECIDED, f"Not decided{where}: "
+                       f"{names(_which(flags, None))} could not be judged (not run or "
+                       f"missing values){judged}.", details)
+    status = _combine(list(flags.values()))
+    label = {HOLDS: "Holds", PARTLY: "Partly holds",
+             FAILS: "Does not reproduce at this scale"}[status]
+    ref = {r: _get(t, "retrain", f"{r}_test_forget") for r in ("probe", "ncc")}
+    moved_all = _which(details["moved"].to_dict(), True)
+    text = (f"{label}{where}. CMF moved forgetting into the representation for "
+            f"{names(moved_all, 'no method')}; of [A]'s key cases "
+            f"({names(c.below_retrain)}), {names(passed)} met the criterion (Retrain's probe /"
+            f" NCC test-forget accuracy: {_pct(ref['probe'])} / {_pct(ref['ncc'])}). "
+            + (f"As [A] reports, {names(agree)} forgot little (output test-forget "
+               f"{_series([_pct(details.loc[m, 'output_forget']) for m in agree])})"
+               if agree else f"Unlike [A], {_none_kept(labels(little))} much of the class"
+               if little else "No RL / SalUn variant was run")
+            + (f"; {names([m for m in little if m not in agree])} forgot more than [A] "
+               f"reports." if agree and len(agree) < len(little) else "."))
+    return Verdict("C6", status, text, details)
+
+
+def _none_kept(labels: Sequence[str]) -> str:
+    """``X did not keep`` / ``neither X nor Y kept`` / ``none of X, Y and Z kept``."""
+    if len(labels) == 1:
+        return f"{labels[0]} did not keep"
+    if len(labels) == 2:
+        return f"neither {labels[0]} nor {labels[1]} kept"
+    return f"none of {_series(labels)} kept"

@@ -1,0 +1,203 @@
+"""What every claim's verdict is made of: the statuses, :class:`Verdict`, three-valued logic
+(``True`` / ``False`` / ``None`` = undecidable) over possibly missing values, the words the
+verdicts are written with, and :func:`across_cells`, a claim judged cell by cell and on the
+means. A method that is missing, or a value that is NaN, is *not decided*: it never counts as
+passing or failing; one failed check decides "does not hold" even when another is undecidable.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any, Iterable, Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+
+from ..catalog import method_label
+
+__all__ = ["FAILS", "HOLDS", "PARTLY", "UNDECIDED", "Verdict", "across_cells"]
+
+HOLDS, PARTLY, FAILS, UNDECIDED = "holds", "partly holds", "does not hold", "not decided"
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """A claim's verdict: ``status``, ``text`` (one sentence, starting with the status),
+    ``details`` (per method or per check), ``parts`` (statuses of a claim's halves) and
+    ``values`` (the numbers the text quotes)."""
+
+    claim: str
+    status: str
+    text: str
+    details: pd.DataFrame = field(default_factory=pd.DataFrame, compare=False, repr=False)
+    parts: Mapping[str, str] = field(default_factory=dict, compare=False)
+    values: Mapping[str, Any] = field(default_factory=dict, compare=False, repr=False)
+
+    def __str__(self) -> str:
+        return self.text
+
+
+def _nan(x) -> bool:
+    try:
+        return x is None or math.isnan(float(x))
+    except (TypeError, ValueError):
+        return False
+
+
+def _tri(v) -> bool | None:
+    """``True`` / ``False`` (Python or NumPy booleans) or ``None`` (anything else: None, NaN)."""
+    return bool(v) if isinstance(v, (bool, np.bool_)) else None
+
+
+def _cmp(a, op: str, b) -> bool | None:
+    """``a op b``, or ``None`` when either side is missing or NaN."""
+    if _nan(a) or _nan(b):
+        return None
+    a, b = float(a), float(b)
+    return {">=": a >= b, "<=": a <= b, ">": a > b, "<": a < b}[op]
+
+
+def _all(flags: Iterable) -> bool | None:
+    """Three-valued AND: any False -> False; else any None -> None; else True (also when
+    empty: callers decide what an empty set means before calling)."""
+    flags = [_tri(f) for f in flags]
+    if any(f is False for f in flags):
+        return False
+    return None if any(f is None for f in flags) else True
+
+
+def _any(flags: Iterable) -> bool | None:
+    """Three-valued OR: any True -> True; else any None -> None; else False."""
+    flags = [_tri(f) for f in flags]
+    if any(f is True for f in flags):
+        return True
+    return None if any(f is None for f in flags) else False
+
+
+def _majority(n_true: int, n_false: int, n_open: int) -> bool | None:
+    """"More than half are true", with ``n_open`` undecidable members: ``None`` when they
+    could tip it either way."""
+    if n_true > n_false + n_open:
+        return True
+    if n_true + n_open <= n_false:
+        return False
+    return None
+
+
+def _status(flag) -> str:
+    return {True: HOLDS, False: FAILS, None: UNDECIDED}[_tri(flag)]
+
+
+def _combine(flags: Sequence) -> str:
+    """Status of a claim made of several parts: all hold -> holds; any undecidable ->
+    not decided; else some hold -> partly holds; none -> does not hold."""
+    flags = [_tri(f) for f in flags]
+    if flags and all(f is True for f in flags):
+        return HOLDS
+    if not flags or any(f is None for f in flags):
+        return UNDECIDED
+    return PARTLY if any(flags) else FAILS
+
+
+def _which(flags: Mapping, value: bool | None) -> list:
+    """Keys whose flag is ``value`` (True, False or None)."""
+    return [k for k, f in flags.items() if _tri(f) is value]
+
+
+def _frame(rows: list[dict], columns: Sequence[str] | None = None) -> pd.DataFrame:
+    """Per-method details indexed by ``method``; check columns keep Python ``True`` /
+    ``False`` / ``None`` (object dtype) so that an undecidable check stays visible as such."""
+    df = pd.DataFrame(rows, columns=columns)
+    for col in df.columns:
+        if len(df) and all(isinstance(v, (bool, np.bool_)) or v is None for v in df[col]):
+            df[col] = pd.Series([_tri(v) for v in df[col]], index=df.index, dtype=object)
+    return df.set_index("method") if "method" in df.columns else df
+
+
+def _indexed(table: pd.DataFrame) -> pd.DataFrame:
+    """The table indexed by method (it may carry a ``method`` column or be indexed already)."""
+    if "method" in table.columns:
+        return table.set_index("method")
+    return table
+
+
+def _get(t: pd.DataFrame, method: str, column: str) -> float:
+    """``t.loc[method, column]`` as a float; NaN when the row or the column is missing."""
+    if method not in t.index or column not in t.columns:
+        return float("nan")
+    value = t.loc[method, column]
+    return float("nan") if _nan(value) else float(value)
+
+
+def _names(methods: Iterable[str], suffix: str = "") -> str:
+    return ", ".join(method_label(m) + suffix for m in methods)
+
+
+def _series(items: Sequence[str], empty: str = "") -> str:
+    """``a``, ``a and b``, ``a, b and c`` (``empty`` for none)."""
+    items = list(items)
+    if len(items) < 2:
+        return items[0] if items else empty
+    return ", ".join(items[:-1]) + " and " + items[-1]
+
+
+def _cap(status: str) -> str:
+    return status[0].upper() + status[1:]
+
+
+def _pct(x: float) -> str:
+    return "n/a" if _nan(x) else f"{x:.1f}%"
+
+
+
+def across_cells(per_cell: Mapping[str, Verdict], on_means: Verdict | None = None,
+                 unit: str = "(seed, forget set) cell") -> Verdict:
+    """One claim judged in several (seed, forget set) cells, and on the cells' means.
+
+    ``per_cell`` maps a cell's label (:func:`cell_label`) to the claim's verdict on that cell
+    alone; ``on_means`` is its verdict on the means over the cells. The status, ``details``
+    and ``parts`` are the means' (``not decided`` without them). The text is the means' text
+    followed by *k* of *n*, the number of cells in which the claim holds, and it says so when
+    the means and the cells disagree: a claim that holds on the means but not in every cell
+    names the cells where it does not (with one cell, the means' text alone). ``values`` carries ``k``, ``n``, ``k_of_n`` ("3/4"),
+    the per-cell ``statuses`` and their table ``cells`` (status and text per cell). ``unit``
+    names a cell in the text (``"seed"`` for a claim about the original models)."""
+    if not per_cell:
+        raise ValueError("across_cells: no cells")
+    claims = {v.claim for v in per_cell.values()} | ({on_means.claim} if on_means else set())
+    if len(claims) != 1:
+        raise ValueError(f"across_cells: verdicts of different claims {sorted(claims)}")
+    claim = claims.pop()
+    statuses = {cell: v.status for cell, v in per_cell.items()}
+    n = len(statuses)
+    k = sum(s == HOLDS for s in statuses.values())
+    others = [(st, [c for c, s in statuses.items() if s == st])
+              for st in (PARTLY, FAILS, UNDECIDED)]
+    short = {PARTLY: "partly", FAILS: "fails", UNDECIDED: "not decided"}
+    counts = "; ".join(f"{short[st]} in {len(cells)}" for st, cells in others if cells)
+    cells_text = (f"holds in {k} of {n} {unit}{'s' * (n > 1)}"
+                  + (f" ({counts})" if counts else ""))
+    word = unit.split()[-1]
+    status = on_means.status if on_means else UNDECIDED
+    if on_means is None:
+        text = f"{_cap(cells_text)}; not judged on the means."
+    elif n == 1:  # the cell is the means: nothing to add
+        text = on_means.text
+    else:
+        text = f"{on_means.text} {_cap(word)} by {word} it {cells_text}."
+        if status == HOLDS and k < n:
+            verb = {PARTLY: "partly holds", FAILS: "does not hold", UNDECIDED: "is not decided"}
+            where = "; ".join(f"{verb[st]} for {_series(cells)}" for st, cells in others if cells)
+            text += f" It holds on the means but not for every {word}: it {where}."
+        elif status != HOLDS and k:
+            text += (f" It holds for {_series([c for c, s in statuses.items() if s == HOLDS])}"
+                     f" but not on the means.")
+    table = pd.DataFrame({word: list(statuses), "status": list(statuses.values()),
+                          "verdict": [per_cell[c].text for c in statuses]}).set_index(word)
+    return Verdict(claim, status, text,
+                   on_means.details if on_means else table,
+                   parts=dict(on_means.parts) if on_means else {},
+                   values={**(dict(on_means.values) if on_means else {}), "k": k, "n": n,
+                           "k_of_n": f"{k}/{n}", "statuses": dict(statuses), "cells": table,
+                           "on_means": on_means.status if on_means else None})

@@ -1,0 +1,155 @@
+"""The package's layout: no import cycle (function-level imports included), the book's page
+reader away from the Ray module, one registration per claim and per method, cache keys kept.
+
+The import graph is read from the source (``ast``), not from ``sys.modules``, so an import
+inside a function counts as much as one at the top of a module: a cycle cannot hide there.
+"""
+
+from __future__ import annotations
+
+import ast
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+import illusion
+from illusion import book, claims
+from illusion.methods import available, method_label
+from illusion.methods.base import _REGISTRY
+
+ROOT = Path(illusion.__file__).parent
+TOOLS = Path(__file__).resolve().parents[1] / "tools"
+
+
+def _modules(root: Path = ROOT) -> dict[str, Path]:
+    out = {}
+    for path in root.rglob("*.py"):
+        parts = list(path.relative_to(root.parent).with_suffix("").parts)
+        if parts[-1] == "__init__":
+            parts = parts[:-1]
+        out[".".join(parts)] = path
+    return out
+
+
+def import_graph(root: Path = ROOT) -> dict[str, set[str]]:
+    """``{module: modules of the package it imports}``, every import statement counted
+    (top level, inside functions, under ``if``), submodule imports resolved to the module."""
+    mods = _modules(root)
+
+    def resolve(name: str) -> str | None:
+        while name and name not in mods:
+            name = name.rpartition(".")[0]
+        return name or None
+
+    graph: dict[str, set[str]] = {m: set() for m in mods}
+    for mod, path in mods.items():
+        package = mod.split(".") if path.name == "__init__.py" else mod.split(".")[:-1]
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Import):
+                names = [a.name for a in node.names]
+            elif isinstance(node, ast.ImportFrom):
+                base = package[:len(package) - node.level + 1] if node.level else []
+                module = ".".join(base + ([node.module] if node.module else []))
+                names = [f"{module}.{a.name}" for a in node.names]
+            else:
+                continue
+            graph[mod] |= {t for t in map(resolve, names) if t and t != mod}
+    return graph
+
+
+def cycles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """The strongly connected components with more than one module (Tarjan)."""
+    index, low, stack, on, out, counter = {}, {}, [], set(), [], [0]
+
+    def visit(v: str) -> None:
+        index[v] = low[v] = counter[0]
+        counter[0] += 1
+        stack.append(v)
+        on.add(v)
+        for w in sorted(graph[v]):
+            if w not in index:
+                visit(w)
+                low[v] = min(low[v], low[w])
+            elif w in on:
+                low[v] = min(low[v], index[w])
+        if low[v] == index[v]:
+            component = []
+            while True:
+                w = stack.pop()
+                on.discard(w)
+                component.append(w)
+                if w == v:
+                    break
+            if len(component) > 1:
+                out.append(sorted(component))
+
+    sys.setrecursionlimit(max(sys.getrecursionlimit(), 10_000))
+    for v in sorted(graph):
+        if v not in index:
+            visit(v)
+    return out
+
+
+def reachable(graph: dict[str, set[str]], start: str) -> set[str]:
+    seen, todo = set(), [start]
+    while todo:
+        for w in graph[todo.pop()] - seen:
+            seen.add(w)
+            todo.append(w)
+    return seen
+
+
+def test_no_import_cycle():
+    assert cycles(import_graph()) == []
+
+
+def test_cycle_finder_finds_a_hidden_cycle(tmp_path):
+    """The check can fail: a cycle closed by an import inside a function is found."""
+    pkg = tmp_path / "pkg"
+    pkg.mkdir()
+    (pkg / "__init__.py").write_text("")
+    (pkg / "a.py").write_text("from .b import g\n\ndef f():\n    return g()\n")
+    (pkg / "b.py").write_text("def g():\n    from .a import f  # hidden\n    return f\n")
+    (pkg / "c.py").write_text("from . import a\n")
+    assert cycles(import_graph(pkg)) == [["pkg.a", "pkg.b"]]
+
+
+def test_book_reader_does_not_import_ray_module():
+    graph = import_graph()
+    assert "illusion.sweep" not in reachable(graph, "illusion.book")
+    assert "illusion.sweep" not in reachable(graph, "illusion.cells")
+
+
+def test_every_claim_page_has_its_registered_criterion():
+    pages = {name for name in book.PAGES if name.startswith("C")}
+    assert set(claims.CRITERIA) == pages
+    for name, criteria in claims.CRITERIA.items():
+        assert criteria and all(hasattr(c, "_repr_html_") for c in criteria), name
+    with pytest.raises(ValueError, match="already registered"):
+        claims.criterion("C3")(claims.Misalignment)
+
+
+def test_every_method_is_labelled_by_its_own_file():
+    assert set(_REGISTRY) <= set(available())
+    for name in available():
+        label = method_label(name)
+        assert label and label.strip(), name
+    assert method_label("last_layer:random_label") == "LL-RL"
+    assert method_label("scrub+cmf") == "SCRUB+CMF"
+    assert method_label("not_a_method") is None
+
+
+def test_book_cell_keys_unchanged():
+    """Every cell of the book grids keeps its cache key (``tests/snapshots/cell_keys.json``): a
+    change that alters what decides a cell must regenerate the file on purpose
+    (``python tools/cell_keys.py --write``), so that the diff shows it."""
+    sys.path.insert(0, str(TOOLS))
+    try:
+        import cell_keys
+    finally:
+        sys.path.remove(str(TOOLS))
+    expected = json.loads(cell_keys.SNAPSHOT.read_text())
+    for grid, keys in expected.items():
+        assert cell_keys.cell_keys(grid) == keys, grid
