@@ -34,25 +34,39 @@ seeds = None
 c_ratios = [0.1, 0.25, 0.5, 0.75, 0.9, 1.1, 1.5, 2.0, 4.0]
 
 # %% [markdown]
-# ## Criteria, fixed before any result
-#
-# All accuracies are means over the grid's cells. (a) Analytic: every $c$ below the bound gives
-# at most `forget_max` test-forget accuracy with test-retain accuracy within
-# `analytic_retain_tol` points of the original, and some $c$ above the bound loses more than
-# `analytic_retain_tol` points of retained accuracy; with no $c$ tried on one side of the bound
-# this part is not decided. (b) Empirical: each classifier-only method reaches at most
-# `forget_max` output test-forget accuracy with test-retain accuracy within `retain_drop_max`
-# points of the original, while its probe and NCC test-forget accuracy stay within
-# `feature_tol` points of the original's (`illusion.claims.classifier_only`).
+# ## The claim as stated, and its criteria, fixed before any result
 
 # %%
 from illusion import claims
+from illusion.claims.c4_classifier_only import STATEMENT
 
+STATEMENT
+
+# %% [markdown]
+# **Criterion (the paper's statement).** All accuracies are means over the grid's cells (and
+# judged in each cell). (a) *Existence*: some tried $c$ gives at most `forget_max` test-forget
+# accuracy with test-retain accuracy within `analytic_retain_tol` points of the original's.
+# How tight our reconstruction of the bound is (the largest tried $c$ that keeps retain, the
+# smallest that loses it, beside the original's NC2 / NC3) is reported as a finding, not
+# judged. (b) *[A]'s experiment*: last-layer RL (`key_methods`) reaches at most `forget_max`
+# output test-forget accuracy with test-retain accuracy within `retain_drop_max` points of the
+# original's, while its probe and NCC test-forget accuracy stay within `feature_tol` points of
+# the original's (a sanity check: the backbone is frozen). The other head-only edits (zeroing
+# the row, the NC flip, last-layer NegGrad+ with untuned settings) are shown, not counted
+# (`illusion.claims.classifier_only`).
+#
+# **Stronger reading (ours, not [A]'s claim).** (a) *every* $c$ below the reconstructed bound
+# keeps retain within `analytic_retain_tol` points and some $c$ above loses more; (b) *every*
+# head-only method passes (b) above (`illusion.claims.classifier_only_stronger`).
+
+# %%
 criterion = claims.ClassifierOnly()
-criterion
+stronger = claims.ClassifierOnlyStronger()
+display(criterion, stronger)
 
 # %% tags=["hide-input"]
 import matplotlib.pyplot as plt
+import pandas as pd
 import seaborn as sns
 from myst_nb import glue
 
@@ -103,10 +117,11 @@ plt.close(fig)
 # ```{glue:figure} fig_flip_bound
 # :name: fig-flip-bound
 #
-# The analytic flip: output accuracy against $c$ relative to the bound $(K-1)\alpha$ (dashed),
-# mean over the grid's cells (band: ±1 standard deviation when there are several). Below the
-# bound the forgotten class is gone and retained accuracy stays at the original's (dotted);
-# above it, retained samples start to fall to the flipped class.
+# The analytic flip: output accuracy against $c$ relative to the reconstructed bound
+# $(K-1)\alpha$ (dashed), mean over the grid's cells (band: ±1 standard deviation when there
+# are several); dotted: the original's retained accuracy. Under exact neural collapse the
+# retained curve would stay on the dotted line up to the bound and fall after it; where it
+# falls on these features is measured, not assumed: {glue:text}`c4_tightness`
 # ```
 #
 # The table gives the means over the {glue:text}`c4_cells` (seed, forget set) cell(s) plotted in
@@ -118,6 +133,7 @@ plt.close(fig)
 # %% tags=["hide-input"]
 grid = page.table()  # the rows this page declares (illusion.book.PAGES), every cell
 cols = ["output_test_retain", "output_test_forget", "probe_test_forget", "ncc_test_forget",
+        "nc2_all", "nc3_all",
         "cka_test"]
 table = book.means(grid, cols)  # mean (and std over the grid's cells) per method
 readable(table.set_index("method")[cols])
@@ -134,12 +150,13 @@ plt.close(fig)
 #
 # Test-forget accuracy of classifier-only unlearning read three ways (mean over the grid's
 # cells, whiskers ±1 standard deviation when there are several), one group of bars per
-# method. Dashed, in each readout's colour: Retrain. The features are untouched, so probe and
-# NCC equal the original's.
+# method. Dashed, in each readout's colour: Retrain. The backbone is frozen, so probe and NCC
+# read the original's features; how far each method's output bar drops is its own.
 # ```
 #
-# In {numref}`fig-classifier-only` the output bar of every classifier-only method drops while
-# its probe and NCC bars stay at the original's. Cell by cell
+# {numref}`fig-classifier-only` shows, per method, whether the output bar drops (the output
+# success (b) asks of last-layer RL) while the probe and NCC bars stay at the original's. Cell
+# by cell
 # ({numref}`fig-classifier-only-spread`), the probe's change against the original model of the
 # same cell:
 
@@ -161,9 +178,10 @@ plt.close(fig)
 #
 # ## Verdict
 #
-# Against `criterion`, stated at the top of the page ({numref}`fig-flip-bound`,
-# {numref}`fig-classifier-only`), in every (seed, forget set) cell and on the means over them:
-# per method on the means, then the verdict of each cell.
+# Against `criterion` (the paper's statement) and `stronger` (ours), stated at the top of the
+# page ({numref}`fig-flip-bound`, {numref}`fig-classifier-only`), in every (seed, forget set)
+# cell and on the means over them: per method on the means, then each reading's verdict in
+# each cell.
 
 # %% tags=["hide-input"]
 def c4_inputs(seed, forget):
@@ -178,15 +196,34 @@ def c4_inputs(seed, forget):
             "table": rows[["method", *cols]], "originals": "original"}
 
 
+def tightness(v) -> str:
+    """The finding (a) reports: where retained accuracy is lost against the bound."""
+    kept, lost = v.values["largest_kept"], v.values["smallest_lost"]
+    nc = f" (the original's NC2 / NC3: {v.values['nc2_all']:.3f} / {v.values['nc3_all']:.3f})"
+    if kept != kept:
+        return "no tried c keeps retained accuracy within the tolerance" + nc + "."
+    return (f"retained accuracy stays within {criterion.analytic_retain_tol:g} points up to "
+            f"c = {kept:g} x the bound" + (f" and is lost from {lost:g} x" if lost == lost
+                                              else " and at every tried c") + nc + ".")
+
+
 # %%
-verdict_c4 = book.judge_cells(lambda **k: claims.classifier_only(criterion=criterion, **k),
-                              [(s, ForgetSet(f)) for s, f in cells], c4_inputs)
-glue("verdict_c4", verdict_c4.text, display=False)
-glue("c4_k_of_n", verdict_c4.values["k_of_n"], display=False)
+verdicts = {name: book.judge_cells(lambda fn=fn, c=c, **k: fn(criterion=c, **k),
+                                   [(s, ForgetSet(f)) for s, f in cells], c4_inputs)
+            for name, fn, c in (("c4", claims.classifier_only, criterion),
+                                ("c4_strong", claims.classifier_only_stronger, stronger))}
+verdict_c4, strong_c4 = verdicts["c4"], verdicts["c4_strong"]
+for name, v in verdicts.items():
+    glue(f"verdict_{name}", v.text, display=False)
+    glue(f"{name}_k_of_n", v.values["k_of_n"], display=False)
+glue("c4_tightness", tightness(verdict_c4), display=False)
 readable(verdict_c4.details)
 
 # %%
-verdict_c4.values["cells"]
+pd.concat({v.reading: v.values["cells"] for v in verdicts.values()}, names=["reading"])
 
 # %% [markdown]
-# **Verdict (C4):** {glue:text}`verdict_c4`
+# **Verdict (C4, the paper's statement):** {glue:text}`verdict_c4`
+#
+# **Stronger reading (ours), every $c$ below the bound and every head-only edit:**
+# {glue:text}`verdict_c4_strong`

@@ -165,6 +165,27 @@ def test_illusion_with_intervals_asks_the_lower_end_to_clear_the_margin():
     assert claims.illusion(rows).parts["probe"] == UNDECIDED
 
 
+def test_illusion_readout_not_decidable_where_original_and_retrain_are_close():
+    """Where the original's readout is less than the margin above Retrain's no model can be
+    near the original and above Retrain by the margin: that readout is not decided, whatever
+    the methods show, and never counts as a failure (cpu class 0's probe: 83.0 vs 81.9)."""
+    close = c2_rows(original=(95.0, 83.0, 96.0), retrain=(0.0, 81.9, 60.0),
+                    random_label=(0.0, 70.0, 95.0), salun=(0.0, 70.0, 95.0))
+    v = claims.illusion(close)
+    assert v.parts == {"probe": UNDECIDED, "ncc": HOLDS} and v.status == HOLDS
+    assert v.details.loc["random_label", "probe_decidable"] is False
+    assert v.details.loc["random_label", "probe_illusion"] is None  # not a failure
+    assert "probe cannot decide it here: the original is only 1.1 points above Retrain" in v.text
+    # NCC failing and the probe undecidable: the claim is not decided, not refuted
+    worse = close.copy()
+    worse.loc[worse["method"].isin(["random_label", "salun"]), "ncc_test_forget"] = 61.0
+    assert claims.illusion(worse).status == UNDECIDED
+    # exactly the margin apart: decidable
+    edge = c2_rows(original=(95.0, 85.0, 96.0), retrain=(0.0, 80.0, 60.0),
+                   random_label=(0.0, 85.0, 95.0), salun=(0.0, 85.0, 95.0))
+    assert claims.illusion(edge).parts["probe"] == HOLDS
+
+
 # ------------------------------------------------------------------------------ C3
 
 def c3_rows(rl=(0.5, 0.95), salun=(0.5, 0.95), **extra):
@@ -175,24 +196,78 @@ def c3_rows(rl=(0.5, 0.95), salun=(0.5, 0.95), **extra):
                   for m, (d, k) in rows.items()})
 
 
-def test_misalignment_uses_forget_class_cka():
-    assert claims.misalignment(c3_rows()).status == HOLDS
+def c3_paper(rl=(0.5, 0.15, 90.0, 70.0), salun=(0.5, 0.15, 90.0, 70.0), **extra):
+    """(duality_forget, duality_retain, probe_test_forget, ncc_test_forget) per method; the
+    original's duality is 0.1 / 0.1, Retrain's readouts 80 / 60."""
+    rows = {"original": (0.1, 0.1, 95.0, 97.0), "retrain": (0.9, 0.12, 80.0, 60.0),
+            "random_label": rl, "salun": salun, **extra}
+    return table({m: {"duality_forget": d, "duality_retain": r, "probe_test_forget": p,
+                      "ncc_test_forget": n, "cka_test_forget": 0.5}
+                  for m, (d, r, p, n) in rows.items()})
+
+
+def test_misalignment_is_the_papers_statement():
+    v = claims.misalignment(c3_rows_ok := c3_paper())
+    assert v.status == HOLDS and v.reading == claims.PAPER
+    d = v.details.loc["random_label"]
+    assert d["duality_growth"] == pytest.approx(0.4) and d["cka_vs_retrain"] == pytest.approx(0)
+    assert d["rotated"] is True and d["discriminative"] is True and d["retain_aligned"] is True
+    # features that moved (CKA 0.5) do not fail it: [A] claims discriminative, not unmoved
+    assert claims.misalignment_stronger(c3_rows_ok.assign(cka_test=0.99)).status == FAILS
+
+
+def test_misalignment_each_check_at_its_threshold():
+    edge = claims.misalignment(c3_paper(rl=(0.4, 0.2, 80.0, 65.0)))  # growth 0.3, +0.1, +5
+    assert edge.status == HOLDS
+    for rl, failed in (((0.39, 0.15, 90.0, 70.0), "rotated"),       # the row did not turn
+                       ((0.5, 0.21, 90.0, 70.0), "retain_aligned"),  # retained rows moved too
+                       ((0.5, 0.15, 84.9, 64.9), "discriminative")):  # no readout above Retrain
+        v = claims.misalignment(c3_paper(rl=rl))
+        assert v.status == FAILS and v.details.loc["random_label", failed] is False, failed
+        assert "RL (" in v.text
+    # one readout above Retrain is enough (NCC here), as in C2
+    assert claims.misalignment(c3_paper(rl=(0.5, 0.15, 80.0, 90.0))).status == HOLDS
+
+
+def test_misalignment_reads_the_gaps_interval():
+    rows = c3_paper().assign(probe_vs_retrain_low=4.9, ncc_vs_retrain_low=4.9)
+    v = claims.misalignment(rows)  # point gaps of 10 points, but no lower end clears 5
+    assert v.status == FAILS and v.details.loc["salun", "discriminative"] is False
+    rows.loc[rows["method"] == "salun", "ncc_vs_retrain_low"] = NAN
+    rows.loc[rows["method"] == "random_label", "ncc_vs_retrain_low"] = 6.0
+    assert claims.misalignment(rows).status == UNDECIDED  # SalUn's interval is missing
+
+
+def test_misalignment_not_decided_never_passes():
+    assert claims.misalignment(pd.DataFrame()).status == UNDECIDED
+    rows = c3_paper()
+    assert claims.misalignment(rows[rows["method"] != "retrain"]).status == UNDECIDED
+    assert claims.misalignment(rows[rows["method"] != "salun"]).status == UNDECIDED
+    assert claims.misalignment(c3_paper(rl=(NAN, 0.15, 90.0, 70.0))).status == UNDECIDED
+    # a failed check decides even when another method is open
+    assert claims.misalignment(c3_paper(rl=(0.39, 0.15, 90.0, 70.0),
+                                        salun=(NAN, 0.1, 90.0, 70.0))).status == FAILS
+
+
+def test_stronger_misalignment_uses_forget_class_cka():
+    v = claims.misalignment_stronger(c3_rows())
+    assert v.status == HOLDS and v.reading == claims.STRONGER
     # all-image CKA 0.99 does not save a method whose forget-class features moved
-    v = claims.misalignment(c3_rows(salun=(0.5, 0.89)))
+    v = claims.misalignment_stronger(c3_rows(salun=(0.5, 0.89)))
     assert v.status == FAILS and v.details.loc["salun", "stable"] is False
     # exact thresholds: growth 0.3, CKA 0.9
-    assert claims.misalignment(c3_rows(rl=(0.4, 0.9), salun=(0.4, 0.9))).status == HOLDS
-    assert claims.misalignment(c3_rows(rl=(0.39, 0.95))).status == FAILS
+    assert claims.misalignment_stronger(c3_rows(rl=(0.4, 0.9), salun=(0.4, 0.9))).status == HOLDS
+    assert claims.misalignment_stronger(c3_rows(rl=(0.39, 0.95))).status == FAILS
 
 
-def test_misalignment_not_decided():
-    assert claims.misalignment(pd.DataFrame()).status == UNDECIDED
-    assert claims.misalignment(c3_rows(rl=(0.5, NAN))).status == UNDECIDED
+def test_stronger_misalignment_not_decided():
+    assert claims.misalignment_stronger(pd.DataFrame()).status == UNDECIDED
+    assert claims.misalignment_stronger(c3_rows(rl=(0.5, NAN))).status == UNDECIDED
     rows = c3_rows()
-    assert claims.misalignment(rows[rows["method"] != "original"]).status == UNDECIDED
-    assert claims.misalignment(rows[rows["method"] != "salun"]).status == UNDECIDED
+    assert claims.misalignment_stronger(rows[rows["method"] != "original"]).status == UNDECIDED
+    assert claims.misalignment_stronger(rows[rows["method"] != "salun"]).status == UNDECIDED
     # the old criterion's column would have passed this: the new one is the forget-class CKA
-    assert claims.Misalignment().cka_column == "cka_test_forget"
+    assert claims.MisalignmentStronger().cka_column == "cka_test_forget"
 
 
 # ------------------------------------------------------------------------------ C4
@@ -209,31 +284,78 @@ def c4_rows(**methods):
                       "ncc_test_forget": n} for m, (f, r, p, n) in rows.items()})
 
 
-def test_classifier_only_holds_and_thresholds():
-    v = claims.classifier_only(flip(), 90.0, c4_rows())
+def ll_rows(ll=(0.0, 88.0, 80.0, 70.0), **methods):
+    """C4's table with [A]'s experiments (last-layer RL, last-layer UNSIR at [A]'s lr) and an
+    untuned LL-NegGrad+ that fails."""
+    return c4_rows(**{"last_layer:random_label": ll,
+                      "last_layer:unsir@A": (1.0, 89.0, 80.0, 70.0),
+                      "last_layer:neggrad_plus": (40.0, 70.0, 80.0, 70.0), **methods})
+
+
+def test_classifier_only_is_existential_and_reads_as_experiment():
+    # one c keeps retain (0.5 x the bound), another below the bound does not: some c suffices
+    sweep = flip(below=((0.25, 90.0, 0.0), (0.9, 85.0, 0.0)), above=((2.0, 60.0, 0.0),))
+    v = claims.classifier_only(sweep, 90.0, ll_rows())
+    assert v.status == HOLDS and v.reading == claims.PAPER
+    assert v.parts == {"existence": HOLDS, "experiment": HOLDS}
+    assert v.values["largest_kept"] == 0.25 and v.values["smallest_lost"] == 0.9
+    # the untuned LL-NegGrad+ is shown, not counted; the stronger reading counts it
+    assert v.details.loc["last_layer:neggrad_plus", "counted"] is False
+    assert "LL-NegGrad+ (misses it)" in v.text
+    assert claims.classifier_only_stronger(sweep, 90.0, ll_rows()).status == PARTLY
+
+
+def test_classifier_only_thresholds_and_failures():
+    # retain exactly 2 points down with forget exactly 5%: the c exists
+    edge = flip(below=((0.5, 88.0, 5.0),), above=())
+    assert claims.classifier_only(edge, 90.0, ll_rows()).parts["existence"] == HOLDS
+    none = flip(below=((0.5, 87.9, 0.0),), above=((2.0, 60.0, 5.1),))
+    v = claims.classifier_only(none, 90.0, ll_rows())
+    assert v.parts["existence"] == FAILS and v.status == PARTLY
+    v = claims.classifier_only(flip(), 90.0, ll_rows(ll=(5.1, 88.0, 80.0, 70.0)))
+    assert v.parts["experiment"] == FAILS
+    assert "LL-RL misses it, LL-UNSIR@A meets it" in v.text
+    # features moved by 0.51 points under a frozen backbone: the sanity check catches it
+    moved = claims.classifier_only(flip(), 90.0, ll_rows(ll=(0.0, 88.0, 80.51, 70.0)))
+    assert moved.details.loc["last_layer:random_label", "features_kept"] is False
+
+
+def test_classifier_only_not_decided_never_passes():
+    assert claims.classifier_only(flip(below=(), above=()), 90.0, ll_rows()).parts[
+        "existence"] == UNDECIDED
+    assert claims.classifier_only(flip(), NAN, ll_rows()).parts["existence"] == UNDECIDED
+    v = claims.classifier_only(flip(), 90.0, c4_rows())  # [A]'s experiments were not run
+    assert v.parts["experiment"] == UNDECIDED and v.status == UNDECIDED
+    assert "LL-RL, LL-UNSIR@A not run" in v.text
+    v = claims.classifier_only(flip(), 90.0, ll_rows(ll=(NAN, 88.0, 80.0, 70.0)))
+    assert v.parts["experiment"] == UNDECIDED
+
+
+def test_stronger_classifier_only_holds_and_thresholds():
+    v = claims.classifier_only_stronger(flip(), 90.0, c4_rows())
     assert v.status == HOLDS and v.parts == {"analytic": HOLDS, "empirical": HOLDS}
     # retain exactly 2 points down below the bound passes; above the bound it must lose more
-    assert claims.classifier_only(flip(below=((0.5, 88.0, 5.0),)), 90.0,
-                                  c4_rows()).parts["analytic"] == HOLDS
-    assert claims.classifier_only(flip(above=((2.0, 88.0, 0.0),)), 90.0,
-                                  c4_rows()).parts["analytic"] == FAILS
+    assert claims.classifier_only_stronger(flip(below=((0.5, 88.0, 5.0),)), 90.0,
+                                           c4_rows()).parts["analytic"] == HOLDS
+    assert claims.classifier_only_stronger(flip(above=((2.0, 88.0, 0.0),)), 90.0,
+                                           c4_rows()).parts["analytic"] == FAILS
     # probe moved by exactly 0.5 points: still kept; 0.51: not
     ok = c4_rows(nc_flip=(0.0, 90.0, 80.5, 70.0))
-    assert claims.classifier_only(flip(), 90.0, ok).status == HOLDS
-    v = claims.classifier_only(flip(), 90.0, c4_rows(nc_flip=(0.0, 90.0, 80.51, 70.0)))
+    assert claims.classifier_only_stronger(flip(), 90.0, ok).status == HOLDS
+    v = claims.classifier_only_stronger(flip(), 90.0, c4_rows(nc_flip=(0.0, 90.0, 80.51, 70.0)))
     assert v.status == PARTLY and v.details.loc["nc_flip", "features_kept"] is False
 
 
-def test_classifier_only_fails_and_not_decided():
+def test_stronger_classifier_only_fails_and_not_decided():
     bad = c4_rows(prune_row=(10.0, 90.0, 80.0, 70.0))
-    v = claims.classifier_only(flip(below=((0.5, 80.0, 0.0),)), 90.0, bad)
+    v = claims.classifier_only_stronger(flip(below=((0.5, 80.0, 0.0),)), 90.0, bad)
     assert v.status == FAILS
     # one side of the bound never tried: the analytic part is not decided, never a pass
-    v = claims.classifier_only(flip(above=()), 90.0, c4_rows())
+    v = claims.classifier_only_stronger(flip(above=()), 90.0, c4_rows())
     assert v.parts["analytic"] == UNDECIDED and v.status == UNDECIDED
-    v = claims.classifier_only(flip(), 90.0, c4_rows().iloc[:2])  # no classifier-only method
+    v = claims.classifier_only_stronger(flip(), 90.0, c4_rows().iloc[:2])  # no classifier-only method
     assert v.status == UNDECIDED and "no classifier-only method" in v.text
-    v = claims.classifier_only(flip(), 90.0, c4_rows(nc_flip=(0.0, 90.0, NAN, 70.0)))
+    v = claims.classifier_only_stronger(flip(), 90.0, c4_rows(nc_flip=(0.0, 90.0, NAN, 70.0)))
     assert v.parts["empirical"] == UNDECIDED
 
 
@@ -408,27 +530,98 @@ ACC = {"original": 90.0, "retrain": 90.0, "ec": 88.0, "random_label+ec": 88.0,
        "random_label": 89.0, "neggrad_plus": 89.0, "scrub": 89.0, "salun": 89.0}
 
 
-def test_depth_forgetting_holds_and_stages_judged():
-    v = claims.depth_forgetting(cka(), ACC)
+ABOVE = (1.0, 0.99, 0.97, 0.92, 0.7)  # a baseline above Retrain at stage2 and stage3
+FORGOT = {"ec": 1.0, "random_label+ec": 2.0}
+FORGOT_EDGE = {"ec": 5.0, "random_label+ec": 2.0}
+
+
+def test_depth_forgetting_is_the_papers_relative_statement():
+    v = claims.depth_forgetting(cka(base=ABOVE), ACC, forget_acc=FORGOT)
+    assert v.status == HOLDS and v.reading == claims.PAPER
+    assert v.values["judged_stages"] == ("stage2", "stage3", "stage4")
+    assert v.details.loc["random_label+ec", "below_its_base"] is True
+    assert v.details.loc["ec", "below_its_base"] is True  # EC alone has no base
+    # no absolute cut: baselines at 0.7-0.8, far below the stronger reading's 0.9, still sit
+    # above Retrain (0.6-0.5) and forget superficially in [B]'s sense
+    low = cka(retrain=(1.0, 0.995, 0.6, 0.5, 0.4), base=(1.0, 0.99, 0.8, 0.7, 0.6))
+    assert claims.depth_forgetting(low, ACC, forget_acc=FORGOT).parts["a"] == HOLDS
+    assert claims.depth_forgetting_stronger(low, ACC).parts["a"] == FAILS
+
+
+def test_depth_forgetting_each_relative_check_fails_alone():
+    # a baseline equal to Retrain at stage2 is not more similar (strictly above needed)
+    assert claims.depth_forgetting(cka(), ACC, forget_acc=FORGOT).parts["a"] == FAILS
+    # the plug-in above its base RL at stage3
+    v = claims.depth_forgetting(cka(base=ABOVE, plug=(1.0, 0.9, 0.8, 0.93, 0.3)), ACC,
+                                forget_acc=FORGOT)
+    assert v.parts["random_label+ec"] == FAILS and v.parts["ec"] == HOLDS
+    assert "RL+EC lower than the original at every judged stage, not below RL" in v.text
+    # EC still predicts the class at the output: 5% passes, 5.1% does not (EC's own check)
+    edge = claims.depth_forgetting(cka(base=ABOVE), ACC, forget_acc=FORGOT_EDGE)
+    assert edge.parts["ec"] == HOLDS
+    v = claims.depth_forgetting(cka(base=ABOVE), ACC, forget_acc={**FORGOT, "ec": 5.1})
+    assert v.parts["ec"] == FAILS and v.details.loc["ec", "forgets_at_output"] is False
+    # retain lost beyond the margin
+    v = claims.depth_forgetting(cka(base=ABOVE), {**ACC, "ec": 84.9}, forget_acc=FORGOT)
+    assert v.parts["ec"] == FAILS
+
+
+
+def test_depth_forgetting_reads_paired_intervals():
+    table = cka(base=ABOVE)
+    exact = _draws(table, {})
+    assert claims.depth_forgetting(table, ACC, draws=exact, forget_acc=FORGOT).status == HOLDS
+    # a baseline whose difference to Retrain spans 0 at stage2 (0.97 - 0.95 = 0.02, spread
+    # 0.03) is not above it
+    spread = _draws(table, {b: 0.03 for b in ("random_label", "neggrad_plus", "scrub")})
+    assert claims.depth_forgetting(table, ACC, draws=spread, forget_acc=FORGOT).parts["a"] == FAILS
+    # EC's CKA interval reaching 1 at a judged stage: not lower than the original there
+    wide = _draws(table, {})
+    wide["ec"] = {s: table.loc["ec", s] + 0.45 * np.linspace(-1, 1, 2001) for s in STAGES}
+    assert claims.depth_forgetting(table, ACC, draws=wide, forget_acc=FORGOT).parts["ec"] == FAILS
+    # Retrain's draws missing: (a) cannot be judged, never passes
+    gone = _draws(table, {})
+    del gone["retrain"]
+    assert claims.depth_forgetting(table, ACC, draws=gone, forget_acc=FORGOT).parts["a"] == UNDECIDED
+
+
+def test_depth_forgetting_not_decided_never_passes():
+    v = claims.depth_forgetting(cka(retrain=(1.0, 0.999, 0.995, 0.99, 0.99)), ACC,
+                                forget_acc=FORGOT)
+    assert v.status == UNDECIDED and "no stage can be judged" in v.text
+    assert claims.depth_forgetting(pd.DataFrame(), ACC).status == UNDECIDED
+    # no output accuracy given: EC's forgetting is not decided
+    assert claims.depth_forgetting(cka(base=ABOVE), ACC).parts["ec"] == UNDECIDED
+    # accuracies as Series (as the notebooks pass them) read the same as mappings
+    v = claims.depth_forgetting(cka(base=ABOVE), pd.Series(ACC), forget_acc=pd.Series(FORGOT))
+    assert v.status == HOLDS
+    # only the last stage judged: (a) has no stage before the last
+    v = claims.depth_forgetting(cka(retrain=(1.0, 0.999, 0.995, 0.99, 0.5)), ACC,
+                                forget_acc=FORGOT)
+    assert v.parts["a"] == UNDECIDED and v.status == UNDECIDED
+
+
+def test_stronger_depth_forgetting_holds_and_stages_judged():
+    v = claims.depth_forgetting_stronger(cka(), ACC)
     assert v.status == HOLDS and v.values["judged_stages"] == ("stage2", "stage3", "stage4")
     assert "Not judged (Retrain's CKA ≥ 0.99): stem, stage1" in v.text
     # at exactly 0.9 a baseline still forgets superficially; below it, it does not
-    at = claims.depth_forgetting(cka(base=(1.0, 0.99, 0.9, 0.9, 0.7)), ACC)
+    at = claims.depth_forgetting_stronger(cka(base=(1.0, 0.99, 0.9, 0.9, 0.7)), ACC)
     assert at.parts["a"] == HOLDS
-    assert claims.depth_forgetting(cka(base=(1.0, 0.99, 0.95, 0.89, 0.7)),
-                                   ACC).parts["a"] == FAILS
+    assert claims.depth_forgetting_stronger(cka(base=(1.0, 0.99, 0.95, 0.89, 0.7)),
+                                            ACC).parts["a"] == FAILS
 
 
-def test_depth_forgetting_ec_checks():
+def test_stronger_depth_forgetting_ec_checks():
     # EC equal to a baseline at one judged stage: not strictly lower
-    v = claims.depth_forgetting(cka(ec=(1.0, 0.9, 0.95, 0.6, 0.3)), ACC)
+    v = claims.depth_forgetting_stronger(cka(ec=(1.0, 0.9, 0.95, 0.6, 0.3)), ACC)
     assert v.parts["ec"] == FAILS and v.status == PARTLY
     # EC loses retain accuracy beyond the margin
-    v = claims.depth_forgetting(cka(), {**ACC, "random_label+ec": 84.9})
+    v = claims.depth_forgetting_stronger(cka(), {**ACC, "random_label+ec": 84.9})
     assert v.parts["random_label+ec"] == FAILS and v.status == PARTLY
     # everything fails
-    v = claims.depth_forgetting(cka(base=(1.0, 0.5, 0.5, 0.5, 0.5)),
-                                {**ACC, "ec": 10.0, "random_label+ec": 10.0})
+    v = claims.depth_forgetting_stronger(cka(base=(1.0, 0.5, 0.5, 0.5, 0.5)),
+                                         {**ACC, "ec": 10.0, "random_label+ec": 10.0})
     assert v.status == FAILS
 
 
@@ -440,39 +633,39 @@ def _draws(table: pd.DataFrame, spread: dict[str, float]) -> dict:
             for m in table.index}
 
 
-def test_depth_forgetting_with_draws_reads_interval_ends():
+def test_stronger_depth_forgetting_with_draws_reads_interval_ends():
     table = cka()
     # paired draws whose differences are exact: the point comparisons stand
-    v = claims.depth_forgetting(table, ACC, draws=_draws(table, {}))
+    v = claims.depth_forgetting_stronger(table, ACC, draws=_draws(table, {}))
     assert v.status == HOLDS and v.details.loc["scrub", "stage3 low"] == pytest.approx(0.92)
     # a baseline whose CKA interval dips below 0.9 at stage3 (0.92 - 0.03) is not superficial
     spread = {b: 0.03 for b in ("random_label", "neggrad_plus", "scrub")}
-    v = claims.depth_forgetting(table, ACC, draws=_draws(table, spread))
+    v = claims.depth_forgetting_stronger(table, ACC, draws=_draws(table, spread))
     assert v.parts["a"] == FAILS
     assert v.details.loc["scrub", "stage3 low"] == pytest.approx(0.92 - 0.03 * 0.95, abs=1e-3)
     # EC 0.6 vs baselines 0.92 at stage3: lower unless the difference's interval reaches 0
     wide = _draws(table, {})
     wide["ec"] = {s: table.loc["ec", s] + 0.5 * np.linspace(-1, 1, 2001) for s in STAGES}
-    v = claims.depth_forgetting(table, ACC, draws=wide)
+    v = claims.depth_forgetting_stronger(table, ACC, draws=wide)
     assert v.parts["ec"] == FAILS and v.parts["random_label+ec"] == HOLDS
     # a model without draws cannot be judged
     missing = _draws(table, {})
     del missing["ec"]
-    assert claims.depth_forgetting(table, ACC, draws=missing).parts["ec"] == UNDECIDED
+    assert claims.depth_forgetting_stronger(table, ACC, draws=missing).parts["ec"] == UNDECIDED
 
 
-def test_depth_forgetting_not_decided_when_no_stage_can_be_judged():
-    v = claims.depth_forgetting(cka(retrain=(1.0, 0.999, 0.995, 0.99, 0.99)), ACC)
+def test_stronger_depth_forgetting_not_decided_when_no_stage_can_be_judged():
+    v = claims.depth_forgetting_stronger(cka(retrain=(1.0, 0.999, 0.995, 0.99, 0.99)), ACC)
     assert v.status == UNDECIDED and "no stage can be judged" in v.text
-    v = claims.depth_forgetting(cka().drop(index="retrain"), ACC)
+    v = claims.depth_forgetting_stronger(cka().drop(index="retrain"), ACC)
     assert v.status == UNDECIDED
-    assert claims.depth_forgetting(pd.DataFrame(), ACC).status == UNDECIDED
+    assert claims.depth_forgetting_stronger(pd.DataFrame(), ACC).status == UNDECIDED
     # only the last stage judged: (a) has no stage before the last and is not decided
-    v = claims.depth_forgetting(cka(retrain=(1.0, 0.999, 0.995, 0.99, 0.5)), ACC)
+    v = claims.depth_forgetting_stronger(cka(retrain=(1.0, 0.999, 0.995, 0.99, 0.5)), ACC)
     assert v.parts["a"] == UNDECIDED and v.status == UNDECIDED
     # no baseline keeps retain accuracy: EC cannot be compared
     low = {**ACC, **{b: 10.0 for b in ("random_label", "neggrad_plus", "scrub", "salun")}}
-    assert claims.depth_forgetting(cka(), low).parts["ec"] == UNDECIDED
+    assert claims.depth_forgetting_stronger(cka(), low).parts["ec"] == UNDECIDED
 
 
 def test_verdict_is_its_text_and_criteria_are_frozen():

@@ -19,7 +19,8 @@ image, the natural class balance) were settled after looking at ``cpu``-profile 
 *test* images for three models (Retrain, RL, EC): at lr 1e-2 with 1:1 mixing every model,
 Retrain included, predicted the forget class within 5 steps, which makes the attack say
 nothing. The choice concerns the attack's sanity (Retrain must not relearn from a handful of
-steps), not any method's score; it was not re-checked on the validation split.
+steps), not any method's score; it was not re-checked on the validation split. [A]'s released
+code has no relearning attack: the protocol is this project's.
 """
 
 from __future__ import annotations

@@ -29,8 +29,8 @@ from .profiles import get_profile
 from .stats import IMAGE_SEED
 
 __all__ = ["BOOK_EXTRAS", "ENTRIES", "PAGES", "Entry", "Page", "PageReader", "UndeclaredRead",
-           "book_grid", "change_from", "forget_cka", "grid_cells", "judge", "judge_cells",
-           "judge_depth", "means", "page"]
+           "book_grid", "change_from", "depth_inputs", "forget_cka", "grid_cells", "judge",
+           "judge_cells", "means", "page"]
 
 BOOK_EXTRAS = ("feature_drift",)  # extras of every row the book reads
 
@@ -72,6 +72,10 @@ ENTRIES: dict[str, Entry] = {
     **_plain("prune_row", "nc_flip", "last_layer:random_label", "last_layer:neggrad_plus"),
     **_plain(*(f"{m}+cmf" for m in CMF_BASES)),
     **{f"{m}+cmf@A": Entry(f"{m}+cmf", paper_lrs) for m in CMF_BASES},
+    # [A]'s classifier-only UNSIR: its scripts' "for classifier only" learning rates, the head
+    # zeroed first (--zero_last_layer), for claim C4
+    "last_layer:unsir@A": Entry("last_layer:unsir", lambda *a: {**paper_lrs(*a),
+                                                                 "zero_head": True}),
     **_plain("ec", "random_label+ec"),
     "ec_ramp": Entry("ec", {"layer_weights": [0.25, 0.5, 0.75, 1.0]}),
     "ec_output_only": Entry("ec", {"layer_weights": [0.0, 0.0, 0.0, 1.0]}),
@@ -114,14 +118,14 @@ PAGES: dict[str, Page] = {
     "C3": Page("04_misalignment", _reads(("retrain", *BASELINES))),
     "C4": Page("05_classifier_only", _reads(("retrain", "prune_row", "nc_flip",
                                               "last_layer:random_label",
-                                              "last_layer:neggrad_plus"))),
+                                              "last_layer:neggrad_plus",
+                                              "last_layer:unsir@A"))),
     "C5": Page("06_relearning", _reads(("retrain", "random_label", "neggrad_plus", "scrub", "ec",
                                         "random_label+cmf"), ("relearn",))),
-    # [A]'s learning rates are a fidelity check of the first cell; the claim's verdict over
-    # the cells reads the profile's
+    # the claim's verdict reads [A]'s learning rates (@A) in every cell; the profile's tuned
+    # ones are an ablation
     "C6": Page("07_cmf", _reads(("retrain", *CMF_BASES, *(f"{m}+cmf" for m in CMF_BASES),
-                                *(f"{m}+cmf@A" for m in CMF_BASES), "cmf_original")),
-               first_only=tuple(f"{m}+cmf@A" for m in CMF_BASES)),
+                                *(f"{m}+cmf@A" for m in CMF_BASES), "cmf_original"))),
     "C7": Page("08_erase_at_core", {"original": ("stage_probes",),
                                     **_reads(("retrain", "random_label", "neggrad_plus", "scrub",
                                               "salun", "ec", "random_label+ec"), _DEPTH),
@@ -410,12 +414,15 @@ def forget_cka(sim: pd.DataFrame) -> pd.DataFrame:
     return sim[(sim["split"] == "forget") & (sim["reference"] == "original")]
 
 
-def judge_depth(page: PageReader, stack: Mapping[str, pd.DataFrame],
-                verdict: Callable[..., Any], models: Sequence[str]):
-    """Claim C7 judged in every cell of ``page`` and on the means (:func:`judge_cells`):
-    ``verdict(cka=, retain_acc=, draws=)`` (e.g. ``claims.depth_forgetting``) on the forget
-    classes' CKA to the original per (method, stage) (:func:`forget_cka` of ``stack["sim"]``),
-    test-retain accuracy per method (``stack["accuracy"]``) and the bootstrap draws of each of
+def depth_inputs(page: PageReader, stack: Mapping[str, pd.DataFrame], models: Sequence[str]
+                 ) -> tuple[list, Callable[[Any, Any], dict]]:
+    """Claim C7's inputs for :func:`judge_cells`: ``(cells, inputs)``, ``inputs(seed,
+    forget)`` giving ``verdict(cka=, retain_acc=, forget_acc=, draws=)`` of one cell, or of
+    the means with ``(None, None)`` (e.g. for ``claims.depth_forgetting``): the draws are
+    computed once and serve every reading. The inputs are
+    the forget classes' CKA to the original per (method, stage) (:func:`forget_cka` of
+    ``stack["sim"]``), output test-retain and test-forget accuracy per method
+    (``stack["accuracy"]``) and the bootstrap draws of each of
     ``models``' CKA (:func:`illusion.experiments.stage_cka_draws`, every model of a cell on
     the same resamples of the same images; on the means, the cells' draws averaged)."""
     sim = forget_cka(stack["sim"])
@@ -431,11 +438,13 @@ def judge_depth(page: PageReader, stack: Mapping[str, pd.DataFrame],
 
     def inputs(seed, forget) -> dict:
         if seed is None:
-            return {"cka": cka, "draws": mean_draws, "retain_acc": accuracy.groupby(
-                "method", sort=False)["test_retain"].mean()}
+            means = accuracy.groupby("method", sort=False)[["test_retain", "test_forget"]].mean()
+            return {"cka": cka, "draws": mean_draws, "retain_acc": means["test_retain"],
+                    "forget_acc": means["test_forget"]}
         here = lambda t: t[(t["seed"] == seed) & (t["forget"] == forget)]  # noqa: E731
+        acc = here(accuracy).set_index("method")
         return {"cka": pivot(here(sim)), "draws": draws[(seed, forget)],
-                "retain_acc": here(accuracy).set_index("method")["test_retain"]}
+                "retain_acc": acc["test_retain"], "forget_acc": acc["test_forget"]}
 
-    return judge_cells(verdict, list(dict.fromkeys(zip(sim["seed"], sim["forget"]))), inputs)
+    return list(dict.fromkeys(zip(sim["seed"], sim["forget"]))), inputs
 

@@ -117,6 +117,46 @@ METRIC_DEVIATIONS: tuple[MetricDeviation, ...] = (
                     "features of the same models",
         effect_csv="bench/results/feature_precision_cpu.csv"),
     MetricDeviation(
+        "layer-wise CKA (claim C7; C3's stronger reading)",
+        "[B]'s computation could not be read (only its abstract was reachable offline: EC "
+        "'substantially reduces representational similarity to the original model across "
+        "intermediate layers'); UUEF, the same group's earlier paper, computes linear CKA on "
+        "pooled avgpool features against a retrained model, averaged per batch over a "
+        "validation loader; [A]'s released code computes no CKA",
+        "linear CKA between globally average-pooled stage features (stem and the four "
+        "residual stages) of the original and the unlearned model, on all test images of the "
+        "forget classes at once (a multi-class forget set pools its classes), with a paired "
+        "95% bootstrap interval over those images",
+        "pooled features keep every stage's features small on a 2-core CPU; one CKA over the "
+        "whole set avoids the bias of averaging per-batch CKA; flattened maps, which some "
+        "layer-similarity work uses, are the open alternative",
+        measured_by="not measured yet: CKA on flattened stage maps of the cpu models is not "
+                    "computed in this build"),
+    MetricDeviation(
+        "forget-row duality distance (claim C3)",
+        "[A]'s evaluation/nc_cmf.py: 1 - cos(w_c, mu_c - mu_G), mu_G the sample mean of the "
+        "features of the loader it is given: all classes (forget classes included) with its "
+        "train_all loader, the retained classes with its retain loader; no shipped evaluation "
+        "script turns it on (--do-nc)",
+        "mu_G the mean of the training features of all classes, forget classes included ([A]'s "
+        "train_all choice), on the raw head-input features; the forget row(s) and the mean "
+        "of the retained rows reported separately",
+        "the forget row is measured against the class it was trained on, which a retain-only "
+        "mean would leave out of mu_G; the all-class mean is also what NC1-NC3 centre on",
+        measured_by=""),
+    MetricDeviation(
+        "the flip bound c < (K-1) alpha (claim C4)",
+        "[A]'s released code has no flip construction (nc_prune.py zeroes the forget row); "
+        "the bound comes from [A]'s classifier-only argument under neural collapse",
+        "this project's reconstruction of that argument: the forget row set to "
+        "-c (mu_k - mu_G) with a bias for uncentred features (illusion.methods.classifier_only."
+        "nc_flip_head), alpha fitted by least squares to the retained rows",
+        "C4's analytic part needs a concrete construction to sweep; as a reconstruction it is "
+        "shown as ours, and only its existential consequence (some c works) is judged",
+        measured_by="the C4 page: the largest tried c that keeps retained accuracy and the "
+                    "smallest that loses it, against the bound, beside the original's NC2 / "
+                    "NC3"),
+    MetricDeviation(
         "data and model scale (profile cpu)",
         "CIFAR-10 (and CIFAR-100, Tiny-ImageNet), all training images, ResNet-18 width 64, up "
         "to 300 epochs with crop and flip, early stopping",

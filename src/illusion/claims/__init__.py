@@ -25,20 +25,26 @@ import pkgutil
 from .c0_original import NearCollapse, TerminalPhase, near_collapse, terminal_phase
 from .c1_output import OutputSuccess, output_success
 from .c2_illusion import Illusion, illusion
-from .c3_misalignment import Misalignment, misalignment
-from .c4_classifier_only import ClassifierOnly, classifier_only
+from .c3_misalignment import (Misalignment, MisalignmentStronger, misalignment,
+                              misalignment_stronger)
+from .c4_classifier_only import (ClassifierOnly, ClassifierOnlyStronger, classifier_only,
+                                 classifier_only_stronger)
 from .c5_relearning import Relearning, relearning, relearning_control
 from .c6_cmf import CMFRepresentation, cmf_representation
-from .c7_depth import DepthForgetting, depth_forgetting
-from .logic import FAILS, HOLDS, PARTLY, UNDECIDED, Verdict, across_cells
+from .c7_depth import (DepthForgetting, DepthForgettingStronger, depth_forgetting,
+                       depth_forgetting_stronger)
+from .logic import (FAILS, HOLDS, PAPER, PARTLY, STRONGER, UNDECIDED, Statement, Verdict,
+                    across_cells)
 from .render import CRITERIA, criterion
 
 for _module in sorted(m.name for m in pkgutil.iter_modules(__path__)):
     importlib.import_module(f"{__name__}.{_module}")  # a claim module registers its criteria
 
-__all__ = ["CRITERIA", "FAILS", "HOLDS", "PARTLY", "UNDECIDED", "CMFRepresentation",
-           "ClassifierOnly", "DepthForgetting", "Illusion", "Misalignment", "NearCollapse",
-           "OutputSuccess", "Relearning", "TerminalPhase", "Verdict", "across_cells",
-           "classifier_only", "cmf_representation", "criterion", "depth_forgetting", "illusion",
-           "misalignment", "near_collapse", "output_success", "relearning", "relearning_control",
-           "terminal_phase"]
+__all__ = ["CRITERIA", "FAILS", "HOLDS", "PAPER", "PARTLY", "STRONGER", "UNDECIDED",
+           "CMFRepresentation", "ClassifierOnly", "ClassifierOnlyStronger", "DepthForgetting",
+           "DepthForgettingStronger", "Illusion", "Misalignment", "MisalignmentStronger",
+           "NearCollapse", "OutputSuccess", "Relearning", "Statement", "TerminalPhase", "Verdict",
+           "across_cells", "classifier_only", "classifier_only_stronger", "cmf_representation",
+           "criterion", "depth_forgetting", "depth_forgetting_stronger", "illusion",
+           "misalignment", "misalignment_stronger", "near_collapse", "output_success",
+           "relearning", "relearning_control", "terminal_phase"]

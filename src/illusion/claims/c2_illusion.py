@@ -38,6 +38,12 @@ class Illusion:
     illusion, not evidence against it; the signed difference is reported in ``details``.
     The claim holds through a readout when every method of ``key_methods`` ([A]'s cases, RL
     and SalUn) shows the illusion through it.
+
+    A readout can only decide the claim where it separates the original from Retrain: when
+    the original's test-forget accuracy through it is less than ``retrain_margin`` points
+    above Retrain's, no model can be both "close to the original" and "above Retrain" by the
+    margin, so the readout is *not decidable* in that cell (``<readout>_decidable`` in
+    ``details``, the part "not decided"), never a failure.
     """
 
     forget_max: float = 5.0
@@ -66,6 +72,10 @@ def illusion(table: pd.DataFrame, criterion: Illusion = Illusion()) -> Verdict:
     status through each readout; ``details`` per method: each readout's gap to Retrain and to
     the original, its three checks and ``illusion_via`` (probe / NCC / both / neither)."""
     c, t = criterion, _indexed(table)
+    # a readout decides only where the original lies at least the margin above Retrain
+    decidable = {r: _cmp(_get(t, "original", f"{r}_test_forget")
+                         - _get(t, "retrain", f"{r}_test_forget"), ">=", c.retrain_margin)
+                 for r in c.readouts}
     rows, per = [], {}
     for m in [m for m in t.index if m not in ("original", "retrain")]:
         row = {"method": m, "output_test_forget": _get(t, m, "output_test_forget")}
@@ -83,8 +93,9 @@ def illusion(table: pd.DataFrame, criterion: Illusion = Illusion()) -> Verdict:
             row[f"{r}_above_retrain"] = _cmp(gap, ">=", c.retrain_margin)
             row[f"{r}_close_to_original"] = _cmp(row[f"{r}_vs_original"], ">=",
                                                  -c.original_tolerance)
-            flags[r] = row[f"{r}_illusion"] = _all(
-                [looks, row[f"{r}_above_retrain"], row[f"{r}_close_to_original"]])
+            row[f"{r}_decidable"] = decidable[r]
+            flags[r] = row[f"{r}_illusion"] = (None if decidable[r] is False else _all(
+                [looks, row[f"{r}_above_retrain"], row[f"{r}_close_to_original"]]))
         row["illusion_via"] = _via(flags)
         per[m] = flags
         rows.append(row)
@@ -107,5 +118,8 @@ def illusion(table: pd.DataFrame, criterion: Illusion = Illusion()) -> Verdict:
                         for r in c.readouts)
             + ". Retrain's " + " / ".join(_READOUT[r] for r in c.readouts)
             + " test-forget accuracy: " + " / ".join(_pct(ref[r]) for r in c.readouts)
-            + "; the original's: " + " / ".join(_pct(orig[r]) for r in c.readouts) + ".")
+            + "; the original's: " + " / ".join(_pct(orig[r]) for r in c.readouts) + "."
+            + "".join(f" The {_READOUT[r]} cannot decide it here: the original is only "
+                      f"{orig[r] - ref[r]:.1f} points above Retrain (< {c.retrain_margin:g})."
+                      for r in c.readouts if decidable[r] is False))
     return Verdict("C2", status, text, details, parts)

@@ -1,5 +1,11 @@
-"""C3, the mechanism: feature-classifier misalignment. The forget class's classifier row turns
-away from that class's feature mean while the features barely move.
+"""C3, the mechanism: feature-classifier misalignment. Unlearning turns the forget class's
+classifier row away from that class's feature mean while the features stay discriminative.
+
+The headline criterion (:class:`Misalignment`) makes [A]'s statement operational; the project's
+earlier, stricter test, that the forget class's own features barely move (CKA to the original
+at least 0.9), is kept as a labelled stronger reading (:class:`MisalignmentStronger`). Only
+Finetune, which forgets nothing, cleared that cut on the cpu book, and Retrain itself sits far
+below it: [A] claims discriminative features, not unmoved ones.
 """
 
 from __future__ import annotations
@@ -8,16 +14,110 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from .logic import Verdict, _all, _cap, _cmp, _frame, _get, _indexed, _names, _status, _which
+from .logic import (STRONGER, Statement, Verdict, _all, _any, _cap, _cmp, _frame, _get,
+                    _indexed, _names, _status, _which)
 from .render import criterion
 
-__all__ = ["Misalignment", "misalignment"]
+__all__ = ["STATEMENT", "Misalignment", "MisalignmentStronger", "misalignment",
+           "misalignment_stronger"]
+
+STATEMENT = Statement(
+    "C3", "[A], paraphrased (its text was not reachable offline to quote a section)",
+    "after unlearning by RL or SalUn the forgotten class's classifier row is no longer aligned "
+    "with that class's feature mean (its duality distance grows), while the retained rows stay "
+    "aligned and the features of the forgotten class remain discriminative: the output "
+    "forgets, the representation does not.")
 
 
 @criterion("C3")
 @dataclass(frozen=True)
 class Misalignment:
-    """C3: a method is *misaligned with stable features* when the duality distance of its
+    """C3 as [A] states it (:data:`STATEMENT`). A method shows the mechanism when all three
+    hold:
+
+    (i) *rotation*: the duality distance of its forget row(s) grew by at least
+    ``duality_growth_min`` over the original's (Retrain's forget row, trained without the
+    class, is shown beside it as the fully unaligned reference, not judged);
+    (ii) *still discriminative*: its probe **or** NCC test-forget accuracy lies at least
+    ``retrain_margin`` points above Retrain's (as C2; with the gap's 95% interval over the
+    test images, ``<readout>_vs_retrain_low``, its lower end must clear the margin);
+    (iii) *retained rows aligned*: the mean duality distance of its retained rows is at most
+    ``retain_tolerance`` above the original's, so the rotation is specific to the forget row.
+
+    The claim holds when every method of ``key_methods`` ([A]'s cases) shows it. Feature drift
+    is reported against Retrain's (``cka_vs_retrain``: the method's forget-class CKA to the
+    original minus Retrain's), never judged against an absolute cut.
+
+    Why these numbers, fixed before the criterion was rebuilt: 0.3 is the growth the stronger
+    reading already used; 5 points is the margin C2 calls "above Retrain"; the retained rows
+    may move by a third of what counts as rotation.
+    """
+
+    duality_growth_min: float = 0.3
+    retrain_margin: float = 5.0
+    retain_tolerance: float = 0.1
+    key_methods: tuple[str, ...] = ("random_label", "salun")
+    readouts: tuple[str, ...] = ("probe", "ncc")
+
+
+def misalignment(table: pd.DataFrame, criterion: Misalignment = Misalignment()) -> Verdict:
+    """C3 from a per-method table with ``duality_forget``, ``duality_retain`` and
+    ``<readout>_test_forget`` for every readout (``cka_test_forget`` shown when present);
+    needs the ``original`` and ``retrain`` rows. ``details`` per method: the growth, the three
+    checks and ``mechanism`` (all three)."""
+    c, t = criterion, _indexed(table)
+    d0, r0 = _get(t, "original", "duality_forget"), _get(t, "original", "duality_retain")
+    rows = []
+    for m in [m for m in t.index if m not in ("original", "retrain")]:
+        growth = _get(t, m, "duality_forget") - d0
+        row = {"method": m, "duality_growth": growth,
+               "duality_vs_retrain": _get(t, m, "duality_forget")
+               - _get(t, "retrain", "duality_forget"),
+               "retain_duality_change": _get(t, m, "duality_retain") - r0}
+        if "cka_test_forget" in t.columns:
+            row["cka_vs_retrain"] = (_get(t, m, "cka_test_forget")
+                                     - _get(t, "retrain", "cka_test_forget"))
+        above = []
+        for r in c.readouts:
+            gap = _get(t, m, f"{r}_test_forget") - _get(t, "retrain", f"{r}_test_forget")
+            row[f"{r}_vs_retrain"] = gap
+            if f"{r}_vs_retrain_low" in t.columns:  # the gap's interval must clear the margin
+                gap = row[f"{r}_vs_retrain_low"] = _get(t, m, f"{r}_vs_retrain_low")
+            above.append(_cmp(gap, ">=", c.retrain_margin))
+        row["rotated"] = _cmp(growth, ">=", c.duality_growth_min)
+        row["discriminative"] = _any(above)
+        row["retain_aligned"] = _cmp(row["retain_duality_change"], "<=", c.retain_tolerance)
+        row["mechanism"] = _all([row["rotated"], row["discriminative"], row["retain_aligned"]])
+        rows.append(row)
+    details = _frame(rows)
+    missing = [m for m in c.key_methods if m not in details.index]
+    ok = None if missing else _all(details.loc[m, "mechanism"] for m in c.key_methods)
+    flags = details["mechanism"].to_dict() if rows else {}
+    shown = _which(flags, True)
+
+    def failed(m: str) -> str:
+        checks = {"rotated": "row not rotated", "discriminative": "features not above Retrain",
+                  "retain_aligned": "retained rows moved"}
+        why = [w for k, w in checks.items() if details.loc[m, k] is False]
+        return f"{_names([m])} ({', '.join(why) or 'missing values'})"
+
+    not_shown = [m for m in c.key_methods if m in details.index
+                 and details.loc[m, "mechanism"] is not True]
+    text = (f"{_cap(_status(ok))} for [A]'s cases ({_names(c.key_methods)})"
+            + (f" ({_names(missing)} not run)" if missing else "")
+            + f": the forget row rotates while the features stay discriminative and the "
+              f"retained rows aligned in {_names(shown) or 'no method'}"
+            + (f"; not in {', '.join(failed(m) for m in not_shown)}" if not_shown else "")
+            + f". Forget-row duality: original {d0:.2f}, Retrain "
+              f"{_get(t, 'retrain', 'duality_forget'):.2f}.")
+    return Verdict("C3", _status(ok), text, details)
+
+
+@criterion("C3")
+@dataclass(frozen=True)
+class MisalignmentStronger:
+    """C3, **stronger reading** (ours, not [A]'s statement): a method is *misaligned with
+    stable features* when the duality distance of its
     forget row(s) grew by at least ``duality_growth_min`` over the original's while the forget
     class's own features barely moved: linear CKA between the original's and the method's
     penultimate features **of the forget class's test images** (``cka_column``) at least
@@ -37,9 +137,11 @@ class Misalignment:
     key_methods: tuple[str, ...] = ("random_label", "salun")
 
 
-def misalignment(table: pd.DataFrame, criterion: Misalignment = Misalignment()) -> Verdict:
-    """C3 from a per-method table with ``duality_forget`` and the criterion's CKA column (plus
-    ``cka_test`` / ``forget_mean_shift``, shown when present); needs the ``original`` row."""
+def misalignment_stronger(table: pd.DataFrame,
+                          criterion: MisalignmentStronger = MisalignmentStronger()) -> Verdict:
+    """C3's stronger reading from a per-method table with ``duality_forget`` and the
+    criterion's CKA column (plus ``cka_test`` / ``forget_mean_shift``, shown when present);
+    needs the ``original`` row."""
     c, t = criterion, _indexed(table)
     d0 = _get(t, "original", "duality_forget")
     rows = []
@@ -62,4 +164,4 @@ def misalignment(table: pd.DataFrame, criterion: Misalignment = Misalignment()) 
             + (f" ({_names(missing)} not run)" if missing else "")
             + f"; misaligned with stable forget-class features: {_names(shown) or 'no method'}."
             f" Original forget-row duality {d0:.2f}.")
-    return Verdict("C3", _status(ok), text, details)
+    return Verdict("C3", _status(ok), text, details, reading=STRONGER)

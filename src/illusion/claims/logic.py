@@ -16,16 +16,34 @@ import pandas as pd
 
 from ..catalog import method_label
 
-__all__ = ["FAILS", "HOLDS", "PARTLY", "UNDECIDED", "Verdict", "across_cells"]
+__all__ = ["FAILS", "HOLDS", "PAPER", "PARTLY", "STRONGER", "UNDECIDED", "Statement", "Verdict",
+           "across_cells"]
 
 HOLDS, PARTLY, FAILS, UNDECIDED = "holds", "partly holds", "does not hold", "not decided"
+# Which reading of a claim a verdict judges: the paper's own statement (the headline), or a
+# stricter one this project adds, always labelled as such and never the headline.
+PAPER, STRONGER = "the paper's statement", "stronger reading"
+
+
+@dataclass(frozen=True)
+class Statement:
+    """What a paper states for a claim, paraphrased, and where (``source``: the paper and its
+    section); the claim's headline criterion makes exactly this operational."""
+
+    claim: str
+    source: str
+    text: str
+
+    def _repr_markdown_(self) -> str:
+        return f"**{self.claim}, as stated** ({self.source}): {self.text}"
 
 
 @dataclass(frozen=True)
 class Verdict:
     """A claim's verdict: ``status``, ``text`` (one sentence, starting with the status),
-    ``details`` (per method or per check), ``parts`` (statuses of a claim's halves) and
-    ``values`` (the numbers the text quotes)."""
+    ``details`` (per method or per check), ``parts`` (statuses of a claim's halves),
+    ``values`` (the numbers the text quotes) and ``reading``: :data:`PAPER` (the paper's own
+    statement) or :data:`STRONGER` (a stricter reading of ours)."""
 
     claim: str
     status: str
@@ -33,6 +51,7 @@ class Verdict:
     details: pd.DataFrame = field(default_factory=pd.DataFrame, compare=False, repr=False)
     parts: Mapping[str, str] = field(default_factory=dict, compare=False)
     values: Mapping[str, Any] = field(default_factory=dict, compare=False, repr=False)
+    reading: str = PAPER
 
     def __str__(self) -> str:
         return self.text
@@ -169,6 +188,9 @@ def across_cells(per_cell: Mapping[str, Verdict], on_means: Verdict | None = Non
     if len(claims) != 1:
         raise ValueError(f"across_cells: verdicts of different claims {sorted(claims)}")
     claim = claims.pop()
+    readings = {v.reading for v in [*per_cell.values(), *([on_means] if on_means else [])]}
+    if len(readings) != 1:
+        raise ValueError(f"across_cells: verdicts of different readings {sorted(readings)}")
     statuses = {cell: v.status for cell, v in per_cell.items()}
     n = len(statuses)
     k = sum(s == HOLDS for s in statuses.values())
@@ -200,4 +222,5 @@ def across_cells(per_cell: Mapping[str, Verdict], on_means: Verdict | None = Non
                    parts=dict(on_means.parts) if on_means else {},
                    values={**(dict(on_means.values) if on_means else {}), "k": k, "n": n,
                            "k_of_n": f"{k}/{n}", "statuses": dict(statuses), "cells": table,
-                           "on_means": on_means.status if on_means else None})
+                           "on_means": on_means.status if on_means else None},
+                   reading=readings.pop())

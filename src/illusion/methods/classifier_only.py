@@ -12,9 +12,17 @@ nearest-class-mean readout, which read the untouched features, still recover eve
   a retained sample keeps its label iff c < (K−1)·α; ``c_ratio`` sets c as a fraction of that
   bound, with α estimated by least squares from the retained rows.
 
-Deviations: [A] states the flip for centred NC features; real features are not centred, so the
-bias is set to make the forget logit −c·(μ_k − μ_G)·(h − μ_G). Class means come from the
-training features (retain ∪ forget) of the model before unlearning.
+Deviations:
+
+- [A] states the flip for centred NC features; real features are not centred, so the bias is
+  set to make the forget logit −c·(μ_k − μ_G)·(h − μ_G). Class means come from the training
+  features (retain ∪ forget) of the model before unlearning. [A]'s released code has no flip
+  (its ``nc_prune.py`` zeroes the row); the construction and its bound are this project's
+  reconstruction of [A]'s argument.
+- [A]'s classifier-only runs (``--zero_last_layer``) zero the head before the method retrains
+  it; ``last_layer:<method>`` starts from the original head unless ``zero_head`` is set. The
+  book's ``last_layer:unsir@A`` row sets it, with [A]'s "for classifier only" learning rates;
+  its last-layer RL and NegGrad+ rows start from the original head.
 """
 
 from __future__ import annotations
