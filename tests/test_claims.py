@@ -372,40 +372,95 @@ def summary(starts: dict, gaps: dict, control="retain images only"):
     return pd.DataFrame(rows)
 
 
-def test_relearning_counts_standard_methods_only():
+def steps_table(starts: dict, steps: dict, control="retain images only"):
+    """relearn_summary-like table with steps_to_50 per method and the two forget attacks."""
+    rows = []
+    for m, s in starts.items():
+        for attack, n in zip(("1%", "5%"), steps.get(m, (NAN, NAN))):
+            rows.append({"method": m, "attack": attack, "start": s, "steps_to_50": n})
+        rows.append({"method": m, "attack": control, "start": s, "steps_to_50": NAN})
+    return pd.DataFrame(rows)
+
+
+def test_relearning_compares_steps_to_the_level_with_retrains():
+    starts = {"retrain": 0.0, "random_label": 0.0, "scrub": 0.0, "salun": 0.0, "ec": 0.0}
+    steps = {"retrain": (40.0, 20.0), "random_label": (10.0, 5.0), "scrub": (35.0, 20.0),
+             "salun": (20.0, 10.0), "ec": (5.0, 5.0)}
+    v = claims.relearning(steps_table(starts, steps))
+    assert v.reading == claims.PAPER and v.status == HOLDS and "2 of 3" in v.text
+    assert v.details.loc["scrub", "faster"] is False  # ties Retrain in the 5% attack
+    assert v.details.loc["scrub", "faster_in"] == "1%"
+    assert not v.details.loc["ec", "counted"] and v.values["retrain_reaches"] == ["1%", "5%"]
+    assert "never reached" not in v.text
+
+
+def test_relearning_when_retrain_never_reaches_the_level_says_so():
+    starts = {"retrain": 0.0, "random_label": 0.0, "scrub": 0.0}
+    steps = {"retrain": (NAN, NAN), "random_label": (10.0, 5.0), "scrub": (NAN, NAN)}
+    v = claims.relearning(steps_table(starts, steps))
+    # reaching the level at all counts where Retrain never does, and the text says so
+    assert v.details.loc["random_label", "faster"] is True
+    assert v.details.loc["scrub", "faster"] is False and v.status == FAILS  # 1 of 2
+    assert "Retrain never reached 50% in any attack, so there 'faster' means relearning" in v.text
+    assert v.values["retrain_reaches"] == []
+    # a method that never reaches the level where Retrain does is not faster
+    steps = {"retrain": (40.0, NAN), "random_label": (NAN, 5.0), "scrub": (30.0, 5.0)}
+    v = claims.relearning(steps_table(starts, steps))
+    assert v.details.loc["random_label", "faster"] is False
+    assert v.details.loc["scrub", "faster"] is True and "never reached 50% in 5%" in v.text
+
+
+def test_relearning_not_decided_never_passes():
+    starts = {"retrain": 0.0, "random_label": 0.0, "scrub": 0.0}
+    assert claims.relearning(steps_table({"random_label": 0.0}, {})).status == UNDECIDED
+    t = steps_table(starts, {"retrain": (40.0, 20.0), "random_label": (10.0, 5.0),
+                             "scrub": (10.0, 5.0)})
+    t = t[~((t["method"] == "scrub") & (t["attack"] == "5%"))]  # an attack missing: open
+    v = claims.relearning(t)
+    # 1 faster, 1 open: it could end 1 of 2 (not more than half) or 2 of 2
+    assert v.details.loc["scrub", "faster"] is None and v.status == UNDECIDED
+    only_ec = steps_table({"retrain": 0.0, "ec": 0.0}, {"ec": (5.0, 5.0)})
+    assert claims.relearning(only_ec).status == UNDECIDED
+    # a method that did not forget at the output is not judged
+    late = steps_table({"retrain": 0.0, "random_label": 10.01}, {"random_label": (5.0, 5.0)})
+    v = claims.relearning(late)
+    assert v.details.loc["random_label", "forgot"] is False and "Not judged" in v.text
+
+
+def test_stronger_relearning_counts_standard_methods_only():
     starts = {"retrain": 0.0, "random_label": 0.0, "scrub": 0.0, "neggrad_plus": 10.0,
               "ec": 0.0, "random_label+cmf": 0.0}
     gaps = {"random_label": (30.0, 20.0), "scrub": (12.0, 10.01), "neggrad_plus": (1.0, 50.0),
             "ec": (0.0, 0.0), "random_label+cmf": (0.0, 0.0)}
-    v = claims.relearning(summary(starts, gaps))
+    v = claims.relearning_stronger(summary(starts, gaps))
     # RL and SCRUB relearn faster in every attack, NegGrad+ not in the first: 2 of 3
-    assert v.status == HOLDS and "2 of 3" in v.text
+    assert v.status == HOLDS and "2 of 3" in v.text and v.reading == claims.OTHER
     assert "Shown, not counted: EC (not faster), RL+CMF (not faster)" in v.text
     assert not v.details.loc["ec", "counted"] and v.details.loc["ec", "faster"] is False
     # EC and RL+CMF would have tipped the old majority vote (2 of 5); they no longer count
     gaps_tie = {**gaps, "scrub": (10.0, 30.0)}  # exactly the margin: not faster
-    v = claims.relearning(summary(starts, gaps_tie))
+    v = claims.relearning_stronger(summary(starts, gaps_tie))
     assert v.status == FAILS and "1 of 3" in v.text
 
 
-def test_relearning_forgot_threshold_and_not_decided():
+def test_stronger_relearning_forgot_threshold_and_not_decided():
     starts = {"retrain": 5.0, "random_label": 15.0, "scrub": 15.01}
     gaps = {"random_label": (30.0, 30.0), "scrub": (30.0, 30.0)}
-    v = claims.relearning(summary(starts, gaps))
+    v = claims.relearning_stronger(summary(starts, gaps))
     assert v.details.loc["random_label", "forgot"] is True  # exactly Retrain + margin
     assert v.details.loc["scrub", "forgot"] is False and "Not judged" in v.text
     assert v.status == HOLDS and "1 of 1" in v.text
     # only non-standard methods: nothing counted, not decided
-    v = claims.relearning(summary({"retrain": 0.0, "ec": 0.0}, {"ec": (50.0, 50.0)}))
+    v = claims.relearning_stronger(summary({"retrain": 0.0, "ec": 0.0}, {"ec": (50.0, 50.0)}))
     assert v.status == UNDECIDED and "no standard method" in v.text
-    v = claims.relearning(summary({"random_label": 0.0}, {"random_label": (50.0, 50.0)}))
+    v = claims.relearning_stronger(summary({"random_label": 0.0}, {"random_label": (50.0, 50.0)}))
     assert v.status == UNDECIDED and "no Retrain" in v.text
-    v = claims.relearning(summary({"retrain": 0.0, "scrub": 0.0, "salun": 0.0},
-                                  {"scrub": (50.0, NAN), "salun": (50.0, 50.0)}))
+    v = claims.relearning_stronger(summary({"retrain": 0.0, "scrub": 0.0, "salun": 0.0},
+                                           {"scrub": (50.0, NAN), "salun": (50.0, 50.0)}))
     assert v.status == UNDECIDED  # 1 faster, 1 open: could be 1 of 2 or 2 of 2
 
 
-def test_relearning_reads_the_lower_end_of_the_leads_interval():
+def test_stronger_relearning_reads_the_lower_end_of_the_leads_interval():
     """With intervals, a lead exceeds the margin only when its lower end does: a point
     estimate above the margin with an interval reaching below it is not faster, and a missing
     interval leaves the method open (never a point-estimate pass)."""
@@ -414,18 +469,18 @@ def test_relearning_reads_the_lower_end_of_the_leads_interval():
     t = summary(starts, gaps)
     lows = {"random_label": 12.0, "scrub": 9.0, "neggrad_plus": 11.0}
     t["gap_low"] = [lows.get(m, 0.0) for m in t["method"]]
-    v = claims.relearning(t)
+    v = claims.relearning_stronger(t)
     assert v.details.loc["scrub", "faster"] is False and v.details.loc["random_label", "faster"]
     assert v.details.loc["scrub", "min_gap_low"] == 9.0 and v.details.loc["scrub", "min_gap"] == 20
     assert v.status == HOLDS and "2 of 3" in v.text and "lower end" in v.text
     t.loc[t["method"] == "random_label", "gap_low"] = 10.0  # exactly the margin: not faster
-    assert claims.relearning(t).status == FAILS
+    assert claims.relearning_stronger(t).status == FAILS
     t.loc[t["method"] == "random_label", "gap_low"] = 12.0
     t.loc[(t["method"] == "random_label") & (t["attack"] == "1%"), "gap_low"] = NAN
-    v = claims.relearning(t)
+    v = claims.relearning_stronger(t)
     assert v.details.loc["random_label", "faster"] is None and v.status == UNDECIDED
     # without the column the point estimates decide, as before
-    assert claims.relearning(summary(starts, gaps)).status == HOLDS
+    assert claims.relearning_stronger(summary(starts, gaps)).status == HOLDS
 
 
 # ------------------------------------------------------------------------------ C6

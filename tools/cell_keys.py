@@ -38,7 +38,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("grids", nargs="*", default=list(SNAPSHOT_GRIDS),
                         help="grid names or files (default: the book grids)")
     parser.add_argument("--write", action="store_true",
-                        help=f"write the book grids' keys to {SNAPSHOT.relative_to(SNAPSHOT.parents[1])}")
+                        help="write the book grids' keys to tests/snapshots/cell_keys.json")
     args = parser.parse_args(argv)
     keys = {g: cell_keys(g) for g in args.grids}
     text = json.dumps(keys, indent=1) + "\n"

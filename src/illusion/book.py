@@ -120,8 +120,9 @@ PAGES: dict[str, Page] = {
                                               "last_layer:random_label",
                                               "last_layer:neggrad_plus",
                                               "last_layer:unsir@A"))),
-    "C5": Page("06_relearning", _reads(("retrain", "random_label", "neggrad_plus", "scrub", "ec",
-                                        "random_label+cmf"), ("relearn",))),
+    # every one of [A]'s baselines is attacked; Retrain also calibrates the attack
+    "C5": Page("06_relearning", {"retrain": ("relearn", "attack_calibration"),
+                                 **_reads((*BASELINES, "ec", "random_label+cmf"), ("relearn",))}),
     # the claim's verdict reads [A]'s learning rates (@A) in every cell; the profile's tuned
     # ones are an ablation
     "C6": Page("07_cmf", _reads(("retrain", *CMF_BASES, *(f"{m}+cmf" for m in CMF_BASES),

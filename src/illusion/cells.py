@@ -11,8 +11,8 @@ row are the same cached artifact.
 ``EXTRAS`` maps a name to ``fn(tm, original, cell, cache) -> dict`` of scalar columns; an
 extra also leaves its artifacts in the cache (per-stage features, relearning curves), which is
 how a sweep feeds the notebooks that read them. Shipped: ``feature_drift``, ``stage_cka``,
-``stage_probes``, ``relearn``, ``audit_page``; register a new one here with
-:func:`register_extra` (Ray workers import this module through the sweep's tasks).
+``stage_probes``, ``relearn``, ``attack_calibration``, ``audit_page``; register a new one
+here with :func:`register_extra` (Ray workers import this module through the sweep's tasks).
 """
 
 from __future__ import annotations
@@ -24,7 +24,8 @@ from typing import Any, Callable, Sequence
 
 import pandas as pd
 
-from .attacks import RELEARN_RECORD, default_attacks, relearn, relearn_summary
+from .attacks import (RELEARN_RECORD, calibrate_attack, default_attacks, relearn,
+                      relearn_summary)
 from .audit.demo import audit_demo
 from .cache import ArtifactCache
 from .catalog import ForgetSet
@@ -141,17 +142,29 @@ def _stage_probes(tm: TrainedModel, original: TrainedModel, cell: Cell,
 def _relearn(tm: TrainedModel, original: TrainedModel, cell: Cell,
              cache: ArtifactCache) -> dict:
     """``relearn_<attack>``: :func:`illusion.attacks.relearn_summary`'s ``mean`` (test forget
-    accuracy over the attack's steps) for each default attack
+    accuracy over the attack's steps) for each default attack of the cell's profile
     (:func:`illusion.attacks.default_attacks`); none for the original, which forgot nothing."""
     if cell.method in MODELS:
         return {}
-    configs = default_attacks()
+    configs = default_attacks(profile=cell.profile)
     curves = pd.concat([relearn(tm, config, cell.seed, cache).assign(method=cell.label,
                                                                     attack=label)
                         for label, config in configs.items()], ignore_index=True)
     means = relearn_summary(curves).set_index("attack")["mean"]
     return {f"relearn_{'retain_only' if not c.include_forget else f'{c.fraction:g}'}":
             float(means[label]) for label, c in configs.items()}
+
+
+@register_extra("attack_calibration")
+def _attack_calibration(tm: TrainedModel, original: TrainedModel, cell: Cell,
+                        cache: ArtifactCache) -> dict:
+    """``attack_lr_chosen``: the relearning attack's learning rate that
+    :func:`illusion.attacks.calibrate_attack` chooses on this model (Retrain) and the cell's
+    validation images; its curves stay in the cache for the C5 page."""
+    if cell.method != "retrain":
+        return {}
+    table = calibrate_attack(tm, seed=cell.seed, cache=cache)
+    return {"attack_lr_chosen": float(table.loc[table["chosen"], "lr"].iloc[0])}
 
 
 @register_extra("audit_page")
@@ -185,9 +198,12 @@ def cell_spec(cell: Cell, extras: Sequence[str] = ()) -> dict:
     (the label is not part of it; it only names the row)."""
     algo, start = _method(cell), start_of(cell)
     extras = sorted({*extras, *cell.extras})
-    # a cell with the relearn extra also names its curves' record, so that a sweep rebuilds
-    # curves of an older record (the notebooks read their per-image hits)
-    relearn_record = {"relearn_record": RELEARN_RECORD} if "relearn" in extras else {}
+    # a cell with the relearn extra also names its curves' record and the attacks it runs, so
+    # that a sweep rebuilds curves of an older record or another attack
+    relearn_record = ({"relearn_record": RELEARN_RECORD,
+                       "attacks": {label: asdict(c) for label, c in
+                                   default_attacks(profile=cell.profile).items()}}
+                      if "relearn" in extras else {})
     return {"dataset": cell.dataset, "profile": cell.profile,
             "train": asdict(get_profile(cell.profile).train), "seed": cell.seed,
             "forget": list(cell.forget), "method": cell.method,

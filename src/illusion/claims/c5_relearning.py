@@ -1,5 +1,15 @@
 """C5, relearning: fine-tuning on a few images brings the erased class back, faster than for
 Retrain.
+
+The headline criterion (:class:`Relearning`) compares how many attack steps each of [A]'s nine
+baselines needs to bring the class back to ``level`` percent with Retrain's. Retrain must be
+able to relearn for the comparison to mean more than "relearns at all": the attack's learning
+rate is calibrated on the validation split for that (:func:`illusion.attacks.calibrate_attack`);
+where Retrain still never reaches the level, the verdict says so. The project's earlier test
+(each method's mean forget accuracy over the steps more than 10 points above Retrain's, on the
+lead's 95% interval, in every attack) is kept as another reading of ours, labelled as such
+(:class:`RelearningStronger`): it is stricter in its margin but reads an area under the curve,
+not a level crossing, so neither reading implies the other.
 """
 
 from __future__ import annotations
@@ -9,27 +19,123 @@ from dataclasses import dataclass
 import pandas as pd
 
 from ..catalog import BASELINES, method_label
-from .logic import (UNDECIDED, Verdict, _all, _cap, _cmp, _frame, _majority, _names, _nan, _status,
-                    _tri, _which)
+from .logic import (OTHER, UNDECIDED, Statement, Verdict, _all, _cap, _cmp, _frame,
+                    _majority, _names, _nan, _status, _tri, _which)
 from .render import criterion
 
-__all__ = ["Relearning", "relearning", "relearning_control"]
+__all__ = ["STATEMENT", "Relearning", "RelearningStronger", "relearning", "relearning_control",
+           "relearning_stronger"]
+
+STATEMENT = Statement(
+    "C5", "[A], abstract and introduction, paraphrased (its text was not reachable offline "
+    "to quote a section)",
+    "after unlearning that succeeds at the output, a little fine-tuning is enough to bring the "
+    "erased class back: the information was hidden, not removed. [A]'s released code has no "
+    "relearning attack; the protocol here is this project's, with Retrain, which never saw "
+    "the class, as the reference.")
 
 
 @criterion("C5")
 @dataclass(frozen=True)
 class Relearning:
-    """C5: only methods that forgot at the output (forget accuracy before the attack at most
-    ``margin`` points above Retrain's) are judged. A judged method *relearns faster than
-    Retrain* when, in every attack that shows forget images (every attack but
-    ``control_attack``), its forget accuracy averaged over the evaluated steps exceeds
-    Retrain's by more than ``margin`` points. Only [A]'s standard methods (``counted``) count:
-    the claim holds when more than half of the judged ones relearn faster. Other rows (EC,
-    +CMF) are judged the same way and shown, not counted.
+    """C5 as [A] states it (:data:`STATEMENT`). Only methods that forgot at the output
+    (forget accuracy before the attack at most ``margin`` points above Retrain's) are judged.
+    A judged method *relearns faster than Retrain* in an attack when its forget accuracy
+    reaches ``level`` percent at an earlier evaluated step than Retrain's; where Retrain never
+    reaches the level within the attack, reaching it at all counts, and ``details`` and the
+    text say that Retrain did not relearn measurably there. It relearns faster when it does so
+    in every attack that shows forget images (every attack but ``control_attack``). Only
+    [A]'s nine baselines (``counted``) count: the claim holds when more than half of the
+    judged ones relearn faster; other rows are judged the same way and shown, not counted."""
+
+    margin: float = 10.0
+    level: float = 50.0
+    counted: tuple[str, ...] = BASELINES
+    reference: str = "retrain"
+    control_attack: str = "retain images only"
+
+
+def relearning(summary: pd.DataFrame, criterion: Relearning = Relearning()) -> Verdict:
+    """C5 from :func:`illusion.attacks.relearn_summary`'s table (one cell's, or that of the
+    curves averaged over the cells): one row per (``method``, ``attack``) with ``start`` and
+    ``steps_to_<level>`` (NaN: never reached). ``details`` per method: ``start``, ``forgot``,
+    ``counted``, ``faster`` (``None`` when not judged), the attacks in which it reached the
+    level first (``faster_in``) and those in which Retrain never reached it
+    (``retrain_never``). ``values``: ``n_faster``, ``retrain_reaches`` (attacks)."""
+    c = criterion
+    col = f"steps_to_{c.level:g}"
+    attacks = summary[summary["attack"] != c.control_attack]
+    start = summary.groupby("method", sort=False)["start"].first()
+    ref_start = float(start.get(c.reference, float("nan")))
+    steps = (attacks.set_index(["method", "attack"])[col] if col in attacks
+             else pd.Series(dtype=float))
+    names = list(dict.fromkeys(attacks["attack"]))
+    ref = {a: steps.get((c.reference, a), float("nan")) for a in names}
+    never = [a for a in names if _nan(ref[a])]
+    rows = []
+    for m in [m for m in start.index if m != c.reference]:
+        forgot = _cmp(start[m], "<=", ref_start + c.margin)
+        per = {}
+        for a in names:
+            if (m, a) not in steps.index:
+                per[a] = None
+                continue
+            mine = steps[(m, a)]
+            per[a] = (not _nan(mine)) if _nan(ref[a]) else (False if _nan(mine)
+                                                            else bool(mine < ref[a]))
+        faster = _all(per.values()) if per else None
+        rows.append({"method": m, "start": float(start[m]), "forgot": forgot,
+                     "counted": m in c.counted, "faster": faster if forgot else None,
+                     "faster_in": ", ".join(a for a, f in per.items() if f is True),
+                     "retrain_never": ", ".join(never)})
+    details = _frame(rows, ["method", "start", "forgot", "counted", "faster", "faster_in",
+                            "retrain_never"])
+    counted = details[details["counted"].astype(bool)] if len(details) else details
+    forgot = counted["forgot"].to_dict() if len(counted) else {}
+    judged = counted.loc[_which(forgot, True)] if forgot else counted
+    flags = judged["faster"].to_dict() if len(judged) else {}
+    fast, slow, open_ = _which(flags, True), _which(flags, False), _which(flags, None)
+    values = {"n_faster": len(fast), "retrain_reaches": [a for a in names if a not in never]}
+    verdict = _majority(len(fast), len(slow), len(open_))
+    unknown = _which(forgot, None)
+    not_forgotten = [m for m in details.index if _tri(details.loc[m, "forgot"]) is False]
+    extra = (f" Not judged, forget accuracy already above Retrain's + {c.margin:g} before the "
+             f"attack: {_names(not_forgotten)}." if not_forgotten else "")
+    if _nan(ref_start) or not len(judged) or verdict is None or unknown or not names:
+        why = ("no Retrain reference" if _nan(ref_start) else
+               "no attack with forget images" if not names else
+               f"{_names(unknown)} could not be compared with Retrain" if unknown else
+               "no standard method that forgot at the output was run" if not len(judged) else
+               f"{_names(open_)} could not be judged")
+        return Verdict("C5", UNDECIDED, f"Not decided: {why}." + extra, details, values=values)
+    status = _status(verdict)
+    caveat = ("" if not never else
+              f" Retrain never reached {c.level:g}% in "
+              + ("any attack" if len(never) == len(names) else ", ".join(never))
+              + ", so there 'faster' means relearning the class at all")
+    text = (f"{_cap(status)}: {len(fast)} of {len(judged)} of [A]'s standard methods that "
+            f"forgot at the output reach {c.level:g}% forget accuracy in fewer attack steps "
+            f"than Retrain in every attack ({_names(fast) or 'none'})."
+            + (f"{caveat}." if caveat else "") + extra)
+    return Verdict("C5", status, text, details, values=values)
+
+
+@criterion("C5")
+@dataclass(frozen=True)
+class RelearningStronger:
+    """C5, **another reading** (ours, not [A]'s statement; the earlier headline): only methods that
+    forgot at the output (forget accuracy before the attack at most ``margin`` points above
+    Retrain's) are judged. A judged method *relearns faster than Retrain* when, in every
+    attack that shows forget images (every attack but ``control_attack``), its forget
+    accuracy averaged over the evaluated steps exceeds Retrain's by more than ``margin``
+    points. Only [A]'s standard methods (``counted``) count: the claim holds when more than
+    half of the judged ones relearn faster. Other rows (EC, +CMF) are judged the same way
+    and shown, not counted.
 
     When the table carries the leads' 95% bootstrap intervals over the test images
-    (``gap_low``, :func:`illusion.experiments.relearn_leads`), a lead exceeds the margin only
-    when the interval's lower end does; a missing interval leaves the method not judged."""
+    (``gap_low``, :func:`illusion.experiments.relearn_leads`), a lead exceeds the margin
+    only when the interval's lower end does; a missing interval leaves the method not
+    judged."""
 
     margin: float = 10.0
     counted: tuple[str, ...] = BASELINES
@@ -37,13 +143,14 @@ class Relearning:
     control_attack: str = "retain images only"
 
 
-def relearning(summary: pd.DataFrame, criterion: Relearning = Relearning()) -> Verdict:
-    """C5 from :func:`illusion.attacks.relearn_summary`'s table (means over cells): one row
-    per (``method``, ``attack``) with ``start``, ``mean`` and ``gap`` (``mean`` minus the
-    reference's). ``details`` per method: ``start``, ``forgot``, ``counted``, ``faster``
-    (``None`` when not judged), mean and smallest ``gap`` over the attacks with forget images.
-    ``values``: ``retrain_mean``, ``mean_gap`` and ``max_gap`` of the judged methods,
-    ``n_faster``."""
+def relearning_stronger(summary: pd.DataFrame,
+                        criterion: RelearningStronger = RelearningStronger()) -> Verdict:
+    """C5's stronger reading from :func:`illusion.attacks.relearn_summary`'s table (means over
+    cells): one row per (``method``, ``attack``) with ``start``, ``mean`` and ``gap``
+    (``mean`` minus the reference's). ``details`` per method: ``start``, ``forgot``,
+    ``counted``, ``faster`` (``None`` when not judged), mean and smallest ``gap`` over the
+    attacks with forget images. ``values``: ``retrain_mean``, ``mean_gap`` and ``max_gap``
+    of the judged methods, ``n_faster``."""
     c = criterion
     attacks = summary[summary["attack"] != c.control_attack]
     start = summary.groupby("method", sort=False)["start"].first()
@@ -89,7 +196,8 @@ def relearning(summary: pd.DataFrame, criterion: Relearning = Relearning()) -> V
                f"{_names(unknown)} could not be compared with Retrain" if unknown else
                "no standard method that forgot at the output was run" if judged.empty else
                f"{_names(open_)} could not be judged")
-        return Verdict("C5", UNDECIDED, f"Not decided: {why}." + extra, details, values=values)
+        return Verdict("C5", UNDECIDED, f"Not decided: {why}." + extra, details, values=values,
+                       reading=OTHER)
     status = _status(verdict)
     text = (f"{_cap(status)}: {len(faster)} of {len(judged)} of [A]'s standard methods that "
             f"forgot at the output relearn faster than Retrain in every attack "
@@ -98,11 +206,12 @@ def relearning(summary: pd.DataFrame, criterion: Relearning = Relearning()) -> V
             f"{values['mean_gap']:.1f} points (largest {values['max_gap']:.1f})."
             + (" A lead counts when its 95% interval's lower end clears the margin."
                if lead == "gap_low" else "") + extra)
-    return Verdict("C5", status, text, details, values=values)
+    return Verdict("C5", status, text, details, values=values, reading=OTHER)
 
 
 def relearning_control(summary: pd.DataFrame, verdict: Verdict,
-                       criterion: Relearning = Relearning()) -> tuple[str, float]:
+                       criterion: Relearning | RelearningStronger = Relearning()
+                       ) -> tuple[str, float]:
     """The retain-only control of C5, read beside its verdict: ``(text, highest mean forget
     accuracy)`` of the methods that forgot at the output under ``control_attack`` (NaN and
     "No retain-only control was judged." when there are none), with Retrain's for reference."""

@@ -16,13 +16,14 @@ import pandas as pd
 
 from ..catalog import method_label
 
-__all__ = ["FAILS", "HOLDS", "PAPER", "PARTLY", "STRONGER", "UNDECIDED", "Statement", "Verdict",
-           "across_cells"]
+__all__ = ["FAILS", "HOLDS", "OTHER", "PAPER", "PARTLY", "STRONGER", "UNDECIDED", "Statement",
+           "Verdict", "across_cells"]
 
 HOLDS, PARTLY, FAILS, UNDECIDED = "holds", "partly holds", "does not hold", "not decided"
-# Which reading of a claim a verdict judges: the paper's own statement (the headline), or a
-# stricter one this project adds, always labelled as such and never the headline.
-PAPER, STRONGER = "the paper's statement", "stronger reading"
+# Which reading of a claim a verdict judges: the paper's own statement (the headline), a
+# stricter one this project adds, or another test of ours that is neither (C5's area lead);
+# the last two are always labelled as such and never the headline.
+PAPER, STRONGER, OTHER = "the paper's statement", "stronger reading", "another reading (ours)"
 
 
 @dataclass(frozen=True)
@@ -43,7 +44,7 @@ class Verdict:
     """A claim's verdict: ``status``, ``text`` (one sentence, starting with the status),
     ``details`` (per method or per check), ``parts`` (statuses of a claim's halves),
     ``values`` (the numbers the text quotes) and ``reading``: :data:`PAPER` (the paper's own
-    statement) or :data:`STRONGER` (a stricter reading of ours)."""
+    statement), :data:`STRONGER` (a stricter reading of ours) or :data:`OTHER`."""
 
     claim: str
     status: str
@@ -174,14 +175,15 @@ def across_cells(per_cell: Mapping[str, Verdict], on_means: Verdict | None = Non
                  unit: str = "(seed, forget set) cell") -> Verdict:
     """One claim judged in several (seed, forget set) cells, and on the cells' means.
 
-    ``per_cell`` maps a cell's label (:func:`cell_label`) to the claim's verdict on that cell
-    alone; ``on_means`` is its verdict on the means over the cells. The status, ``details``
-    and ``parts`` are the means' (``not decided`` without them). The text is the means' text
-    followed by *k* of *n*, the number of cells in which the claim holds, and it says so when
-    the means and the cells disagree: a claim that holds on the means but not in every cell
-    names the cells where it does not (with one cell, the means' text alone). ``values`` carries ``k``, ``n``, ``k_of_n`` ("3/4"),
-    the per-cell ``statuses`` and their table ``cells`` (status and text per cell). ``unit``
-    names a cell in the text (``"seed"`` for a claim about the original models)."""
+    ``per_cell`` maps a cell's label (:func:`cell_label`) to the claim's verdict on that
+    cell alone; ``on_means`` is its verdict on the means over the cells. The status,
+    ``details`` and ``parts`` are the means' (``not decided`` without them). The text is the
+    means' text followed by *k* of *n*, the number of cells in which the claim holds, and it
+    says so when the means and the cells disagree: a claim that holds on the means but not
+    in every cell names the cells where it does not (with one cell, the means' text alone).
+    ``values`` carries ``k``, ``n``, ``k_of_n`` ("3/4"), the per-cell ``statuses`` and their
+    table ``cells`` (status and text per cell). ``unit`` names a cell in the text
+    (``"seed"`` for a claim about the original models)."""
     if not per_cell:
         raise ValueError("across_cells: no cells")
     claims = {v.claim for v in per_cell.values()} | ({on_means.claim} if on_means else set())

@@ -34,8 +34,8 @@ from ..train import _device_generator
 from .checks import check_hparams
 
 __all__ = ["Batch", "Context", "Method", "Phase", "Variant", "Wrapper", "available",
-           "create_method", "method_label", "parse_method_name", "register_method", "register_variant",
-           "run_unlearning"]
+           "create_method", "method_label", "parse_method_name", "register_method",
+           "register_variant", "run_unlearning"]
 
 _REGISTRY: dict[str, type["Method"]] = {}
 _VARIANTS: dict[str, "Variant"] = {}  # pattern -> variant, in registration order
