@@ -10,6 +10,7 @@ import pytest
 import yaml
 
 from illusion import book, cells, cli, sweep
+from illusion.cache import ArtifactCache
 from illusion import data as idata
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -302,3 +303,32 @@ def test_cli_bad_grid_exit_2_one_line(tmp_path, capsys, text):
     out, err = capsys.readouterr()
     assert out == "" and len(err.strip().splitlines()) == 1
     assert err.startswith("illusion: error: ")
+
+
+def test_a_log_that_is_not_a_terminal_gets_one_line_per_finished_cell(monkeypatch, tmp_path):
+    """Cells done of all, the cell, its time and the time left at the throughput so far."""
+    grid = sweep.parse_grid(_grid(methods=["retrain", "scrub"]))
+    monkeypatch.setattr(sweep, "check_data", lambda datasets: None)
+
+    def fake(g, todo, root, address, max_parallel):
+        for i in todo:
+            yield i, ({"error": "ValueError: no"} if g.cells[i].label == "scrub"
+                      else {"wall_seconds": 42.0})
+
+    monkeypatch.setattr(sweep, "_execute", fake)
+    lines = []
+    table = sweep.run_sweep(grid, progress=False, cache=ArtifactCache(tmp_path),
+                            on_cell=lines.append)
+    assert len(lines) == len(grid.cells) == len(table)
+    assert lines[0].startswith(f"[1/{len(grid.cells)}] run seed=") and "(42 s)" in lines[0]
+    assert "left" in lines[0] and lines[-1].endswith("; done")
+    assert any("] failed " in line and " scrub" in line for line in lines)
+
+
+def test_progress_line_time_left():
+    cell = cells.Cell("fashion_mnist", "cpu", 1, (2, 4, 8), "scrub", "scrub")
+    line = sweep.progress_line(37, 130, cell, {"status": "run", "wall_seconds": 41.6},
+                               elapsed=600.0, computed=20, left=93)
+    assert line == "[37/130] run seed=1 forget=2+4+8 scrub (42 s); about 46 min left"
+    assert sweep.progress_line(1, 2, cell, {"status": "failed"}, 10.0, 1, 1).endswith(
+        "failed seed=1 forget=2+4+8 scrub; about 10 s left")

@@ -95,9 +95,12 @@ def _sweep(args: argparse.Namespace) -> dict:
     start = time.perf_counter()
     if args.dry_run:
         return _dry_sweep(grid, args, start)
+    terminal = sys.stderr.isatty()
     table = run_sweep(grid, args.address, args.max_parallel,
-                      progress=not args.quiet and sys.stderr.isatty(),
-                      log=lambda line: tqdm.write(f"illusion: {line}", file=sys.stderr))
+                      progress=not args.quiet and terminal,
+                      log=lambda line: tqdm.write(f"illusion: {line}", file=sys.stderr),
+                      on_cell=None if args.quiet or terminal else
+                      lambda line: print(f"illusion: {line}", file=sys.stderr, flush=True))
     out, summary = write_results(table, args.out or results_path(grid.name))
     counts = table.attrs["counts"]
     return {"grid": grid.name, "cells": len(table), **counts, "out": str(out),
