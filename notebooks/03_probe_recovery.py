@@ -44,10 +44,11 @@ pca_method = "random_label"
 # leaves its part "not decided" (`illusion.claims.illusion`; its docstring gives the reasons
 # for the 5-point tolerance).
 #
-# A readout decides the claim only where it separates the original from Retrain: when the
+# A readout can show the illusion only where it separates the original from Retrain: when the
 # original's test-forget accuracy through it is less than `retrain_margin` points above
-# Retrain's, no model can be both near the original and above Retrain by the margin, and that
-# readout is "not decided" in that cell, never a failure.
+# Retrain's, what it recovers cannot be told apart from what Retrain recovers, so (ii) and
+# (iii) decide nothing and that readout is "not decided" in that cell, unless the method does
+# not look forgotten at the output (i).
 #
 # The gap to Retrain in (ii) is measured on a thousand or so test images, so it carries a 95%
 # bootstrap interval over those images, paired with Retrain's on the same images

@@ -175,11 +175,17 @@ def test_illusion_readout_not_decidable_where_original_and_retrain_are_close():
     assert v.parts == {"probe": UNDECIDED, "ncc": HOLDS} and v.status == HOLDS
     assert v.details.loc["random_label", "probe_decidable"] is False
     assert v.details.loc["random_label", "probe_illusion"] is None  # not a failure
-    assert "probe cannot decide it here: the original is only 1.1 points above Retrain" in v.text
+    assert "probe cannot show it here: the original is only 1.1 points above Retrain" in v.text
     # NCC failing and the probe undecidable: the claim is not decided, not refuted
     worse = close.copy()
     worse.loc[worse["method"].isin(["random_label", "salun"]), "ncc_test_forget"] = 61.0
     assert claims.illusion(worse).status == UNDECIDED
+    # a method that does not look forgotten fails through the undecidable readout too
+    unforgotten = close.copy()
+    unforgotten.loc[unforgotten["method"] == "salun", "output_test_forget"] = 60.0
+    unforgotten.loc[unforgotten["method"] == "salun", "ncc_test_forget"] = 61.0
+    v = claims.illusion(unforgotten)
+    assert v.details.loc["salun", "probe_illusion"] is False and v.parts["probe"] == FAILS
     # exactly the margin apart: decidable
     edge = c2_rows(original=(95.0, 85.0, 96.0), retrain=(0.0, 80.0, 60.0),
                    random_label=(0.0, 85.0, 95.0), salun=(0.0, 85.0, 95.0))

@@ -44,7 +44,7 @@ class UndeclaredRead(KeyError):
 
 def paper_lrs(method: str, profile: str, n_forget: int, dataset: str | None) -> dict:
     """[A]'s learning rates (every ``lr`` / ``*_lr`` of the ``paper`` profile's entry) for a
-    forget set of ``n_forget`` classes: the ``@A`` rows of claim C6."""
+    forget set of ``n_forget`` classes: the ``@A`` rows of claims C6 and C4."""
     return {k: v for k, v in hparams_for(method, "paper", n_forget).items()
             if k == "lr" or k.endswith("_lr")}
 

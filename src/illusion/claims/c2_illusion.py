@@ -39,11 +39,12 @@ class Illusion:
     The claim holds through a readout when every method of ``key_methods`` ([A]'s cases, RL
     and SalUn) shows the illusion through it.
 
-    A readout can only decide the claim where it separates the original from Retrain: when
+    A readout can only show the illusion where it separates the original from Retrain: when
     the original's test-forget accuracy through it is less than ``retrain_margin`` points
-    above Retrain's, no model can be both "close to the original" and "above Retrain" by the
-    margin, so the readout is *not decidable* in that cell (``<readout>_decidable`` in
-    ``details``, the part "not decided"), never a failure.
+    above Retrain's, what a readout recovers cannot be told apart from what a model that never
+    saw the class recovers, so (ii) and (iii) decide nothing there and the readout is *not
+    decided* in that cell (``<readout>_decidable`` in ``details``), unless (i) fails: a method
+    that does not look forgotten at the output still does not show the illusion.
     """
 
     forget_max: float = 5.0
@@ -94,8 +95,11 @@ def illusion(table: pd.DataFrame, criterion: Illusion = Illusion()) -> Verdict:
             row[f"{r}_close_to_original"] = _cmp(row[f"{r}_vs_original"], ">=",
                                                  -c.original_tolerance)
             row[f"{r}_decidable"] = decidable[r]
-            flags[r] = row[f"{r}_illusion"] = (None if decidable[r] is False else _all(
-                [looks, row[f"{r}_above_retrain"], row[f"{r}_close_to_original"]]))
+            shown = _all([looks, row[f"{r}_above_retrain"], row[f"{r}_close_to_original"]])
+            # where the readout cannot separate original from Retrain, (ii) and (iii) decide
+            # nothing; a method that does not look forgotten (i) still fails
+            flags[r] = row[f"{r}_illusion"] = (shown if decidable[r] is not False
+                                               else False if looks is False else None)
         row["illusion_via"] = _via(flags)
         per[m] = flags
         rows.append(row)
@@ -119,7 +123,7 @@ def illusion(table: pd.DataFrame, criterion: Illusion = Illusion()) -> Verdict:
             + ". Retrain's " + " / ".join(_READOUT[r] for r in c.readouts)
             + " test-forget accuracy: " + " / ".join(_pct(ref[r]) for r in c.readouts)
             + "; the original's: " + " / ".join(_pct(orig[r]) for r in c.readouts) + "."
-            + "".join(f" The {_READOUT[r]} cannot decide it here: the original is only "
+            + "".join(f" The {_READOUT[r]} cannot show it here: the original is only "
                       f"{orig[r] - ref[r]:.1f} points above Retrain (< {c.retrain_margin:g})."
                       for r in c.readouts if decidable[r] is False))
     return Verdict("C2", status, text, details, parts)

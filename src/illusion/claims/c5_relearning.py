@@ -145,7 +145,7 @@ class RelearningStronger:
 
 def relearning_stronger(summary: pd.DataFrame,
                         criterion: RelearningStronger = RelearningStronger()) -> Verdict:
-    """C5's stronger reading from :func:`illusion.attacks.relearn_summary`'s table (means over
+    """C5's other reading (ours) from :func:`illusion.attacks.relearn_summary`'s table (means over
     cells): one row per (``method``, ``attack``) with ``start``, ``mean`` and ``gap``
     (``mean`` minus the reference's). ``details`` per method: ``start``, ``forgot``,
     ``counted``, ``faster`` (``None`` when not judged), mean and smallest ``gap`` over the
