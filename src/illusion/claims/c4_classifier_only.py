@@ -32,6 +32,26 @@ STATEMENT = Statement(
     "project's construction of such an edit, not [A]'s.")
 
 
+def _head_only_rows(t: pd.DataFrame, c) -> list[dict]:
+    """Per classifier-only method (every row but the original and Retrain): output-level
+    success against the original's retained accuracy and whether its probe and NCC
+    test-forget accuracy stayed within ``feature_tol`` points of the original's."""
+    o = {k: _get(t, "original", k) for k in ("output_test_retain", "probe_test_forget",
+                                              "ncc_test_forget")}
+    rows = []
+    for m in [m for m in t.index if m not in ("original", "retrain")]:
+        out = _all([_cmp(_get(t, m, "output_test_forget"), "<=", c.forget_max),
+                    _cmp(_get(t, m, "output_test_retain"), ">=",
+                         o["output_test_retain"] - c.retain_drop_max)])
+        kept = _all(_cmp(abs(_get(t, m, k) - o[k]), "<=", c.feature_tol)
+                    for k in ("probe_test_forget", "ncc_test_forget"))
+        rows.append({"method": m, "output_test_forget": _get(t, m, "output_test_forget"),
+                     "output_test_retain": _get(t, m, "output_test_retain"),
+                     "output_success": out, "features_kept": kept,
+                     "holds": _all([out, kept])})
+    return rows
+
+
 @criterion("C4")
 @dataclass(frozen=True)
 class ClassifierOnly:
@@ -74,20 +94,9 @@ def classifier_only(flip: pd.DataFrame, original_retain: float, table: pd.DataFr
     lost = [k for k, _, r in tried if _cmp(r, ">=", floor) is False]
     largest_kept = max(kept) if kept else float("nan")
     smallest_lost = min(lost) if lost else float("nan")
-    o = {k: _get(t, "original", k) for k in ("output_test_retain", "probe_test_forget",
-                                              "ncc_test_forget")}
-    rows = []
-    for m in [m for m in t.index if m not in ("original", "retrain")]:
-        out = _all([_cmp(_get(t, m, "output_test_forget"), "<=", c.forget_max),
-                    _cmp(_get(t, m, "output_test_retain"), ">=",
-                         o["output_test_retain"] - c.retain_drop_max)])
-        same = _all(_cmp(abs(_get(t, m, k) - o[k]), "<=", c.feature_tol)
-                    for k in ("probe_test_forget", "ncc_test_forget"))
-        rows.append({"method": m, "output_test_forget": _get(t, m, "output_test_forget"),
-                     "output_test_retain": _get(t, m, "output_test_retain"),
-                     "counted": m in c.key_methods, "output_success": out,
-                     "features_kept": same, "holds": _all([out, same])})
-    details = _frame(rows)
+    rows = [{**r, "counted": r["method"] in c.key_methods} for r in _head_only_rows(t, c)]
+    details = _frame(rows, ["method", "output_test_forget", "output_test_retain", "counted",
+                            "output_success", "features_kept", "holds"])
     missing = [m for m in c.key_methods if m not in details.index]
     experiment = (None if missing or not c.key_methods
                   else _all(details.loc[m, "holds"] for m in c.key_methods))
@@ -159,19 +168,7 @@ def classifier_only_stronger(flip: pd.DataFrame, original_retain: float,
         analytic = _all([_all(_cmp(v, "<=", c.forget_max) for v in below["test forget"]),
                          _all(_cmp(v, ">=", floor) for v in below["test retain"]),
                          _any(_cmp(v, "<", floor) for v in above["test retain"])])
-    o = {k: _get(t, "original", k) for k in ("output_test_retain", "probe_test_forget",
-                                              "ncc_test_forget")}
-    rows = []
-    for m in [m for m in t.index if m not in ("original", "retrain")]:
-        out = _all([_cmp(_get(t, m, "output_test_forget"), "<=", c.forget_max),
-                    _cmp(_get(t, m, "output_test_retain"), ">=",
-                         o["output_test_retain"] - c.retain_drop_max)])
-        kept = _all(_cmp(abs(_get(t, m, k) - o[k]), "<=", c.feature_tol)
-                    for k in ("probe_test_forget", "ncc_test_forget"))
-        rows.append({"method": m, "output_test_forget": _get(t, m, "output_test_forget"),
-                     "output_test_retain": _get(t, m, "output_test_retain"),
-                     "output_success": out, "features_kept": kept,
-                     "holds": _all([out, kept])})
+    rows = _head_only_rows(t, c)
     details = _frame(rows)
     flags = details["holds"].to_dict() if rows else {}
     empirical = _all(flags.values()) if rows else None

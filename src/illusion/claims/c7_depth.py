@@ -66,6 +66,19 @@ class DepthForgetting:
     ec_methods: tuple[str, ...] = ("ec", "random_label+ec")
 
 
+def _stages(cka: pd.DataFrame, nothing_to_erase: float):
+    """``(stages, value(method, stage), judged, skipped)``: the stages in network order, a
+    model's CKA at a stage (NaN when absent), and the stages where Retrain's CKA is below
+    ``nothing_to_erase`` (judged) or not (skipped)."""
+    stages = list(cka.columns)
+
+    def value(m: str, s: str) -> float:
+        return float(cka.loc[m, s]) if m in cka.index else float("nan")
+
+    judged = [s for s in stages if _cmp(value("retrain", s), "<", nothing_to_erase)]
+    return stages, value, judged, [s for s in stages if s not in judged]
+
+
 def _base(method: str) -> str | None:
     """The base X of a plug-in ``X+ec``; ``None`` for a method on its own."""
     variant, base = parse_method_name(method)
@@ -83,11 +96,7 @@ def depth_forgetting(cka: pd.DataFrame, retain_acc: Mapping[str, float],
     Retrain's and each plug-in's base included). ``parts``: ``"a"`` and each EC model's
     status; ``details`` per model: CKA per stage and the checks."""
     c = criterion
-    stages = list(cka.columns)
-    value = lambda m, s: (float(cka.loc[m, s]) if m in cka.index  # noqa: E731
-                          else float("nan"))
-    judged = [s for s in stages if _cmp(value("retrain", s), "<", c.nothing_to_erase)]
-    skipped = [s for s in stages if s not in judged]
+    stages, value, judged, skipped = _stages(cka, c.nothing_to_erase)
     acc = lambda m: float(retain_acc.get(m, float("nan")))  # noqa: E731
     lost = lambda m: (float("nan") if forget_acc is None  # noqa: E731
                       else float(forget_acc.get(m, float("nan"))))
@@ -202,11 +211,7 @@ def depth_forgetting_stronger(cka: pd.DataFrame, retain_acc: Mapping[str, float]
     lie below 0; ``details`` gains each stage's lower end (``<stage> low``). ``forget_acc`` is
     accepted and not read (the headline reading reads it)."""
     c = criterion
-    stages = list(cka.columns)
-    value = lambda m, s: (float(cka.loc[m, s]) if m in cka.index  # noqa: E731
-                          else float("nan"))
-    judged = [s for s in stages if _cmp(value("retrain", s), "<", c.nothing_to_erase)]
-    skipped = [s for s in stages if s not in judged]
+    stages, value, judged, skipped = _stages(cka, c.nothing_to_erase)
     acc = lambda m: float(retain_acc.get(m, float("nan")))  # noqa: E731
     within = lambda m: _cmp(acc(m), ">=", acc("original") - c.retain_margin)  # noqa: E731
 

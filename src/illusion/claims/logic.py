@@ -175,8 +175,8 @@ def across_cells(per_cell: Mapping[str, Verdict], on_means: Verdict | None = Non
                  unit: str = "(seed, forget set) cell") -> Verdict:
     """One claim judged in several (seed, forget set) cells, and on the cells' means.
 
-    ``per_cell`` maps a cell's label (:func:`illusion.catalog.cell_label`) to the claim's verdict on that
-    cell alone; ``on_means`` is its verdict on the means over the cells. The status,
+    ``per_cell`` maps a cell's label (:func:`illusion.catalog.cell_label`) to the claim's
+    verdict on that cell alone; ``on_means`` is its verdict on the means over the cells. The status,
     ``details`` and ``parts`` are the means' (``not decided`` without them). The text is the
     means' text followed by *k* of *n*, the number of cells in which the claim holds, and it
     says so when the means and the cells disagree: a claim that holds on the means but not
