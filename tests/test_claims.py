@@ -564,6 +564,17 @@ def test_cmf_representation_with_intervals_asks_the_upper_ends_to_clear():
     assert claims.cmf_representation(rows, ["scrub"]).details.loc["scrub", "moved"] is None
 
 
+def test_cmf_representation_never_reports_a_missing_row_as_a_finding():
+    rows = c6_rows()
+    rows.loc[rows["method"] == "random_label+cmf", "output_test_forget"] = NAN
+    v = claims.cmf_representation(rows, METHODS)
+    assert "As [A] reports, SalUn+CMF forgot little" in v.text
+    assert "RL+CMF forgot more than [A] reports" not in v.text  # it was not measured
+    gone = claims.cmf_representation(rows[~rows["method"].isin(
+        ["random_label+cmf", "salun+cmf"])], METHODS)
+    assert "No RL / SalUn variant was run" in gone.text
+
+
 def test_cmf_representation_not_decided():
     assert claims.cmf_representation(pd.DataFrame(), METHODS).status == UNDECIDED
     v = claims.cmf_representation(c6_rows(unsir=None), METHODS)

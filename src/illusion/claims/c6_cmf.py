@@ -76,7 +76,9 @@ def cmf_representation(table: pd.DataFrame, methods: Sequence[str],
     flags = {m: (_all([details.loc[m, "moved"], details.loc[m, "retain_ok"]])
                  if m in details.index else None) for m in c.below_retrain}
     passed = _which(flags, True)
-    little = [m for m in c.little if m in details.index]
+    # RL / SalUn variants with an output accuracy: a missing row or value is "not run"
+    little = [m for m in c.little if m in details.index
+              and _cmp(details.loc[m, "output_forget"], ">=", c.little_min) is not None]
     agree = [m for m in little if _cmp(details.loc[m, "output_forget"], ">=", c.little_min)]
     labels = lambda ms: [method_label(m + variant) for m in ms]  # noqa: E731
     names = lambda ms, empty="none": _series(labels(ms), empty)  # noqa: E731
