@@ -235,6 +235,15 @@ def test_misalignment_each_check_at_its_threshold():
     assert claims.misalignment(c3_paper(rl=(0.5, 0.15, 80.0, 90.0))).status == HOLDS
 
 
+def test_misalignment_readout_that_cannot_separate_original_from_retrain_decides_nothing():
+    rows = c3_paper(rl=(0.5, 0.15, 70.0, 70.0), salun=(0.5, 0.15, 70.0, 70.0))
+    rows.loc[rows["method"] == "original", "probe_test_forget"] = 83.0  # Retrain: 80
+    v = claims.misalignment(rows)  # NCC decides (original 97 vs Retrain 60): above by 10
+    assert v.status == HOLDS
+    rows.loc[rows["method"].isin(["random_label", "salun"]), "ncc_test_forget"] = 61.0
+    assert claims.misalignment(rows).status == UNDECIDED  # NCC fails, the probe cannot decide
+
+
 def test_misalignment_reads_the_gaps_interval():
     rows = c3_paper().assign(probe_vs_retrain_low=4.9, ncc_vs_retrain_low=4.9)
     v = claims.misalignment(rows)  # point gaps of 10 points, but no lower end clears 5

@@ -40,7 +40,8 @@ class Misalignment:
     class, is shown beside it as the fully unaligned reference, not judged);
     (ii) *still discriminative*: its probe **or** NCC test-forget accuracy lies at least
     ``retrain_margin`` points above Retrain's (as C2; with the gap's 95% interval over the
-    test images, ``<readout>_vs_retrain_low``, its lower end must clear the margin);
+    test images, ``<readout>_vs_retrain_low``, its lower end must clear the margin; a readout
+    whose original is less than the margin above Retrain's decides nothing, as in C2);
     (iii) *retained rows aligned*: the mean duality distance of its retained rows is at most
     ``retain_tolerance`` above the original's, so the rotation is specific to the forget row.
 
@@ -83,7 +84,11 @@ def misalignment(table: pd.DataFrame, criterion: Misalignment = Misalignment()) 
             row[f"{r}_vs_retrain"] = gap
             if f"{r}_vs_retrain_low" in t.columns:  # the gap's interval must clear the margin
                 gap = row[f"{r}_vs_retrain_low"] = _get(t, m, f"{r}_vs_retrain_low")
-            above.append(_cmp(gap, ">=", c.retrain_margin))
+            # as in C2: a readout whose original is less than the margin above Retrain's
+            # cannot tell kept information from what Retrain has, so it decides nothing
+            separates = _cmp(_get(t, "original", f"{r}_test_forget")
+                             - _get(t, "retrain", f"{r}_test_forget"), ">=", c.retrain_margin)
+            above.append(None if separates is False else _cmp(gap, ">=", c.retrain_margin))
         row["rotated"] = _cmp(growth, ">=", c.duality_growth_min)
         row["discriminative"] = _any(above)
         row["retain_aligned"] = _cmp(row["retain_duality_change"], "<=", c.retain_tolerance)
