@@ -41,12 +41,16 @@ def test_cifar100_multi_cells_get_a_multi_class_values():
 
 
 def test_cpu_grid_has_each_cmf_method_at_a_learning_rate():
+    """C6's +CMF rows and C4's last-layer UNSIR at [A]'s learning rates, in every cell, with
+    the values [A] uses for that forget set's size."""
     grid = book_grid("cpu")
-    at_a = {c.label: c for c in grid.cells if c.label.endswith("@A")}
-    assert set(at_a) == {f"{m}+cmf@A" for m in
-                         ("random_label", "salun", "neggrad_plus", "scrub", "unsir")}
-    for label, cell in at_a.items():
-        paper = hparams_for(cell.method, "paper")
+    at_a = [c for c in grid.cells if c.label.endswith("@A")]
+    assert {c.label for c in at_a} == {f"{m}+cmf@A" for m in (
+        "random_label", "salun", "neggrad_plus", "scrub", "unsir")} | {"last_layer:unsir@A"}
+    assert len(at_a) == 6 * len({(c.seed, c.forget) for c in grid.cells})
+    for cell in at_a:
+        label = f"{cell.label} {cell.forget}"
+        paper = hparams_for(cell.method, "paper", len(cell.forget))
         hp = cell_spec(cell)["hparams"]
         assert hp["lr"] == paper["lr"], label
         assert hp.get("impair_lr") == paper.get("impair_lr"), label
