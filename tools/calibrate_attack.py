@@ -18,13 +18,14 @@ from pathlib import Path
 from illusion.attacks import CALIBRATION_LRS, calibrate_attack
 from illusion.book import grid_cells
 from illusion.pipeline import unlearn_or_load
+from illusion.profiles import PROFILES
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--profile", default="cpu")
+    parser.add_argument("--profile", default="cpu", choices=list(PROFILES))
     parser.add_argument("--out", type=Path, default=None,
                         help="CSV to write (default: tuning/attack_<profile>.csv)")
     args = parser.parse_args(argv)

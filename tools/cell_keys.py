@@ -40,7 +40,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--write", action="store_true",
                         help="write the book grids' keys to tests/snapshots/cell_keys.json")
     args = parser.parse_args(argv)
-    keys = {g: cell_keys(g) for g in args.grids}
+    try:
+        keys = {g: cell_keys(g) for g in args.grids}
+    except ValueError as exc:  # a bad grid name or file: one line, exit 2
+        print(f"cell_keys: {exc}", file=sys.stderr)
+        return 2
     text = json.dumps(keys, indent=1) + "\n"
     if args.write:
         SNAPSHOT.parent.mkdir(parents=True, exist_ok=True)
