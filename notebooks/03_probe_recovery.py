@@ -53,6 +53,10 @@ pca_method = "random_label"
 # The gap to Retrain in (ii) is measured on a thousand or so test images, so it carries a 95%
 # bootstrap interval over those images, paired with Retrain's on the same images
 # (`illusion.stats`): (ii) is met only when the **whole interval** clears the margin. The
+# probe is itself trained, so it is fitted three times per model, each fit with its own seed
+# (`illusion.evaluation.PROBE_FITS`): its accuracy is the fits' mean, and each resample of the
+# interval also redraws each side's fits, so the interval carries the probe's training noise
+# as well as the images'. The
 # claim is judged in every (seed, forget set) cell of the grid and on the means over them
 # (`illusion.book.judge`); the verdict gives both.
 

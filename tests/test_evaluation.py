@@ -9,8 +9,10 @@ import pytest
 import torch
 
 from illusion import cli
-from illusion.evaluation import evaluate, evaluate_checkpoint, output_accuracy
+from illusion.evaluation import (PROBE_FITS, evaluate, evaluate_checkpoint, output_accuracy,
+                                 probe_generators)
 from illusion.features import extract_features, feature_set
+from illusion.metrics import linear_probe, linear_probes
 from illusion.models import create_model
 from illusion.pipeline import split_accuracies, train_or_load
 
@@ -57,12 +59,32 @@ def test_evaluate_record(tiny_data, tiny_config, cache):
     assert set(preds) == {"output", "probe", "ncc", "knn"}
     forget = tm.data.y_test == 0
     for readout, pred in preds.items():
-        assert pred.dtype == torch.int16 and pred.shape == tm.data.y_test.shape
+        # the probe: one row of predictions per fit
+        shape = (PROBE_FITS, *tm.data.y_test.shape) if readout == "probe" else tm.data.y_test.shape
+        assert pred.dtype == torch.int16 and pred.shape == shape
         assert torch.equal(pred, again_preds[readout])
-        # the stored predictions give back the record's accuracies
+        # the stored predictions give back the record's accuracies (the probe: the fits' mean)
         for split, mask in (("test_forget", forget), ("test_retain", ~forget)):
-            acc = 100.0 * (pred[mask].long() == tm.data.y_test[mask]).double().mean().item()
+            acc = 100.0 * (pred[..., mask].long() == tm.data.y_test[mask]).double().mean().item()
             assert acc == pytest.approx(rec["accuracy"][readout][split]), (readout, split)
+    fits = rec["probe_fits"]
+    assert {k: len(v) for k, v in fits.items()} == {k: PROBE_FITS for k in
+                                                    ("test_retain", "test_forget", "epoch")}
+    for split in ("test_retain", "test_forget"):
+        assert rec["accuracy"]["probe"][split] == pytest.approx(sum(fits[split]) / PROBE_FITS)
+
+
+def test_probe_fits_are_the_single_probe_of_each_generator(tiny_data, tiny_config, cache):
+    """The batched fits are exactly what one probe per generator gives, fit 0 being the
+    probe of a single-fit evaluation with the same seed."""
+    tm = _train(tiny_config, tiny_data, cache, forget=[0])
+    fs = feature_set(tm.model, tm.data, tm.splits.train)
+    fits = linear_probes(fs.train, fs.train_y, fs.test, fs.test_y, 3, [0], probe_generators(4))
+    for fit, g in zip(fits, probe_generators(4)):
+        one = linear_probe(fs.train, fs.train_y, fs.test, fs.test_y, 3, [0], generator=g)
+        assert torch.equal(fit["pred"], one["pred"]) and fit["epoch"] == one["epoch"]
+    assert torch.equal(probe_generators(4)[0].get_state(),
+                       torch.Generator().manual_seed(4).get_state())
 
 
 def test_evaluate_without_forget_has_nan_forget_entries(tiny_data, tiny_config, cache):

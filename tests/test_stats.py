@@ -226,3 +226,54 @@ def test_percentile_bounds():
     assert (low, high) == (pytest.approx(0.025), pytest.approx(0.975))
     assert all(math.isnan(v) for v in percentile_bounds(np.array([])))
     assert all(math.isnan(v) for v in percentile_bounds(np.array([0.1, np.nan])))
+
+
+# ----------------------------------------------------------- a readout fitted several times
+
+def test_fits_gap_carries_the_fits_noise():
+    """Two probe fits, one right on every image and one wrong on every image, against a side
+    that is always wrong: the images add no noise (every image alike), so the interval is the
+    fits' resampling alone, a share of the first fit of 0, 1/2 or 1: [0, 100] around 50."""
+    n = 40
+    a = np.stack([np.ones(n), np.zeros(n)])
+    iv = accuracy_gap(a, np.zeros((1, n)), seed=1)
+    assert iv.estimate == pytest.approx(50.0)
+    assert (iv.low, iv.high) == (0.0, 100.0)
+    assert set(np.unique(iv.draws)) == {0.0, 50.0, 100.0}
+    # one fit repeated: no fit noise, and images all alike: a point
+    same = accuracy_gap(np.ones((3, n)), np.zeros((3, n)))
+    assert (same.estimate, same.low, same.high) == (100.0, 100.0, 100.0)
+
+
+def test_fits_gap_widens_the_image_only_interval():
+    rng = np.random.default_rng(0)
+    n = 300
+    base = rng.random(n) < 0.6
+    # three fits that disagree on a fifth of the images each
+    fits = np.stack([np.where(rng.random(n) < 0.2, ~base, base) for _ in range(3)]).astype(float)
+    other = (rng.random(n) < 0.4).astype(float)
+    with_fits = accuracy_gap(fits, other[None], seed=0)
+    one_fit = accuracy_gap(fits.mean(0, keepdims=True).round(), other[None], seed=0)
+    assert with_fits.estimate == pytest.approx(100 * (fits.mean() - other.mean()))
+    assert with_fits.high - with_fits.low > 0
+    assert accuracy_gap(fits, other[None], seed=0) == with_fits  # deterministic
+    assert np.array_equal(accuracy_gap(fits, other[None], seed=0).draws, with_fits.draws)
+    assert one_fit.n == with_fits.n == n
+
+
+def test_fits_gap_rejects_other_images_and_handles_none():
+    with pytest.raises(ValueError, match="same test images"):
+        accuracy_gap(np.ones((3, 5)), np.ones((3, 6)))
+    assert accuracy_gap(np.ones((3, 0)), np.ones((3, 0))).is_missing
+
+
+def test_fits_gap_averages_over_cells_like_image_gaps():
+    """Cells on the same images draw the same image rows, so their draws average into the
+    mean's bootstrap (mean_interval) as plain image gaps do."""
+    rng = np.random.default_rng(2)
+    n = 100
+    cells = [accuracy_gap((rng.random((3, n)) < 0.7).astype(float),
+                          (rng.random((3, n)) < 0.5).astype(float)) for _ in range(2)]
+    mean = mean_interval(cells)
+    assert mean.estimate == pytest.approx(np.mean([c.estimate for c in cells]))
+    assert mean.low <= mean.estimate <= mean.high

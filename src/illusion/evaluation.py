@@ -18,12 +18,25 @@ from torch import nn
 
 from .data import ImageData, load_dataset, per_class_subset
 from .features import FeatureSet, extract_features, feature_set
-from .metrics import (knn_accuracy, linear_cka, linear_probe, mia_efficacy, mia_loss_attack,
-                      ncc_accuracy, neural_collapse, split_mask)
+from .metrics import (knn_accuracy, linear_cka, linear_probe, linear_probes, mia_efficacy,
+                      mia_loss_attack, ncc_accuracy, neural_collapse, split_mask)
 from .models import create_model
 
-__all__ = ["cka_per_stage", "evaluate", "evaluate_checkpoint", "head_parameters", "nc_tracker",
+__all__ = ["PROBE_FITS", "cka_per_stage", "evaluate", "evaluate_checkpoint", "head_parameters", "nc_tracker",
            "output_accuracy", "probe_per_stage"]
+
+
+# How many times the linear probe is fitted per evaluation (each with its own generator,
+# :func:`probe_generators`): the probe's training noise enters the book's intervals
+# (illusion.stats.accuracy_gap resamples the fits as well as the test images).
+PROBE_FITS = 3
+# Fit i draws from seed + i * PROBE_STRIDE, so fit 0 is the single probe of earlier records.
+PROBE_STRIDE = 1_000_003
+
+
+def probe_generators(seed: int, fits: int = PROBE_FITS) -> list[torch.Generator]:
+    """The probe fits' dedicated generators for an evaluation with ``seed``."""
+    return [torch.Generator().manual_seed(seed + i * PROBE_STRIDE) for i in range(fits)]
 
 
 # [A]'s NC1–NC4 and the row-normalised NC2/NC3 variants (angles only; metrics.neural_collapse).
@@ -91,8 +104,11 @@ def evaluate(model: nn.Module, data: ImageData, train_idx: torch.Tensor,
     """Every metric of ``model`` on ``x_train[train_idx]`` (all classes) and the test set.
 
     Percentages throughout; ``ua`` = 100 − output test-forget accuracy;
-    ``test_predictions`` holds each readout's predicted class of every test image. ``seed`` drives the
-    probe's held-out split and the MIA subsampling through dedicated generators. Pass
+    ``test_predictions`` holds each readout's predicted class of every test image (the probe's:
+    one row per fit). The linear probe is fitted :data:`PROBE_FITS` times
+    (:func:`probe_generators`); its accuracies are the fits' mean, each fit's are in
+    ``probe_fits``. ``seed`` drives the probe fits and the MIA subsampling through dedicated
+    generators. Pass
     ``features`` (e.g. from :func:`illusion.pipeline.cached_features`) to skip extraction.
     """
     forget = list(forget)
@@ -102,10 +118,14 @@ def evaluate(model: nn.Module, data: ImageData, train_idx: torch.Tensor,
     g = torch.Generator().manual_seed(seed)
     record = {"accuracy": {"output": output_accuracy(fs, forget)}}
     if probe:
-        p = linear_probe(fs.train, fs.train_y, fs.test, fs.test_y, k, forget,
-                         generator=torch.Generator().manual_seed(seed))  # its own stream
-        record["accuracy"]["probe"] = {"test_retain": p["retain"], "test_forget": p["forget"],
-                                       "epoch": p["epoch"]}
+        fits = linear_probes(fs.train, fs.train_y, fs.test, fs.test_y, k, forget,
+                             probe_generators(seed))  # their own streams
+        mean = lambda key: sum(f[key] for f in fits) / len(fits)  # noqa: E731
+        record["accuracy"]["probe"] = {"test_retain": mean("retain"),
+                                       "test_forget": mean("forget"), "epoch": mean("epoch")}
+        record["probe_fits"] = {key: [f[src] for f in fits] for key, src in
+                                (("test_retain", "retain"), ("test_forget", "forget"),
+                                 ("epoch", "epoch"))}
     n = ncc_accuracy(fs.train, fs.train_y, fs.test, fs.test_y, k, forget)
     kn = knn_accuracy(fs.train, fs.train_y, fs.test, fs.test_y, 5, forget)
     record["accuracy"]["ncc"] = {"test_retain": n["retain"], "test_forget": n["forget"]}
@@ -114,8 +134,8 @@ def evaluate(model: nn.Module, data: ImageData, train_idx: torch.Tensor,
     # the predicted class of every test image per readout (int16): the book's intervals
     # resample these images (illusion.stats), with no second probe fit
     preds = {"output": fs.test_logits.argmax(1), "ncc": n["pred"], "knn": kn["pred"]}
-    if probe:
-        preds["probe"] = p["pred"]
+    if probe:  # (fits, images): one row per probe fit
+        preds["probe"] = torch.stack([f["pred"] for f in fits])
     record["test_predictions"] = {k: v.to(torch.int16) for k, v in preds.items()}
     record.update(_mia(fs, forget, g))
     record["neural_collapse"] = _collapse(fs, weight, bias, forget, k)

@@ -32,7 +32,9 @@ __all__ = ["EVALUATION_RECORD", "depth_tables", "evaluation_record", "feature_dr
 
 # What an evaluation record holds, beyond its metrics' definitions (METRICS_VERSION):
 # 2: each readout's predicted class of every test image (``test_predictions``).
-EVALUATION_RECORD = 2
+# 3: the linear probe fitted PROBE_FITS times (illusion.evaluation): its accuracies are the
+#    fits' mean, its predictions one row per fit, each fit's accuracies in ``probe_fits``.
+EVALUATION_RECORD = 3
 
 
 def flatten(record: dict) -> dict:
@@ -82,7 +84,8 @@ def readout_gaps(predictions: dict[str, dict], test_y: torch.Tensor, forget: Seq
     """Each model's test accuracy through each readout minus ``reference``'s, on the test
     images of the forget classes (``split="forget"``) or of the retained ones, with its paired
     95% bootstrap interval over those images (:func:`illusion.stats.accuracy_gap`), resampled
-    with :data:`illusion.stats.IMAGE_SEED` unless ``seed`` says otherwise.
+    with :data:`illusion.stats.IMAGE_SEED` unless ``seed`` says otherwise; a readout fitted
+    several times (the probe: one row of predictions per fit) also resamples its fits.
 
     ``predictions`` maps a label to its evaluation record's ``test_predictions``. Every gap
     of a cell resamples with the same ``seed``: the same images in every resample, for every
@@ -98,8 +101,8 @@ def readout_gaps(predictions: dict[str, dict], test_y: torch.Tensor, forget: Seq
         raise ValueError(f"readout_gaps: split must be 'forget' or 'retain', not {split!r}")
     y = test_y[mask]
 
-    def correct(label: str, readout: str) -> np.ndarray:
-        return (predictions[label][readout][mask].long() == y).numpy()
+    def correct(label: str, readout: str) -> np.ndarray:  # (images,), or (fits, images)
+        return (predictions[label][readout][..., mask].long() == y).numpy()
 
     rows = []
     for label in predictions:

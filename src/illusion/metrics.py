@@ -15,8 +15,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-__all__ = ["class_means", "knn_accuracy", "linear_cka", "linear_probe", "mia_efficacy",
-           "mia_loss_attack", "ncc_accuracy", "neural_collapse", "split_mask"]
+__all__ = ["class_means", "knn_accuracy", "linear_cka", "linear_probe", "linear_probes",
+           "mia_efficacy", "mia_loss_attack", "ncc_accuracy", "neural_collapse", "split_mask"]
 
 
 # Bump when a metric's definition or solver changes: cached evaluation records carry it in
@@ -86,10 +86,22 @@ def knn_accuracy(train_f: torch.Tensor, train_y: torch.Tensor, test_f: torch.Ten
 
 def linear_probe(train_f: torch.Tensor, train_y: torch.Tensor, test_f: torch.Tensor,
                  test_y: torch.Tensor, num_classes: int, forget: Sequence[int] = (),
-                 generator: torch.Generator | None = None, val_fraction: float = 0.1,
-                 lr: float = 0.01, momentum: float = 0.9, weight_decay: float = 0.0,
-                 batch_size: int = 64, epochs: int = 20) -> dict:
-    """[A]'s linear probe (``evaluation/linear_prob.py`` of its released code).
+                 generator: torch.Generator | None = None, **options) -> dict:
+    """[A]'s linear probe (``evaluation/linear_prob.py`` of its released code), one fit drawn
+    from ``generator`` (seed 0 when none): :func:`linear_probes` with one generator."""
+    g = generator if generator is not None else torch.Generator().manual_seed(0)
+    return linear_probes(train_f, train_y, test_f, test_y, num_classes, forget, [g],
+                         **options)[0]
+
+
+def linear_probes(train_f: torch.Tensor, train_y: torch.Tensor, test_f: torch.Tensor,
+                  test_y: torch.Tensor, num_classes: int, forget: Sequence[int] = (),
+                  generators: Sequence[torch.Generator] = (), val_fraction: float = 0.1,
+                  lr: float = 0.01, momentum: float = 0.9, weight_decay: float = 0.0,
+                  batch_size: int = 64, epochs: int = 20) -> list[dict]:
+    """[A]'s linear probe (``evaluation/linear_prob.py`` of its released code), fitted once
+    per generator of ``generators``: the probe's own training noise (held-out split,
+    initialisation, shuffles), which a readout's interval has to include.
 
     One linear layer with bias on the frozen, **raw** features (not standardised; a CMF model's
     features are already ẑ), trained by minibatch SGD (``lr``, ``momentum``, ``weight_decay``,
@@ -97,47 +109,64 @@ def linear_probe(train_f: torch.Tensor, train_y: torch.Tensor, test_f: torch.Ten
     training features of all classes with true labels, ``val_fraction`` of them held out
     (``floor``, as [A]'s ``int(n * 0.1)``). After every epoch the held-out accuracy is measured;
     the weights of the first epoch with the best held-out accuracy are kept and reported on the
-    test features: retain / forget / all accuracy in percent, ``"epoch"`` (1-based), ``"val"``
-    (held-out accuracy, percent) and ``"pred"`` (the predicted class of every test sample). [A] stops after 40 epochs without improvement; with 20 epochs
-    that never triggers, so it is not implemented.
+    test features. One dict per generator: retain / forget / all accuracy in percent,
+    ``"epoch"`` (1-based), ``"val"`` (held-out accuracy, percent) and ``"pred"`` (the
+    predicted class of every test sample). [A] stops after 40 epochs without improvement;
+    with 20 epochs that never triggers, so it is not implemented.
 
-    Deterministic: the held-out split, the initialisation (``nn.Linear``'s default law,
-    U(±1/√D) for weight and bias) and every epoch's shuffle draw from ``generator``; the global
-    RNGs are never used. Tensors stay in memory (no DataLoader); float32.
+    Each fit draws its held-out split, its initialisation (``nn.Linear``'s default law,
+    U(±1/√D) for weight and bias) and every epoch's shuffle from its own generator, in that
+    order, so fit ``i`` does not depend on the others; the global RNGs are never used. The
+    fits are stepped together (one batched matrix product per step; the sum of their losses
+    has each fit's gradient in its own rows), so several seeds cost little more than one.
+    Tensors stay in memory (no DataLoader); float32.
     """
-    g = generator if generator is not None else torch.Generator().manual_seed(0)
+    gens = list(generators)
+    if not gens:
+        raise ValueError("linear_probes: at least one generator")
     x = train_f.detach().float().cpu()
     y = train_y.detach().cpu().long()
     n, d = x.shape
-    perm = torch.randperm(n, generator=g)
+    s = len(gens)
     n_val = int(val_fraction * n) if val_fraction > 0 and n >= 10 else 0
-    fit, val = perm[n_val:], perm[:n_val]
-    x_fit, y_fit, x_val, y_val = x[fit], y[fit], x[val], y[val]
+    perms = torch.stack([torch.randperm(n, generator=g) for g in gens])  # (S, n)
+    fit, val = perms[:, n_val:], perms[:, :n_val]
     bound = 1.0 / math.sqrt(d)
-    w = ((torch.rand(num_classes, d, generator=g) * 2 - 1) * bound).requires_grad_()
-    b = ((torch.rand(num_classes, generator=g) * 2 - 1) * bound).requires_grad_()
+    w0, b0 = zip(*[((torch.rand(num_classes, d, generator=g) * 2 - 1) * bound,
+                    (torch.rand(num_classes, generator=g) * 2 - 1) * bound) for g in gens])
+    w = torch.stack(w0).requires_grad_()  # (S, K, D)
+    b = torch.stack(b0).requires_grad_()  # (S, K)
     opt = torch.optim.SGD([w, b], lr=lr, momentum=momentum, weight_decay=weight_decay)
-    best = (-1.0, 0, w.detach().clone(), b.detach().clone())
+    held = val if n_val else fit
+    best_acc = torch.full((s,), -1.0)
+    best_epoch = torch.zeros(s, dtype=torch.long)
+    best_w, best_b = w.detach().clone(), b.detach().clone()
+    n_fit = fit.shape[1]
     for epoch in range(1, epochs + 1):
-        order = torch.randperm(len(y_fit), generator=g)
-        for start in range(0, len(order), batch_size):
-            idx = order[start:start + batch_size]
-            loss = F.cross_entropy(torch.addmm(b, x_fit[idx], w.T), y_fit[idx])
+        orders = torch.stack([fit[i, torch.randperm(n_fit, generator=g)]
+                              for i, g in enumerate(gens)])  # (S, n_fit) sample indices
+        for start in range(0, n_fit, batch_size):
+            idx = orders[:, start:start + batch_size]  # (S, B)
+            logits = torch.baddbmm(b[:, None, :], x[idx], w.transpose(1, 2))  # (S, B, K)
+            # the mean loss of each fit, summed: fit i's gradient lands in w[i], b[i] only
+            loss = F.cross_entropy(logits.flatten(0, 1), y[idx].flatten(),
+                                   reduction="sum") / idx.shape[1]
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
         with torch.no_grad():
-            held = x_val if n_val else x_fit
-            held_y = y_val if n_val else y_fit
-            acc = _acc(torch.addmm(b, held, w.T).argmax(1), held_y)
-        if acc > best[0]:
-            best = (acc, epoch, w.detach().clone(), b.detach().clone())
-    val_acc, epoch, w_best, b_best = best
+            pred = torch.baddbmm(b[:, None, :], x[held], w.transpose(1, 2)).argmax(2)
+            acc = 100.0 * (pred == y[held]).double().mean(1)  # (S,)
+            better = acc > best_acc
+            best_acc = torch.where(better, acc, best_acc)
+            best_epoch[better] = epoch
+            best_w[better], best_b[better] = w.detach()[better], b.detach()[better]
     with torch.no_grad():
-        pred = torch.addmm(b_best, test_f.detach().float().cpu(), w_best.T).argmax(1)
+        preds = torch.baddbmm(best_b[:, None, :], test_f.detach().float().cpu().expand(s, -1, -1),
+                              best_w.transpose(1, 2)).argmax(2)  # (S, N_test)
     yt = test_y.detach().cpu()
-    return {"all": _acc(pred, yt), **_retain_forget(pred, yt, forget), "epoch": epoch,
-            "val": val_acc, "pred": pred}
+    return [{"all": _acc(p, yt), **_retain_forget(p, yt, forget), "epoch": int(e),
+             "val": float(a), "pred": p} for p, e, a in zip(preds, best_epoch, best_acc)]
 
 
 # ------------------------------------------------------------------ neural collapse

@@ -19,6 +19,7 @@ estimate is missing), which is how a criterion with a margin reads an interval.
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass, field
 from typing import Sequence
@@ -81,9 +82,16 @@ def accuracy_gap(a, b, seed: int = 0, resamples: int = RESAMPLES,
                  level: float = LEVEL) -> Interval:
     """Accuracy of ``a`` minus accuracy of ``b``, in percentage points, with its paired
     bootstrap interval: ``a`` and ``b`` are per-image correctness (0/1) of two readouts or two
-    models on the same test images, in the same order."""
-    a = np.asarray(a, dtype=np.float64).ravel()
-    b = np.asarray(b, dtype=np.float64).ravel()
+    models on the same test images, in the same order.
+
+    A readout fitted several times (the linear probe, one fit per seed) passes a 2-D side,
+    one row per fit: its accuracy is the fits' mean, and each resample also draws that side's
+    fits with replacement (:func:`_fits_gap`), so the interval carries the fitting noise as
+    well as the images'."""
+    a = np.asarray(a, dtype=np.float64)
+    b = np.asarray(b, dtype=np.float64)
+    if a.ndim > 1 or b.ndim > 1:
+        return _fits_gap(np.atleast_2d(a), np.atleast_2d(b), seed, resamples, level)
     if a.shape != b.shape:
         raise ValueError(f"accuracy_gap: {a.size} and {b.size} images; a paired gap needs the "
                          "same test images on both sides")
@@ -103,6 +111,33 @@ def accuracy_gap(a, b, seed: int = 0, resamples: int = RESAMPLES,
                                  method="percentile", rng=_rng(seed))
     return Interval(estimate, float(res.confidence_interval.low),
                     float(res.confidence_interval.high), n, level, res.bootstrap_distribution)
+
+
+def _fits_gap(a: np.ndarray, b: np.ndarray, seed: int, resamples: int,
+              level: float) -> Interval:
+    """:func:`accuracy_gap` of ``a`` (fits_a, n) and ``b`` (fits_b, n): a two-level bootstrap.
+    Each resample draws multiplicities of the n images (:func:`resample_weights` with
+    ``seed``, the same rows for every model and readout of the cell) and, independently for
+    each side, multiplicities of its fits (a side with one fit keeps it); the draw is the
+    fit-weighted mean of the image-weighted accuracies of ``a`` minus that of ``b``."""
+    if a.shape[1] != b.shape[1]:
+        raise ValueError(f"accuracy_gap: {a.shape[1]} and {b.shape[1]} images; a paired gap "
+                         "needs the same test images on both sides")
+    n = a.shape[1]
+    if n == 0:
+        return Interval.missing(0)
+    estimate = 100.0 * (a.mean() - b.mean())
+    w = resample_weights(n, resamples, seed)
+    fits = np.random.default_rng(np.random.SeedSequence([seed, 0x5EED, 1]))
+
+    def side(x: np.ndarray) -> np.ndarray:  # (resamples,) accuracies of one side
+        k = x.shape[0]
+        share = fits.multinomial(k, np.full(k, 1.0 / k), size=resamples) / k  # (R, fits)
+        return np.einsum("rf,rf->r", share, w @ x.T) / n
+
+    draws = 100.0 * (side(a) - side(b))
+    low, high = percentile_bounds(draws, level)
+    return Interval(float(estimate), low, high, n, level, draws)
 
 
 def mean_interval(intervals: Sequence[Interval]) -> Interval:
@@ -155,11 +190,15 @@ def subset_gap(a, b, positions, n_total: int, seed: int = 0, resamples: int = RE
     return Interval(float(estimate), low, high, int(a.size), level, draws)
 
 
+@functools.lru_cache(maxsize=4)
 def resample_weights(n: int, resamples: int = RESAMPLES, seed: int = 0) -> np.ndarray:
     """(``resamples``, ``n``) bootstrap multiplicities of ``n`` images (each row sums to
-    ``n``): the same rows for every model of a cell make their draws paired."""
+    ``n``): the same rows for every model of a cell make their draws paired. Read-only and
+    memoised: every gap of a cell reads the same rows."""
     rng = _rng(seed)
-    return rng.multinomial(n, np.full(n, 1.0 / n), size=resamples).astype(np.float64)
+    weights = rng.multinomial(n, np.full(n, 1.0 / n), size=resamples).astype(np.float64)
+    weights.flags.writeable = False
+    return weights
 
 
 def cka_draws(x: np.ndarray, y: np.ndarray, weights: np.ndarray,

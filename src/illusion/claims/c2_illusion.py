@@ -28,7 +28,9 @@ class Illusion:
     the original's (the claim's "close to the original"). When the table carries the gap's
     95% bootstrap interval over the test images (``<readout>_vs_retrain_low`` / ``_high``,
     :func:`illusion.book.judge`), (ii) asks its lower end to clear the margin, so a gap that
-    the test images' sampling could explain does not count.
+    the test images' sampling could explain does not count; for the probe, fitted several
+    times (:data:`illusion.evaluation.PROBE_FITS`), the interval also redraws the fits, so
+    neither can a gap that the probe's own training noise could explain.
 
     Why 5 points for (iii): it is the same distance this book calls "near" everywhere (C1's
     retain drop, (ii)'s margin), fixed before any ``cpu`` result; with (ii) it asks the
