@@ -89,21 +89,33 @@ def test_book_grid_is_the_union_of_the_pages():
                   if k == "lr" or k.endswith("_lr")}
     assert book.book_grid("cpu", pages=["C1"]).cells[0].extras == ()
     paper = book.book_grid("paper")
-    # every cell has every label (C6's @A rows included): only the audit page is first-only,
-    # and it reads labels other pages read everywhere
-    assert len(paper.cells) == len(set(labels)) * len(book.grid_cells("paper"))
+    # every cell has every label (C6's @A rows included) but C6's ablation rows (the tuned
+    # +CMF variants and their same-learning-rate controls), which only the first cell has;
+    # RL+CMF stays everywhere because C5 attacks it in every cell
+    first_only = {f"{m}{v}" for m in CMF_BASES for v in ("+cmf", "@cmf-lr")} - {
+        "random_label+cmf"}
+    n_cells = len(book.grid_cells("paper"))
+    assert len(paper.cells) == (len(set(labels) - first_only) * n_cells + len(first_only))
+    assert by_label["scrub@cmf-lr"].method == "scrub"
+    assert by_label["scrub@cmf-lr"].hparams == {"lr": hparams_for("scrub+cmf", "cpu")["lr"]}
+    assert {c.label: c.hparams for c in multi.cells}["unsir@cmf-lr"] == {
+        k: v for k, v in hparams_for("unsir+cmf", "cpu", 2).items()
+        if k == "lr" or k.endswith("_lr")}
 
 
 def test_later_cells_compute_only_what_a_page_reads_there():
     """The first cell has every label and extra; a later cell drops the extras that pages read
-    in the first cell only (the audit page's), and every label is read in every cell (C6's
-    @A rows give the claim's verdict, so they run everywhere)."""
+    in the first cell only (the audit page's) and the labels only the first cell's pages read
+    (C6's ablation); C6's @A rows give the claim's verdict, so they run everywhere."""
     grid = book.book_grid("cpu")
     cells = book.grid_cells("cpu")
     by_cell = {c: {x.label: x for x in grid.cells if (x.seed, x.forget) == c} for c in cells}
     first, later = by_cell[cells[0]], by_cell[cells[1]]
     assert set(first) == {lab for p in book.PAGES.values() for lab in p.labels}
-    assert set(first) == set(later) and {f"{m}+cmf@A" for m in CMF_BASES} <= set(later)
+    ablation = {f"{m}{v}" for m in CMF_BASES for v in ("+cmf", "@cmf-lr")}
+    # C6's ablation runs in the first cell only; C5 still attacks RL+CMF everywhere
+    assert set(first) - set(later) == ablation - {"random_label+cmf"}
+    assert {f"{m}+cmf@A" for m in CMF_BASES} <= set(later)
     assert all(set(by_cell[c]) == set(later) for c in cells[1:])
     assert "audit_page" in first["random_label"].extras
     assert "audit_page" not in later["random_label"].extras
@@ -118,7 +130,8 @@ def test_later_cells_compute_only_what_a_page_reads_there():
     with pytest.raises(book.UndeclaredRead, match="first cell only"):
         audit.cell("random_label", *cells[1])
     c6 = book.page("C6", "cpu")
-    assert c6.cells_of("scrub+cmf@A") == cells and c6.cells_of("scrub+cmf") == cells
+    assert c6.cells_of("scrub+cmf@A") == cells and c6.cells_of("scrub+cmf") == cells[:1]
+    assert c6.cells_of("scrub@cmf-lr") == cells[:1]
     # a grid of one cell is its own first cell: everything
     assert {x.label for x in book.book_grid("cpu", cells=[cells[2]]).cells} == set(first)
 

@@ -847,3 +847,26 @@ def test_across_cells_bad_inputs():
         claims.across_cells({})
     with pytest.raises(ValueError, match="different claims"):
         claims.across_cells({"a": _v(claims.HOLDS, "C2"), "b": _v(claims.HOLDS, "C3")})
+
+
+def test_cmf_ablation_compares_with_the_same_lr_control():
+    """``base="@cmf-lr"``: the change is measured against the base method run at the
+    variant's learning rates, not against the base method at its own."""
+    rows = c6_rows()
+    control = {m: (0.0, 85.0, 66.0, 42.0) for m in METHODS}  # the larger step alone forgets
+    rows = pd.concat([rows, table({f"{m}@cmf-lr": {
+        "output_test_forget": o, "output_test_retain": r, "probe_test_forget": p,
+        "ncc_test_forget": n} for m, (o, r, p, n) in control.items()})], ignore_index=True)
+    against_base = claims.cmf_representation(rows, METHODS)
+    assert against_base.status == HOLDS
+    v = claims.cmf_representation(rows, METHODS, base="@cmf-lr")
+    # SCRUB+CMF (probe 65, NCC 40) is 1 and 2 points below its control: NCC moved;
+    # UNSIR+CMF (60, 10) moved; RL+CMF (85, 90) is above its control: not moved
+    assert v.details.loc["scrub", "ncc_change"] == pytest.approx(-2.0)
+    assert v.details.loc["scrub", "moved"] is True and v.details.loc["unsir", "moved"] is True
+    assert v.details.loc["random_label", "moved"] is False
+    assert "each against its base method at the same learning rates" in v.text
+    # a control missing: that method is not decided
+    v = claims.cmf_representation(rows[rows["method"] != "scrub@cmf-lr"], METHODS,
+                                  base="@cmf-lr")
+    assert v.status == UNDECIDED and v.details.loc["scrub", "moved"] is None

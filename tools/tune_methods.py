@@ -17,6 +17,9 @@ advance (``--rule``):
   profile's entry) and goes up in half-decades (×√10): ``--from-paper N`` runs [A]'s value ×
   10^(k/2) for k = 0..N-1 (three significant digits). A choice at either edge of the grid
   widens it by one more half-decade on that side and re-runs, at most ``--widen`` times.
+  Since issue 25 the choice must also be *robust*: the next larger learning rate of the grid
+  keeps val retain within the slack too (:func:`choose_cmf`), so that a choice never sits one
+  half-decade below a collapse (SCRUB+CMF's 0.5 did: 1.58 fell to 59% retain).
   Learning rates that [A] ties to ``lr`` move with it at [A]'s ratio (UNSIR's ``impair_lr``).
 
 Results go to ``tuning/<profile>.csv`` (rows of methods not named in the run are kept, so
@@ -62,11 +65,22 @@ def choose(rows: pd.DataFrame, forget_max: float) -> pd.Series:
     return ok.loc[ok["val_retain"].idxmax()] if len(ok) else rows.loc[rows["val_forget"].idxmin()]
 
 
-def choose_cmf(rows: pd.DataFrame, ref_retain: float, slack: float = 3.0) -> tuple[pd.Series, bool]:
+def choose_cmf(rows: pd.DataFrame, ref_retain: float, slack: float = 3.0,
+               robust: bool = True) -> tuple[pd.Series, bool]:
     """Rule ``cmf``: ``(row, qualified)``, the lowest val forget among rows with val retain >=
     ``ref_retain - slack`` (ties: higher val retain, then smaller lr); when no row qualifies,
-    the highest val retain (``qualified`` False)."""
-    ok = rows[rows["val_retain"] >= ref_retain - slack]
+    the highest val retain (``qualified`` False).
+
+    ``robust`` (issue 25, fixed before the re-tune on the current original): a row qualifies
+    only when the next larger learning rate of the grid also keeps val retain within the
+    slack, so the choice never sits one step below a collapse of retain accuracy (the largest
+    learning rate run has no known neighbour and never qualifies; :func:`tune_cmf` runs the
+    neighbour of a choice at the grid's top). When no row is robust, the plain rule decides."""
+    rows = rows.sort_values("lr").reset_index(drop=True)
+    keeps = rows["val_retain"] >= ref_retain - slack
+    ok = rows[keeps & keeps.shift(-1, fill_value=False)] if robust else rows[keeps]
+    if robust and not len(ok):
+        return choose_cmf(rows, ref_retain, slack, robust=False)
     if len(ok):
         return ok.sort_values(["val_forget", "val_retain", "lr"],
                               ascending=[True, False, True]).iloc[0], True
@@ -111,12 +125,18 @@ def cmf_reference(args) -> float:
 
 
 def tune_cmf(method: str, args, ref: float) -> list[dict]:
-    """Run [A]'s grid for ``method``, widening at an edge choice (rule ``cmf``)."""
-    grid = paper_grid(method, args.from_paper)
-    rows = {k: run_trial(method, lr, args) for k, lr in grid.items()}
+    """Run [A]'s grid for ``method``, widening at an edge choice of the plain rule ``cmf``;
+    then, when the plain choice is the largest learning rate run, one more half-decade (the
+    cliff check the robust rule needs, even past ``--widen``)."""
+    lr_of = lambda k: half_decade(hparams_for(method, "paper")["lr"], k)  # noqa: E731
+    rows = {k: run_trial(method, lr, args) for k, lr in paper_grid(method, args.from_paper).items()}
+
+    def plain_k() -> int:
+        best, _ = choose_cmf(pd.DataFrame(rows.values()), ref, args.retain_slack, robust=False)
+        return next(k for k, r in rows.items() if r["lr"] == best["lr"])
+
     for widened in range(args.widen + 1):
-        best, _ = choose_cmf(pd.DataFrame(rows.values()), ref, args.retain_slack)
-        k = next(k for k, r in rows.items() if r["lr"] == best["lr"])
+        k = plain_k()
         if k not in (min(rows), max(rows)):
             break
         if widened == args.widen:
@@ -124,7 +144,9 @@ def tune_cmf(method: str, args, ref: float) -> list[dict]:
                   flush=True)
             break
         new = k - 1 if k == min(rows) else k + 1
-        rows[new] = run_trial(method, half_decade(hparams_for(method, "paper")["lr"], new), args)
+        rows[new] = run_trial(method, lr_of(new), args)
+    if plain_k() == max(rows):  # its neighbour above is unknown: run it
+        rows[max(rows) + 1] = run_trial(method, lr_of(max(rows) + 1), args)
     return [rows[k] for k in sorted(rows)]
 
 

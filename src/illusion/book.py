@@ -42,11 +42,21 @@ class UndeclaredRead(KeyError):
         return str(self.args[0])
 
 
+def _lrs(hparams: Mapping[str, Any]) -> dict:
+    """The learning rates (``lr`` and every ``*_lr``) of a set of hyperparameters."""
+    return {k: v for k, v in hparams.items() if k == "lr" or k.endswith("_lr")}
+
+
 def paper_lrs(method: str, profile: str, n_forget: int, dataset: str | None) -> dict:
     """[A]'s learning rates (every ``lr`` / ``*_lr`` of the ``paper`` profile's entry) for a
     forget set of ``n_forget`` classes: the ``@A`` rows of claims C6 and C4."""
-    return {k: v for k, v in hparams_for(method, "paper", n_forget).items()
-            if k == "lr" or k.endswith("_lr")}
+    return _lrs(hparams_for(method, "paper", n_forget))
+
+
+def cmf_lrs(method: str, profile: str, n_forget: int, dataset: str | None) -> dict:
+    """The learning rates of ``method``'s +CMF variant on ``profile``: the ``@cmf-lr`` rows,
+    C6's same-step-size control of the tuned +CMF ablation."""
+    return _lrs(hparams_for(f"{method}+cmf", profile, n_forget, dataset))
 
 
 @dataclass(frozen=True)
@@ -72,6 +82,8 @@ ENTRIES: dict[str, Entry] = {
     **_plain("prune_row", "nc_flip", "last_layer:random_label", "last_layer:neggrad_plus"),
     **_plain(*(f"{m}+cmf" for m in CMF_BASES)),
     **{f"{m}+cmf@A": Entry(f"{m}+cmf", paper_lrs) for m in CMF_BASES},
+    # each base method at its +CMF variant's tuned learning rates: C6's ablation control
+    **{f"{m}@cmf-lr": Entry(m, cmf_lrs) for m in CMF_BASES},
     # [A]'s classifier-only UNSIR: its scripts' "for classifier only" learning rates, the head
     # zeroed first (--zero_last_layer), for claim C4
     "last_layer:unsir@A": Entry("last_layer:unsir", lambda *a: {**paper_lrs(*a),
@@ -124,9 +136,13 @@ PAGES: dict[str, Page] = {
     "C5": Page("06_relearning", {"retrain": ("relearn", "attack_calibration"),
                                  **_reads((*BASELINES, "ec", "random_label+cmf"), ("relearn",))}),
     # the claim's verdict reads [A]'s learning rates (@A) in every cell; the profile's tuned
-    # ones are an ablation
+    # ones are an ablation, with each base method at the same learning rates as its control,
+    # in the first cell (the one shown in detail)
     "C6": Page("07_cmf", _reads(("retrain", *CMF_BASES, *(f"{m}+cmf" for m in CMF_BASES),
-                                *(f"{m}+cmf@A" for m in CMF_BASES), "cmf_original"))),
+                                *(f"{m}+cmf@A" for m in CMF_BASES),
+                                *(f"{m}@cmf-lr" for m in CMF_BASES), "cmf_original")),
+               first_only=(*(f"{m}+cmf" for m in CMF_BASES),
+                           *(f"{m}@cmf-lr" for m in CMF_BASES))),
     "C7": Page("08_erase_at_core", {"original": ("stage_probes",),
                                     **_reads(("retrain", "random_label", "neggrad_plus", "scrub",
                                               "salun", "ec", "random_label+ec"), _DEPTH),

@@ -43,11 +43,13 @@ class CMFRepresentation:
 
 def cmf_representation(table: pd.DataFrame, methods: Sequence[str],
                        criterion: CMFRepresentation = CMFRepresentation(),
-                       variant: str = "+cmf", setting: str = "") -> Verdict:
+                       variant: str = "+cmf", setting: str = "", base: str = "") -> Verdict:
     """C6 from a per-method table holding, for each base method ``m`` of ``methods``, the rows
-    ``m`` and ``m<variant>`` (e.g. ``scrub+cmf`` or ``scrub+cmf@A``), plus ``retrain`` and
-    ``original`` (``probe`` / ``ncc`` / ``output`` test columns). ``setting`` names the
-    variant's learning rates in the text (e.g. "tuned learning rates")."""
+    ``m<base>`` (the linear-head model the variant is compared with: ``scrub``, or
+    ``scrub@cmf-lr``, the base method at the variant's learning rates) and ``m<variant>``
+    (e.g. ``scrub+cmf`` or ``scrub+cmf@A``), plus ``retrain`` and ``original`` (``probe`` /
+    ``ncc`` / ``output`` test columns). ``setting`` names the variant's learning rates in the
+    text (e.g. "tuned learning rates")."""
     c, t = criterion, _indexed(table)
     rows = []
     for m in methods:
@@ -55,7 +57,7 @@ def cmf_representation(table: pd.DataFrame, methods: Sequence[str],
         row = {"method": m}
         for r in ("probe", "ncc"):
             col = f"{r}_test_forget"
-            row[f"{r}_change"] = _get(t, v, col) - _get(t, m, col)
+            row[f"{r}_change"] = _get(t, v, col) - _get(t, f"{m}{base}", col)
             row[f"{r}_vs_retrain"] = _get(t, v, col) - _get(t, "retrain", col)
             change, below = row[f"{r}_change"], row[f"{r}_vs_retrain"]
             # with the gaps' intervals (illusion.book.judge), their upper ends must clear
@@ -95,7 +97,8 @@ def cmf_representation(table: pd.DataFrame, methods: Sequence[str],
     ref = {r: _get(t, "retrain", f"{r}_test_forget") for r in ("probe", "ncc")}
     moved_all = _which(details["moved"].to_dict(), True)
     text = (f"{label}{where}. CMF moved forgetting into the representation for "
-            f"{names(moved_all, 'no method')}; of [A]'s key cases "
+            f"{names(moved_all, 'no method')}"
+            + (" (each against its base method at the same learning rates)" if base else "") + "; of [A]'s key cases "
             f"({names(c.below_retrain)}), {names(passed)} met the criterion (Retrain's probe /"
             f" NCC test-forget accuracy: {_pct(ref['probe'])} / {_pct(ref['ncc'])}). "
             + (f"As [A] reports, {names(agree)} forgot little (output test-forget "
