@@ -5,8 +5,9 @@ Runs the steps ``make book`` runs (``illusion sweep grids/<profile>.yaml``, then
 a staging directory (``--stage-book``) and with a fresh ``ILLUSION_CACHE``, so neither the
 repository's ``book/notebooks`` nor its ``artifacts/`` is touched. The same build is then
 repeated on the now warm cache. Prints the seconds of every step and notebook cold and warm,
-the totals, each total as a ratio to its budget (issue 15: cold <= 25 min with every cell of
-the cpu grid, warm <= 60 s, on a 2-core machine; ratio <= 1 meets it), and where the cold run's
+the totals, each total as a ratio to its budget (issue 26: cold <= 30 min, aim 20, with every
+cell of the cpu grid, warm <= 60 s, on a 2-core machine; ratio <= 1 meets it), and where the
+cold run's
 compute went: the cache's build log summed per artifact kind (self seconds, which add up to
 more than the wall time when the sweep runs cells in parallel) and the sweep's own seconds per
 (seed, forget set) cell of the grid (the rows' ``wall_seconds``: the first cell also pays for
@@ -35,7 +36,7 @@ import pandas as pd
 from illusion.cache import build_log
 
 ROOT = Path(__file__).resolve().parents[1]
-BUDGET = {"cold": 25 * 60.0, "warm": 60.0}
+BUDGET = {"cold": 30 * 60.0, "warm": 60.0}
 GRIDS = {"cpu": "book:cpu", "paper": "grids/paper_cifar10.yaml"}  # as the Makefile
 LINE = re.compile(r"^(\S+\.py)\s+([\d.]+) s$")
 
