@@ -7,10 +7,9 @@ repository's ``book/notebooks`` nor its ``artifacts/`` is touched. The same buil
 repeated on the now warm cache. Prints the seconds of every step and notebook cold and warm,
 the totals, each total as a ratio to its budget (issue 26: cold <= 30 min, aim 20, with every
 cell of the cpu grid, warm <= 60 s, on a 2-core machine; ratio <= 1 meets it), and where the
-cold run's
-compute went: the cache's build log summed per artifact kind (self seconds, which add up to
-more than the wall time when the sweep runs cells in parallel) and the sweep's own seconds per
-(seed, forget set) cell of the grid (the rows' ``wall_seconds``: the first cell also pays for
+cold run's compute went: the cache's build log summed per artifact kind (self seconds, which
+add up to more than the wall time when the sweep runs cells in parallel) and the sweep's own
+seconds per (seed, forget set) cell of the grid (the rows' ``wall_seconds``: the first cell also pays for
 the labels only it computes, a new seed for its original). The cold sweep's results table is
 kept in ``build/book_time_sweeps/`` (per-cell seconds, for ``bench/grid_cost.py
 --calibrate``).
