@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 import yaml
@@ -332,3 +333,29 @@ def test_progress_line_time_left():
     assert line == "[37/130] run seed=1 forget=2+4+8 scrub (42 s); about 46 min left"
     assert sweep.progress_line(1, 2, cell, {"status": "failed"}, 10.0, 1, 1).endswith(
         "failed seed=1 forget=2+4+8 scrub; about 10 s left")
+
+
+def test_stage_cka_draws_extra_feeds_the_depth_page(tiny_profile, cache):
+    """The sweep's ``stage_cka_draws`` extra leaves each model's bootstrap draws in the cache,
+    where C7's call (:func:`illusion.book.depth_inputs`) finds them: the same numbers as the
+    uncached computation, and no new artifact."""
+    from illusion.experiments import stage_cka_draws
+    from illusion.stats import IMAGE_SEED, CKAReference, cka_draws, resample_weights
+
+    cell = cells.Cell("fashion_mnist", "smoke", 0, (1,), "random_label", "random_label")
+    row, _ = cells.run_cell(cell, ["stage_cka_draws"], cache)
+    assert not any(k.startswith("stage_cka_draws") for k in row)  # no columns
+    stored = list((cache.root / "stage_cka_draws").glob("*.pt"))
+    assert len(stored) == 1
+    tm, original = cells.cell_model(cell, cache)
+    draws = stage_cka_draws(original, {"rl": tm}, (1,), seed=IMAGE_SEED, cache=cache)["rl"]
+    assert list((cache.root / "stage_cka_draws").glob("*.pt")) == stored  # read, not rebuilt
+    mask = (tm.data.y_test == 1).numpy()
+    weights = resample_weights(int(mask.sum()), seed=IMAGE_SEED)
+    for stage, values in draws.items():
+        x = cells.cached_stage_features(original, cache)["test"][stage]
+        y = cells.cached_stage_features(tm, cache)["test"][stage]
+        expected = cka_draws(None, y[mask].double().numpy(), weights,
+                             CKAReference(x[mask].double().numpy(), weights))
+        np.testing.assert_allclose(values, expected, rtol=1e-12)
+    assert list(draws) == tm.model.stage_names

@@ -122,7 +122,7 @@ def _reads(labels: Iterable[str], extras: tuple[str, ...] = ()) -> dict[str, tup
     return {label: extras for label in labels}
 
 
-_DEPTH = ("stage_cka", "stage_probes")
+_DEPTH = ("stage_cka", "stage_cka_draws", "stage_probes")
 PAGES: dict[str, Page] = {
     "C0": Page("01_original_model", {}),
     "C1": Page("02_output_level", _reads(("retrain", *BASELINES))),

@@ -11,8 +11,9 @@ row are the same cached artifact.
 ``EXTRAS`` maps a name to ``fn(tm, original, cell, cache) -> dict`` of scalar columns; an
 extra also leaves its artifacts in the cache (per-stage features, relearning curves), which is
 how a sweep feeds the notebooks that read them. Shipped: ``feature_drift``, ``stage_cka``,
-``stage_probes``, ``relearn``, ``attack_calibration``, ``audit_page``; register a new one
-here with :func:`register_extra` (Ray workers import this module through the sweep's tasks).
+``stage_cka_draws``, ``stage_probes``, ``relearn``, ``attack_calibration``, ``audit_page``;
+register a new one here with :func:`register_extra` (Ray workers import this module through
+the sweep's tasks).
 """
 
 from __future__ import annotations
@@ -29,13 +30,14 @@ from .attacks import (RELEARN_RECORD, calibrate_attack, default_attacks, relearn
 from .audit.demo import audit_demo
 from .cache import ArtifactCache
 from .catalog import ForgetSet
-from .experiments import (EVALUATION_RECORD, feature_drift, method_row, stage_probes,
-                          stage_similarity)
+from .experiments import (EVALUATION_RECORD, feature_drift, method_row, stage_cka_draws,
+                          stage_probes, stage_similarity)
 from .methods import hparams_for, resolve_method
 from .metrics import METRICS_VERSION
 from .pipeline import (STARTS, TrainedModel, cached_features, cached_stage_features, train_or_load,
                        unlearn_or_load)
 from .profiles import get_profile
+from .stats import IMAGE_SEED
 
 __all__ = ["EXTRAS", "KIND", "MODELS", "STAGE_EXTRAS", "Cell", "Grid", "cell_model",
            "cell_spec", "register_extra", "run_cell", "start_of", "summarise"]
@@ -46,7 +48,7 @@ START_HPARAMS = {"cmf_original": "cmf_finetune"}
 # Rows that are models rather than unlearning methods: the original (a row of every grid) and
 # [A]'s CMF original (a row when listed), each evaluated with the cell's forget set
 MODELS = ("original", "cmf_original")
-STAGE_EXTRAS = {"stage_cka", "stage_probes"}  # extras that read per-stage features
+STAGE_EXTRAS = {"stage_cka", "stage_cka_draws", "stage_probes"}  # extras that read per-stage features
 
 
 def summarise(table: pd.DataFrame, columns: Sequence[str], by: str | list[str] = "method"
@@ -127,6 +129,17 @@ def _stage_cka(tm: TrainedModel, original: TrainedModel, cell: Cell,
     of the forget (``forget``) and retained (``retain``) classes."""
     table = stage_similarity({cell.label: tm}, {"original": original}, cell.forget, cache)
     return {f"stage_cka_{r.split}_{r.stage}": r.cka for r in table.itertuples()}
+
+
+@register_extra("stage_cka_draws")
+def _stage_cka_draws(tm: TrainedModel, original: TrainedModel, cell: Cell,
+                     cache: ArtifactCache) -> dict:
+    """No columns: caches the bootstrap draws of the model's per-stage CKA to the original
+    (:func:`illusion.experiments.stage_cka_draws`, resampled with
+    :data:`illusion.stats.IMAGE_SEED`) that claim C7's intervals read, so that a notebook
+    only loads them."""
+    stage_cka_draws(original, {cell.label: tm}, cell.forget, seed=IMAGE_SEED, cache=cache)
+    return {}
 
 
 @register_extra("stage_probes")

@@ -221,17 +221,44 @@ def stage_cka_draws(original: TrainedModel, models: dict[str, TrainedModel],
     paired: their differences are draws of the difference (claim C7). ``stages`` limits the
     stages (default: all). ``seed`` drives the resampling of the images: keep it the same
     (:data:`illusion.stats.IMAGE_SEED`) for every cell on the same images, so that their
-    draws average into the mean's (:func:`illusion.stats.mean_interval`)."""
-    ref = cached_stage_features(original, cache)["test"]
-    mask = split_mask(original.data.y_test, forget).numpy()
-    weights = resample_weights(int(mask.sum()), resamples or RESAMPLES, seed)
-    stages = list(stages or ref)
-    out: dict[str, dict[str, np.ndarray]] = {name: {} for name in models}
-    for stage in stages:
-        reference = CKAReference(ref[stage][mask].double().numpy(), weights)
-        for name, tm in models.items():
-            y = cached_stage_features(tm, cache)["test"][stage][mask].double().numpy()
-            out[name][stage] = cka_draws(None, y, weights, reference)
+    draws average into the mean's (:func:`illusion.stats.mean_interval`).
+
+    Each model's draws are a cached artifact (``stage_cka_draws``, keyed by both models, the
+    forget set, the seed, the resamples and the stages): the sweep's ``stage_cka_draws``
+    extra computes them with the model's cell, and a notebook reads them back."""
+    cache = cache or ArtifactCache()
+    resamples = resamples or RESAMPLES
+    memo: dict = {}
+
+    def reference(stage: str) -> tuple[np.ndarray, CKAReference]:
+        """The resamples and the original's part, built once and only when a draw is."""
+        if not memo:
+            memo["ref"] = cached_stage_features(original, cache)["test"]
+            memo["mask"] = split_mask(original.data.y_test, forget).numpy()
+            memo["weights"] = resample_weights(int(memo["mask"].sum()), resamples, seed)
+        if stage not in memo:
+            memo[stage] = CKAReference(memo["ref"][stage][memo["mask"]].double().numpy(),
+                                       memo["weights"])
+        return memo["weights"], memo[stage]
+
+    out: dict[str, dict[str, np.ndarray]] = {}
+    for name, tm in models.items():
+        spec = {"model": tm.spec, "original": original.spec, "forget": sorted(forget),
+                "seed": seed, "resamples": resamples,
+                "stages": None if stages is None else list(stages), "metrics": METRICS_VERSION}
+
+        def build(tm: TrainedModel = tm) -> dict:
+            test = cached_stage_features(tm, cache)["test"]
+            mask = split_mask(tm.data.y_test, forget).numpy()
+            draws = {}
+            for stage in (stages or test):
+                weights, ref = reference(stage)
+                draws[stage] = torch.from_numpy(
+                    cka_draws(None, test[stage][mask].double().numpy(), weights, ref))
+            return draws
+
+        record, _ = cache.get_or_create("stage_cka_draws", spec, build)
+        out[name] = {stage: draws.numpy() for stage, draws in record.items()}
     return out
 
 
