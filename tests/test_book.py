@@ -77,7 +77,7 @@ def test_book_grid_is_the_union_of_the_pages():
     assert set(labels) == {lab for p in book.PAGES.values() for lab in p.labels}
     by_label = {c.label: c for c in grid.cells}
     assert by_label["retrain"].extras == ("attack_calibration", "relearn", "stage_cka",
-                                          "stage_probes")
+                                          "stage_cka_draws", "stage_probes")
     assert "relearn" in by_label["boundary_shrink"].extras  # C5 attacks all nine baselines
     assert by_label["original"].extras == ("stage_probes",)
     assert by_label["ec_ramp"].hparams == {"layer_weights": [0.25, 0.5, 0.75, 1.0]}
