@@ -65,8 +65,10 @@ methods = ["random_label", "salun", "neggrad_plus", "scrub", "unsir"]  # base me
 # SCRUB+CMF and UNSIR+CMF both pass with output test-retain accuracy within `retain_drop_max`
 # points of the original's; a missing model or value leaves it "not decided". [A]'s other
 # observation, that RL+CMF and SalUn+CMF (`little`) forget little, is checked as output
-# test-forget accuracy of at least `little_min`. The same criterion is applied to both sets of
-# learning rates (`illusion.claims.cmf_representation`), in every (seed, forget set) cell of
+# test-forget accuracy of at least `little_min`. A change measured against a base model that
+# lost more than `retain_drop_max` points of retain accuracy decides nothing (a collapsed
+# network forgets everything through every readout, so it is no base to compare with): that
+# method is "not decided". The same criterion is applied to both sets of learning rates (`illusion.claims.cmf_representation`), in every (seed, forget set) cell of
 # the grid and on the means over them (`illusion.book.judge`).
 
 # %%

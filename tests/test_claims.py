@@ -870,3 +870,28 @@ def test_cmf_ablation_compares_with_the_same_lr_control():
     v = claims.cmf_representation(rows[rows["method"] != "scrub@cmf-lr"], METHODS,
                                   base="@cmf-lr")
     assert v.status == UNDECIDED and v.details.loc["scrub", "moved"] is None
+
+
+def test_cmf_change_against_a_collapsed_base_decides_nothing():
+    """A control that lost retained accuracy (a base method collapsed by a large step) forgets
+    everything through every readout; measured against it, no change can show, so the method
+    is not decided rather than failed. Exactly ``retain_drop_max`` below still counts."""
+    rows = c6_rows()
+    control = {m: (0.0, 85.0, 66.0, 42.0) for m in METHODS}
+    control["scrub"] = (0.0, 12.9, 0.8, 2.0)  # SCRUB at SCRUB+CMF's learning rate: collapsed
+    rows = pd.concat([rows, table({f"{m}@cmf-lr": {
+        "output_test_forget": o, "output_test_retain": r, "probe_test_forget": p,
+        "ncc_test_forget": n} for m, (o, r, p, n) in control.items()})], ignore_index=True)
+    v = claims.cmf_representation(rows, METHODS, base="@cmf-lr")
+    d = v.details
+    assert d.loc["scrub", "base_retain_ok"] is False and d.loc["scrub", "moved"] is None
+    assert d.loc["unsir", "base_retain_ok"] is True and d.loc["unsir", "moved"] is True
+    assert v.status == UNDECIDED
+    assert ("SCRUB+CMF could not be judged (SCRUB@CMF-LR lost retained accuracy (output test "
+            "retain 12.9%), so it is no base to compare with)") in v.text
+    assert "UNSIR+CMF met the criterion" in v.text
+    # the original's retain is 90: a control at 85.0 is exactly 5 below and still counts
+    assert d.loc["random_label", "base_retain_ok"] is True
+    rows.loc[rows["method"] == "unsir@cmf-lr", "output_test_retain"] = 84.9
+    assert claims.cmf_representation(rows, METHODS, base="@cmf-lr").details.loc[
+        "unsir", "moved"] is None

@@ -23,7 +23,8 @@ from .cache import ArtifactCache
 from .catalog import BASELINES, CMF_BASES, ForgetSet, cell_label
 from .cells import Cell, Grid, cell_model, run_cell, summarise
 from .claims import across_cells
-from .experiments import evaluation_record, gap_columns, gap_means, readout_gaps, stage_cka_draws
+from .experiments import (GAP_COLUMNS, evaluation_record, gap_columns, gap_means, readout_gaps,
+                          stage_cka_draws)
 from .methods import hparams_for
 from .profiles import get_profile
 from .stats import IMAGE_SEED
@@ -318,9 +319,12 @@ class PageReader:
     def gaps(self, labels: Sequence[str], reference: str = "retrain",
              readouts: Sequence[str] = ("probe", "ncc"), split: str = "forget") -> pd.DataFrame:
         """:func:`illusion.experiments.readout_gaps` of ``labels`` against ``reference`` in
-        every cell, stacked with each cell's ``seed``, ``forget`` and ``n_forget``; the mean
-        over the cells is :func:`illusion.experiments.gap_means` of the result."""
+        every cell where the page reads ``reference`` (a first-cell-only control: that cell),
+        stacked with each cell's ``seed``, ``forget`` and ``n_forget``; the mean over the
+        cells is :func:`illusion.experiments.gap_means` of the result."""
         def one(seed: int, forget: tuple[int, ...]) -> pd.DataFrame:
+            if (seed, forget) not in self.cells_of(reference):  # e.g. a first-cell-only row
+                return pd.DataFrame(columns=GAP_COLUMNS)
             preds, tm = self._predictions(reference, seed, forget)  # each model loaded once
             preds = {reference: preds, **{lab: self.predictions(lab, seed, forget)
                                           for lab in labels

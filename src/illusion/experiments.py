@@ -24,7 +24,7 @@ from .pipeline import TrainedModel, cached_features, cached_stage_features
 from .stats import (IMAGE_SEED, RESAMPLES, CKAReference, accuracy_gap, cka_draws, mean_interval,
                     resample_weights, subset_gap)
 
-__all__ = ["EVALUATION_RECORD", "depth_tables", "evaluation_record", "feature_drift", "flatten",
+__all__ = ["EVALUATION_RECORD", "GAP_COLUMNS", "depth_tables", "evaluation_record", "feature_drift", "flatten",
            "flip_curve", "gap_columns", "gap_means", "lead_means", "method_row",
            "readout_gaps", "relearn_leads", "stage_cka_draws", "stage_probes",
            "stage_similarity"]
@@ -35,6 +35,8 @@ __all__ = ["EVALUATION_RECORD", "depth_tables", "evaluation_record", "feature_dr
 # 3: the linear probe fitted PROBE_FITS times (illusion.evaluation): its accuracies are the
 #    fits' mean, its predictions one row per fit, each fit's accuracies in ``probe_fits``.
 EVALUATION_RECORD = 3
+# The columns of readout_gaps' table.
+GAP_COLUMNS = ["method", "readout", "gap", "low", "high", "interval"]
 
 
 def flatten(record: dict) -> dict:
@@ -112,7 +114,7 @@ def readout_gaps(predictions: dict[str, dict], test_y: torch.Tensor, forget: Seq
             iv = accuracy_gap(correct(label, r), correct(reference, r), seed=seed)
             rows.append({"method": label, "readout": r, "gap": iv.estimate, "low": iv.low,
                          "high": iv.high, "interval": iv})
-    return pd.DataFrame(rows, columns=["method", "readout", "gap", "low", "high", "interval"])
+    return pd.DataFrame(rows, columns=GAP_COLUMNS)
 
 
 def relearn_leads(models: dict, configs: dict, seed: int = 0, cache=None,

@@ -32,7 +32,13 @@ class CMFRepresentation:
     variant's row: ``<readout>_vs_base_high`` against its base method and
     ``<readout>_vs_retrain_high`` against Retrain; :func:`illusion.book.judge`), a change
     counts only when the interval's upper end clears the margin, and "below Retrain" only when
-    it is below 0."""
+    it is below 0.
+
+    The change is measured against a base model that still works: when the base row's output
+    test-retain accuracy is more than ``retain_drop_max`` points below the original's (e.g. a
+    base method run at a +CMF variant's much larger learning rate, which can collapse the
+    network so that every readout forgets everything), the change decides nothing and the
+    method is *not decided* (``base_retain_ok`` in ``details``)."""
 
     margin: float = 1.0
     retain_drop_max: float = 5.0
@@ -54,7 +60,9 @@ def cmf_representation(table: pd.DataFrame, methods: Sequence[str],
     rows = []
     for m in methods:
         v = f"{m}{variant}"
-        row = {"method": m}
+        row = {"method": m, "base_retain_ok": _cmp(
+            _get(t, f"{m}{base}", "output_test_retain"), ">=",
+            _get(t, "original", "output_test_retain") - c.retain_drop_max)}
         for r in ("probe", "ncc"):
             col = f"{r}_test_forget"
             row[f"{r}_change"] = _get(t, v, col) - _get(t, f"{m}{base}", col)
@@ -66,9 +74,11 @@ def cmf_representation(table: pd.DataFrame, methods: Sequence[str],
             if f"{r}_vs_retrain_high" in t.columns:
                 below = row[f"{r}_vs_retrain_high"] = _get(t, v, f"{r}_vs_retrain_high")
             row[f"{r}_below_retrain"] = _cmp(below, "<", 0.0)
-            row[f"{r}_moved"] = _all([_cmp(change, "<=", -c.margin)]
-                                     + ([row[f"{r}_below_retrain"]]
-                                        if m in c.below_retrain else []))
+            # against a base model that lost retained accuracy, the change decides nothing
+            changed = (None if row["base_retain_ok"] is False
+                       else _cmp(change, "<=", -c.margin))
+            row[f"{r}_moved"] = _all([changed] + ([row[f"{r}_below_retrain"]]
+                                                  if m in c.below_retrain else []))
         row["moved"] = _any([row["probe_moved"], row["ncc_moved"]])
         row["retain_ok"] = _cmp(_get(t, v, "output_test_retain"), ">=",
                                 _get(t, "original", "output_test_retain") - c.retain_drop_max)
@@ -88,9 +98,16 @@ def cmf_representation(table: pd.DataFrame, methods: Sequence[str],
     if _which(flags, None):
         judged = "".join(f"; {names(ms)} {word}" for ms, word in (
             (passed, "met the criterion"), (_which(flags, False), "did not")) if ms)
+        lost = [m for m in _which(flags, None)
+                if m in details.index and details.loc[m, "base_retain_ok"] is False]
+        why = "; ".join(
+            (["not run or missing values"] if len(lost) < len(_which(flags, None)) else [])
+            + [f"{method_label(m + base)} lost retained accuracy (output test retain "
+               f"{_pct(_get(t, m + base, 'output_test_retain'))}), so it is no base to "
+               f"compare with" for m in lost])
         return Verdict("C6", UNDECIDED, f"Not decided{where}: "
-                       f"{names(_which(flags, None))} could not be judged (not run or "
-                       f"missing values){judged}.", details)
+                       f"{names(_which(flags, None))} could not be judged ({why}){judged}.",
+                       details)
     status = _combine(list(flags.values()))
     label = {HOLDS: "Holds", PARTLY: "Partly holds",
              FAILS: "Does not reproduce at this scale"}[status]
