@@ -12,7 +12,8 @@ add up to more than the wall time when the sweep runs cells in parallel) and the
 seconds per (seed, forget set) cell of the grid (the rows' ``wall_seconds``: the first cell also pays for
 the labels only it computes, a new seed for its original). The cold sweep's results table is
 kept in ``build/book_time_sweeps/`` (per-cell seconds, for ``bench/grid_cost.py
---calibrate``).
+--calibrate``), its build log in ``build/book_time_log/``. ``--warm-only`` times one build on
+the cache ``$ILLUSION_CACHE`` already holds (a warm rebuild), without the cold one.
 
     .venv/bin/python bench/book_time.py                 # profile cpu, as make book
     .venv/bin/python bench/book_time.py --profile smoke # plumbing check
@@ -32,11 +33,12 @@ from pathlib import Path
 
 import pandas as pd
 
-from illusion.cache import build_log
+from illusion.cache import LOG_NAME, build_log
 
 ROOT = Path(__file__).resolve().parents[1]
 BUDGET = {"cold": 30 * 60.0, "warm": 60.0}
 GRIDS = {"cpu": "book:cpu", "paper": "grids/paper_cifar10.yaml"}  # as the Makefile
+KEPT_LOG = ROOT / "build" / "book_time_log"  # the cold run's build log, kept
 LINE = re.compile(r"^(\S+\.py)\s+([\d.]+) s$")
 
 
@@ -81,40 +83,61 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--profile", default="cpu")
     parser.add_argument("--jobs", type=int, default=os.cpu_count() or 1,
                         help="sweep workers and notebooks at a time (make book: JOBS)")
+    parser.add_argument("--warm-only", action="store_true",
+                        help="time one build on the cache $ILLUSION_CACHE already holds (the "
+                             "warm rebuild after a make book), skipping the cold one")
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="book_time_") as tmp:
-        env = {**os.environ, "ILLUSION_CACHE": str(Path(tmp) / "artifacts")}
-        runs = {}
-        for run in ("cold", "warm"):
-            print(f"{run} build (profile {args.profile}) ...", file=sys.stderr, flush=True)
-            runs[run] = build(Path(tmp) / run, args.profile, args.jobs, env)
-            if run == "cold":
-                log = build_log(env["ILLUSION_CACHE"])
-                sweeps = Path(env["ILLUSION_CACHE"]) / "sweeps"
-                if sweeps.is_dir():  # keep the per-cell times (bench/grid_cost.py --calibrate)
-                    shutil.copytree(sweeps, ROOT / "build" / "book_time_sweeps",
-                                    dirs_exist_ok=True)
-    print(f"{'step':<34}{'cold s':>10}{'warm s':>10}")
-    for step in runs["cold"]:
-        print(f"{step:<34}{runs['cold'][step]:>10.1f}{runs['warm'].get(step, float('nan')):>10.1f}")
+        if args.warm_only:
+            runs = {"warm": build(Path(tmp) / "warm", args.profile, args.jobs, dict(os.environ))}
+        else:
+            runs = cold_and_warm(Path(tmp), args.profile, args.jobs)
+    print(f"{'step':<34}" + "".join(f"{run + ' s':>10}" for run in runs))
+    for step in next(iter(runs.values())):
+        print(f"{step:<34}" + "".join(f"{r.get(step, float('nan')):>10.1f}"
+                                      for r in runs.values()))
+    if "cold" in runs:
+        cold_breakdown(args.profile)
+    print()
+    for run, times in runs.items():
+        ratio = times["total"] / BUDGET[run]
+        print(f"{run}: {times['total']:.0f} s / budget {BUDGET[run]:.0f} s = {ratio:.2f}"
+              f" ({'within' if ratio <= 1 else 'OVER'} budget)")
+    return 0
+
+
+def cold_and_warm(tmp: Path, profile: str, jobs: int) -> dict[str, dict[str, float]]:
+    """A build from an empty cache in ``tmp``, then the same build on the now warm cache;
+    the cold run's build log and sweep tables are kept in ``build/book_time_*``."""
+    env = {**os.environ, "ILLUSION_CACHE": str(tmp / "artifacts")}
+    runs = {}
+    for run in ("cold", "warm"):
+        print(f"{run} build (profile {profile}) ...", file=sys.stderr, flush=True)
+        runs[run] = build(tmp / run, profile, jobs, env)
+        if run == "cold":
+            KEPT_LOG.mkdir(parents=True, exist_ok=True)
+            log = Path(env["ILLUSION_CACHE"]) / LOG_NAME
+            if log.exists():
+                shutil.copy(log, KEPT_LOG / LOG_NAME)
+            sweeps = Path(env["ILLUSION_CACHE"]) / "sweeps"
+            if sweeps.is_dir():  # keep the per-cell times (bench/grid_cost.py --calibrate)
+                shutil.copytree(sweeps, ROOT / "build" / "book_time_sweeps", dirs_exist_ok=True)
+    return runs
+
+
+def cold_breakdown(profile: str) -> None:
+    """Where the cold run's compute went: self seconds per artifact kind, seconds per cell."""
     kinds: dict[str, list[float]] = {}
-    for entry in log:
+    for entry in build_log(KEPT_LOG):
         kinds.setdefault(entry["kind"], []).append(entry["self_seconds"])
     print(f"\n{'cold compute by artifact kind':<34}{'builds':>10}{'self s':>10}")
     for kind, secs in sorted(kinds.items(), key=lambda kv: -sum(kv[1])):
         print(f"{kind:<34}{len(secs):>10d}{sum(secs):>10.1f}")
-    table = next(iter(sorted((ROOT / "build" / "book_time_sweeps").glob(f"{args.profile}.csv"))),
-                 None)
-    if table is not None:
+    table = ROOT / "build" / "book_time_sweeps" / f"{profile}.csv"
+    if table.exists():
         print(f"\n{'cold sweep by (seed, forget set) cell':<34}{'rows':>10}{'row s':>10}")
         for line in per_cell(pd.read_csv(table)):
             print(line)
-    print()
-    for run in ("cold", "warm"):
-        ratio = runs[run]["total"] / BUDGET[run]
-        print(f"{run}: {runs[run]['total']:.0f} s / budget {BUDGET[run]:.0f} s = {ratio:.2f}"
-              f" ({'within' if ratio <= 1 else 'OVER'} budget)")
-    return 0
 
 
 if __name__ == "__main__":
