@@ -11,8 +11,9 @@ row are the same cached artifact.
 ``EXTRAS`` maps a name to ``fn(tm, original, cell, cache) -> dict`` of scalar columns; an
 extra also leaves its artifacts in the cache (per-stage features, relearning curves), which is
 how a sweep feeds the notebooks that read them. Shipped: ``feature_drift``, ``stage_cka``,
-``stage_probes``, ``relearn``, ``attack_calibration``, ``audit_page``; register a new one
-here with :func:`register_extra` (Ray workers import this module through the sweep's tasks).
+``stage_cka_flat``, ``stage_probes``, ``relearn``, ``attack_calibration``, ``audit_page``;
+register a new one here with :func:`register_extra` (Ray workers import this module through
+the sweep's tasks).
 """
 
 from __future__ import annotations
@@ -29,8 +30,8 @@ from .attacks import (RELEARN_RECORD, calibrate_attack, default_attacks, relearn
 from .audit.demo import audit_demo
 from .cache import ArtifactCache
 from .catalog import ForgetSet
-from .experiments import (EVALUATION_RECORD, feature_drift, method_row, stage_probes,
-                          stage_similarity)
+from .experiments import (EVALUATION_RECORD, feature_drift, method_row, stage_cka_flat,
+                          stage_probes, stage_similarity)
 from .methods import hparams_for, resolve_method
 from .metrics import METRICS_VERSION
 from .pipeline import (STARTS, TrainedModel, cached_features, cached_stage_features, train_or_load,
@@ -127,6 +128,15 @@ def _stage_cka(tm: TrainedModel, original: TrainedModel, cell: Cell,
     of the forget (``forget``) and retained (``retain``) classes."""
     table = stage_similarity({cell.label: tm}, {"original": original}, cell.forget, cache)
     return {f"stage_cka_{r.split}_{r.stage}": r.cka for r in table.itertuples()}
+
+
+@register_extra("stage_cka_flat")
+def _stage_cka_flat(tm: TrainedModel, original: TrainedModel, cell: Cell,
+                    cache: ArtifactCache) -> dict:
+    """``stage_cka_flat_forget_<stage>``: linear CKA to the original per stage on the
+    flattened stage maps of the forget classes' test images (``stage_cka``'s variant)."""
+    table = stage_cka_flat(original, {cell.label: tm}, cell.forget, cache=cache)
+    return {f"stage_cka_flat_forget_{r.stage}": r.cka for r in table.itertuples()}
 
 
 @register_extra("stage_probes")
