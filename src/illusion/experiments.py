@@ -280,10 +280,10 @@ def stage_cka_flat(original: TrainedModel, models: dict[str, TrainedModel],
     All the forget classes' test images are read when there are at most ``max_images``
     (3000: a 3-class forget set of a 10-class test set), else a subset of ``max_images`` drawn
     with ``seed``. Each stage's N x N Gram matrices are filled in float64 from batched forward
-    passes, 1000 images at a time (:func:`illusion.features.flat_stage_grams`), never holding
-    every image's maps, and CKA is read from them (:func:`illusion.metrics.gram_cka`). Maps
-    are extracted under bfloat16 autocast when the model's profile trains under it, the rule of
-    :func:`illusion.pipeline.cached_stage_features`. Each model's values are cached (kind
+    passes, 1000 images at a time (:func:`illusion.features.flat_stage_grams`), holding the
+    maps of at most two such blocks, and CKA is read from them
+    (:func:`illusion.metrics.gram_cka`). Maps are extracted under bfloat16 autocast when the
+    model's profile trains under it, the rule of :func:`illusion.pipeline.cached_stage_features`. Each model's values are cached (kind
     ``stage_cka_flat``), keyed by both models' specs, the forget set and the image choice; the
     original's Grams are computed once per call, and only when some model's values are missing.
     """

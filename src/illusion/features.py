@@ -93,7 +93,7 @@ def block_grams(maps: Callable[[int, int], dict[str, torch.Tensor]], n: int,
     """The (n, n) float64 Gram matrices X Xᵀ of row blocks of features, filled block pair by
     block pair: ``maps(start, stop)`` returns ``{name: (stop - start, D) rows}`` of every
     feature set. Block i's rows are held while each later block j is asked for again, so at
-    most two blocks are in memory, never all n rows, at the price of
+    most two blocks are in memory (all n rows only when n <= block), at the price of
     ``b (b + 1) / 2`` calls for ``b = ceil(n / block)`` blocks (one call when n <= block)."""
     if block < 1:
         raise ValueError(f"block must be >= 1, got {block}")
@@ -137,6 +137,7 @@ def flat_stage_grams(model: nn.Module, data: ImageData, x: torch.Tensor, block: 
                      bf16: bool = False) -> dict[str, torch.Tensor]:
     """``{stage: (N, N) float64 Gram matrix}`` of the flattened stage maps of uint8 images
     ``x`` (:func:`flat_stage_maps`), accumulated ``block`` images at a time
-    (:func:`block_grams`): the maps of at most two blocks are held, never all N images'."""
+    (:func:`block_grams`): the maps of at most two blocks are held, not all N images' when
+    N > ``block``."""
     return block_grams(lambda i, j: flat_stage_maps(model, data, x[i:j], batch_size, device,
                                                     bf16), len(x), block)
