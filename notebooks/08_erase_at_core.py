@@ -258,9 +258,9 @@ plt.close(fig)
 # Everything above reads CKA on globally pooled stage features, the reference of this page:
 # UUEF's public code, the earlier work of [B]'s group, pools, and [B]'s own computation could
 # not be read. Layer-similarity work also computes CKA on the flattened feature maps
-# (N, C·H·W), which keep where in the image each channel responds; a reviewer asked for that
-# reading. The table gives both, to the original on the forgotten classes' test images, per
-# method and stage (means over the {glue:text}`c7_cells` cell(s); flattened:
+# (N, C·H·W), which keep where in the image each channel responds. The table gives both, to
+# the original on the forgotten classes' test images, per method and stage (means over the
+# {glue:text}`c7_cells` cell(s); flattened:
 # `illusion.experiments.stage_cka_flat`, on {glue:text}`c7_flat_images` images per cell, all
 # of the forgotten classes' test images up to {glue:text}`c7_flat_cap`). The criterion of the
 # paper's statement (`criterion` above) is then re-applied to the flattened values **without
