@@ -27,8 +27,9 @@
 # Similarity is linear CKA {cite:p}`kornblith2019similarity` between globally pooled features
 # of each stage (stem, the four residual stages; the last is the penultimate layer) on the
 # test images, separately for the forgotten class and for the retained classes, against the
-# original and against Retrain. The probe columns repeat {cite:t}`gao2026illusion`'s linear
-# probe at every depth. Every model is built and read for each (seed, forget set) cell of the
+# original and against Retrain (the last section reads CKA on the flattened feature maps, a
+# labelled variant). The probe columns repeat {cite:t}`gao2026illusion`'s linear probe at
+# every depth. Every model is built and read for each (seed, forget set) cell of the
 # grid (five on the `cpu` profile); tables and curves use the means over the cells, and the
 # verdict is given in every cell and on the means.
 
@@ -99,7 +100,7 @@ import pandas as pd
 from myst_nb import glue
 
 from illusion import book
-from illusion.experiments import depth_tables
+from illusion.experiments import FLAT_CKA_IMAGES, depth_tables, stage_cka_flat
 from illusion.plotting import cell_spread, method_lines, readable, set_theme
 
 set_theme()
@@ -250,3 +251,41 @@ plt.close(fig)
 # stronger reading only (the headline compares each baseline with Retrain's CKA, and each EC
 # model with the original and with its base).
 # ```
+
+# %% [markdown]
+# ## Variant reading: CKA on flattened feature maps
+#
+# Everything above reads CKA on globally pooled stage features, the reference of this page:
+# UUEF's public code, the earlier work of [B]'s group, pools, and [B]'s own computation could
+# not be read. Layer-similarity work also computes CKA on the flattened feature maps
+# (N, C·H·W), which keep where in the image each channel responds. The table gives both, to
+# the original on the forgotten classes' test images, per method and stage (means over the
+# {glue:text}`c7_cells` cell(s); flattened:
+# `illusion.experiments.stage_cka_flat`, on {glue:text}`c7_flat_images` images per cell, all
+# of the forgotten classes' test images up to {glue:text}`c7_flat_cap`). The criterion of the
+# paper's statement (`criterion` above) is then re-applied to the flattened values **without
+# bootstrap intervals**: each comparison reads the point values, so a small difference counts
+# as fully as a large one. This is a variant reading; it does not replace the verdict above.
+
+# %% tags=["hide-input"]
+flat = page.per_cell(lambda s, f: stage_cka_flat(page.model("original", s, f),
+                                                 page.models(main, s, f), f))
+glue("c7_flat_images", ", ".join(str(n) for n in sorted(set(flat["images"]))), display=False)
+glue("c7_flat_cap", str(FLAT_CKA_IMAGES), display=False)
+readings = {"pooled": forget_sim, "flattened": flat}
+cka_both = pd.concat({name: t[t["method"].isin(main)].pivot_table(
+    index="method", columns="stage", values="cka", sort=False)[stages]  # mean over the cells
+    for name, t in readings.items()}, names=["features", "method"])
+readable(cka_both.swaplevel().reindex(main, level=0))
+
+# %%
+cells_flat, inputs_flat = book.depth_inputs(page, stack, main, flat=flat)
+verdict_c7_flat = book.judge_cells(
+    lambda **k: claims.depth_forgetting(criterion=criterion, **k), cells_flat, inputs_flat)
+glue("verdict_c7_flat", verdict_c7_flat.text, display=False)
+glue("c7_flat_k_of_n", verdict_c7_flat.values["k_of_n"], display=False)
+verdict_c7_flat.values["cells"]
+
+# %% [markdown]
+# **Variant (flattened maps, point comparisons, the paper's statement's criterion), holds in
+# {glue:text}`c7_flat_k_of_n` cell(s):** {glue:text}`verdict_c7_flat`

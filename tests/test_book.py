@@ -77,7 +77,7 @@ def test_book_grid_is_the_union_of_the_pages():
     assert set(labels) == {lab for p in book.PAGES.values() for lab in p.labels}
     by_label = {c.label: c for c in grid.cells}
     assert by_label["retrain"].extras == ("attack_calibration", "relearn", "stage_cka",
-                                          "stage_cka_draws", "stage_probes")
+                                          "stage_cka_draws", "stage_cka_flat", "stage_probes")
     assert "relearn" in by_label["boundary_shrink"].extras  # C5 attacks all nine baselines
     assert by_label["original"].extras == ("stage_probes",)
     assert by_label["ec_ramp"].hparams == {"layer_weights": [0.25, 0.5, 0.75, 1.0]}
@@ -295,3 +295,34 @@ def test_judge_a_cell_without_its_intervals_is_not_decided():
     assert v.status == claims.UNDECIDED  # nor on the means: a cell's intervals are missing
     assert v.details.loc["random_label", "probe_vs_retrain_low"] != v.details.loc[
         "random_label", "probe_vs_retrain_low"]  # NaN: the mean lacks a cell's interval
+
+
+def test_depth_inputs_of_flattened_cka_carry_no_draws():
+    """C7's variant reading: with ``flat``, the inputs are its CKA (a cell's own, or the
+    means over the cells) and ``draws`` is None, so the criterion compares point values; no
+    model is read, so no page is needed."""
+    from illusion import claims
+
+    cells_ = [(0, ForgetSet([0])), (1, ForgetSet([0]))]
+    stages = ["stem", "stage1", "stage2"]
+    ckas = {"retrain": [0.995, 0.6, 0.5], "random_label": [1.0, 0.9, 0.8],
+            "ec": [0.99, 0.55, 0.45]}
+    flat = pd.DataFrame([{"method": m, "stage": st, "cka": v[i] - 0.02 * k, "images": 1000,
+                          "seed": s, "forget": f, "n_forget": 1}
+                         for k, (s, f) in enumerate(cells_) for m, v in ckas.items()
+                         for i, st in enumerate(stages)])
+    accuracy = pd.DataFrame([{"method": m, "test_retain": 90.0, "test_forget": 0.0, "seed": s,
+                              "forget": f} for s, f in cells_
+                             for m in ("original", *ckas)])
+    cells, inputs = book.depth_inputs(None, {"sim": pd.DataFrame(), "accuracy": accuracy},
+                                      list(ckas), flat=flat)
+    assert cells == cells_
+    means, first = inputs(None, None), inputs(*cells_[0])
+    assert means["draws"] is None and first["draws"] is None
+    assert list(means["cka"].columns) == stages
+    assert means["cka"].loc["ec", "stage1"] == pytest.approx(0.54)
+    assert first["cka"].loc["ec", "stage1"] == pytest.approx(0.55)
+    criterion = claims.DepthForgetting(baselines=("random_label",), ec_methods=("ec",))
+    v = book.judge_cells(lambda **k: claims.depth_forgetting(criterion=criterion, **k),
+                         cells, inputs)
+    assert v.status == claims.HOLDS and v.values["k_of_n"] == "2/2"

@@ -10,7 +10,11 @@ import pytest
 import torch
 
 from illusion import cli
-from illusion.experiments import stage_probes, stage_similarity
+from illusion import experiments
+from illusion.data import normalize
+from illusion.experiments import stage_cka_flat, stage_probes, stage_similarity
+from illusion.features import flat_stage_grams
+from illusion.metrics import linear_cka, split_mask
 from illusion.methods import available, create_method, run_unlearning
 from illusion.methods.erase_core import contrastive_unlearning
 from illusion.pipeline import generators, train_or_load, unlearn_or_load
@@ -126,6 +130,58 @@ def test_stage_cka_and_probes_after_ec(trained, cache):
     assert probes[["probe_test_retain", "probe_test_forget"]].notna().all().all()
     again = stage_probes({"ec": tm, "original": trained}, [2], cache=cache)  # from the cache
     assert again.equals(probes)
+
+
+def _flat_maps(tm, x) -> dict:
+    """Every stage's maps of ``x`` in one pass, flattened by hand: (N, C*H*W)."""
+    tm.model.eval()
+    with torch.no_grad():
+        maps = tm.model.stage_maps(normalize(x, tm.data.mean, tm.data.std))
+    return {k: v.reshape(len(v), -1).double() for k, v in maps.items()}
+
+
+def test_flat_stage_grams_in_blocks_equal_the_one_shot_gram(trained):
+    x = trained.data.x_test[:10]
+    flat = _flat_maps(trained, x)
+    for block in (3, 10):  # four blocks (the last of one image), and one
+        grams = flat_stage_grams(trained.model, trained.data, x, block=block, batch_size=2)
+        assert list(grams) == trained.model.stage_names
+        for stage, g in grams.items():
+            assert g.shape == (10, 10) and g.dtype == torch.float64
+            assert torch.allclose(g, flat[stage] @ flat[stage].T, rtol=1e-5, atol=1e-6), stage
+
+
+def test_stage_cka_flat_is_linear_cka_of_the_flattened_maps_and_cached(trained, cache,
+                                                                        monkeypatch):
+    ec, _ = _unlearn("ec", trained, cls=2, lr=0.05, epochs=3)
+    tm = copy.copy(trained)
+    tm.model, tm.spec = ec, {**trained.spec, "method": "ec-test"}
+    df = stage_cka_flat(trained, {"original": trained, "ec": tm}, [2], cache=cache)
+    assert list(df.columns) == ["method", "stage", "cka", "images"]
+    n = int(split_mask(trained.data.y_test, [2]).sum())
+    assert set(df["images"]) == {n}
+    assert df[df["method"] == "original"]["cka"].to_numpy() == pytest.approx(1.0, abs=1e-9)
+    x = trained.data.x_test[split_mask(trained.data.y_test, [2])]
+    before, after = _flat_maps(trained, x), _flat_maps(tm, x)
+    mine = df[df["method"] == "ec"].set_index("stage")["cka"]
+    assert list(mine.index) == trained.model.stage_names
+    for stage, value in mine.items():
+        assert value == pytest.approx(linear_cka(before[stage], after[stage]), abs=1e-6), stage
+
+    def fail(*_, **__):
+        raise AssertionError("recomputed instead of read from the cache")
+
+    monkeypatch.setattr(experiments, "flat_stage_grams", fail)
+    again = stage_cka_flat(trained, {"original": trained, "ec": tm}, [2], cache=cache)
+    assert again.equals(df)
+
+
+def test_stage_cka_flat_draws_a_fixed_subset_above_its_cap(trained, cache):
+    one = stage_cka_flat(trained, {"ec": trained}, [0, 1], max_images=5, cache=cache)
+    assert set(one["images"]) == {5}
+    assert one["cka"].to_numpy() == pytest.approx(1.0, abs=1e-9)
+    assert experiments._flat_cka_images(trained, [0, 1], 5, seed=3).equal(
+        experiments._flat_cka_images(trained, [0, 1], 5, seed=3))
 
 
 @pytest.mark.parametrize("method", ["ec", "random_label+ec"])

@@ -12,8 +12,10 @@ import numpy as np
 import pytest
 import torch
 
-from illusion.metrics import (class_means, knn_accuracy, linear_cka, linear_probe, mia_efficacy,
-                              mia_loss_attack, ncc_accuracy, neural_collapse, split_mask)
+from illusion.features import block_grams
+from illusion.metrics import (class_means, gram_cka, knn_accuracy, linear_cka, linear_probe,
+                              mia_efficacy, mia_loss_attack, ncc_accuracy, neural_collapse,
+                              split_mask)
 
 K, D, PER_CLASS = 4, 6, 5
 ATOL = 1e-6
@@ -357,6 +359,56 @@ def test_cka_independent_gaussians_small():
 def test_cka_row_mismatch_raises():
     with pytest.raises(ValueError):
         linear_cka(torch.randn(10, 3), torch.randn(11, 3))
+
+
+def _gram(x: torch.Tensor) -> torch.Tensor:
+    return x.double() @ x.double().T
+
+
+def test_gram_cka_is_linear_cka_of_flattened_maps():
+    """CKA from Gram matrices equals linear_cka of the explicitly flattened maps, wider than
+    the sample count included, is 1 for a map with itself, and keeps linear CKA's
+    invariances: an orthogonal transform and an isotropic scaling of the flattened features."""
+    g = _gen(13)
+    maps = torch.randn(12, 3, 4, 4, generator=g, dtype=torch.float64) + 1.0  # (N, C, H, W)
+    other = maps.flip(1) * maps + 0.3 * torch.randn(12, 3, 4, 4, generator=g,
+                                                    dtype=torch.float64)
+    x, y = maps.flatten(1), other.flatten(1)  # (12, 48): D > N
+    assert gram_cka(_gram(x), _gram(x)) == pytest.approx(1.0, abs=1e-12)
+    value = gram_cka(_gram(x), _gram(y))
+    assert 0.05 < value < 0.999
+    assert value == pytest.approx(linear_cka(x, y), abs=1e-10)
+    assert value == pytest.approx(_cka_direct(x, y), abs=1e-10)
+    q, _ = torch.linalg.qr(torch.randn(48, 48, generator=g, dtype=torch.float64))
+    assert gram_cka(_gram(x @ q), _gram(y)) == pytest.approx(value, abs=1e-10)
+    assert gram_cka(_gram(2.5 * x), _gram(y)) == pytest.approx(value, abs=1e-10)
+    assert gram_cka(_gram(x + 7.0), _gram(y)) == pytest.approx(value, abs=1e-10)  # centring
+    assert math.isnan(gram_cka(_gram(torch.ones(5, 4)), _gram(torch.randn(5, 4))))
+    with pytest.raises(ValueError):
+        gram_cka(_gram(torch.randn(5, 2)), _gram(torch.randn(6, 2)))
+
+
+@pytest.mark.parametrize("block", [1, 4, 5, 11, 100])
+def test_block_grams_equal_the_one_shot_gram(block):
+    """Filling the Gram matrix block pair by block pair (a last block shorter than the
+    others included) gives X Xᵀ of all rows at once, for every feature set; each later
+    block is asked for once per earlier block."""
+    g = _gen(14)
+    feats = {"a": torch.randn(11, 7, generator=g), "b": torch.randn(11, 30, generator=g)}
+    calls = []
+
+    def maps(start: int, stop: int) -> dict:
+        calls.append((start, stop))
+        return {k: v[start:stop] for k, v in feats.items()}
+
+    grams = block_grams(maps, 11, block)
+    for k, v in feats.items():
+        assert torch.allclose(grams[k], _gram(v), atol=1e-12), k
+        assert grams[k].dtype == torch.float64
+    b = math.ceil(11 / block)
+    assert len(calls) == b * (b + 1) // 2
+    with pytest.raises(ValueError):
+        block_grams(maps, 11, 0)
 
 
 # ------------------------------------------------------------------ readouts

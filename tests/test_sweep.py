@@ -153,23 +153,34 @@ def test_run_cell_caches_row_and_extra(tiny_profile, cache):
 
 def test_entry_extras_feed_what_the_notebooks_read(tiny_profile, cache):
     from illusion.attacks import default_attacks, relearn
-    from illusion.pipeline import unlearn_or_load
+    from illusion.cache import build_log
+    from illusion.experiments import stage_cka_flat
+    from illusion.pipeline import train_or_load, unlearn_or_load
 
     grid = sweep.parse_grid(_grid(methods=[
         "prune_row", {"method": "random_label", "extras": ["stage_cka", "stage_probes",
-                                                           "relearn"]}]))
+                                                           "relearn", "stage_cka_flat"]}]))
     plain, rl = grid.cells[1], grid.cells[2]
-    assert plain.extras == () and rl.extras == ("stage_cka", "stage_probes", "relearn")
-    assert cells.cell_spec(rl)["extras"] == ["relearn", "stage_cka", "stage_probes"]
+    assert plain.extras == () and rl.extras == ("stage_cka", "stage_probes", "relearn",
+                                                "stage_cka_flat")
+    assert cells.cell_spec(rl)["extras"] == ["relearn", "stage_cka", "stage_cka_flat",
+                                             "stage_probes"]
     row, _ = cells.run_cell(rl, (), cache)
     stages = [k.removeprefix("stage_cka_forget_") for k in row if k.startswith("stage_cka_forget")]
     assert len(stages) >= 2 and all(0 <= row[f"stage_cka_retain_{s}"] <= 1 + 1e-9
                                     for s in stages)
     assert all(f"stage_probe_{split}_{s}" in row for s in stages for split in ("forget", "retain"))
+    assert all(0 <= row[f"stage_cka_flat_forget_{s}"] <= 1 + 1e-9 for s in stages)
     assert {"relearn_0.01", "relearn_0.05", "relearn_0.1", "relearn_retain_only"} <= set(row)
-    # the relearning notebook's call finds the sweep's curves in the cache
+    # the C7 notebook's call finds the sweep's flattened-map CKA in the cache
     tm = unlearn_or_load("fashion_mnist", "smoke", 0, (0,), "random_label", cache=cache,
                          progress=False)
+    original = train_or_load("fashion_mnist", "smoke", 0, (), cache, progress=False)
+    builds = len(build_log(cache.root))
+    flat = stage_cka_flat(original, {"random_label": tm}, (0,), cache=cache)
+    assert len(build_log(cache.root)) == builds
+    assert flat["cka"].tolist() == [row[f"stage_cka_flat_forget_{s}"] for s in stages]
+    # the relearning notebook's call finds the sweep's curves in the cache
     before = len(list((cache.root / "relearn").glob("*.pt")))
     for config in default_attacks().values():
         relearn(tm, config, 0, cache)

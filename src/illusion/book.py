@@ -144,9 +144,11 @@ PAGES: dict[str, Page] = {
                                 *(f"{m}@cmf-lr" for m in CMF_BASES), "cmf_original")),
                first_only=(*(f"{m}+cmf" for m in CMF_BASES),
                            *(f"{m}@cmf-lr" for m in CMF_BASES))),
+    # stage_cka_flat: the flattened-map CKA of the page's variant reading
     "C7": Page("08_erase_at_core", {"original": ("stage_probes",),
                                     **_reads(("retrain", "random_label", "neggrad_plus", "scrub",
-                                              "salun", "ec", "random_label+ec"), _DEPTH),
+                                              "salun", "ec", "random_label+ec"),
+                                             (*_DEPTH, "stage_cka_flat")),
                                     **_reads(("ec_ramp", "ec_output_only"), ("stage_cka",))}),
     "audit": Page("09_audit", {"retrain": (), "random_label": ("audit_page",)},
                   first_only=True),
@@ -435,8 +437,8 @@ def forget_cka(sim: pd.DataFrame) -> pd.DataFrame:
     return sim[(sim["split"] == "forget") & (sim["reference"] == "original")]
 
 
-def depth_inputs(page: PageReader, stack: Mapping[str, pd.DataFrame], models: Sequence[str]
-                 ) -> tuple[list, Callable[[Any, Any], dict]]:
+def depth_inputs(page: PageReader, stack: Mapping[str, pd.DataFrame], models: Sequence[str],
+                 flat: pd.DataFrame | None = None) -> tuple[list, Callable[[Any, Any], dict]]:
     """Claim C7's inputs for :func:`judge_cells`: ``(cells, inputs)``, ``inputs(seed,
     forget)`` giving ``verdict(cka=, retain_acc=, forget_acc=, draws=)`` of one cell, or of
     the means with ``(None, None)`` (e.g. for ``claims.depth_forgetting``): the draws are
@@ -445,17 +447,23 @@ def depth_inputs(page: PageReader, stack: Mapping[str, pd.DataFrame], models: Se
     ``stack["sim"]``), output test-retain and test-forget accuracy per method
     (``stack["accuracy"]``) and the bootstrap draws of each of
     ``models``' CKA (:func:`illusion.experiments.stage_cka_draws`, every model of a cell on
-    the same resamples of the same images; on the means, the cells' draws averaged)."""
-    sim = forget_cka(stack["sim"])
+    the same resamples of the same images; on the means, the cells' draws averaged).
+
+    With ``flat`` (:func:`illusion.experiments.stage_cka_flat` of every cell, stacked by
+    :meth:`PageReader.per_cell`), the CKA is the flattened maps' instead, and ``draws`` is
+    ``None``: the criterion then compares the point values (no interval is computed)."""
+    sim = forget_cka(stack["sim"]) if flat is None else flat
     pivot = lambda t: t.pivot_table(index="method", columns="stage", values="cka",  # noqa: E731
                                     sort=False)
     cka = pivot(sim)  # mean over the cells
     accuracy = stack["accuracy"]
-    draws = {(s, ForgetSet(f)): stage_cka_draws(page.model("original", s, f),
-                                                page.models(models, s, f), f, seed=IMAGE_SEED)
-             for s, f in page.cells}
-    mean_draws = {m: {st: np.mean([d[m][st] for d in draws.values()], axis=0)
-                      for st in cka.columns} for m in models}
+    draws = None if flat is not None else {
+        (s, ForgetSet(f)): stage_cka_draws(page.model("original", s, f),
+                                           page.models(models, s, f), f, seed=IMAGE_SEED)
+        for s, f in page.cells}
+    mean_draws = None if draws is None else {
+        m: {st: np.mean([d[m][st] for d in draws.values()], axis=0) for st in cka.columns}
+        for m in models}
 
     def inputs(seed, forget) -> dict:
         if seed is None:
@@ -464,7 +472,8 @@ def depth_inputs(page: PageReader, stack: Mapping[str, pd.DataFrame], models: Se
                     "forget_acc": means["test_forget"]}
         here = lambda t: t[(t["seed"] == seed) & (t["forget"] == forget)]  # noqa: E731
         acc = here(accuracy).set_index("method")
-        return {"cka": pivot(here(sim)), "draws": draws[(seed, forget)],
+        return {"cka": pivot(here(sim)),
+                "draws": None if draws is None else draws[(seed, forget)],
                 "retain_acc": acc["test_retain"], "forget_acc": acc["test_forget"]}
 
     return list(dict.fromkeys(zip(sim["seed"], sim["forget"]))), inputs

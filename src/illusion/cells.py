@@ -11,7 +11,8 @@ row are the same cached artifact.
 ``EXTRAS`` maps a name to ``fn(tm, original, cell, cache) -> dict`` of scalar columns; an
 extra also leaves its artifacts in the cache (per-stage features, relearning curves), which is
 how a sweep feeds the notebooks that read them. Shipped: ``feature_drift``, ``stage_cka``,
-``stage_cka_draws``, ``stage_probes``, ``relearn``, ``attack_calibration``, ``audit_page``;
+``stage_cka_draws``, ``stage_cka_flat``, ``stage_probes``, ``relearn``, ``attack_calibration``,
+``audit_page``;
 register a new one here with :func:`register_extra` (Ray workers import this module through
 the sweep's tasks).
 """
@@ -31,7 +32,7 @@ from .audit.demo import audit_demo
 from .cache import ArtifactCache
 from .catalog import ForgetSet
 from .experiments import (EVALUATION_RECORD, feature_drift, method_row, stage_cka_draws,
-                          stage_probes, stage_similarity)
+                          stage_cka_flat, stage_probes, stage_similarity)
 from .methods import hparams_for, resolve_method
 from .metrics import METRICS_VERSION
 from .pipeline import (STARTS, TrainedModel, cached_features, cached_stage_features, train_or_load,
@@ -48,7 +49,8 @@ START_HPARAMS = {"cmf_original": "cmf_finetune"}
 # Rows that are models rather than unlearning methods: the original (a row of every grid) and
 # [A]'s CMF original (a row when listed), each evaluated with the cell's forget set
 MODELS = ("original", "cmf_original")
-STAGE_EXTRAS = {"stage_cka", "stage_cka_draws", "stage_probes"}  # extras that read per-stage features
+# extras that read per-stage (pooled) features
+STAGE_EXTRAS = {"stage_cka", "stage_cka_draws", "stage_probes"}
 
 
 def summarise(table: pd.DataFrame, columns: Sequence[str], by: str | list[str] = "method"
@@ -140,6 +142,15 @@ def _stage_cka_draws(tm: TrainedModel, original: TrainedModel, cell: Cell,
     only loads them."""
     stage_cka_draws(original, {cell.label: tm}, cell.forget, seed=IMAGE_SEED, cache=cache)
     return {}
+
+
+@register_extra("stage_cka_flat")
+def _stage_cka_flat(tm: TrainedModel, original: TrainedModel, cell: Cell,
+                    cache: ArtifactCache) -> dict:
+    """``stage_cka_flat_forget_<stage>``: linear CKA to the original per stage on the
+    flattened stage maps of the forget classes' test images (``stage_cka``'s variant)."""
+    table = stage_cka_flat(original, {cell.label: tm}, cell.forget, cache=cache)
+    return {f"stage_cka_flat_forget_{r.stage}": r.cka for r in table.itertuples()}
 
 
 @register_extra("stage_probes")

@@ -17,17 +17,17 @@ import torch
 from .attacks import relearn_scores
 from .cache import ArtifactCache
 from .evaluation import evaluate, head_parameters, output_accuracy, probe_per_stage
-from .features import FeatureSet
+from .features import FeatureSet, flat_stage_grams
 from .methods.classifier_only import nc_flip_head
-from .metrics import METRICS_VERSION, linear_cka, split_mask
+from .metrics import METRICS_VERSION, gram_cka, linear_cka, split_mask
 from .pipeline import TrainedModel, cached_features, cached_stage_features
 from .stats import (IMAGE_SEED, RESAMPLES, CKAReference, accuracy_gap, cka_draws, mean_interval,
                     resample_weights, subset_gap)
 
-__all__ = ["EVALUATION_RECORD", "GAP_COLUMNS", "depth_tables", "evaluation_record", "feature_drift", "flatten",
-           "flip_curve", "gap_columns", "gap_means", "lead_means", "method_row",
-           "readout_gaps", "relearn_leads", "stage_cka_draws", "stage_probes",
-           "stage_similarity"]
+__all__ = ["EVALUATION_RECORD", "FLAT_CKA_IMAGES", "GAP_COLUMNS", "depth_tables",
+           "evaluation_record", "feature_drift", "flatten", "flip_curve", "gap_columns",
+           "gap_means", "lead_means", "method_row", "readout_gaps", "relearn_leads",
+           "stage_cka_draws", "stage_cka_flat", "stage_probes", "stage_similarity"]
 
 
 # What an evaluation record holds, beyond its metrics' definitions (METRICS_VERSION):
@@ -281,6 +281,65 @@ def stage_probes(models: dict[str, TrainedModel], forget: Sequence[int], seed: i
         record, _ = cache.get_or_create("stage_probe", spec, build)
         rows += [{"method": name, "stage": stage, "probe_test_retain": r["test_retain"],
                   "probe_test_forget": r["test_forget"]} for stage, r in record.items()]
+    return pd.DataFrame(rows)
+
+
+# The most forget-class test images that flattened-map CKA reads: its Gram matrices are N x N
+# (72 MB each in float64 at 3000, the size of a 3-class forget set of a 10-class test set).
+FLAT_CKA_IMAGES = 3000
+
+
+def _flat_cka_images(tm: TrainedModel, forget: Sequence[int], max_images: int,
+                     seed: int) -> torch.Tensor:
+    """The forget classes' test images, in test-set order: all of them when there are at most
+    ``max_images``, else ``max_images`` of them drawn with ``seed``."""
+    idx = torch.nonzero(split_mask(tm.data.y_test, forget)).squeeze(1)
+    if len(idx) > max_images:
+        pick = torch.randperm(len(idx), generator=torch.Generator().manual_seed(seed))
+        idx = idx[pick[:max_images]].sort().values
+    return tm.data.x_test[idx]
+
+
+def stage_cka_flat(original: TrainedModel, models: dict[str, TrainedModel],
+                   forget: Sequence[int], seed: int = IMAGE_SEED,
+                   max_images: int = FLAT_CKA_IMAGES,
+                   cache: ArtifactCache | None = None) -> pd.DataFrame:
+    """Linear CKA of every model to the original per stage on the **flattened** stage maps
+    (N, C·H·W) of the forget classes' test images: the variant of :func:`stage_similarity`'s
+    pooled reading that claim C7's page reports (pooled is the reference, as in UUEF's code).
+    One row per (``method``, ``stage``) with ``cka`` and ``images`` (N).
+
+    All the forget classes' test images are read when there are at most ``max_images``
+    (3000: a 3-class forget set of a 10-class test set), else a subset of ``max_images`` drawn
+    with ``seed``. Each stage's N x N Gram matrices are filled in float64 from batched forward
+    passes, 1000 images at a time (:func:`illusion.features.flat_stage_grams`), holding the
+    maps of at most two such blocks, and CKA is read from them
+    (:func:`illusion.metrics.gram_cka`). Maps are extracted under bfloat16 autocast when the
+    model's profile trains under it, the rule of :func:`illusion.pipeline.cached_stage_features`. Each model's values are cached (kind
+    ``stage_cka_flat``), keyed by both models' specs, the forget set and the image choice; the
+    original's Grams are computed once per call, and only when some model's values are missing.
+    """
+    cache = cache or ArtifactCache()
+    x = _flat_cka_images(original, forget, max_images, seed)  # (N, C, H, W) uint8
+    reference: dict[str, torch.Tensor] = {}  # the original's Grams, built at most once
+
+    def grams(tm: TrainedModel) -> dict[str, torch.Tensor]:
+        return flat_stage_grams(tm.model, tm.data, x, bf16=tm.bf16)
+
+    rows = []
+    for name, tm in models.items():
+        spec = {"model": tm.spec, "kind": tm.kind, "original": original.spec,
+                "forget": sorted(forget), "images": {"max": max_images, "seed": seed},
+                "bf16": tm.bf16, "metrics": METRICS_VERSION}
+
+        def build(tm: TrainedModel = tm) -> dict:
+            reference.update(reference or grams(original))
+            return {"cka": {stage: gram_cka(reference[stage], g)
+                            for stage, g in grams(tm).items()}, "images": len(x)}
+
+        record, _ = cache.get_or_create("stage_cka_flat", spec, build)
+        rows += [{"method": name, "stage": stage, "cka": v, "images": record["images"]}
+                 for stage, v in record["cka"].items()]
     return pd.DataFrame(rows)
 
 

@@ -132,11 +132,16 @@ METRIC_DEVIATIONS: tuple[MetricDeviation, ...] = (
         "residual stages) of the original and the unlearned model, on all test images of the "
         "forget classes at once (a multi-class forget set pools its classes), with a paired "
         "95% bootstrap interval over those images",
-        "pooled features keep every stage's features small on a 2-core CPU; one CKA over the "
-        "whole set avoids the bias of averaging per-batch CKA; flattened maps, which some "
-        "layer-similarity work uses, are the open alternative",
-        measured_by="not measured yet: CKA on flattened stage maps of the cpu models is not "
-                    "computed in this build"),
+        "pooled features keep every stage's features small on a 2-core CPU and follow UUEF's "
+        "code; one CKA over the whole set avoids the bias of averaging per-batch CKA. "
+        "Flattened maps (N, C*H*W), which some layer-similarity work uses, keep where in the "
+        "image a channel responds; they are measured as a labelled variant, not the reference",
+        measured_by="the C7 page's variant reading: pooled and flattened-map CKA to the "
+                    "original per (method, stage) on the forget classes' test images (all of "
+                    "them up to 3000; illusion.experiments.stage_cka_flat), means over the "
+                    "cells, and the headline criterion re-applied to the flattened values on "
+                    "point comparisons (no bootstrap interval), its verdict beside the "
+                    "pooled one"),
     MetricDeviation(
         "forget-row duality distance (claim C3)",
         "[A]'s evaluation/nc_cmf.py: 1 - cos(w_c, mu_c - mu_G), mu_G the sample mean of the "

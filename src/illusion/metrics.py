@@ -15,8 +15,9 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-__all__ = ["class_means", "knn_accuracy", "linear_cka", "linear_probe", "linear_probes",
-           "mia_efficacy", "mia_loss_attack", "ncc_accuracy", "neural_collapse", "split_mask"]
+__all__ = ["class_means", "gram_cka", "knn_accuracy", "linear_cka", "linear_probe",
+           "linear_probes", "mia_efficacy", "mia_loss_attack", "ncc_accuracy", "neural_collapse",
+           "split_mask"]
 
 
 # Bump when a metric's definition or solver changes: cached evaluation records carry it in
@@ -258,6 +259,26 @@ def linear_cka(x: torch.Tensor, y: torch.Tensor) -> float:
     num = torch.linalg.matrix_norm(y.T @ x) ** 2
     den = torch.linalg.matrix_norm(x.T @ x) * torch.linalg.matrix_norm(y.T @ y)
     return float("nan") if den == 0 else (num / den).item()
+
+
+def _centre_gram(k: torch.Tensor) -> torch.Tensor:
+    """H K H with H = I - 11ᵀ/n: the Gram matrix of the centred features."""
+    k = k.double()
+    return k - k.mean(0, keepdim=True) - k.mean(1, keepdim=True) + k.mean()
+
+
+def gram_cka(gram_x: torch.Tensor, gram_y: torch.Tensor) -> float:
+    """Linear CKA from the (N, N) Gram matrices K = X Xᵀ and L = Y Yᵀ of two feature matrices
+    on the same samples: ⟨HKH, HLH⟩_F / (‖HKH‖_F ‖HLH‖_F) in float64, which equals
+    :func:`linear_cka` of X and Y whatever their widths (for features too wide to multiply
+    as Xᵀ X, e.g. flattened feature maps)."""
+    shape = gram_x.shape
+    if shape != gram_y.shape or len(shape) != 2 or shape[0] != shape[1]:
+        raise ValueError(f"CKA needs two N x N Gram matrices: {tuple(shape)} vs "
+                         f"{tuple(gram_y.shape)}")
+    kc, lc = _centre_gram(gram_x), _centre_gram(gram_y)
+    den = torch.linalg.matrix_norm(kc) * torch.linalg.matrix_norm(lc)
+    return float("nan") if den == 0 else ((kc * lc).sum() / den).item()
 
 
 # ---------------------------------------------------------------------------- MIA

@@ -6,8 +6,10 @@ comparisons only: each baseline against Retrain, each EC model against the origi
 plug-in X+EC against its base X, plus EC's own output-level forgetting. The project's earlier
 test (an absolute CKA cut of 0.9 for "superficial", and EC below *every* retain-preserving
 baseline at every stage) is the labelled stronger reading (:class:`DepthForgettingStronger`).
-CKA is read on globally pooled stage features of the forget classes' test images; [B] and
-UUEF flatten the maps (a departure listed on the Fidelity page).
+CKA is read on globally pooled stage features of the forget classes' test images, as UUEF's
+public code pools ([B]'s own computation could not be read; the Fidelity page lists it). The
+C7 page also applies :func:`depth_forgetting` to CKA on the flattened stage maps, without
+draws (point comparisons), as a labelled variant reading.
 """
 
 from __future__ import annotations
