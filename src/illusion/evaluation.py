@@ -22,8 +22,8 @@ from .metrics import (knn_accuracy, linear_cka, linear_probe, linear_probes, mia
                       mia_loss_attack, ncc_accuracy, neural_collapse, split_mask)
 from .models import create_model
 
-__all__ = ["PROBE_FITS", "cka_per_stage", "evaluate", "evaluate_checkpoint", "head_parameters", "nc_tracker",
-           "output_accuracy", "probe_per_stage"]
+__all__ = ["PROBE_FITS", "cka_per_stage", "evaluate", "evaluate_checkpoint", "head_parameters",
+           "nc_tracker", "output_accuracy", "probe_per_stage"]
 
 
 # How many times the linear probe is fitted per evaluation (each with its own generator,

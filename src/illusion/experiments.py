@@ -315,9 +315,11 @@ def stage_cka_flat(original: TrainedModel, models: dict[str, TrainedModel],
     passes, 1000 images at a time (:func:`illusion.features.flat_stage_grams`), holding the
     maps of at most two such blocks, and CKA is read from them
     (:func:`illusion.metrics.gram_cka`). Maps are extracted under bfloat16 autocast when the
-    model's profile trains under it, the rule of :func:`illusion.pipeline.cached_stage_features`. Each model's values are cached (kind
+    model's profile trains under it, the rule of
+    :func:`illusion.pipeline.cached_stage_features`. Each model's values are cached (kind
     ``stage_cka_flat``), keyed by both models' specs, the forget set and the image choice; the
-    original's Grams are computed once per call, and only when some model's values are missing.
+    original's Grams are computed once per call, and only when some model's values are missing
+    (the sweep's extra calls once per model, so a cell computes them once per model).
     """
     cache = cache or ArtifactCache()
     x = _flat_cka_images(original, forget, max_images, seed)  # (N, C, H, W) uint8
