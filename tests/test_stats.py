@@ -245,7 +245,7 @@ def test_fits_gap_carries_the_fits_noise():
     assert (same.estimate, same.low, same.high) == (100.0, 100.0, 100.0)
 
 
-def test_fits_gap_widens_the_image_only_interval():
+def test_fits_gap_estimate_spread_and_determinism():
     rng = np.random.default_rng(0)
     n = 300
     base = rng.random(n) < 0.6

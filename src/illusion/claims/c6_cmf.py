@@ -115,7 +115,8 @@ def cmf_representation(table: pd.DataFrame, methods: Sequence[str],
     moved_all = _which(details["moved"].to_dict(), True)
     text = (f"{label}{where}. CMF moved forgetting into the representation for "
             f"{names(moved_all, 'no method')}"
-            + (" (each against its base method at the same learning rates)" if base else "") + "; of [A]'s key cases "
+            + (" (each against its base method at the same learning rates)" if base else "")
+            + "; of [A]'s key cases "
             f"({names(c.below_retrain)}), {names(passed)} met the criterion (Retrain's probe /"
             f" NCC test-forget accuracy: {_pct(ref['probe'])} / {_pct(ref['ncc'])}). "
             + (f"As [A] reports, {names(agree)} forgot little (output test-forget "
