@@ -89,11 +89,12 @@ def test_book_grid_is_the_union_of_the_pages():
                   if k == "lr" or k.endswith("_lr")}
     assert book.book_grid("cpu", pages=["C1"]).cells[0].extras == ()
     paper = book.book_grid("paper")
-    # every cell has every label (C6's @A rows included) but C6's ablation rows (the tuned
-    # +CMF variants and their same-learning-rate controls), which only the first cell has;
-    # RL+CMF stays everywhere because C5 attacks it in every cell
-    first_only = {f"{m}{v}" for m in CMF_BASES for v in ("+cmf", "@cmf-lr")} - {
-        "random_label+cmf"}
+    # every cell has every label (C6's @A rows included) but the ablations' rows, which only
+    # the first cell has: C6's (the tuned +CMF variants and their same-learning-rate
+    # controls; RL+CMF stays everywhere because C5 attacks it in every cell) and C7's EC
+    # layer weights
+    first_only = ({f"{m}{v}" for m in CMF_BASES for v in ("+cmf", "@cmf-lr")}
+                  - {"random_label+cmf"}) | {"ec_ramp", "ec_output_only"}
     n_cells = len(book.grid_cells("paper"))
     assert len(paper.cells) == (len(set(labels) - first_only) * n_cells + len(first_only))
     assert by_label["scrub@cmf-lr"].method == "scrub"
@@ -106,15 +107,16 @@ def test_book_grid_is_the_union_of_the_pages():
 def test_later_cells_compute_only_what_a_page_reads_there():
     """The first cell has every label and extra; a later cell drops the extras that pages read
     in the first cell only (the audit page's) and the labels only the first cell's pages read
-    (C6's ablation); C6's @A rows give the claim's verdict, so they run everywhere."""
+    (C6's and C7's ablations); C6's @A rows give the claim's verdict, so they run everywhere."""
     grid = book.book_grid("cpu")
     cells = book.grid_cells("cpu")
     by_cell = {c: {x.label: x for x in grid.cells if (x.seed, x.forget) == c} for c in cells}
     first, later = by_cell[cells[0]], by_cell[cells[1]]
     assert set(first) == {lab for p in book.PAGES.values() for lab in p.labels}
     ablation = {f"{m}{v}" for m in CMF_BASES for v in ("+cmf", "@cmf-lr")}
-    # C6's ablation runs in the first cell only; C5 still attacks RL+CMF everywhere
-    assert set(first) - set(later) == ablation - {"random_label+cmf"}
+    # C6's and C7's ablations run in the first cell only; C5 still attacks RL+CMF everywhere
+    assert set(first) - set(later) == (ablation - {"random_label+cmf"}
+                                       | {"ec_ramp", "ec_output_only"})
     assert {f"{m}+cmf@A" for m in CMF_BASES} <= set(later)
     assert all(set(by_cell[c]) == set(later) for c in cells[1:])
     assert "audit_page" in first["random_label"].extras

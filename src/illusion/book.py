@@ -149,7 +149,9 @@ PAGES: dict[str, Page] = {
                                     **_reads(("retrain", "random_label", "neggrad_plus", "scrub",
                                               "salun", "ec", "random_label+ec"),
                                              (*_DEPTH, "stage_cka_flat")),
-                                    **_reads(("ec_ramp", "ec_output_only"), ("stage_cka",))}),
+                                    **_reads(("ec_ramp", "ec_output_only"), ("stage_cka",))},
+               # the layer-weight ablation: no verdict reads it, shown in the first cell
+               first_only=("ec_ramp", "ec_output_only")),
     "audit": Page("09_audit", {"retrain": (), "random_label": ("audit_page",)},
                   first_only=True),
     # the models on which the metric deviations' effects are measured

@@ -24,7 +24,7 @@ from .pipeline import TrainedModel, cached_features, cached_stage_features
 from .stats import (IMAGE_SEED, RESAMPLES, CKAReference, accuracy_gap, cka_draws, mean_interval,
                     resample_weights, subset_gap)
 
-__all__ = ["EVALUATION_RECORD", "FLAT_CKA_IMAGES", "GAP_COLUMNS", "depth_tables",
+__all__ = ["EVALUATION_RECORD", "FLAT_CKA_IMAGES", "GAP_COLUMNS", "ablation_table", "depth_tables",
            "evaluation_record", "feature_drift", "flatten", "flip_curve", "gap_columns",
            "gap_means", "lead_means", "method_row", "readout_gaps", "relearn_leads",
            "stage_cka_draws", "stage_cka_flat", "stage_probes", "stage_similarity"]
@@ -367,13 +367,26 @@ def flip_curve(original: TrainedModel, forget: Sequence[int], ratios: Sequence[f
     return pd.DataFrame(rows)
 
 
+def ablation_table(original: TrainedModel, models: dict[str, TrainedModel],
+                   forget: Sequence[int], cache: ArtifactCache | None = None) -> pd.DataFrame:
+    """One cell's ablation table (C7's EC layer weights): per model (display name -> model),
+    the forget-class CKA of each stage to the original (:func:`stage_similarity`) and
+    ``test retain acc`` (%)."""
+    sim = stage_similarity(models, {"original": original}, forget, cache)
+    table = sim[sim["split"] == "forget"].pivot_table(index="method", columns="stage",
+                                                      values="cka", sort=False)
+    table["test retain acc"] = [output_accuracy(cached_features(models[k], cache),
+                                                forget)["test_retain"] for k in table.index]
+    return table
+
+
 def depth_tables(original: TrainedModel, models: dict[str, TrainedModel], main: Sequence[str],
-                 ablation: dict[str, str], forget: Sequence[int], seed: int = 0,
+                 forget: Sequence[int], seed: int = 0,
                  cache: ArtifactCache | None = None) -> dict[str, pd.DataFrame]:
     """Claim C7's tables for one cell: ``accuracy`` (output accuracy and time of the original
-    and every model), ``sim`` (per-stage CKA of the ``main`` models to the original and to Retrain),
-    ``probes`` (per-stage probes of the original and the ``main`` models) and ``ablation``
-    (per-stage CKA to the original of ``ablation``'s models, display name -> label)."""
+    and every model), ``sim`` (per-stage CKA of the ``main`` models to the original and to Retrain)
+    and ``probes`` (per-stage probes of the original and the ``main`` models). The layer-weight
+    ablation's CKA is :func:`stage_similarity` of its models, read in the first cell only."""
     picked = {k: models[k] for k in main}
     return {
         "accuracy": pd.DataFrame([{"method": name, "seconds": tm.seconds,
@@ -381,6 +394,4 @@ def depth_tables(original: TrainedModel, models: dict[str, TrainedModel], main: 
                                   for name, tm in {"original": original, **models}.items()]),
         "sim": stage_similarity(picked, {"original": original, "retrain": models["retrain"]},
                                 forget, cache),
-        "probes": stage_probes({"original": original, **picked}, forget, seed, cache),
-        "ablation": stage_similarity({k: models[v] for k, v in ablation.items()},
-                                     {"original": original}, forget, cache)}
+        "probes": stage_probes({"original": original, **picked}, forget, seed, cache)}
