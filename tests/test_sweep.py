@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import os
 from pathlib import Path
 
 import numpy as np
@@ -11,7 +12,7 @@ import pytest
 import yaml
 
 from illusion import book, cells, cli, sweep
-from illusion.cache import ArtifactCache
+from illusion.cache import ArtifactCache, running_builds
 from illusion import data as idata
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -340,10 +341,56 @@ def test_a_log_that_is_not_a_terminal_gets_one_line_per_finished_cell(monkeypatc
 def test_progress_line_time_left():
     cell = cells.Cell("fashion_mnist", "cpu", 1, (2, 4, 8), "scrub", "scrub")
     line = sweep.progress_line(37, 130, cell, {"status": "run", "wall_seconds": 41.6},
-                               elapsed=600.0, computed=20, left=93)
-    assert line == "[37/130] run seed=1 forget=2+4+8 scrub (42 s); about 46 min left"
-    assert sweep.progress_line(1, 2, cell, {"status": "failed"}, 10.0, 1, 1).endswith(
+                               eta=46 * 60.0, now="unlearned x2, relearn")
+    assert line == ("[37/130] run seed=1 forget=2+4+8 scrub (42 s); about 46 min left; "
+                    "now: unlearned x2, relearn")
+    assert sweep.progress_line(1, 2, cell, {"status": "failed"}, 10.0).endswith(
         "failed seed=1 forget=2+4+8 scrub; about 10 s left")
+    assert sweep.progress_line(1, 2, cell, {}, float("nan")).endswith("; time left unknown")
+    assert sweep.progress_line(2, 2, cell, {}, 0.0, now="relearn").endswith("scrub; done")
+
+
+def test_time_left_reads_each_labels_recorded_seconds():
+    took = {"scrub": [30.0, 50.0], "retrain": [100.0]}
+    # scrub at its own mean (40), an untimed label at the mean of all (60), on two workers
+    assert sweep.time_left(["scrub", "scrub", "ec"], took, workers=2) == pytest.approx(70.0)
+    assert sweep.time_left(["retrain"], took, workers=4) == pytest.approx(100.0)  # one left
+    assert sweep.time_left([], took, workers=2) == 0.0
+    assert math.isnan(sweep.time_left(["scrub"], {}, workers=2))
+
+
+def test_running_kinds_while_a_build_runs(tmp_path):
+    cache = ArtifactCache(tmp_path)
+    seen = []
+
+    def build():
+        seen.append(sweep.running_kinds(tmp_path))
+        cache.get_or_create("features", {"inner": 1}, lambda: seen.append(
+            sweep.running_kinds(tmp_path)) or {"x": 1})
+        return {"y": 2}
+
+    cache.get_or_create("unlearned", {"outer": 1}, build)
+    assert seen == ["unlearned", "unlearned, features"]
+    assert sweep.running_kinds(tmp_path) == ""  # markers removed once built
+    with pytest.raises(RuntimeError):
+        cache.get_or_create("relearn", {}, lambda: (_ for _ in ()).throw(RuntimeError("x")))
+    assert sweep.running_kinds(tmp_path) == ""  # and when the build fails
+
+
+def test_running_builds_skip_a_dead_process_marker(tmp_path):
+    import json
+    import socket
+    folder = tmp_path / "running"
+    folder.mkdir()
+    dead = {"kind": "relearn", "key": "k", "pid": 2 ** 22 + 12345, "host": socket.gethostname(),
+            "since": 1.0}
+    alive = {**dead, "kind": "evaluation", "pid": os.getpid(), "since": 2.0}
+    elsewhere = {**dead, "kind": "unlearned", "host": "another-node", "since": 3.0}
+    for n, record in enumerate((dead, alive, elsewhere)):
+        (folder / f"{n}.json").write_text(json.dumps(record))
+    (folder / "torn.json").write_text("{")  # being written
+    assert [r["kind"] for r in running_builds(tmp_path)] == ["evaluation", "unlearned"]
+    assert sweep.running_kinds(tmp_path) == "evaluation, unlearned"
 
 
 def test_stage_cka_draws_extra_feeds_the_depth_page(tiny_profile, cache):

@@ -11,7 +11,9 @@ run leaves no artifact behind; a ``filelock`` makes concurrent processes build i
 
 Every build appends one JSON line to ``<root>/builds.jsonl``: kind, key, wall seconds and
 *self* seconds (wall minus the artifacts built inside it, e.g. an evaluation's features), so
-:func:`build_log` can say where the time of a cold run went (``bench/book_time.py``).
+:func:`build_log` can say where the time of a cold run went (``bench/book_time.py``). While it
+runs, a build leaves a small marker in ``<root>/running/``, so that :func:`running_builds` can
+tell a sweep's progress line which kinds of artifact are being built now.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import socket
 import tempfile
 import threading
 import time
@@ -30,9 +33,12 @@ from filelock import FileLock
 
 from . import __version__
 
-__all__ = ["ArtifactCache", "Checkpoint", "build_log", "cache_root", "spec_key"]
+__all__ = ["ArtifactCache", "Checkpoint", "build_log", "cache_root", "running_builds",
+           "spec_key"]
 
 LOG_NAME = "builds.jsonl"
+RUNNING = "running"  # folder of the markers of the builds in progress
+_HOST = socket.gethostname()
 _nesting = threading.local()  # stack of child-build seconds, one entry per build in progress
 
 
@@ -149,6 +155,7 @@ class ArtifactCache:
                 return found, True
             stack = _nesting.__dict__.setdefault("stack", [])
             stack.append(0.0)
+            marker = self._mark_running(kind, spec_key(kind, spec))
             start = time.perf_counter()
             try:
                 payload = build()
@@ -157,11 +164,22 @@ class ArtifactCache:
                 children = stack.pop()
                 if stack:
                     stack[-1] += wall
+                marker.unlink(missing_ok=True)
             self.save(kind, spec, payload)
             self._log({"kind": kind, "key": spec_key(kind, spec), "seconds": round(wall, 3),
                        "self_seconds": round(wall - children, 3), "pid": os.getpid(),
                        "time": time.time()})
             return payload, False
+
+    def _mark_running(self, kind: str, key: str) -> Path:
+        """Write the marker of a build in progress (removed when it ends, however it ends)."""
+        folder = self.root / RUNNING
+        folder.mkdir(parents=True, exist_ok=True)
+        path = folder / f"{kind}.{key}.{os.getpid()}.json"
+        record = {"kind": kind, "key": key, "pid": os.getpid(), "host": _HOST,
+                  "since": time.time()}
+        _atomic_write(path, lambda fh: fh.write(json.dumps(record).encode()))
+        return path
 
     def _log(self, entry: dict) -> None:
         # one short O_APPEND write per line: concurrent writers do not interleave lines
@@ -175,3 +193,32 @@ def build_log(root: str | Path | None = None) -> list[dict]:
     if not path.exists():
         return []
     return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line]
+
+
+def _alive(pid: int) -> bool:
+    if pid <= 0:  # os.kill(0 or -1, ...) would address a process group
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process: it exists
+        return True
+    return True
+
+
+def running_builds(root: str | Path | None = None) -> list[dict]:
+    """The builds in progress in a cache, oldest first: ``{"kind", "key", "pid", "host",
+    "since"}`` each. A marker left by a process of this host that no longer runs (killed
+    mid-build) is skipped; an unreadable marker (being written) too."""
+    folder = Path(root if root is not None else cache_root()) / RUNNING
+    found = []
+    for path in folder.glob("*.json") if folder.is_dir() else []:
+        try:
+            record = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            continue
+        if record.get("host") == _HOST and not _alive(int(record.get("pid", -1))):
+            continue
+        found.append(record)
+    return sorted(found, key=lambda r: r.get("since", 0.0))

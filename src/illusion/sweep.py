@@ -51,14 +51,15 @@ from tqdm.auto import tqdm
 
 from . import data as idata
 from .book import book_grid
-from .cache import ArtifactCache, _atomic_write, cache_root
+from .cache import ArtifactCache, _atomic_write, cache_root, running_builds
 from .catalog import ForgetSet
 from .cells import EXTRAS, KIND, Cell, Grid, cell_spec, run_cell, start_of, summarise
 from .methods import available, create_method
 from .pipeline import STARTS, train_or_load
 from .profiles import PROFILES, get_profile
 
-__all__ = ["check_data", "load_grid", "load_results", "parse_grid", "progress_line",
+__all__ = ["check_data", "load_grid", "load_results", "parse_grid", "progress_line", "time_left",
+           "running_kinds",
            "resolve_grid", "results_path", "run_sweep", "summary_table", "sweep_report",
            "write_results"]
 
@@ -66,6 +67,7 @@ GRID_KEYS = ("name", "profile", "dataset", "seeds", "forget_sets", "methods", "e
 ENTRY_KEYS = ("method", "label", "hparams", "extras")
 # Submission order, slowest kinds first so that no worker idles at the tail (others: 1).
 PRIORITY = {"retrain": 0, "original": 2}
+TICK = 5.0  # seconds between refreshes of the progress bar's "now" while no cell finishes
 IDENTITY = ("dataset", "profile", "seed", "forget", "n_forget", "method", "base_method",
             "status", "seconds", "wall_seconds")
 
@@ -286,9 +288,10 @@ def _start_ray(address: str | None, max_parallel: int | None, root: Path) -> Non
 
 
 def _execute(grid: Grid, todo: list[int], root: Path, address: str | None,
-             max_parallel: int | None) -> Iterator[tuple[int, dict]]:
+             max_parallel: int | None) -> Iterator[tuple[int, dict] | None]:
     """Run the cells ``todo`` (indices into ``grid.cells``) on Ray; yield ``(index, row or
-    {"error": ...})`` as they finish. Starts Ray unless it runs already, and stops it then."""
+    {"error": ...})`` as they finish, and ``None`` every :data:`TICK` seconds in which none
+    did. Starts Ray unless it runs already, and stops it then."""
     import ray
 
     started = not ray.is_initialized()
@@ -302,7 +305,7 @@ def _execute(grid: Grid, todo: list[int], root: Path, address: str | None,
 
 
 def _schedule(grid: Grid, todo: list[int], root: str,
-              max_parallel: int | None) -> Iterator[tuple[int, dict]]:
+              max_parallel: int | None) -> Iterator[tuple[int, dict] | None]:
     import ray
 
     cells = grid.cells
@@ -332,7 +335,9 @@ def _schedule(grid: Grid, todo: list[int], root: str,
                 ref = run.options(name=f"cell {cell.describe()}").remote(
                     cell, grid.extras, root, None if gpu else 1, prepared[cell.group])
             pending[ref] = (what, key)
-        done, _ = ray.wait(list(pending), num_returns=1)
+        done, _ = ray.wait(list(pending), num_returns=1, timeout=TICK)
+        if not done:
+            yield None  # nothing finished: the caller refreshes what is running
         for ref in done:
             what, key = pending.pop(ref)
             if what == "cell":
@@ -354,8 +359,10 @@ def run_sweep(grid: Grid, address: str | None = None, max_parallel: int | None =
     cluster (``"auto"``, ``"ray://host:10001"``); ``max_parallel`` also caps the tasks in
     flight. ``log`` receives one line per failed cell as it fails; ``on_cell`` one line per
     computed cell as it finishes (:func:`progress_line`: cells done of all, the cell, its
-    time, and the time left at the throughput so far), for a log that is not a terminal (the
-    progress bar, ``progress``, shows the same on one). Returns one row per cell in grid
+    time, the time left estimated from the recorded seconds of each label's cells
+    (:func:`time_left`) and the kinds of artifact being built now (:func:`running_kinds`)),
+    for a log that is not a terminal (the progress bar, ``progress``, shows the same on one,
+    its "now" refreshed every :data:`TICK` seconds). Returns one row per cell in grid
     order (module docstring); ``table.attrs["counts"]`` holds the run / cached / failed
     counts. Failed cells are not cached: the next run retries them.
     """
@@ -372,35 +379,76 @@ def run_sweep(grid: Grid, address: str | None = None, max_parallel: int | None =
             results[i] = {**found, "status": "cached"}
     check_data({grid.cells[i].dataset for i in todo})  # once, before any cell is submitted
     start = time.perf_counter()
+    workers = max_parallel or os.cpu_count() or 1
+    took: dict[str, list[float]] = {}  # label -> wall seconds of its cells computed so far
+    left = list(todo)
     with tqdm(total=len(grid.cells), initial=len(results), desc=grid.name, unit="cell",
               disable=not progress) as bar:
         if todo:
-            for n, (i, out) in enumerate(_execute(grid, todo, cache.root.resolve(), address,
-                                                  max_parallel), 1):
+            for item in _execute(grid, todo, cache.root.resolve(), address, max_parallel):
+                now = running_kinds(cache.root)
+                if item is None:  # a tick: only what is running changed
+                    bar.set_postfix_str(f"now: {now}" if now else "", refresh=True)
+                    continue
+                i, out = item
+                left.remove(i)
                 results[i] = {**out, "status": "failed" if "error" in out else "run"}
+                if isinstance(out.get("wall_seconds"), (int, float)):
+                    took.setdefault(grid.cells[i].label, []).append(float(out["wall_seconds"]))
                 if "error" in out and log is not None:
                     log(f"failed: {grid.cells[i].describe()}: {out['error']}")
-                bar.set_postfix_str(grid.cells[i].label, refresh=False)
+                eta = time_left([grid.cells[j].label for j in left], took, workers)
+                bar.set_postfix_str(f"{grid.cells[i].label}; {_left(eta)}; now: {now or '-'}",
+                                    refresh=False)
                 bar.update()
                 if on_cell is not None:
                     on_cell(progress_line(len(results), len(grid.cells), grid.cells[i],
-                                          results[i], time.perf_counter() - start, n,
-                                          len(todo) - n))
+                                          results[i], eta, now))
     return _table(grid, results)
 
 
-def progress_line(done: int, total: int, cell: Cell, row: Mapping, elapsed: float,
-                  computed: int, left: int) -> str:
+def time_left(labels: Sequence[str], took: Mapping[str, Sequence[float]],
+              workers: int) -> float:
+    """Seconds the cells still to compute (their ``labels``) should take on ``workers``
+    parallel workers, from the recorded wall seconds of the cells computed so far (``took``,
+    label -> seconds): each cell is estimated at the mean of its own label's cells (a label's
+    cells share their recipe across seeds and forget sets), else at the mean of all of them;
+    NaN before any cell was timed, 0 when none is left."""
+    if not labels:
+        return 0.0
+    every = [t for times in took.values() for t in times]
+    if not every:
+        return float("nan")
+    overall = sum(every) / len(every)
+    total = sum(sum(took[lb]) / len(took[lb]) if took.get(lb) else overall for lb in labels)
+    return total / max(1, min(workers, len(labels)))
+
+
+def _left(eta: float) -> str:
+    return ("time left unknown" if eta != eta else
+            f"about {eta / 60:.0f} min left" if eta >= 90 else f"about {eta:.0f} s left")
+
+
+def running_kinds(root: str | Path | None = None) -> str:
+    """The kinds of artifact being built now in a cache, with counts: ``"unlearned x2,
+    relearn"`` (:func:`illusion.cache.running_builds`); ``""`` when none."""
+    counts: dict[str, int] = {}
+    for record in running_builds(root):
+        counts[record["kind"]] = counts.get(record["kind"], 0) + 1
+    return ", ".join(k if n == 1 else f"{k} x{n}" for k, n in counts.items())
+
+
+def progress_line(done: int, total: int, cell: Cell, row: Mapping, eta: float,
+                  now: str = "") -> str:
     """One finished cell for a log: ``[37/130] run seed=0 forget=0 scrub (42 s); about 31
-    min left``, the time left being ``left`` cells at the mean wall time per cell of the
-    ``computed`` ones so far (``elapsed`` seconds; parallel cells share it)."""
+    min left; now: unlearned x2`` (``eta``: :func:`time_left`'s seconds; ``now``:
+    :func:`running_kinds`)."""
     took = row.get("wall_seconds")
     took = f" ({float(took):.0f} s)" if isinstance(took, (int, float)) else ""
-    eta = elapsed / computed * left if computed else float("nan")
-    when = ("done" if left == 0 else
-            f"about {eta / 60:.0f} min left" if eta >= 90 else f"about {eta:.0f} s left")
+    when = "done" if done == total else _left(eta)
     return (f"[{done}/{total}] {row.get('status', 'run')} seed={cell.seed} "
-            f"forget={ForgetSet(cell.forget)} {cell.label}{took}; {when}")
+            f"forget={ForgetSet(cell.forget)} {cell.label}{took}; {when}"
+            + (f"; now: {now}" if now and done < total else ""))
 
 
 def check_data(datasets: Sequence[str] | set[str]) -> None:
