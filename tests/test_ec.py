@@ -187,6 +187,31 @@ def test_stage_cka_flat_is_linear_cka_of_the_flattened_maps_and_cached(trained, 
     assert again.equals(df)
 
 
+def test_consecutive_calls_on_a_cell_compute_the_originals_part_once(trained, cache,
+                                                                     monkeypatch):
+    """The sweep calls stage_cka_flat and stage_cka_draws once per model of a cell: the
+    original's Grams and CKA reference are made by the first call only (experiments._LastOnly)."""
+    monkeypatch.setattr(experiments, "_FLAT_REFERENCE", experiments._LastOnly())
+    monkeypatch.setattr(experiments, "_DRAWS_REFERENCE", experiments._LastOnly())
+    seen, refs = [], []
+    real_grams, real_ref = experiments.flat_stage_grams, experiments.CKAReference
+    monkeypatch.setattr(experiments, "flat_stage_grams",
+                        lambda model, *a, **k: seen.append(model) or real_grams(model, *a, **k))
+    monkeypatch.setattr(experiments, "CKAReference",
+                        lambda *a: refs.append(1) or real_ref(*a))
+    others = []
+    for n in range(2):
+        tm = copy.copy(trained)
+        tm.spec = {**trained.spec, "method": f"copy-{n}"}  # another artifact, same weights
+        others.append(tm)
+        flat = stage_cka_flat(trained, {"m": tm}, [2], cache=cache)
+        draws = experiments.stage_cka_draws(trained, {"m": tm}, [2], resamples=20, cache=cache)
+        assert flat["cka"].to_numpy() == pytest.approx(1.0, abs=1e-9)
+        assert all(d == pytest.approx(1.0) for v in draws["m"].values() for d in v)
+    assert len(seen) == 3  # the original's Grams once, then each model's own (not 4)
+    assert len(refs) == len(trained.model.stage_names)  # one reference per stage, once
+
+
 def test_stage_cka_flat_draws_a_fixed_subset_above_its_cap(trained, cache):
     one = stage_cka_flat(trained, {"ec": trained}, [0, 1], max_images=5, cache=cache)
     assert set(one["images"]) == {5}

@@ -219,6 +219,40 @@ def test_cka_draws_equal_cka_of_the_resampled_rows():
         cka_draws(x, y[:50], w)
 
 
+def test_cka_draws_of_features_wider_than_the_images():
+    """Both ways of forming p @ K (through the features when they are narrower than the
+    images, else through the Gram matrix) give the CKA of the resampled rows."""
+    import torch
+
+    from illusion.metrics import linear_cka
+    from illusion.stats import _times_gram, cka_draws, resample_weights
+
+    rng = np.random.default_rng(5)
+    x, y = rng.normal(size=(12, 30)), rng.normal(size=(12, 4))  # wide x, narrow y
+    w = resample_weights(12, resamples=5, seed=1)
+    for row, value in zip(w, cka_draws(x, y, w)):
+        idx = np.repeat(np.arange(12), row.astype(int))
+        assert value == pytest.approx(linear_cka(torch.tensor(x[idx]), torch.tensor(y[idx])),
+                                      rel=1e-9)
+    p = w / w.sum(1, keepdims=True)
+    for z in (x, y):
+        assert _times_gram(p, z, z @ z.T) == pytest.approx(p @ (z @ z.T), rel=1e-12)
+
+
+def test_last_only_memo_keeps_one_entry():
+    from illusion.experiments import _LastOnly
+
+    made = []
+    memo = _LastOnly()
+
+    def make(v):
+        return lambda: made.append(v) or v
+
+    assert memo.get(("a",), make(1)) == 1 and memo.get(("a",), make(2)) == 1
+    assert memo.get(("b",), make(3)) == 3 and memo.get(("a",), make(4)) == 4
+    assert made == [1, 3, 4]
+
+
 def test_percentile_bounds():
     from illusion.stats import percentile_bounds
 

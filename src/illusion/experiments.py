@@ -15,7 +15,7 @@ import pandas as pd
 import torch
 
 from .attacks import relearn_scores
-from .cache import ArtifactCache
+from .cache import ArtifactCache, spec_key
 from .evaluation import evaluate, head_parameters, output_accuracy, probe_per_stage
 from .features import FeatureSet, flat_stage_grams
 from .methods.classifier_only import nc_flip_head
@@ -212,6 +212,28 @@ def stage_similarity(models: dict[str, TrainedModel], references: dict[str, Trai
     return pd.DataFrame(rows)
 
 
+class _LastOnly:
+    """A one-entry memo of this process: the value of the last key asked for. The sweep runs
+    a cell's rows one per task on worker processes it reuses, in cell order, so the
+    original's part of a per-model comparison (its Grams, its CKA reference) that one row
+    computed is reused by the next row of the same cell on that worker; one entry bounds the
+    memory (the multi-class cells' Grams are several hundred MB)."""
+
+    def __init__(self) -> None:
+        self.key: tuple | None = None
+        self.value = None
+
+    def get(self, key: tuple, make):
+        if key != self.key:
+            self.key, self.value = None, None  # let the old value go before making the new
+            self.value, self.key = make(), key
+        return self.value
+
+
+_DRAWS_REFERENCE = _LastOnly()  # stage_cka_draws: the original's CKAReference per stage
+_FLAT_REFERENCE = _LastOnly()  # stage_cka_flat: the original's flattened-map Grams
+
+
 def stage_cka_draws(original: TrainedModel, models: dict[str, TrainedModel],
                     forget: Sequence[int], stages: Sequence[str] | None = None,
                     seed: int = 0,
@@ -230,10 +252,12 @@ def stage_cka_draws(original: TrainedModel, models: dict[str, TrainedModel],
     extra computes them with the model's cell, and a notebook reads them back."""
     cache = cache or ArtifactCache()
     resamples = resamples or RESAMPLES
-    memo: dict = {}
+    memo = _DRAWS_REFERENCE.get(
+        (spec_key("original", original.spec), tuple(sorted(forget)), seed, resamples), dict)
 
     def reference(stage: str) -> tuple[np.ndarray, CKAReference]:
-        """The resamples and the original's part, built once and only when a draw is."""
+        """The resamples and the original's part, built once per process and cell (the
+        sweep's rows of a cell share it, :class:`_LastOnly`) and only when a draw is."""
         if not memo:
             memo["ref"] = cached_stage_features(original, cache)["test"]
             memo["mask"] = split_mask(original.data.y_test, forget).numpy()
@@ -318,12 +342,16 @@ def stage_cka_flat(original: TrainedModel, models: dict[str, TrainedModel],
     model's profile trains under it, the rule of
     :func:`illusion.pipeline.cached_stage_features`. Each model's values are cached (kind
     ``stage_cka_flat``), keyed by both models' specs, the forget set and the image choice; the
-    original's Grams are computed once per call, and only when some model's values are missing
-    (the sweep's extra calls once per model, so a cell computes them once per model).
+    original's Grams are computed only when some model's values are missing, and once per
+    process for consecutive calls on the same cell (the sweep's extra calls once per model,
+    on workers it reuses).
     """
     cache = cache or ArtifactCache()
     x = _flat_cka_images(original, forget, max_images, seed)  # (N, C, H, W) uint8
-    reference: dict[str, torch.Tensor] = {}  # the original's Grams, built at most once
+    # the original's Grams, built at most once per process and cell (:class:`_LastOnly`)
+    reference: dict[str, torch.Tensor] = _FLAT_REFERENCE.get(
+        (spec_key("original", original.spec), tuple(sorted(forget)), max_images, seed,
+         original.bf16), dict)
 
     def grams(tm: TrainedModel) -> dict[str, torch.Tensor]:
         return flat_stage_grams(tm.model, tm.data, x, bf16=tm.bf16)
