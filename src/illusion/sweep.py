@@ -39,7 +39,6 @@ from __future__ import annotations
 
 import logging
 import os
-import time
 from collections import deque
 from pathlib import Path
 from typing import Any, Callable, Iterator, Mapping, Sequence
@@ -58,10 +57,9 @@ from .methods import available, create_method
 from .pipeline import STARTS, train_or_load
 from .profiles import PROFILES, get_profile
 
-__all__ = ["check_data", "load_grid", "load_results", "parse_grid", "progress_line", "time_left",
-           "running_kinds",
-           "resolve_grid", "results_path", "run_sweep", "summary_table", "sweep_report",
-           "write_results"]
+__all__ = ["check_data", "load_grid", "load_results", "parse_grid", "progress_line",
+           "resolve_grid", "results_path", "run_sweep", "running_kinds", "summary_table",
+           "sweep_report", "time_left", "write_results"]
 
 GRID_KEYS = ("name", "profile", "dataset", "seeds", "forget_sets", "methods", "extras")
 ENTRY_KEYS = ("method", "label", "hparams", "extras")
@@ -378,17 +376,16 @@ def run_sweep(grid: Grid, address: str | None = None, max_parallel: int | None =
         else:
             results[i] = {**found, "status": "cached"}
     check_data({grid.cells[i].dataset for i in todo})  # once, before any cell is submitted
-    start = time.perf_counter()
     workers = max_parallel or os.cpu_count() or 1
     took: dict[str, list[float]] = {}  # label -> wall seconds of its cells computed so far
-    left = list(todo)
+    left, status = list(todo), ""
     with tqdm(total=len(grid.cells), initial=len(results), desc=grid.name, unit="cell",
               disable=not progress) as bar:
         if todo:
             for item in _execute(grid, todo, cache.root.resolve(), address, max_parallel):
                 now = running_kinds(cache.root)
                 if item is None:  # a tick: only what is running changed
-                    bar.set_postfix_str(f"now: {now}" if now else "", refresh=True)
+                    bar.set_postfix_str(f"{status}now: {now or '-'}", refresh=True)
                     continue
                 i, out = item
                 left.remove(i)
@@ -398,8 +395,8 @@ def run_sweep(grid: Grid, address: str | None = None, max_parallel: int | None =
                 if "error" in out and log is not None:
                     log(f"failed: {grid.cells[i].describe()}: {out['error']}")
                 eta = time_left([grid.cells[j].label for j in left], took, workers)
-                bar.set_postfix_str(f"{grid.cells[i].label}; {_left(eta)}; now: {now or '-'}",
-                                    refresh=False)
+                status = f"{grid.cells[i].label}; {_left(eta)}; "
+                bar.set_postfix_str(f"{status}now: {now or '-'}", refresh=False)
                 bar.update()
                 if on_cell is not None:
                     on_cell(progress_line(len(results), len(grid.cells), grid.cells[i],
@@ -431,10 +428,12 @@ def _left(eta: float) -> str:
 
 def running_kinds(root: str | Path | None = None) -> str:
     """The kinds of artifact being built now in a cache, with counts: ``"unlearned x2,
-    relearn"`` (:func:`illusion.cache.running_builds`); ``""`` when none."""
+    relearn"`` (:func:`illusion.cache.running_builds`; the sweep's own row artifacts, which
+    wrap every cell's builds, left out); ``""`` when none."""
     counts: dict[str, int] = {}
     for record in running_builds(root):
-        counts[record["kind"]] = counts.get(record["kind"], 0) + 1
+        if record["kind"] != KIND:
+            counts[record["kind"]] = counts.get(record["kind"], 0) + 1
     return ", ".join(k if n == 1 else f"{k} x{n}" for k, n in counts.items())
 
 
