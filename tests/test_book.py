@@ -328,3 +328,23 @@ def test_depth_inputs_of_flattened_cka_carry_no_draws():
     v = book.judge_cells(lambda **k: claims.depth_forgetting(criterion=criterion, **k),
                          cells, inputs)
     assert v.status == claims.HOLDS and v.values["k_of_n"] == "2/2"
+
+
+def test_page_reader_loads_a_model_once_and_keeps_the_last_few(monkeypatch):
+    loads = []
+
+    def fake(cell, cache=None):
+        loads.append((cell.label, cell.seed, cell.forget))
+        return object(), None
+
+    monkeypatch.setattr(book, "cell_model", fake)
+    monkeypatch.setattr(book, "MODELS_KEPT", 2)
+    page = book.page("C2", "cpu")
+    (s0, f0), (s1, f1) = page.cells[:2]
+    first = page.model("scrub", s0, f0)
+    assert page.model("scrub", s0, f0) is first and page.model("scrub") is first
+    assert page.model("scrub", s1, f1) is not first  # another cell, another model
+    page.model("retrain", s0, f0)  # a third model: the least recently read one goes
+    assert page.model("scrub", s1, f1) is not None and len(loads) == 3
+    page.model("scrub", s0, f0)
+    assert len(loads) == 4 and loads[-1] == ("scrub", s0, f0)

@@ -13,6 +13,7 @@ Every row is computed by :func:`illusion.cells.run_cell` (the one executor, also
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable, Mapping, Sequence
 
@@ -34,6 +35,7 @@ __all__ = ["BOOK_EXTRAS", "ENTRIES", "PAGES", "Entry", "Page", "PageReader", "Un
            "judge_cells", "means", "page"]
 
 BOOK_EXTRAS = ("feature_drift",)  # extras of every row the book reads
+MODELS_KEPT = 32  # models a page reader keeps loaded (PageReader.model)
 
 
 class UndeclaredRead(KeyError):
@@ -226,6 +228,9 @@ class PageReader:
     cells: list[tuple[int, tuple[int, ...]]]
     cache: ArtifactCache | None = None
     _extras: dict[bool, dict[str, tuple[str, ...]]] = field(init=False, repr=False)
+    # the models read last, by (label, seed, forget set), so that a page reading one model
+    # several times (each readout's gaps against Retrain, then its tables) loads it once
+    _models: OrderedDict = field(init=False, repr=False, default_factory=OrderedDict)
 
     def __post_init__(self) -> None:
         # the extras the whole book asks of each label, in the first cell and in the later
@@ -290,8 +295,17 @@ class PageReader:
 
     def model(self, label: str, seed: int | None = None, forget: Sequence[int] | None = None):
         """The :class:`illusion.pipeline.TrainedModel` of ``label`` in one cell (default: the
-        first), loaded from the cache."""
-        return cell_model(self.cell(label, seed, forget), self.cache)[0]
+        first), loaded from the cache; the last :data:`MODELS_KEPT` models read are kept, so a
+        second read of the same one costs nothing (treat them as read-only)."""
+        cell = self.cell(label, seed, forget)
+        key = (cell.label, cell.seed, cell.forget)
+        if key in self._models:
+            self._models.move_to_end(key)
+            return self._models[key]
+        tm = self._models[key] = cell_model(cell, self.cache)[0]
+        while len(self._models) > MODELS_KEPT:
+            self._models.popitem(last=False)
+        return tm
 
     def per_cell(self, fn: Callable[[int, tuple[int, ...]], Any]) -> Any:
         """``fn(seed, forget)`` for every cell, stacked: a DataFrame result gets the cell's
