@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import os
 from dataclasses import asdict
 
 import pytest
@@ -247,3 +248,24 @@ def test_every_kind_goes_through_one_routine(tiny_data, tiny_config, cache, monk
     assert pipeline.unlearn_or_load(forget=[1], method="retrain", **kw).kind == "retrain"
     assert pipeline.unlearn_or_load(forget=[1], method="random_label+cmf", **kw).cached is False
     assert kinds == ["retrain", "original", "cmf_original", "unlearned"]
+
+
+def test_an_original_read_again_shares_its_network_until_its_file_changes(train_tiny, cache,
+                                                                          monkeypatch):
+    monkeypatch.setattr(pipeline, "_SHARED", type(pipeline._SHARED)())
+    first = train_tiny(2)
+    loads = []
+    real = pipeline._load_or_build
+    monkeypatch.setattr(pipeline, "_load_or_build",
+                        lambda *a, **k: loads.append(a[1]) or real(*a, **k))
+    again = train_tiny(2)
+    assert again is not first and again.model is first.model and again.cached
+    assert loads == []  # not read from disk again
+    path = cache.path("original", first.spec)
+    path.write_bytes(path.read_bytes())  # the file rewritten (same bytes, new time)
+    st = path.stat()
+    os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns + 10 ** 9))
+    third = train_tiny(2)
+    assert loads == ["original"] and third.model is not first.model
+    assert all(torch.equal(a, b) for a, b in zip(third.model.state_dict().values(),
+                                                 first.model.state_dict().values()))

@@ -10,7 +10,8 @@ from __future__ import annotations
 import copy
 import hashlib
 import time
-from dataclasses import asdict, dataclass
+from collections import OrderedDict
+from dataclasses import asdict, dataclass, replace
 from typing import Callable, Sequence
 
 import torch
@@ -170,6 +171,24 @@ def train_or_load(dataset: str | None = None, profile: str = "cpu", seed: int = 
                            lambda: build_model(cfg, data, seed), data, splits, device)
 
 
+# Start models (every unlearned model of a seed loads its original, a +CMF one also the CMF
+# original) are kept loaded in this process, the last few, keyed by their file on disk
+SHARED_KINDS = ("original", "cmf_original")
+SHARED_KEPT = 4
+_SHARED: OrderedDict = OrderedDict()
+
+
+def _shared_key(cache: ArtifactCache, kind: str, spec: dict, device) -> tuple | None:
+    """The key of a start model in :data:`_SHARED`: its artifact's path, modification time and
+    size (a rebuilt or replaced file is another entry) and the device; None when absent."""
+    path = cache.path(kind, spec)
+    try:
+        st = path.stat()
+    except OSError:
+        return None
+    return (str(path.resolve()), st.st_mtime_ns, st.st_size, str(device))
+
+
 def _model_artifact(cache: ArtifactCache, kind: str, spec: dict,
                     train: Callable[[Checkpoint], tuple[nn.Module, list[dict], float]],
                     skeleton: Callable[[], nn.Module], data: ImageData, splits: Splits,
@@ -177,7 +196,27 @@ def _model_artifact(cache: ArtifactCache, kind: str, spec: dict,
     """Build-or-load a model artifact of any kind. ``train(checkpoint)`` runs only on a miss
     (resuming from ``checkpoint`` if it can) and returns ``(model, history, seconds)``; the
     stored state dict is loaded into ``skeleton()``, moved to ``device`` (when given) in its
-    memory format, and set to evaluation mode."""
+    memory format, and set to evaluation mode. An original or CMF original
+    (:data:`SHARED_KINDS`) read again in the same process is not loaded again: the last
+    :data:`SHARED_KEPT` are kept and share their network, which nothing modifies (every
+    method unlearns, and every attack fine-tunes, a deep copy)."""
+    key = _shared_key(cache, kind, spec, device) if kind in SHARED_KINDS else None
+    if key is not None and key in _SHARED:
+        _SHARED.move_to_end(key)
+        return replace(_SHARED[key], data=data, splits=splits, cached=True)
+    tm = _load_or_build(cache, kind, spec, train, skeleton, data, splits, device)
+    key = _shared_key(cache, kind, spec, device) if kind in SHARED_KINDS else None
+    if key is not None:
+        _SHARED[key] = tm
+        while len(_SHARED) > SHARED_KEPT:
+            _SHARED.popitem(last=False)
+    return tm
+
+
+def _load_or_build(cache: ArtifactCache, kind: str, spec: dict,
+                   train: Callable[[Checkpoint], tuple[nn.Module, list[dict], float]],
+                   skeleton: Callable[[], nn.Module], data: ImageData, splits: Splits,
+                   device: torch.device | None = None) -> TrainedModel:
     ckpt = cache.checkpoint(kind, spec)
 
     def build() -> dict:
