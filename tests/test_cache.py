@@ -286,3 +286,19 @@ def test_atomic_write_gives_the_mode_open_would(tmp_path, umask):
         os.umask(old)
     assert path.read_bytes() == b"<html></html>"
     assert path.stat().st_mode & 0o777 == 0o666 & ~umask
+
+
+def test_recent_keeps_the_last_values_asked_for():
+    from illusion.cache import Recent
+
+    made = []
+    memo = Recent(2)
+    assert memo.get("a") is None  # absent, nothing to make
+    assert memo.get("a", lambda: made.append("a") or 1) == 1
+    assert memo.get("b", lambda: made.append("b") or 2) == 2
+    assert memo.get("a", lambda: made.append("a") or 9) == 1  # kept; now the most recent
+    memo.put("c", 3)  # drops b, the least recent
+    assert memo.get("b") is None and memo.get("a") == 1 and memo.get("c") == 3
+    assert made == ["a", "b"]
+    with pytest.raises(ValueError, match="at least 1"):
+        Recent(0)

@@ -13,14 +13,13 @@ Every row is computed by :func:`illusion.cells.run_cell` (the one executor, also
 
 from __future__ import annotations
 
-from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
 
-from .cache import ArtifactCache
+from .cache import ArtifactCache, Recent
 from .catalog import BASELINES, CMF_BASES, ForgetSet, cell_label
 from .cells import Cell, Grid, cell_model, run_cell, summarise
 from .claims import across_cells
@@ -230,13 +229,14 @@ class PageReader:
     _extras: dict[bool, dict[str, tuple[str, ...]]] = field(init=False, repr=False)
     # the models read last, by (label, seed, forget set), so that a page reading one model
     # several times (each readout's gaps against Retrain, then its tables) loads it once
-    _models: OrderedDict = field(init=False, repr=False, default_factory=OrderedDict)
+    _models: Recent = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
         # the extras the whole book asks of each label, in the first cell and in the later
         # ones: the same cells as book_grid's, so the same cache keys
         self._extras = {True: _extras_by_label(PAGES.values()),
                         False: _extras_by_label(PAGES.values(), first=False)}
+        self._models = Recent(MODELS_KEPT)
 
     @property
     def labels(self) -> list[str]:
@@ -298,14 +298,8 @@ class PageReader:
         first), loaded from the cache; the last :data:`MODELS_KEPT` models read are kept, so a
         second read of the same one costs nothing (treat them as read-only)."""
         cell = self.cell(label, seed, forget)
-        key = (cell.label, cell.seed, cell.forget)
-        if key in self._models:
-            self._models.move_to_end(key)
-            return self._models[key]
-        tm = self._models[key] = cell_model(cell, self.cache)[0]
-        while len(self._models) > MODELS_KEPT:
-            self._models.popitem(last=False)
-        return tm
+        return self._models.get((cell.label, cell.seed, cell.forget),
+                                lambda: cell_model(cell, self.cache)[0])
 
     def per_cell(self, fn: Callable[[int, tuple[int, ...]], Any]) -> Any:
         """``fn(seed, forget)`` for every cell, stacked: a DataFrame result gets the cell's

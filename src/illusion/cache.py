@@ -25,6 +25,7 @@ import socket
 import tempfile
 import threading
 import time
+from collections import OrderedDict
 from pathlib import Path
 from typing import Any, Callable
 
@@ -33,7 +34,7 @@ from filelock import FileLock
 
 from . import __version__
 
-__all__ = ["ArtifactCache", "Checkpoint", "build_log", "cache_root", "running_builds",
+__all__ = ["ArtifactCache", "Checkpoint", "Recent", "build_log", "cache_root", "running_builds",
            "spec_key"]
 
 LOG_NAME = "builds.jsonl"
@@ -155,7 +156,8 @@ class ArtifactCache:
                 return found, True
             stack = _nesting.__dict__.setdefault("stack", [])
             stack.append(0.0)
-            marker = self._mark_running(kind, spec_key(kind, spec))
+            key = spec_key(kind, spec)
+            marker = self._mark_running(kind, key)
             start = time.perf_counter()
             try:
                 payload = build()
@@ -166,7 +168,7 @@ class ArtifactCache:
                     stack[-1] += wall
                 marker.unlink(missing_ok=True)
             self.save(kind, spec, payload)
-            self._log({"kind": kind, "key": spec_key(kind, spec), "seconds": round(wall, 3),
+            self._log({"kind": kind, "key": key, "seconds": round(wall, 3),
                        "self_seconds": round(wall - children, 3), "pid": os.getpid(),
                        "time": time.time()})
             return payload, False
@@ -193,6 +195,36 @@ def build_log(root: str | Path | None = None) -> list[dict]:
     if not path.exists():
         return []
     return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line]
+
+
+class Recent:
+    """The in-process companion of the artifact cache: the ``size`` values asked for last, by
+    key (least recently used dropped first), for what a process reads again and again
+    (loaded start models, a cell's reference Grams) without going back to disk or
+    recomputing. Values are shared: treat them as read-only."""
+
+    def __init__(self, size: int = 1):
+        if size < 1:
+            raise ValueError(f"Recent: size must be at least 1, got {size}")
+        self.size = size
+        self._items: OrderedDict = OrderedDict()
+
+    def get(self, key, make: Callable[[], Any] | None = None):
+        """The value of ``key`` (now the most recent); when absent, ``make()`` stored under it,
+        or None without ``make``."""
+        if key in self._items:
+            self._items.move_to_end(key)
+            return self._items[key]
+        return None if make is None else self.put(key, make())
+
+    def put(self, key, value):
+        """Store ``value`` under ``key``, dropping the least recent beyond ``size``; returns
+        ``value``."""
+        self._items[key] = value
+        self._items.move_to_end(key)
+        while len(self._items) > self.size:
+            self._items.popitem(last=False)
+        return value
 
 
 def _alive(pid: int) -> bool:

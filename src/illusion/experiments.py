@@ -15,7 +15,7 @@ import pandas as pd
 import torch
 
 from .attacks import relearn_scores
-from .cache import ArtifactCache, spec_key
+from .cache import ArtifactCache, Recent, spec_key
 from .evaluation import evaluate, head_parameters, output_accuracy, probe_per_stage
 from .features import FeatureSet, flat_stage_grams
 from .methods.classifier_only import nc_flip_head
@@ -212,22 +212,15 @@ def stage_similarity(models: dict[str, TrainedModel], references: dict[str, Trai
     return pd.DataFrame(rows)
 
 
-class _LastOnly:
-    """A one-entry memo of this process: the value of the last key asked for. The sweep runs
-    a cell's rows one per task on worker processes it reuses, in cell order, so the
-    original's part of a per-model comparison (its Grams, its CKA reference) that one row
-    computed is reused by the next row of the same cell on that worker; one entry bounds the
-    memory (the multi-class cells' Grams are several hundred MB)."""
+class _LastOnly(Recent):
+    """A one-entry :class:`illusion.cache.Recent`: the sweep runs a cell's rows one per task
+    on worker processes it reuses, in cell order, so the original's part of a per-model
+    comparison (its Grams, its CKA reference) that one row computed is reused by the next
+    row of the same cell on that worker; one entry bounds the memory (the multi-class
+    cells' Grams are several hundred MB)."""
 
     def __init__(self) -> None:
-        self.key: tuple | None = None
-        self.value = None
-
-    def get(self, key: tuple, make):
-        if key != self.key:
-            self.key, self.value = None, None  # let the old value go before making the new
-            self.value, self.key = make(), key
-        return self.value
+        super().__init__(1)
 
 
 _DRAWS_REFERENCE = _LastOnly()  # stage_cka_draws: the original's CKAReference per stage

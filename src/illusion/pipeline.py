@@ -10,14 +10,13 @@ from __future__ import annotations
 import copy
 import hashlib
 import time
-from collections import OrderedDict
 from dataclasses import asdict, dataclass, replace
 from typing import Callable, Sequence
 
 import torch
 from torch import nn
 
-from .cache import ArtifactCache, Checkpoint
+from .cache import ArtifactCache, Checkpoint, Recent
 from .cmf import to_cmf
 from .data import ImageData, class_split, load_dataset, per_class_subset, train_val_split
 from .evaluation import nc_tracker
@@ -175,7 +174,7 @@ def train_or_load(dataset: str | None = None, profile: str = "cpu", seed: int = 
 # original) are kept loaded in this process, the last few, keyed by their file on disk
 SHARED_KINDS = ("original", "cmf_original")
 SHARED_KEPT = 4
-_SHARED: OrderedDict = OrderedDict()
+_SHARED = Recent(SHARED_KEPT)
 
 
 def _shared_key(cache: ArtifactCache, kind: str, spec: dict, device) -> tuple | None:
@@ -201,15 +200,12 @@ def _model_artifact(cache: ArtifactCache, kind: str, spec: dict,
     :data:`SHARED_KEPT` are kept and share their network, which nothing modifies (every
     method unlearns, and every attack fine-tunes, a deep copy)."""
     key = _shared_key(cache, kind, spec, device) if kind in SHARED_KINDS else None
-    if key is not None and key in _SHARED:
-        _SHARED.move_to_end(key)
-        return replace(_SHARED[key], data=data, splits=splits, cached=True)
+    if key is not None and (kept := _SHARED.get(key)) is not None:
+        return replace(kept, data=data, splits=splits, cached=True)
     tm = _load_or_build(cache, kind, spec, train, skeleton, data, splits, device)
     key = _shared_key(cache, kind, spec, device) if kind in SHARED_KINDS else None
-    if key is not None:
-        _SHARED[key] = tm
-        while len(_SHARED) > SHARED_KEPT:
-            _SHARED.popitem(last=False)
+    if key is not None:  # the file's key after a build
+        _SHARED.put(key, tm)
     return tm
 
 
