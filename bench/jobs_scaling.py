@@ -39,7 +39,7 @@ def cell_grid(profile: str, index: int) -> Grid:
     which also has the first-cell-only rows)."""
     cells = grid_cells(profile)
     if not 0 <= index < len(cells):
-        raise SystemExit(f"jobs_scaling: --cell must be in 0..{len(cells) - 1}, got {index}")
+        raise ValueError(f"--cell must be in 0..{len(cells) - 1}, got {index}")
     grid = book_grid(profile, cells=cells)
     target = cells[index]
     return Grid(f"{grid.name}-cell{index}",
@@ -76,13 +76,16 @@ def main(argv: list[str] | None = None) -> int:
                                                  and args.sweep_here < 1):
         print("jobs_scaling: --jobs and --rounds must be at least 1", file=sys.stderr)
         return 2
+    try:
+        grid = cell_grid(args.profile, args.cell)
+    except (KeyError, ValueError) as exc:  # an unknown profile, a cell out of range
+        print(f"jobs_scaling: {exc.args[0]}", file=sys.stderr)
+        return 2
     if args.sweep_here is not None:  # the child: one sweep into $ILLUSION_CACHE
         from illusion.sweep import run_sweep, sweep_report
-        table = run_sweep(cell_grid(args.profile, args.cell), max_parallel=args.sweep_here,
-                          progress=False)
+        table = run_sweep(grid, max_parallel=args.sweep_here, progress=False)
         print(sweep_report(table), flush=True)
         return 1 if table.attrs["counts"]["failed"] else 0
-    grid = cell_grid(args.profile, args.cell)
     first = grid.cells[0]
     print(f"{args.profile} cell {args.cell} (seed {first.seed}, forget {list(first.forget)}): "
           f"{len(grid.cells)} rows, cold, originals "
