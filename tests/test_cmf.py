@@ -329,3 +329,46 @@ def test_salun_cmf_steps_its_learning_rate_after_three_epochs():
     assert [method.scale_lr(epoch, 0) for epoch in range(4)] == [1.0, 1.0, 1.0, 0.2]
     assert create_method("random_label+cmf").scale_lr(3, 0) == 1.0
     assert create_method("unsir+cmf").hp["noise_objective"] == "logit"
+
+
+def test_bf16_full_pass_means_match_float32(trained):
+    """The class means' pass under bfloat16 autocast (bf16_passes, issue 26) gives the float32
+    pass's W up to bfloat16's rounding, and both passes count as a fitted head."""
+    fp32, bf16 = to_cmf(copy.deepcopy(trained.model)), to_cmf(copy.deepcopy(trained.model))
+    assert fit_class_means(fp32, trained.data, trained.splits.train)
+    assert fit_class_means(bf16, trained.data, trained.splits.train, bf16=True)
+    assert fp32.fc.fitted.item() == bf16.fc.fitted.item() != 0
+    assert torch.all(F.cosine_similarity(fp32.fc.weight, bf16.fc.weight) > 0.999)
+    assert not torch.equal(fp32.fc.weight, bf16.fc.weight)  # the pass really ran in bf16
+
+
+@pytest.mark.parametrize("bf16", [False, True])
+def test_cmf_passes_follow_the_steps_precision(trained, monkeypatch, bf16):
+    """Every full pass of a +cmf run takes the loop's bf16 flag (Context.bf16)."""
+    import illusion.methods.cmf as cmf_method
+    seen, real = [], cmf_method.fit_class_means
+    monkeypatch.setattr(cmf_method, "fit_class_means",
+                        lambda *a, **k: seen.append(k.get("bf16")) or real(*a, **k))
+    data, s = trained.data, trained.splits
+    mask = data.y_train[s.train] == 0
+    method = create_method("random_label+cmf", batch_size=8, epochs=2)
+    run_unlearning(method, cmf_copy(trained), data, s.train[~mask], s.train[mask], (0,),
+                   generators(0, STREAMS), "cpu", progress=False, bf16=bf16)
+    assert len(seen) == 3 and set(seen) == {bf16}  # setup, then after each epoch
+
+
+def test_passes_spec_marks_the_cmf_and_ec_artifacts_only(tiny_data, tiny_config, cache):
+    from illusion.methods import passes_spec
+    from illusion.pipeline import start_passes_spec
+    assert passes_spec(create_method("random_label+cmf")) == {"bf16_passes": True}
+    assert passes_spec(create_method("ec")) == {"bf16_passes": True}
+    assert passes_spec(create_method("random_label+ec")) == {"bf16_passes": True}
+    assert passes_spec(create_method("random_label")) == {}
+    assert passes_spec(create_method("last_layer:unsir")) == {}
+    assert start_passes_spec("cmf_original") == {"start_bf16_passes": True}
+    assert start_passes_spec("original") == {}
+    kw = dict(profile="smoke", config=tiny_config, data=tiny_data, cache=cache, device="cpu",
+              progress=False)
+    original = train_or_load(**kw)
+    assert cmf_original_or_load(original, "smoke", cache, progress=False).spec["bf16_passes"]
+    assert "bf16_passes" not in unlearn_or_load(forget=[1], method="grad_ascent", **kw).spec

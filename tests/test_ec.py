@@ -228,3 +228,22 @@ def test_cli_unlearn_ec(capsys, tiny_profile, method):
     assert rc == 0, err
     rec = json.loads(out)
     assert rec["method"] == method and 0 <= rec["accuracy"]["output"]["test_forget"] <= 100
+
+
+@pytest.mark.parametrize("bf16", [False, True])
+def test_head_fit_runs_under_the_steps_autocast(trained, monkeypatch, bf16):
+    """EC's head pretraining (its frozen forward) follows the loop's bf16 flag (issue 26)."""
+    model = copy.deepcopy(trained.model)
+    seen, real = [], model.stage_maps
+
+    def spy(x):
+        seen.append(torch.is_autocast_enabled("cpu"))
+        return real(x)
+
+    monkeypatch.setattr(model, "stage_maps", spy)
+    s, y = trained.splits, trained.data.y_train
+    retain, forget = s.train[y[s.train] != 0], s.train[y[s.train] == 0]
+    method = create_method("ec", epochs=0, batch_size=8, head_epochs=1)
+    run_unlearning(method, model, trained.data, retain, forget, (0,), generators(0, STREAMS),
+                   "cpu", progress=False, bf16=bf16)
+    assert len(seen) > 2 and set(seen[1:]) == {bf16}  # seen[0]: build_heads' channel probe

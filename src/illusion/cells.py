@@ -33,10 +33,10 @@ from .cache import ArtifactCache
 from .catalog import ForgetSet
 from .experiments import (EVALUATION_RECORD, feature_drift, method_row, stage_cka_draws,
                           stage_cka_flat, stage_probes, stage_similarity)
-from .methods import hparams_for, resolve_method
+from .methods import hparams_for, passes_spec, resolve_method
 from .metrics import METRICS_VERSION
-from .pipeline import (STARTS, TrainedModel, cached_features, cached_stage_features, train_or_load,
-                       unlearn_or_load)
+from .pipeline import (STARTS, TrainedModel, cached_features, cached_stage_features,
+                       start_passes_spec, train_or_load, unlearn_or_load)
 from .profiles import get_profile
 from .stats import IMAGE_SEED
 
@@ -234,6 +234,7 @@ def cell_spec(cell: Cell, extras: Sequence[str] = ()) -> dict:
             "hparams": algo.hp if algo is not None else {}, "start": start,
             "start_hparams": (hparams_for(START_HPARAMS[start], cell.profile)
                               if start in START_HPARAMS else {}),
+            **start_passes_spec(start), **(passes_spec(algo) if algo is not None else {}),
             "extras": extras, "metrics": METRICS_VERSION,
             "record": EVALUATION_RECORD, **relearn_record}
 

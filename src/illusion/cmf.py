@@ -31,7 +31,9 @@ Two rules keep W in step with the encoder:
   forget class outside the forget batches) keeps its old mean.
 
 Deviations: means are of evaluation-mode features (running batch-norm statistics, no
-augmentation); the head computes in float32 even under bf16 autocast; a class without training
+augmentation), extracted under bfloat16 autocast where the profile trains under it (as the
+steps and every feature the book reads; float32 before issue 26); the head computes in float32
+even under bf16 autocast; a class without training
 samples is an error rather than a zero row.
 """
 
@@ -99,10 +101,10 @@ def to_cmf(model: nn.Module, temperature: float = 1.0) -> nn.Module:
 
 
 def normalized_features(model: nn.Module, data: ImageData, x: torch.Tensor,
-                        batch_size: int = 128) -> torch.Tensor:
+                        batch_size: int = 128, bf16: bool = False) -> torch.Tensor:
     """z = f/‖f‖ (N, D) of uint8 images ``x``: pooled last stage, before the neck, batched,
-    evaluation mode, float32 CPU."""
-    stages = extract_features(model, data, x, stages=True, batch_size=batch_size)
+    evaluation mode, returned as float32 CPU (``bf16``: the pass under bfloat16 autocast)."""
+    stages = extract_features(model, data, x, stages=True, batch_size=batch_size, bf16=bf16)
     return F.normalize(stages[model.stage_names[-1]], dim=1)
 
 
@@ -157,15 +159,16 @@ def _fingerprint(model: nn.Module, idx: torch.Tensor) -> int:
 
 
 def fit_class_means(model: nn.Module, data: ImageData, idx: torch.Tensor,
-                    z: torch.Tensor | None = None) -> bool:
+                    z: torch.Tensor | None = None, bf16: bool = False) -> bool:
     """Full-pass rule: m and μ from ``x_train[idx]`` with true labels; returns whether a pass
     ran. Skipped when the head was already fitted on this encoder state and index set; ``z``
-    (features of ``x_train[idx]`` under the current encoder) skips the extraction."""
+    (features of ``x_train[idx]`` under the current encoder) skips the extraction; ``bf16``
+    runs the pass under bfloat16 autocast (the means are summed in float64 either way)."""
     key = _fingerprint(model, idx)
     if z is None and int(model.fc.fitted) == key:
         return False
     if z is None:
-        z = normalized_features(model, data, data.x_train[idx])  # (N, D)
+        z = normalized_features(model, data, data.x_train[idx], bf16=bf16)  # (N, D)
     means, mu = class_mean_stats(z, data.y_train[idx], model.fc.class_means.shape[0])
     set_class_means(model, means, mu, key)
     return True

@@ -21,7 +21,7 @@ from .cmf import to_cmf
 from .data import ImageData, class_split, load_dataset, per_class_subset, train_val_split
 from .evaluation import nc_tracker
 from .features import FeatureSet, extract_features, feature_set, with_head
-from .methods import hparams_for, resolve_method, run_unlearning
+from .methods import hparams_for, passes_spec, resolve_method, run_unlearning
 from .methods.cmf import cmf_finetune
 from .models import create_model, memory_format
 from .profiles import get_profile
@@ -29,7 +29,7 @@ from .train import TrainConfig, evaluate_accuracy, fit
 
 __all__ = ["STARTS", "Splits", "TrainedModel", "cached_features", "cached_stage_features",
            "check_forget", "cmf_original_or_load", "default_device", "generators", "make_splits",
-           "split_accuracies", "train_or_load", "unlearn_or_load"]
+           "split_accuracies", "start_passes_spec", "train_or_load", "unlearn_or_load"]
 
 STREAMS = ("split", "init", "order", "augment", "labels")
 
@@ -312,7 +312,7 @@ def unlearn_or_load(dataset: str | None = None, profile: str = "cpu", seed: int 
     cfg = config or recipe.train
     splits = make_splits(original.data, cfg, seed, forget)
     spec = {"original": start.spec, "method": method, "hparams": algo.hp,
-            "forget": list(forget), "seed": seed}
+            "forget": list(forget), "seed": seed, **passes_spec(algo)}
 
     def train(_: Checkpoint) -> tuple[nn.Module, list[dict], float]:
         return run_unlearning(
@@ -333,7 +333,8 @@ def cmf_original_or_load(original: TrainedModel, profile: str = "cpu",
     algo = cmf_finetune(**hparams_for("cmf_finetune", profile))
     cfg = TrainConfig(**original.spec["train"])
     cache = cache or ArtifactCache()
-    spec = {"original": original.spec, "method": "cmf_original", "hparams": algo.hp}
+    spec = {"original": original.spec, "method": "cmf_original", "hparams": algo.hp,
+            **passes_spec(algo)}
 
     def train(_: Checkpoint) -> tuple[nn.Module, list[dict], float]:
         return run_unlearning(
@@ -346,6 +347,15 @@ def cmf_original_or_load(original: TrainedModel, profile: str = "cpu",
     return _model_artifact(cache, "cmf_original", spec, train,
                            lambda: to_cmf(copy.deepcopy(original.model)), original.data,
                            original.splits)
+
+
+def start_passes_spec(start: str) -> dict:
+    """What a start model's own method adds to the spec of a row that starts from it
+    (:func:`illusion.methods.passes_spec` of the CMF original's fine-tune; empty for the
+    original)."""
+    if start != "cmf_original":
+        return {}
+    return {f"start_{k}": v for k, v in passes_spec(cmf_finetune()).items()}
 
 
 # Starting points of unlearning, by a method's ``start_from`` (default "original"):

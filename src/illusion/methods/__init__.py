@@ -12,8 +12,8 @@ import importlib
 import pkgutil
 
 from .base import (Batch, Context, Method, Variant, Wrapper, available, create_method,
-                   method_label, parse_method_name, register_method, register_variant,
-                   run_unlearning)
+                   method_label, parse_method_name, passes_spec, register_method,
+                   register_variant, run_unlearning)
 from .config import hparams_for, resolve_method, with_defaults
 
 # the modules that hold the machinery, not methods
@@ -23,5 +23,5 @@ for _module in sorted(m.name for m in pkgutil.iter_modules(__path__)):
         importlib.import_module(f"{__name__}.{_module}")  # registers its methods
 
 __all__ = ["Batch", "Context", "Method", "Variant", "Wrapper", "available", "create_method",
-           "hparams_for", "method_label", "parse_method_name", "register_method",
+           "hparams_for", "method_label", "parse_method_name", "passes_spec", "register_method",
            "register_variant", "resolve_method", "run_unlearning", "with_defaults"]

@@ -34,7 +34,7 @@ from ..train import _device_generator
 from .checks import check_hparams
 
 __all__ = ["Batch", "Context", "Method", "Phase", "Variant", "Wrapper", "available",
-           "create_method", "method_label", "parse_method_name", "register_method",
+           "create_method", "method_label", "parse_method_name", "passes_spec", "register_method",
            "register_variant", "run_unlearning"]
 
 _REGISTRY: dict[str, type["Method"]] = {}
@@ -204,6 +204,7 @@ class Context:
     hp: dict[str, Any]
     padding: int = 0
     flip: bool = False
+    bf16: bool = False  # the steps' bfloat16 autocast (and the passes of ``bf16_passes``)
     state: dict[str, Any] = field(default_factory=dict)  # method-private (masks, noise...)
     phase: str = ""  # name of the running Phase (set by the loop)
     # the training split on the device, copied once (on the CPU: the data's own tensors), so
@@ -276,6 +277,11 @@ class Method:
     # illusion.pipeline.STARTS, or from scratch on the retained classes (Retrain)
     start_from: ClassVar[str] = "original"
     from_scratch: ClassVar[bool] = False
+    # Whether the method's passes outside the loop's steps (features for the CMF means, EC's
+    # frozen-network forward while its heads are fitted) run under the profile's bfloat16
+    # autocast (``Context.bf16``), as the steps do; such a method's artifacts carry
+    # :func:`passes_spec` in their cache spec (issue 26: those passes were float32 before)
+    bf16_passes: ClassVar[bool] = False
     common: ClassVar[dict[str, Any]] = {"epochs": 3, "lr": 1e-2, "batch_size": 128,
                                         "momentum": 0.9, "weight_decay": 5e-4}
 
@@ -416,6 +422,12 @@ class Wrapper(Method):
         return self.base.ce(ctx, batch)
 
 
+def passes_spec(method: "Method") -> dict[str, Any]:
+    """What a method's ``bf16_passes`` adds to the cache spec of its artifacts (empty for the
+    others, so that their keys are unchanged)."""
+    return {"bf16_passes": True} if method.bf16_passes else {}
+
+
 def run_unlearning(method: Method, model: nn.Module, data: ImageData, retain_idx: torch.Tensor,
                    forget_idx: torch.Tensor, forget_classes: Sequence[int],
                    generators: dict[str, torch.Generator], device: torch.device | str = "cpu",
@@ -425,7 +437,7 @@ def run_unlearning(method: Method, model: nn.Module, data: ImageData, retain_idx
 
     ``seconds`` is the wall-clock time of the unlearning itself (setup included). ``bf16``
     runs each step's forward passes under bfloat16 autocast, as training does (the method's
-    ``setup`` stays in float32).
+    ``setup`` stays in float32, except the passes of a method with ``bf16_passes``).
     """
     device = torch.device(device)
     model.to(device)
@@ -433,7 +445,7 @@ def run_unlearning(method: Method, model: nn.Module, data: ImageData, retain_idx
     if device.type != "cpu":  # augmentation draws on the device (illusion.train does the same)
         generators = {**generators, "augment": _device_generator(generators["augment"], device)}
     ctx = Context(model, original, data, retain_idx, forget_idx, tuple(forget_classes), device,
-                  generators, method.hp, padding, flip)
+                  generators, method.hp, padding, flip, bf16)
     start = time.perf_counter()
     method.setup(ctx)
     phases = [p for p in method.phases() if p.epochs]  # analytic methods (0 epochs): setup only

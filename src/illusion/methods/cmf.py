@@ -59,6 +59,7 @@ class CMFVariant(Wrapper):
     parameters are the base's: the CMF head holds buffers only, so they are the encoder's."""
 
     start_from = "cmf_original"  # read by illusion.pipeline.unlearn_or_load
+    bf16_passes = True  # the full passes of the class means run under the profile's autocast
 
     @classmethod
     def own_defaults(cls, base: str) -> dict[str, Any]:
@@ -77,11 +78,12 @@ class CMFVariant(Wrapper):
                              f"got {self.hp['cmf_rule']!r}")
         if not is_cmf(ctx.model):
             to_cmf(ctx.model)
-            fit_class_means(ctx.model, ctx.data, self.train_idx(ctx))
+            fit_class_means(ctx.model, ctx.data, self.train_idx(ctx), bf16=ctx.bf16)
             ctx.original.neck = copy.deepcopy(ctx.model.neck)
             ctx.original.fc = copy.deepcopy(ctx.model.fc)
         ctx.model.fc.temperature.fill_(self.hp["temperature"])
-        fit_class_means(ctx.model, ctx.data, self.train_idx(ctx))  # no pass if still valid
+        # no pass if still valid
+        fit_class_means(ctx.model, ctx.data, self.train_idx(ctx), bf16=ctx.bf16)
         self.base.setup(ctx)
 
     def batches(self, ctx: Context, epoch: int):
@@ -89,7 +91,7 @@ class CMFVariant(Wrapper):
         # The loop has taken the epoch's last step when it asks for the next batch: refit W
         # with true labels (the evaluated head, and the next epoch's frozen W).
         if self.hp["cmf_rule"] == "full" or epoch == sum(p.epochs for p in self.phases()) - 1:
-            fit_class_means(ctx.model, ctx.data, self.train_idx(ctx))
+            fit_class_means(ctx.model, ctx.data, self.train_idx(ctx), bf16=ctx.bf16)
 
     def track(self, ctx: Context, batch: Batch) -> None:
         """Momentum rule: move the class means towards this batch's real samples."""

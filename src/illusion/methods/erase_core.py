@@ -36,7 +36,8 @@ Deviations / choices (nothing here is published by [B]):
 - CU acts on the pooled backbone features, not on the heads' conv embeddings, so the heads
   cannot absorb the forgetting on their own; CE goes through the heads;
 - heads are pretrained on the training data of the original (retain and forget), then trained
-  jointly with the network during unlearning;
+  jointly with the network during unlearning; the pretraining runs under the steps' bfloat16
+  autocast where the profile has it (``bf16_passes``; float32 before issue 26);
 - positives / negatives as above (a SupCon-style sum inside the log);
 - the shared loop's SGD (Nesterov) for the network and the heads, one learning rate.
 """
@@ -99,7 +100,8 @@ def build_heads(ctx: Context, weights) -> nn.ModuleDict:
 
 
 def fit_heads(ctx: Context, heads: nn.ModuleDict, epochs: int, lr: float) -> None:
-    """Pretrain ``heads`` by CE on D_r ∪ D_f with the network frozen (eval mode, no grad)."""
+    """Pretrain ``heads`` by CE on D_r ∪ D_f with the network frozen (eval mode, no grad),
+    under ``ctx.bf16``'s autocast like the steps."""
     if not len(heads) or epochs <= 0:
         return
     idx = torch.cat([ctx.retain_idx, ctx.forget_idx])
@@ -110,9 +112,12 @@ def fit_heads(ctx: Context, heads: nn.ModuleDict, epochs: int, lr: float) -> Non
     heads.train()
     for _ in range(epochs):
         for batch in ctx.loader(idx, "mixed"):
-            with torch.no_grad():
-                maps = ctx.model.stage_maps(batch.x)
-            loss = sum(F.cross_entropy(head(maps[n]).float(), batch.y) for n, head in heads.items())
+            # under the steps' autocast (bf16_passes): the frozen forward is most of the fit
+            with torch.autocast(ctx.device.type, dtype=torch.bfloat16, enabled=ctx.bf16):
+                with torch.no_grad():
+                    maps = ctx.model.stage_maps(batch.x)
+                loss = sum(F.cross_entropy(head(maps[n]).float(), batch.y)
+                           for n, head in heads.items())
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
@@ -180,6 +185,7 @@ class EraseCore(Method):
     name = "ec"
     label = "EC"
     head_compatible = False
+    bf16_passes = True  # the heads' pretraining (fit_heads)
     defaults = dict(EC_DEFAULTS)
 
     def setup(self, ctx: Context) -> None:
@@ -201,6 +207,7 @@ class EraseCorePlugin(Wrapper):
     """``<base>+ec``: the base method's step plus ``ec_weight`` × the EC loss."""
 
     own = {**EC_DEFAULTS, "ec_weight": 1.0}
+    bf16_passes = True  # the heads' pretraining (fit_heads)
 
     def setup(self, ctx: Context) -> None:
         self.base.setup(ctx)
