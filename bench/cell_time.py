@@ -4,10 +4,11 @@ Computes every row the book declares in one (seed, forget set) cell of a profile
 same rows ``bench/jobs_scaling.py`` sweeps), in the grid's order, with
 :func:`illusion.cells.run_cell` in this process, on :func:`illusion.pipeline.default_device`
 (the GPU where there is one), into an artifact cache that starts empty unless ``--cache`` names
-one. The seed's original models are built first and timed apart (every cell of the seed
-shares them). Prints the device, one line per row (its label, seconds, cached or built, or the
-error, after which the next row runs), the total, and the self seconds of each artifact kind
-from the cache's build log. This is the number a user of one GPU multiplies by the grid's cells;
+one. The seed's original model is built first and timed apart (every cell of the seed shares
+it; the CMF original is built by the first row that needs it, in that row's time). Prints the
+device, one line per row (its label, seconds, cached or built, or the error, after which the
+next row runs), the total, and the self seconds of each artifact kind this run built, from
+the cache's build log. This is the number a user of one GPU multiplies by the grid's cells;
 ``bench/book_time.py`` times the whole book through ``make``'s sweep instead.
 
     .venv/bin/python bench/cell_time.py --profile cpu --cell 1
@@ -37,6 +38,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.limit is not None and args.limit < 1:
         print("cell_time: --limit must be at least 1", file=sys.stderr)
         return 2
+    if args.cache is not None and args.cache.exists() and not args.cache.is_dir():
+        print(f"cell_time: --cache {args.cache} is not a folder", file=sys.stderr)
+        return 2
     from illusion.book import book_grid, grid_cells
     from illusion.cache import ArtifactCache, build_log
     from illusion.cells import run_cell
@@ -61,6 +65,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{args.profile} cell {args.cell} (seed {seed}, forget {list(forget)}): "
               f"{len(rows)} rows on {device} ({name}), torch {torch.__version__}, "
               f"{torch.get_num_threads()} CPU threads, cache {root}", flush=True)
+        began = time.time()  # the build log's clock: only this run's builds are summed
         start = time.perf_counter()
         train_or_load(profile=args.profile, seed=seed, cache=cache, progress=False)
         originals = time.perf_counter() - start
@@ -82,7 +87,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"cell: {seconds:.1f} s for {len(rows)} rows ({failed} failed); with the "
               f"originals {seconds + originals:.1f} s")
         by_kind: dict[str, list[float]] = collections.defaultdict(lambda: [0, 0.0])
-        for entry in build_log(root):
+        for entry in (e for e in build_log(root) if e.get("time", began) >= began):
             by_kind[entry["kind"]][0] += 1
             by_kind[entry["kind"]][1] += entry.get("self_seconds", entry["seconds"])
         for kind, (n, self_seconds) in sorted(by_kind.items(), key=lambda kv: -kv[1][1]):

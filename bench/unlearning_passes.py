@@ -14,8 +14,9 @@ between the two passes' classifier rows W.
 matters most, on RL+CMF (the cpu profile's tuned learning rate, the most rounding-sensitive
 +CMF row of the book): N runs with float32 passes and N with bfloat16 passes, each pair on the
 same stream (the first the book's, the others with the stream's salt extended), from the same
-CMF original, seed 0, forget {0}; prints each run's output and probe test-forget accuracy
-(the book's evaluation, bfloat16 features) and each arm's mean and standard deviation.
+CMF original (the cache's current one, whose own means came from bfloat16 passes), seed 0,
+forget {0}; prints each run's output and probe test-forget accuracy (the book's evaluation,
+bfloat16 features), each arm's mean and standard deviation, and the paired differences.
 
     .venv/bin/python bench/unlearning_passes.py --rounds 3 --spread 3
 """
@@ -51,25 +52,33 @@ def main(argv: list[str] | None = None) -> int:
 
     torch.set_num_threads(args.threads)
     cfg = get_profile("cpu").train
+    if args.spread and not cfg.bf16:
+        print("unlearning_passes: --spread needs a CPU with native bfloat16 (the cpu profile "
+              "runs in float32 here, so both arms would be the same)", file=sys.stderr)
+        return 2
     original = train_or_load(profile="cpu", seed=0, progress=False)
     cmf = cmf_original_or_load(original, "cpu", progress=False).model
     data, train_idx = original.data, original.splits.train
     splits = make_splits(data, cfg, 0, (0,))
     ec = create_method("ec")
 
-    def cmf_pass(bf16: bool) -> torch.Tensor:
+    # each returns the timed work as a closure, so that copying the model is not timed
+    def cmf_pass(bf16: bool):
         model = copy.deepcopy(cmf)
         model.fc.fitted.zero_()  # force the pass
-        fit_class_means(model, data, train_idx, bf16=bf16)
-        return model.fc.weight.clone()
 
-    def heads_fit(bf16: bool) -> None:
+        def run() -> torch.Tensor:
+            fit_class_means(model, data, train_idx, bf16=bf16)
+            return model.fc.weight.clone()
+        return run
+
+    def heads_fit(bf16: bool):
         model = copy.deepcopy(original.model)
         ctx = Context(model, model, data, splits.retain, splits.forget, (0,),
                       torch.device("cpu"), generators(0, ("order", "augment", "labels", "noise")),
                       ec.hp, cfg.padding, cfg.flip, bf16)
-        fit_heads(ctx, build_heads(ctx, ec.hp["layer_weights"]), ec.hp["head_epochs"],
-                  ec.hp["head_lr"])
+        heads = build_heads(ctx, ec.hp["layer_weights"])
+        return lambda: fit_heads(ctx, heads, ec.hp["head_epochs"], ec.hp["head_lr"])
 
     passes = {"CMF class means (one full pass)": cmf_pass,
               f"EC head pretraining ({ec.hp['head_epochs']} epochs)": heads_fit}
@@ -79,13 +88,14 @@ def main(argv: list[str] | None = None) -> int:
         times: dict[bool, list[float]] = {False: [], True: []}
         for r in range(args.rounds):
             for bf16 in ((False, True) if r % 2 == 0 else (True, False)):
+                work = run(bf16)
                 start = time.perf_counter()
-                run(bf16)
+                work()
                 times[bf16].append(time.perf_counter() - start)
         fp32, bf16 = statistics.median(times[False]), statistics.median(times[True])
         print(f"{name}: float32 {fp32:.2f} s, bf16 {bf16:.2f} s (medians of {args.rounds}); "
               f"bf16 / float32 = {bf16 / fp32:.2f}")
-    cos = F.cosine_similarity(cmf_pass(False), cmf_pass(True), dim=1)
+    cos = F.cosine_similarity(cmf_pass(False)(), cmf_pass(True)(), dim=1)
     print(f"CMF W rows, bf16 pass against float32 pass: cosine min {cos.min():.6f}")
     if args.spread:
         spread(args.spread, original, cmf, cfg)
@@ -131,6 +141,10 @@ def spread(runs: int, original, cmf, cfg) -> None:
         print(f"{arm} passes: output test forget {statistics.mean(cols[0]):.1f} ± {sd[0]:.1f}, "
               f"probe test forget {statistics.mean(cols[1]):.1f} ± {sd[1]:.1f} "
               f"(mean ± sd over {len(rows)} stream(s))")
+    for j, readout in enumerate(("output", "probe")):
+        diffs = [b[j] - a[j] for a, b in zip(results["float32"], results["bf16"])]
+        print(f"{readout} test forget, bf16 minus float32 on the same stream: "
+              + ", ".join(f"{d:+.1f}" for d in diffs) + " points")
 
 
 if __name__ == "__main__":

@@ -357,18 +357,30 @@ def test_cmf_passes_follow_the_steps_precision(trained, monkeypatch, bf16):
     assert len(seen) == 3 and set(seen) == {bf16}  # setup, then after each epoch
 
 
-def test_passes_spec_marks_the_cmf_and_ec_artifacts_only(tiny_data, tiny_config, cache):
+def test_passes_spec_marks_the_cmf_and_ec_artifacts_made_under_bf16(tiny_data, tiny_config,
+                                                                    cache):
+    """Only +CMF, EC, +EC and the CMF original, and only under bf16, get the marker, so every
+    other key (and every float32 key) is unchanged by issue 26."""
+    from dataclasses import replace
+
     from illusion.methods import passes_spec
     from illusion.pipeline import start_passes_spec
-    assert passes_spec(create_method("random_label+cmf")) == {"bf16_passes": True}
-    assert passes_spec(create_method("ec")) == {"bf16_passes": True}
-    assert passes_spec(create_method("random_label+ec")) == {"bf16_passes": True}
-    assert passes_spec(create_method("random_label")) == {}
-    assert passes_spec(create_method("last_layer:unsir")) == {}
-    assert start_passes_spec("cmf_original") == {"start_bf16_passes": True}
-    assert start_passes_spec("original") == {}
-    kw = dict(profile="smoke", config=tiny_config, data=tiny_data, cache=cache, device="cpu",
-              progress=False)
-    original = train_or_load(**kw)
-    assert cmf_original_or_load(original, "smoke", cache, progress=False).spec["bf16_passes"]
-    assert "bf16_passes" not in unlearn_or_load(forget=[1], method="grad_ascent", **kw).spec
+    for name in ("random_label+cmf", "scrub+cmf", "ec", "random_label+ec"):
+        assert passes_spec(create_method(name), True) == {"bf16_passes": True}, name
+        assert passes_spec(create_method(name), False) == {}, name
+    for name in ("random_label", "unsir", "last_layer:unsir"):
+        assert passes_spec(create_method(name), True) == {}, name
+    assert start_passes_spec("cmf_original", True) == {"start_bf16_passes": True}
+    assert start_passes_spec("cmf_original", False) == start_passes_spec("original", True) == {}
+    for bf16 in (False, True):
+        kw = dict(profile="smoke", config=replace(tiny_config, bf16=bf16), data=tiny_data,
+                  cache=cache, device="cpu", progress=False)
+        original = train_or_load(**kw)
+        specs = {"cmf_original": cmf_original_or_load(original, "smoke", cache,
+                                                      progress=False).spec}
+        for name in ("scrub+cmf", "ec", "random_label+ec", "grad_ascent"):
+            hp = {"epochs": 1, "head_epochs": 1} if "ec" in name else {"epochs": 1}
+            specs[name] = unlearn_or_load(forget=[1], method=name, hparams=hp, **kw).spec
+        marked = {k for k, spec in specs.items() if spec.get("bf16_passes")}
+        assert marked == ({"cmf_original", "scrub+cmf", "ec", "random_label+ec"} if bf16
+                          else set()), bf16

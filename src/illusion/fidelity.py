@@ -114,8 +114,8 @@ METRIC_DEVIATIONS: tuple[MetricDeviation, ...] = (
         "[A] trains and evaluates in float32 on a GPU",
         "where the CPU computes bfloat16 natively (AVX512-BF16 or AMX; illusion.profiles."
         "native_bf16), the cpu profile trains under bfloat16 autocast and extracts every "
-        "feature (probe, NCC, CKA, NC) under it, metrics then computed in float32; so do the "
-        "passes inside unlearning that only read the network (the CMF class means of +CMF "
+        "feature (probe, NCC, CKA, NC) under it, metrics then computed in float32; so does "
+        "unlearning's work outside its steps (the full passes for the CMF class means of +CMF "
         "and the CMF original, EC's head pretraining; float32 before issue 26); elsewhere "
         "(e.g. AVX2 CPUs, where bfloat16 is emulated and much slower) it runs in float32",
         "faster steps and feature passes on such a CPU (timings in the README), which makes the "

@@ -312,7 +312,7 @@ def unlearn_or_load(dataset: str | None = None, profile: str = "cpu", seed: int 
     cfg = config or recipe.train
     splits = make_splits(original.data, cfg, seed, forget)
     spec = {"original": start.spec, "method": method, "hparams": algo.hp,
-            "forget": list(forget), "seed": seed, **passes_spec(algo)}
+            "forget": list(forget), "seed": seed, **passes_spec(algo, cfg.bf16)}
 
     def train(_: Checkpoint) -> tuple[nn.Module, list[dict], float]:
         return run_unlearning(
@@ -334,7 +334,7 @@ def cmf_original_or_load(original: TrainedModel, profile: str = "cpu",
     cfg = TrainConfig(**original.spec["train"])
     cache = cache or ArtifactCache()
     spec = {"original": original.spec, "method": "cmf_original", "hparams": algo.hp,
-            **passes_spec(algo)}
+            **passes_spec(algo, cfg.bf16)}
 
     def train(_: Checkpoint) -> tuple[nn.Module, list[dict], float]:
         return run_unlearning(
@@ -349,13 +349,13 @@ def cmf_original_or_load(original: TrainedModel, profile: str = "cpu",
                            original.splits)
 
 
-def start_passes_spec(start: str) -> dict:
+def start_passes_spec(start: str, bf16: bool) -> dict:
     """What a start model's own method adds to the spec of a row that starts from it
-    (:func:`illusion.methods.passes_spec` of the CMF original's fine-tune; empty for the
-    original)."""
+    (:func:`illusion.methods.passes_spec` of the CMF original's fine-tune under the profile's
+    ``bf16``; empty for the original)."""
     if start != "cmf_original":
         return {}
-    return {f"start_{k}": v for k, v in passes_spec(cmf_finetune()).items()}
+    return {f"start_{k}": v for k, v in passes_spec(cmf_finetune(), bf16).items()}
 
 
 # Starting points of unlearning, by a method's ``start_from`` (default "original"):

@@ -204,7 +204,7 @@ class Context:
     hp: dict[str, Any]
     padding: int = 0
     flip: bool = False
-    bf16: bool = False  # the steps' bfloat16 autocast (and the passes of ``bf16_passes``)
+    bf16: bool = False  # the steps' bfloat16 autocast, also read by work outside the steps
     state: dict[str, Any] = field(default_factory=dict)  # method-private (masks, noise...)
     phase: str = ""  # name of the running Phase (set by the loop)
     # the training split on the device, copied once (on the CPU: the data's own tensors), so
@@ -277,10 +277,11 @@ class Method:
     # illusion.pipeline.STARTS, or from scratch on the retained classes (Retrain)
     start_from: ClassVar[str] = "original"
     from_scratch: ClassVar[bool] = False
-    # Whether the method's passes outside the loop's steps (features for the CMF means, EC's
-    # frozen-network forward while its heads are fitted) run under the profile's bfloat16
-    # autocast (``Context.bf16``), as the steps do; such a method's artifacts carry
-    # :func:`passes_spec` in their cache spec (issue 26: those passes were float32 before)
+    # Whether the method has work outside the loop's steps that follows ``Context.bf16`` like
+    # the steps (the CMF class means' full passes, EC's head pretraining; float32 before issue
+    # 26): the flag does not switch that behaviour, it marks the artifacts made under bfloat16
+    # with :func:`passes_spec` in their cache spec, so that they do not share keys with the
+    # float32 ones computed before. A wrapper has it when its base or the wrapper itself does.
     bf16_passes: ClassVar[bool] = False
     common: ClassVar[dict[str, Any]] = {"epochs": 3, "lr": 1e-2, "batch_size": 128,
                                         "momentum": 0.9, "weight_decay": 5e-4}
@@ -422,10 +423,12 @@ class Wrapper(Method):
         return self.base.ce(ctx, batch)
 
 
-def passes_spec(method: "Method") -> dict[str, Any]:
-    """What a method's ``bf16_passes`` adds to the cache spec of its artifacts (empty for the
-    others, so that their keys are unchanged)."""
-    return {"bf16_passes": True} if method.bf16_passes else {}
+def passes_spec(method: "Method", bf16: bool) -> dict[str, Any]:
+    """What a method with ``bf16_passes`` (its own, or its base's for a wrapper) adds to the
+    cache spec of its artifacts when they run under bfloat16 (``bf16``, the profile's flag);
+    empty otherwise, so that every other key is unchanged."""
+    flagged = method.bf16_passes or getattr(getattr(method, "base", None), "bf16_passes", False)
+    return {"bf16_passes": True} if flagged and bf16 else {}
 
 
 def run_unlearning(method: Method, model: nn.Module, data: ImageData, retain_idx: torch.Tensor,
