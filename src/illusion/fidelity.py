@@ -121,7 +121,8 @@ METRIC_DEVIATIONS: tuple[MetricDeviation, ...] = (
         "faster steps and feature passes on such a CPU (timings in the README), which makes the "
         "cpu book affordable; the precision is part of every artifact's key",
         measured_by="bench/feature_precision.py: every metric under bfloat16 and float32 "
-                    "features of the same models",
+                    "features of the same models; bench/unlearning_passes.py: the passes "
+                    "inside unlearning both ways, and RL+CMF's spread under either",
         effect_csv="bench/results/feature_precision_cpu.csv"),
     MetricDeviation(
         "layer-wise CKA (claim C7; C3's stronger reading)",
