@@ -221,7 +221,7 @@ def cell_spec(cell: Cell, extras: Sequence[str] = ()) -> dict:
     """Everything that decides a cell's row: the cache spec of its ``"sweep_cell"`` artifact
     (the label is not part of it; it only names the row)."""
     algo, start = _method(cell), start_of(cell)
-    bf16 = get_profile(cell.profile).train.bf16
+    train = get_profile(cell.profile).train
     extras = sorted({*extras, *cell.extras})
     # a cell with the relearn extra also names its curves' record and the attacks it runs, so
     # that a sweep rebuilds curves of an older record or another attack
@@ -230,13 +230,13 @@ def cell_spec(cell: Cell, extras: Sequence[str] = ()) -> dict:
                                    default_attacks(profile=cell.profile).items()}}
                       if "relearn" in extras else {})
     return {"dataset": cell.dataset, "profile": cell.profile,
-            "train": asdict(get_profile(cell.profile).train), "seed": cell.seed,
+            "train": asdict(train), "seed": cell.seed,
             "forget": list(cell.forget), "method": cell.method,
             "hparams": algo.hp if algo is not None else {}, "start": start,
             "start_hparams": (hparams_for(START_HPARAMS[start], cell.profile)
                               if start in START_HPARAMS else {}),
-            **start_passes_spec(start, bf16),
-            **(passes_spec(algo, bf16) if algo is not None else {}),
+            **start_passes_spec(start, train.bf16),
+            **(passes_spec(algo, train.bf16) if algo is not None else {}),
             "extras": extras, "metrics": METRICS_VERSION,
             "record": EVALUATION_RECORD, **relearn_record}
 

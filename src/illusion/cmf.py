@@ -33,8 +33,7 @@ Two rules keep W in step with the encoder:
 Deviations: means are of evaluation-mode features (running batch-norm statistics, no
 augmentation), extracted under bfloat16 autocast where the profile trains under it (as the
 steps and every feature the book reads; float32 before issue 26); the head computes in float32
-even under bf16 autocast; a class without training
-samples is an error rather than a zero row.
+even under bf16 autocast; a class without training samples is an error rather than a zero row.
 """
 
 from __future__ import annotations
