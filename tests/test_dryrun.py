@@ -9,7 +9,7 @@ import torch
 
 from illusion import data as idata
 from illusion import cells, dryrun, sweep
-from illusion.methods import available, create_method, hparams_for
+from illusion.methods import available, create_method, dry_caps, hparams_for
 from illusion.profiles import get_profile
 
 GRIDS = Path(__file__).resolve().parents[1] / "grids"
@@ -37,14 +37,22 @@ def test_dry_profile_changes_only_step_counts():
     assert dry.train.width == 64 and dry.train.padding == 4 and dry.train.flip
 
 
+def test_methods_declare_the_dry_caps_of_their_step_counts():
+    """The caps come from the methods' own files and are the step counts (and UNSIR's noise
+    size) every method had capped before they moved there: none lost, none added."""
+    assert dry_caps() == {"epochs": 1, "head_epochs": 1, "msteps": 1, "noise_steps": 1,
+                          "noise_inner": 1, "noise_copies": 1, "noise_batch": 4}
+
+
 def test_dry_hparams_cap_step_counts_only():
+    caps = dry_caps()
     for method in available():
         real = create_method(method, **hparams_for(method, "paper")).hp  # defaults included
         dry = hparams_for(method, "paper:dry")
         assert real.keys() == dry.keys()
         for key in real:
-            if key in dryrun.DRY_HPARAM_CAPS:
-                assert dry[key] == min(real[key], dryrun.DRY_HPARAM_CAPS[key])
+            if key in caps:
+                assert dry[key] == min(real[key], caps[key])
             else:
                 assert dry[key] == real[key], (method, key)
         create_method(method, **dry)

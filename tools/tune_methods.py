@@ -41,13 +41,11 @@ from pathlib import Path
 import pandas as pd
 import torch
 
-from illusion.methods import hparams_for
+from illusion.methods import hparams_for, tuned_by
 from illusion.pipeline import cmf_original_or_load, train_or_load, unlearn_or_load
 from illusion.train import evaluate_accuracy
 
 ROOT = Path(__file__).resolve().parents[1]
-DEFAULT_METHODS = ["finetune", "grad_ascent", "random_label", "neggrad_plus", "scrub", "unsir",
-                   "salun", "l1_sparse", "boundary_shrink"]
 LINKED_LRS = ("impair_lr",)  # learning rates that move with ``lr`` at [A]'s ratio
 
 
@@ -155,7 +153,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--profile", default="cpu")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--forget", type=int, nargs="+", default=[0])
-    parser.add_argument("--methods", nargs="+", default=DEFAULT_METHODS)
+    parser.add_argument("--methods", nargs="+", default=None,
+                        help="default: the methods that declare this rule (Method.tuning)")
     parser.add_argument("--rule", choices=("forget", "cmf"), default="forget")
     parser.add_argument("--lrs", type=float, nargs="+", default=[1e-3, 3e-3, 1e-2, 3e-2],
                         help="rule forget: the learning-rate grid")
@@ -174,6 +173,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"CMF original: val retain {ref:.2f} (rule: val retain >= {ref - args.retain_slack:.2f})",
               flush=True)
     rows = []
+    args.methods = args.methods or tuned_by(args.rule)
     for method in args.methods:
         if args.rule == "cmf":
             rows += [{**r, "ref_val_retain": ref} for r in tune_cmf(method, args, ref)]

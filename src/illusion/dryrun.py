@@ -12,12 +12,13 @@ difference is limited to data size and step counts:**
   shape (3x32x32 for CIFAR) but only ``train_images // classes`` training images per class (at
   least one) and ``test_per_class`` test images per class (:func:`illusion.data.synthetic_dataset`,
   sizes :data:`illusion.data.SYNTHETIC`); UNSIR's
-  noise images (``noise_batch``, ``noise_copies``) are capped by :data:`DRY_HPARAM_CAPS`;
+  noise images (``noise_batch``, ``noise_copies``) are capped by the caps UNSIR declares;
 * step counts: the profile ``<profile>:dry`` trains ``train_epochs`` epochs with warm-up and
   early-stopping patience capped at one epoch (:func:`dry_profile`), and every method's epoch
-  counts (``epochs``, ``head_epochs``, ``msteps``, UNSIR's noise steps) are capped by
-  :data:`DRY_HPARAM_CAPS` (:func:`dry_hparams`, applied by ``methods.hparams_for`` to the
-  ``:dry`` profiles and here to a grid entry's overrides).
+  counts (``epochs``, ``head_epochs``, ``msteps``, UNSIR's noise steps) are capped by the
+  caps each method declares in its own file (``Method.dry_caps``, merged by
+  :func:`illusion.methods.dry_caps`; :func:`illusion.methods.dry_hparams` applies them, in
+  ``methods.hparams_for`` to the ``:dry`` profiles and here to a grid entry's overrides).
 
 Batch sizes are the real ones, so on this little data each phase takes one or two steps.
 """
@@ -25,12 +26,11 @@ Batch sizes are the real ones, so on this little data each phase takes one or tw
 from __future__ import annotations
 
 import dataclasses
-from typing import Any
 
 from .data import SYNTHETIC_PREFIX
+from .methods import dry_hparams
 
-__all__ = ["DRY_HPARAM_CAPS", "DRY_SUFFIX", "DryRun", "DRY_RUN", "dry_grid", "dry_hparams",
-           "dry_profile", "kinds_only"]
+__all__ = ["DRY_SUFFIX", "DryRun", "DRY_RUN", "dry_grid", "dry_profile", "kinds_only"]
 
 DRY_SUFFIX = ":dry"  # profile name suffix: "paper:dry"
 
@@ -43,10 +43,6 @@ class DryRun:
 
 
 DRY_RUN = DryRun()
-# A method hyperparameter -> its largest value in a dry run (step counts; UNSIR's noise images).
-DRY_HPARAM_CAPS: dict[str, int] = {"epochs": 1, "head_epochs": 1, "msteps": 1,
-                                   "noise_steps": 1, "noise_inner": 1, "noise_copies": 1,
-                                   "noise_batch": 4}
 
 
 def dry_profile(profile, dry: DryRun = DRY_RUN):
@@ -57,12 +53,6 @@ def dry_profile(profile, dry: DryRun = DRY_RUN):
         t, epochs=min(t.epochs, dry.train_epochs), warmup_epochs=min(t.warmup_epochs, 1),
         patience=None if t.patience is None else min(t.patience, 1))
     return dataclasses.replace(profile, name=profile.name + DRY_SUFFIX, train=train)
-
-
-def dry_hparams(hp: dict[str, Any]) -> dict[str, Any]:
-    """``hp`` with every step count (and UNSIR's noise size) capped by DRY_HPARAM_CAPS."""
-    return {k: min(v, DRY_HPARAM_CAPS[k]) if k in DRY_HPARAM_CAPS and isinstance(v, int)
-            and not isinstance(v, bool) else v for k, v in hp.items()}
 
 
 def dry_grid(grid):

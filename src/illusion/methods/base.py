@@ -32,9 +32,10 @@ from tqdm.auto import tqdm
 from ..data import ImageData, augment_batch, batches, normalize
 from ..train import _device_generator
 from .checks import check_hparams
+from .work import Sizes, Work
 
 __all__ = ["Batch", "Context", "Method", "Phase", "Variant", "Wrapper", "available",
-           "create_method", "method_label", "parse_method_name", "passes_spec", "register_method",
+           "create_method", "dry_caps", "method_label", "tuned_by", "parse_method_name", "passes_spec", "register_method",
            "register_variant", "run_unlearning"]
 
 _REGISTRY: dict[str, type["Method"]] = {}
@@ -114,6 +115,15 @@ def available() -> list[str]:
     """Registered method names, then every registered variant of each of its bases."""
     return sorted(_REGISTRY) + sorted(v.pattern.format(b) for v in _VARIANTS.values()
                                       for b in v.base_names())
+
+
+def tuned_by(rule: str) -> list[str]:
+    """The registered methods and variants that declare ``tuning = rule``
+    (``Method.tuning``): what ``tools/tune_methods.py --rule RULE`` tunes when no method is
+    named."""
+    return ([name for name in sorted(_REGISTRY) if _REGISTRY[name].tuning == rule]
+            + [v.pattern.format(b) for v in _VARIANTS.values() if v.wrapper.tuning == rule
+               for b in v.base_names()])
 
 
 def create_method(name: str, **hparams) -> "Method":
@@ -285,6 +295,12 @@ class Method:
     bf16_passes: ClassVar[bool] = False
     common: ClassVar[dict[str, Any]] = {"epochs": 3, "lr": 1e-2, "batch_size": 128,
                                         "momentum": 0.9, "weight_decay": 5e-4}
+    # A dry run (illusion.dryrun) caps each of these hyperparameters (step counts, and sizes
+    # that scale a step) at the value given; a class adds its own to its parents' (dry_caps)
+    dry_caps: ClassVar[dict[str, int]] = {"epochs": 1}
+    # The validation-split rule tools/tune_methods.py tunes it by when no method is named
+    # ("forget": val forget <= 5%, then best val retain); None: not tuned by default
+    tuning: ClassVar[str | None] = None
 
     def __init__(self, **hparams):
         allowed = {**self.common, **self.defaults}
@@ -338,6 +354,12 @@ class Method:
     def ce(self, ctx: Context, batch: Batch) -> torch.Tensor:
         return F.cross_entropy(self.logits(ctx, batch.x), batch.y)
 
+    # -- cost --------------------------------------------------------------------------
+    def work(self, s: Sizes) -> Work:
+        """The images this run pushes through a network on a dataset of sizes ``s``
+        (:mod:`.work`; read by :mod:`illusion.cost`): every method declares its own."""
+        raise NotImplementedError(f"no cost model for method {self.name!r}: define "
+                                  f"work(self, s) in its class (illusion.methods.work)")
 
 
 class Wrapper(Method):
@@ -421,6 +443,32 @@ class Wrapper(Method):
 
     def ce(self, ctx: Context, batch: Batch) -> torch.Tensor:
         return self.base.ce(ctx, batch)
+
+    def work(self, s: Sizes) -> Work:
+        return self.base.work(s)
+
+
+def _caps_of(cls: type) -> dict[str, int]:
+    """The dry-run caps ``cls`` and its parents declare (``Method.dry_caps``)."""
+    out: dict[str, int] = {}
+    for klass in reversed(cls.__mro__):
+        out.update(vars(klass).get("dry_caps", {}))
+    return out
+
+
+def dry_caps() -> dict[str, int]:
+    """Every registered method's and variant's dry-run caps (``Method.dry_caps``), merged: a
+    hyperparameter name means one thing, so two classes capping it differently raise."""
+    out: dict[str, int] = {}
+    owners: dict[str, str] = {}
+    classes = [*_REGISTRY.values(), *(v.wrapper for v in _VARIANTS.values())]
+    for cls in classes:
+        for key, cap in _caps_of(cls).items():
+            if out.setdefault(key, cap) != cap:
+                raise ValueError(f"dry-run cap of {key!r}: {cls.__name__} says {cap}, "
+                                 f"{owners[key]} says {out[key]}")
+            owners.setdefault(key, cls.__name__)
+    return out
 
 
 def passes_spec(method: "Method", bf16: bool) -> dict[str, Any]:

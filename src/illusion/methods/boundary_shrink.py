@@ -24,6 +24,7 @@ import torch
 import torch.nn.functional as F
 
 from .base import Batch, Context, Method, register_method
+from .work import Sizes, Work, passes
 
 
 def _pixel_stats(ctx: Context, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -63,8 +64,13 @@ def shrink_labels(ctx: Context, x: torch.Tensor, y: torch.Tensor, bound: float) 
 class BoundaryShrink(Method):
     name = "boundary_shrink"
     label = "BS"
+    tuning = "forget"  # tools/tune_methods.py
     common = {**Method.common, "weight_decay": 0.0}
     defaults = {"bound": 0.1}
+
+    def work(self, s: Sizes) -> Work:
+        loop = passes(self.hp, s.forget)  # + per image: FGSM on the frozen copy, its label
+        return loop + Work(grad=loop.train, forward=loop.train)
 
     def setup(self, ctx: Context) -> None:
         ctx.original.eval().requires_grad_(False)

@@ -32,6 +32,7 @@ import torch
 from ..features import extract_features
 from ..metrics import class_means
 from .base import Context, Method, Wrapper, register_method, register_variant
+from .work import Sizes, Work
 
 
 @register_method
@@ -40,6 +41,9 @@ class PruneRow(Method):
     label = "prune row"
     head_compatible = False
     common = {}  # analytic: no optimisation
+
+    def work(self, s: Sizes) -> Work:
+        return Work()  # analytic: no image passes
 
     def setup(self, ctx: Context) -> None:
         with torch.no_grad():
@@ -87,6 +91,9 @@ class NCFlip(Method):
     common = {}  # analytic: no optimisation
     defaults = {"c_ratio": 0.5}
 
+    def work(self, s: Sizes) -> Work:
+        return Work(forward=s.retain + s.forget)  # training features for the class means
+
     def setup(self, ctx: Context) -> None:
         idx = torch.cat([ctx.retain_idx, ctx.forget_idx])
         f = extract_features(ctx.model, ctx.data, ctx.data.x_train[idx])  # (N, D)
@@ -108,6 +115,12 @@ class LastLayer(Wrapper):
     label_pattern = "LL-{}"
 
     own = {"zero_head": False}
+
+    def work(self, s: Sizes) -> Work:
+        """Only the head trains, so every trained image is a forward pass (+ a negligible
+        backward through the head); input gradients on frozen networks stay."""
+        base = self.base.work(s)
+        return Work(grad=base.grad, forward=base.forward + base.train, steps=base.steps)
 
     def setup(self, ctx: Context) -> None:
         head = {id(p) for p in ctx.model.fc.parameters()}

@@ -35,6 +35,7 @@ import torch
 
 from ..cmf import batch_normalized_features, fit_class_means, is_cmf, momentum_update, to_cmf
 from .base import Batch, Context, Wrapper, register_variant
+from .work import Sizes, Work
 
 CMF_DEFAULTS: dict[str, Any] = {"cmf_rule": "full", "cmf_momentum": 0.9, "temperature": 1.0}
 # [A]'s per-base settings: base hyperparameters, and the wrapper's own (summed-gradient clip,
@@ -60,6 +61,15 @@ class CMFVariant(Wrapper):
 
     start_from = "cmf_original"  # read by illusion.pipeline.unlearn_or_load
     bf16_passes = True  # the full passes of the class means run under the profile's autocast
+    tuning = "cmf"  # tools/tune_methods.py --rule cmf
+
+    def work(self, s: Sizes) -> Work:
+        """The base's work and the class means refitted by a full pass per epoch (momentum
+        rule: a forward of every trained batch, one final full pass)."""
+        base = self.base.work(s)
+        if self.hp["cmf_rule"] == "momentum":
+            return base + Work(forward=base.train + s.train)
+        return base + Work(forward=self.hp["epochs"] * s.train)
 
     @classmethod
     def own_defaults(cls, base: str) -> dict[str, Any]:

@@ -5,12 +5,12 @@ from __future__ import annotations
 
 import tomllib
 from functools import lru_cache
+from typing import Any
 from importlib import resources
 
-from ..dryrun import dry_hparams
-from .base import Method, create_method, parse_method_name
+from .base import Method, create_method, dry_caps, parse_method_name
 
-__all__ = ["hparams_for", "resolve_method", "with_defaults"]
+__all__ = ["dry_hparams", "hparams_for", "resolve_method", "with_defaults"]
 
 
 @lru_cache(maxsize=1)
@@ -38,7 +38,7 @@ def hparams_for(method: str, profile: str, n_forget: int = 1, dataset: str | Non
     ``<m>+cmf``, ``<m>+ec``) takes its base's hyperparameters, so resolved, except those whose
     default the variant sets itself (:meth:`~.base.Wrapper.decides`), updated by its own entry.
     A dry run's profile ``<p>:dry`` takes ``<p>``'s values with step counts capped
-    (:func:`illusion.dryrun.dry_hparams`).
+    (:func:`dry_hparams`).
     """
     if profile.endswith(":dry"):  # every hyperparameter (defaults too) of the real dataset's
         if dataset is not None and dataset.startswith("synthetic:"):
@@ -73,3 +73,11 @@ def with_defaults(method: str, hp: dict) -> dict:
         return dict(create_method(method, **hp).hp)
     except (KeyError, TypeError, ValueError):
         return hp
+
+
+def dry_hparams(hp: dict[str, Any]) -> dict[str, Any]:
+    """``hp`` with every step count (and UNSIR's noise size) capped for a dry run, by the caps
+    the methods declare (:func:`.base.dry_caps`)."""
+    caps = dry_caps()
+    return {k: min(v, caps[k]) if k in caps and isinstance(v, int)
+            and not isinstance(v, bool) else v for k, v in hp.items()}

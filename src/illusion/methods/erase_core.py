@@ -51,6 +51,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .base import Batch, Context, Method, Wrapper, register_method, register_variant
+from .work import Sizes, Work, cycled, passes
 
 __all__ = ["AuxHead", "EraseCore", "EraseCorePlugin", "contrastive_unlearning", "ec_loss",
            "fit_heads"]
@@ -178,6 +179,11 @@ def _heads(ctx: Context) -> list[nn.Parameter]:
     return list(ctx.state["ec_heads"].parameters())
 
 
+def head_work(hp: dict, s: Sizes) -> Work:
+    """The auxiliary heads' pretraining: the frozen network's stage maps of D_r ∪ D_f."""
+    return Work(forward=hp["head_epochs"] * (s.retain + s.forget))
+
+
 @register_method
 class EraseCore(Method):
     """EC on its own: each epoch is one pass over D_r, each step paired with a forget batch."""
@@ -187,6 +193,13 @@ class EraseCore(Method):
     head_compatible = False
     bf16_passes = True  # the heads' pretraining (fit_heads)
     defaults = dict(EC_DEFAULTS)
+
+    dry_caps = {"head_epochs": 1}
+
+    def work(self, s: Sizes) -> Work:
+        loop = passes(self.hp, s.retain)  # each retain batch paired with a cycling forget batch
+        return (head_work(self.hp, s) + loop
+                + Work(train=cycled(s.forget, self.hp["forget_batch_size"], loop.steps)))
 
     def setup(self, ctx: Context) -> None:
         _setup_ec(ctx, self.hp)
@@ -208,6 +221,16 @@ class EraseCorePlugin(Wrapper):
 
     own = {**EC_DEFAULTS, "ec_weight": 1.0}
     bf16_passes = True  # the heads' pretraining (fit_heads)
+
+    dry_caps = {"head_epochs": 1}
+
+    def work(self, s: Sizes) -> Work:
+        """The base's work, head pretraining and, per step, one retain batch and one forget
+        batch (both cycling) through the EC loss."""
+        base = self.base.work(s)
+        extra = (cycled(s.retain, self.hp["batch_size"], base.steps)
+                 + cycled(s.forget, self.hp["forget_batch_size"], base.steps))
+        return base + head_work(self.hp, s) + Work(train=extra)
 
     def setup(self, ctx: Context) -> None:
         self.base.setup(ctx)

@@ -9,12 +9,17 @@ Deviations: none beyond the shared loop (SGD Nesterov, constant learning rate).
 from __future__ import annotations
 
 from .base import Batch, Context, Method, register_method
+from .work import Sizes, Work, passes
 
 
 @register_method
 class GradAscent(Method):
     name = "grad_ascent"
     label = "GA"
+    tuning = "forget"  # tools/tune_methods.py
+
+    def work(self, s: Sizes) -> Work:
+        return passes(self.hp, s.forget)
 
     def batches(self, ctx: Context, epoch: int):
         return ctx.loader(ctx.forget_idx, "forget")

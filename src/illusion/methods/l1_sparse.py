@@ -12,13 +12,18 @@ from __future__ import annotations
 import torch
 
 from .base import Batch, Context, Method, register_method
+from .work import Sizes, Work, passes
 
 
 @register_method
 class L1Sparse(Method):
     name = "l1_sparse"
     label = "ℓ1-sparse"
+    tuning = "forget"  # tools/tune_methods.py
     defaults = {"alpha": 5e-4}
+
+    def work(self, s: Sizes) -> Work:
+        return passes(self.hp, s.retain)
 
     def setup(self, ctx: Context) -> None:
         steps_per_epoch = -(-len(ctx.retain_idx) // self.hp["batch_size"])

@@ -17,13 +17,19 @@ from __future__ import annotations
 import torch
 
 from .base import Batch, Context, Method, register_method
+from .work import Sizes, Work, cycled, passes
 
 
 @register_method
 class NegGradPlus(Method):
     name = "neggrad_plus"
     label = "NegGrad+"
+    tuning = "forget"  # tools/tune_methods.py
     defaults = {"ascent_weight": 1.0, "clip": 1.0}
+
+    def work(self, s: Sizes) -> Work:
+        loop = passes(self.hp, s.retain)  # each retain batch paired with a cycling forget batch
+        return loop + Work(train=cycled(s.forget, self.hp["batch_size"], loop.steps))
 
     def setup(self, ctx: Context) -> None:
         ctx.state["forget_stream"] = ctx.cycle(ctx.forget_idx, "forget")

@@ -13,6 +13,7 @@ import torch
 import torch.nn.functional as F
 
 from .base import Batch, Context, Method, register_method
+from .work import Sizes, Work, passes
 
 
 def random_retain_labels(ctx: Context, n: int) -> torch.Tensor:
@@ -34,6 +35,10 @@ def relabel_forget(ctx: Context, batch: Batch) -> torch.Tensor:
 class RandomLabel(Method):
     name = "random_label"
     label = "RL"
+    tuning = "forget"  # tools/tune_methods.py
+
+    def work(self, s: Sizes) -> Work:
+        return passes(self.hp, s.retain + s.forget)
 
     def batches(self, ctx: Context, epoch: int):
         return ctx.mixed_loader()

@@ -8,6 +8,7 @@ Not a loop over the original model: :func:`illusion.pipeline.unlearn_or_load` re
 from __future__ import annotations
 
 from .base import Method, register_method
+from .work import Sizes, Work
 
 
 @register_method
@@ -17,3 +18,7 @@ class Retrain(Method):
     head_compatible = False
     from_scratch = True
     common = {}  # the recipe is the profile's training config
+
+    def work(self, s: Sizes) -> Work:
+        raise NotImplementedError("Retrain is trained, not unlearned: its cost is "
+                                  "illusion.cost.training_work of the profile's recipe")

@@ -33,6 +33,7 @@ import torch.nn.functional as F
 
 from ..data import batches
 from .base import Batch, Context, Method, register_method
+from .work import Sizes, Work, passes
 from .random_label import relabel_forget
 
 
@@ -51,7 +52,12 @@ def saliency_mask(grads: list[torch.Tensor], threshold: float) -> list[torch.Ten
 class SalUn(Method):
     name = "salun"
     label = "SalUn"
+    tuning = "forget"  # tools/tune_methods.py
     defaults = {"threshold": 0.5}
+
+    def work(self, s: Sizes) -> Work:
+        # the saliency gradients of the forget set first, then RL's passes
+        return Work(train=s.forget) + passes(self.hp, s.retain + s.forget)
 
     def forget_gradients(self, ctx: Context, params: list[torch.Tensor]) -> list[torch.Tensor]:
         """Σ over D_f of ∇θ CE(model(x), y) in eval mode; weights and buffers untouched."""

@@ -22,6 +22,7 @@ import torch
 import torch.nn.functional as F
 
 from .base import Batch, Context, Method, register_method
+from .work import Sizes, Work, passes
 
 
 def distill_kl(student: torch.Tensor, teacher: torch.Tensor, T: float) -> torch.Tensor:
@@ -38,8 +39,16 @@ def distill_kl(student: torch.Tensor, teacher: torch.Tensor, T: float) -> torch.
 class Scrub(Method):
     name = "scrub"
     label = "SCRUB"
+    tuning = "forget"  # tools/tune_methods.py
     defaults = {"batch_size": 64, "T": 4.0, "gamma": 0.99, "alpha": 0.001, "msteps": 2,
                 "nesterov": False}
+
+    dry_caps = {"msteps": 1}
+
+    def work(self, s: Sizes) -> Work:
+        hp = self.hp  # max passes on D_f in the first msteps epochs, min passes on D_r
+        loop = passes(hp, s.forget, min(hp["msteps"], hp["epochs"])) + passes(hp, s.retain)
+        return loop + Work(forward=loop.train)  # the frozen teacher sees every batch
 
     def batches(self, ctx: Context, epoch: int):
         if epoch < self.hp["msteps"]:

@@ -31,6 +31,7 @@ from torch import nn
 
 from ..data import batches
 from .base import Batch, Context, Method, Phase, register_method
+from .work import Sizes, Work, passes
 
 NOISE_OBJECTIVES = ("ce", "logit")
 
@@ -72,10 +73,21 @@ def retain_subset(ctx: Context, per_class: int) -> torch.Tensor:
 class Unsir(Method):
     name = "unsir"
     label = "UNSIR"
+    tuning = "forget"  # tools/tune_methods.py
     defaults = {"lr": 5e-5, "impair_lr": 1e-4, "weight_decay": 0.0, "batch_size": 128,
                 "noise_batch": 128, "noise_lr": 0.1, "noise_steps": 5, "noise_inner": 8,
                 "noise_reg": 0.1, "noise_copies": 20, "retain_per_class": 1000,
                 "noise_objective": "ce"}
+
+    dry_caps = {"noise_steps": 1, "noise_inner": 1, "noise_copies": 1, "noise_batch": 4}
+
+    def work(self, s: Sizes) -> Work:
+        hp = self.hp
+        noise = s.forget_classes * hp["noise_batch"]
+        subset = s.retained_classes * min(hp["retain_per_class"], s.train_per_class)
+        setup = Work(grad=noise * hp["noise_steps"] * hp["noise_inner"])
+        impair = passes(hp, noise * hp["noise_copies"] + subset)
+        return setup + impair + passes(hp, subset)  # then the repair
 
     def phases(self) -> list[Phase]:
         hp = self.hp

@@ -1,4 +1,4 @@
-"""Projected cost of a sweep grid, counted from its recipe in image passes (nothing is trained).
+"""What a sweep grid costs, counted from its recipe in image passes (nothing is trained).
 
 For every cell of a grid (:func:`illusion.sweep.load_grid`) the script counts the images the
 sweep would push through a network, following the code that runs the cell:
@@ -6,20 +6,16 @@ sweep would push through a network, following the code that runs the cell:
 * original and Retrain: the profile's ``TrainConfig`` (per-class subset, validation hold-out,
   epochs): per epoch one training pass over the training split (Retrain: the retained classes),
   the validation accuracy and the NC1-NC4 tracker (forward only);
-* an unlearning method: its hyperparameters (the profile's section of
-  ``methods/hparams.toml`` over the method's defaults, then the grid entry's overrides) and the
-  sets its ``batches`` / ``setup`` read, per method below (``COUNTERS``); a ``+cmf`` method
-  adds one class-mean pass over the training split per epoch and shares the "CMF original"
-  fine-tune of its (dataset, profile, seed); ``+ec`` adds its retain and forget batches per
-  step and its auxiliary-head pretraining; ``last_layer:`` trains the head only;
+* an unlearning method: its own cost model, declared in its file (``Method.work``, from the
+  pieces of :mod:`illusion.methods.work`), at its hyperparameters (the profile's section of
+  ``methods/hparams.toml`` over the method's defaults, then the grid entry's overrides); a
+  ``+cmf`` method also shares the "CMF original" fine-tune of its (dataset, profile, seed);
 * evaluation: one feature pass over the training split and the test set per distinct model
   (the sweep caches features, so the original is evaluated once per seed, not once per forget
   set), plus the extras' passes (per-stage features, relearning attacks).
 
-Conventions: 1 **unit** = one training image forward and backward through the model being
-trained (a backward pass to the input on a frozen network, as UNSIR's noise and Boundary
-Shrink's FGSM take, counts the same); a forward-only image (teacher, class means, validation,
-features) = 1/3 unit, the usual FLOPs ratio of a forward pass to forward + backward. Sizes:
+Units are :mod:`illusion.methods.work`'s (1 unit = one training image forward and backward
+through the trained network; a forward-only image = 1/3 unit). Sizes:
 fashion_mnist 60000/10000 images (10 classes), cifar10 50000/10000 (10), cifar100
 50000/10000 (100), classes balanced, so a forget class is 1/K of every split.
 
@@ -42,7 +38,7 @@ NC) are not image passes and are not counted; nor are the small auxiliary heads 
 (their conv layers' own compute) or a classifier-only backward. GPU-hours assume a sustained
 throughput over the whole grid (no idle workers, no data stalls).
 
-    .venv/bin/python bench/grid_cost.py grids/paper_cifar10.yaml grids/paper_cifar100.yaml \
+    python -m illusion.cost grids/paper_cifar10.yaml grids/paper_cifar100.yaml \
         --calibrate "$ILLUSION_CACHE/sweeps/cpu.csv" --throughput IMG_PER_S
 """
 
@@ -56,94 +52,33 @@ import sys
 import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import Sequence
 
 import pandas as pd
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from illusion.attacks import default_attacks
-from illusion.data import augment_batch
-from illusion.methods import create_method, hparams_for, parse_method_name, resolve_method
-from illusion.methods.cmf import cmf_finetune
-from illusion.models import create_model
-from illusion.profiles import get_profile
-from illusion.cells import MODELS, STAGE_EXTRAS, Cell, Grid
-from illusion.sweep import load_grid
-from illusion.train import TrainConfig
+from .attacks import default_attacks
+from .cells import MODELS, STAGE_EXTRAS, Cell, Grid
+from .data import augment_batch
+from .methods import create_method, hparams_for, parse_method_name, resolve_method
+from .methods.cmf import cmf_finetune
+from .methods.work import Sizes, Work, cycled, passes
+from .models import create_model
+from .profiles import get_profile
+from .sweep import load_grid
+from .train import TrainConfig
 
-FORWARD = 1.0 / 3.0  # units per forward-only image
+__all__ = ["DATASETS", "calibrate", "cell_items", "cmf_original_work", "cost_table",
+           "grid_items", "main", "method_work", "relearn_work", "split_sizes", "training_work"]
+
 # name -> (train images, test images, classes, channels, side)
 DATASETS = {"fashion_mnist": (60000, 10000, 10, 1, 28), "cifar10": (50000, 10000, 10, 3, 32),
             "cifar100": (50000, 10000, 100, 3, 32)}
 
 
 # --------------------------------------------------------------------------- counting
-
-@dataclass(frozen=True)
-class Work:
-    """Images through a network: ``train`` forward+backward through the weights being
-    trained, ``grad`` forward+backward to the input of a frozen network, ``forward`` forward
-    only; ``steps`` optimizer steps of an unlearning loop."""
-
-    train: float = 0.0
-    grad: float = 0.0
-    forward: float = 0.0
-    steps: int = 0
-
-    @property
-    def units(self) -> float:
-        return self.train + self.grad + FORWARD * self.forward
-
-    def __add__(self, other: "Work") -> "Work":
-        return Work(self.train + other.train, self.grad + other.grad,
-                    self.forward + other.forward, self.steps + other.steps)
-
-
-@dataclass(frozen=True)
-class Sizes:
-    """Image counts of one (dataset, training recipe, number of forget classes)."""
-
-    classes: int
-    forget_classes: int
-    train_per_class: int  # training split, after the validation hold-out
-    val_per_class: int
-    test_per_class: int
-    nc_per_class: int  # NC tracker images per retained class (0: off)
-
-    @property
-    def train(self) -> int:
-        return self.classes * self.train_per_class
-
-    @property
-    def forget(self) -> int:
-        return self.forget_classes * self.train_per_class
-
-    @property
-    def retain(self) -> int:
-        return self.train - self.forget
-
-    @property
-    def retained_classes(self) -> int:
-        return self.classes - self.forget_classes
-
-    @property
-    def val_retain(self) -> int:
-        return self.retained_classes * self.val_per_class
-
-    @property
-    def test(self) -> int:
-        return self.classes * self.test_per_class
-
-    @property
-    def test_forget(self) -> int:
-        return self.forget_classes * self.test_per_class
-
-    @property
-    def test_retain(self) -> int:
-        return self.test - self.test_forget
-
 
 def split_sizes(dataset: str, cfg: TrainConfig, forget_classes: int) -> Sizes:
     """The sizes :func:`illusion.pipeline.make_splits` gives a balanced dataset: ``per_class``
@@ -157,16 +92,6 @@ def split_sizes(dataset: str, cfg: TrainConfig, forget_classes: int) -> Sizes:
     return Sizes(k, forget_classes, per_class - n_val, n_val, n_test // k, max(nc, 0))
 
 
-def cycled(n: int, batch_size: int, steps: int) -> int:
-    """Images in the first ``steps`` batches of endless shuffled passes over ``n`` images
-    (:meth:`Context.cycle`: full batches, then the remainder, per pass)."""
-    if n <= 0 or steps <= 0:
-        return 0
-    per_pass = math.ceil(n / batch_size)
-    full, rest = divmod(steps, per_pass)
-    return full * n + min(rest * batch_size, n)
-
-
 def training_work(cfg: TrainConfig, s: Sizes) -> Work:
     """:func:`illusion.train.fit` on the retained classes at ``cfg.epochs`` (with
     ``cfg.patience`` an upper bound): the training pass, validation and the NC tracker."""
@@ -175,134 +100,10 @@ def training_work(cfg: TrainConfig, s: Sizes) -> Work:
                 steps=cfg.epochs * math.ceil(s.retain / cfg.batch_size))
 
 
-Counter = Callable[[dict, Sizes], Work]
-COUNTERS: dict[str, Counter] = {}
-
-
-def counts(*names: str) -> Callable[[Counter], Counter]:
-    """Decorator registering the work of the base methods ``names``."""
-    def wrap(fn: Counter) -> Counter:
-        for name in names:
-            if name in COUNTERS:
-                raise ValueError(f"counter {name!r} is already registered")
-            COUNTERS[name] = fn
-        return fn
-    return wrap
-
-
-def _passes(hp: dict, n: int, epochs: int | None = None) -> Work:
-    """``epochs`` shuffled passes over ``n`` images at the method's batch size."""
-    e = hp["epochs"] if epochs is None else epochs
-    return Work(train=e * n, steps=e * math.ceil(n / hp["batch_size"]))
-
-
-@counts("finetune", "l1_sparse")
-def _retain_only(hp: dict, s: Sizes) -> Work:
-    return _passes(hp, s.retain)
-
-
-@counts("grad_ascent")
-def _forget_only(hp: dict, s: Sizes) -> Work:
-    return _passes(hp, s.forget)
-
-
-@counts("random_label")
-def _mixed(hp: dict, s: Sizes) -> Work:
-    return _passes(hp, s.retain + s.forget)
-
-
-@counts("salun")
-def _salun(hp: dict, s: Sizes) -> Work:
-    return Work(train=s.forget) + _passes(hp, s.retain + s.forget)  # saliency gradients first
-
-
-@counts("neggrad_plus")
-def _neggrad_plus(hp: dict, s: Sizes) -> Work:
-    loop = _passes(hp, s.retain)  # each retain batch is paired with a cycling forget batch
-    return loop + Work(train=cycled(s.forget, hp["batch_size"], loop.steps))
-
-
-@counts("scrub")
-def _scrub(hp: dict, s: Sizes) -> Work:
-    loop = _passes(hp, s.forget, min(hp["msteps"], hp["epochs"])) + _passes(hp, s.retain)
-    return loop + Work(forward=loop.train)  # the frozen teacher sees every batch
-
-
-@counts("unsir")
-def _unsir(hp: dict, s: Sizes) -> Work:
-    noise = s.forget_classes * hp["noise_batch"]
-    subset = s.retained_classes * min(hp["retain_per_class"], s.train_per_class)
-    setup = Work(grad=noise * hp["noise_steps"] * hp["noise_inner"])
-    impair = _passes(hp, noise * hp["noise_copies"] + subset)
-    return setup + impair + _passes(hp, subset)  # repair
-
-
-@counts("boundary_shrink")
-def _boundary_shrink(hp: dict, s: Sizes) -> Work:
-    loop = _passes(hp, s.forget)  # + per image: FGSM on the frozen copy, its label on x_adv
-    return loop + Work(grad=loop.train, forward=loop.train)
-
-
-@counts("ec")
-def _ec(hp: dict, s: Sizes) -> Work:
-    loop = _passes(hp, s.retain)  # each retain batch is paired with a cycling forget batch
-    return (_ec_heads(hp, s) + loop
-            + Work(train=cycled(s.forget, hp["forget_batch_size"], loop.steps)))
-
-
-@counts("prune_row")
-def _analytic(hp: dict, s: Sizes) -> Work:
-    return Work()
-
-
-@counts("nc_flip")
-def _nc_flip(hp: dict, s: Sizes) -> Work:
-    return Work(forward=s.retain + s.forget)  # training features for the class means
-
-
-def _ec_heads(hp: dict, s: Sizes) -> Work:
-    """EC's auxiliary-head pretraining: the frozen network's stage maps of D_r ∪ D_f."""
-    return Work(forward=hp["head_epochs"] * (s.retain + s.forget))
-
-
-def _last_layer(base: str, hp: dict, s: Sizes) -> Work:
-    """``last_layer:<base>``: only the head trains, so every trained image is a forward pass
-    (+ a negligible backward through the head); input gradients on frozen networks stay."""
-    work = method_work(base, hp, s)
-    return Work(grad=work.grad, forward=work.forward + work.train, steps=work.steps)
-
-
-def _cmf(base: str, hp: dict, s: Sizes) -> Work:
-    """``<base>+cmf``: the base's work and the class means refitted by a full pass per epoch
-    (``cmf_rule = "momentum"``: a forward of every trained batch, one final full pass)."""
-    work = method_work(base, hp, s)
-    if hp["cmf_rule"] == "momentum":
-        return work + Work(forward=work.train + s.train)
-    return work + Work(forward=hp["epochs"] * s.train)
-
-
-def _ec_plugin(base: str, hp: dict, s: Sizes) -> Work:
-    """``<base>+ec``: the base's work, head pretraining and, per step, one retain batch and
-    one forget batch (both cycling) through the EC loss."""
-    work = method_work(base, hp, s)
-    extra = (cycled(s.retain, hp["batch_size"], work.steps)
-             + cycled(s.forget, hp["forget_batch_size"], work.steps))
-    return work + _ec_heads(hp, s) + Work(train=extra)
-
-
-# variant pattern (illusion.methods.register_variant) -> its work from its base's
-VARIANTS: dict[str, Callable[[str, dict, Sizes], Work]] = {
-    "last_layer:{}": _last_layer, "{}+cmf": _cmf, "{}+ec": _ec_plugin}
-
-
 def method_work(method: str, hp: dict, s: Sizes) -> Work:
-    """The work of unlearning with ``method`` (a registered name) and its full ``hp``."""
-    variant, base = parse_method_name(method)
-    if variant is not None and variant.pattern in VARIANTS:
-        return VARIANTS[variant.pattern](base, hp, s)
-    if method not in COUNTERS:
-        raise KeyError(f"no cost model for method {method!r}; add one to COUNTERS")
-    return COUNTERS[method](hp, s)
+    """The work of unlearning with ``method`` (a registered name) and its full ``hp``: the
+    method's own cost model (``Method.work``, in its file)."""
+    return create_method(method, **hp).work(s)
 
 
 def cell_hparams(cell: Cell) -> dict:
@@ -315,7 +116,7 @@ def cmf_original_work(profile: str, s: Sizes) -> Work:
     """[A]'s CMF fine-tune (:func:`illusion.pipeline.cmf_original_or_load`): the conversion's
     class-mean pass, then per epoch a pass over the whole training split and a refit."""
     hp = cmf_finetune(**hparams_for("cmf_finetune", profile)).hp
-    return Work(forward=s.train) + _passes(hp, s.train) + Work(forward=hp["epochs"] * s.train)
+    return Work(forward=s.train) + passes(hp, s.train) + Work(forward=hp["epochs"] * s.train)
 
 
 def relearn_work(s: Sizes) -> Work:
@@ -563,7 +364,7 @@ def time_steps(specs: Sequence[StepSpec], rounds: int, seconds: float) -> list[f
 
 # ---------------------------------------------------------------------------- reporting
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path.cwd()  # a calibration CSV's grid is looked up under grids/ of the repository
 
 
 def _n(x: float) -> str:

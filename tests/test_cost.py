@@ -1,31 +1,20 @@
-"""bench/grid_cost.py: the image-pass counts of a grid (pure counting; no training, no Ray)."""
+"""illusion.cost: the image-pass counts of a grid (pure counting; no training, no Ray)."""
 
 from __future__ import annotations
-
-import importlib.util
-import sys
-from pathlib import Path
 
 import pandas as pd
 import pytest
 
+from pathlib import Path
+
+from illusion import cost as gc
+from illusion.methods.work import cycled
 from illusion.methods import available, create_method, hparams_for
 from illusion.profiles import get_profile
 from illusion.book import book_grid
 from illusion.sweep import load_grid
 
 ROOT = Path(__file__).resolve().parents[1]
-
-
-def _load_bench():
-    spec = importlib.util.spec_from_file_location("grid_cost", ROOT / "bench" / "grid_cost.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up while building
-    spec.loader.exec_module(module)
-    return module
-
-
-gc = _load_bench()
 CPU = get_profile("cpu").train
 
 
@@ -66,9 +55,9 @@ def test_methods_count_the_sets_they_iterate():
 
 
 def test_cycled_forget_stream():
-    assert gc.cycled(10, 4, 3) == 10  # 4 + 4 + 2: one pass
-    assert gc.cycled(10, 4, 4) == 14  # and the first batch of the next
-    assert gc.cycled(0, 4, 5) == 0
+    assert cycled(10, 4, 3) == 10  # 4 + 4 + 2: one pass
+    assert cycled(10, 4, 4) == 14  # and the first batch of the next
+    assert cycled(0, 4, 5) == 0
 
 
 @pytest.mark.parametrize("name", [n for n in available() if n != "retrain"])
