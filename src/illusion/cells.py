@@ -34,7 +34,7 @@ from .catalog import ForgetSet
 from .experiments import (EVALUATION_RECORD, feature_drift, method_row, stage_cka_draws,
                           stage_cka_flat, stage_probes, stage_similarity)
 from .methods import hparams_for, passes_spec, resolve_method
-from .metrics import METRICS_VERSION
+from .metrics import metrics_spec
 from .pipeline import (STARTS, TrainedModel, cached_features, cached_stage_features,
                        start_passes_spec, train_or_load, unlearn_or_load)
 from .profiles import get_profile
@@ -237,7 +237,7 @@ def cell_spec(cell: Cell, extras: Sequence[str] = ()) -> dict:
                               if start in START_HPARAMS else {}),
             **start_passes_spec(start, train.bf16),
             **(passes_spec(algo, train.bf16) if algo is not None else {}),
-            "extras": extras, "metrics": METRICS_VERSION,
+            "extras": extras, **metrics_spec(),
             "record": EVALUATION_RECORD, **relearn_record}
 
 

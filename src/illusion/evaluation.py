@@ -18,7 +18,7 @@ from torch import nn
 
 from .data import ImageData, load_dataset, per_class_subset
 from .features import FeatureSet, extract_features, feature_set
-from .metrics import (knn_accuracy, linear_cka, linear_probe, linear_probes, mia_efficacy,
+from .metrics import (METRICS, knn_accuracy, linear_cka, linear_probe, linear_probes, mia_efficacy,
                       mia_loss_attack, ncc_accuracy, neural_collapse, split_mask)
 from .models import create_model
 
@@ -139,6 +139,8 @@ def evaluate(model: nn.Module, data: ImageData, train_idx: torch.Tensor,
     record["test_predictions"] = {k: v.to(torch.int16) for k, v in preds.items()}
     record.update(_mia(fs, forget, g))
     record["neural_collapse"] = _collapse(fs, weight, bias, forget, k)
+    if METRICS:  # the registered metrics (illusion.metrics.register_metric)
+        record["registered"] = {m.name: float(m.fn(fs, forget, k)) for m in METRICS.values()}
     return record
 
 

@@ -19,7 +19,7 @@ from .cache import ArtifactCache, Recent, spec_key
 from .evaluation import evaluate, head_parameters, output_accuracy, probe_per_stage
 from .features import FeatureSet, flat_stage_grams
 from .methods.classifier_only import nc_flip_head
-from .metrics import METRICS_VERSION, gram_cka, linear_cka, split_mask
+from .metrics import METRICS_VERSION, gram_cka, linear_cka, metrics_spec, split_mask
 from .pipeline import TrainedModel, cached_features, cached_stage_features
 from .stats import (IMAGE_SEED, RESAMPLES, CKAReference, accuracy_gap, cka_draws, mean_interval,
                     resample_weights, subset_gap)
@@ -53,6 +53,7 @@ def flatten(record: dict) -> dict:
         for k, v in nc.get(group, {}).items():
             row[f"{k}_{group}"] = v
     row["duality_forget"], row["duality_retain"] = nc["duality_forget"], nc["duality_retain"]
+    row.update(record.get("registered", {}))  # illusion.metrics.register_metric
     return row
 
 
@@ -61,7 +62,7 @@ def evaluation_record(tm: TrainedModel, forget: Sequence[int], seed: int = 0,
     """:func:`evaluate` of a model with ``forget`` as the forget classes, cached."""
     cache = cache or ArtifactCache()
     spec = {"model": tm.spec, "kind": tm.kind, "forget": sorted(forget), "seed": seed,
-            "metrics": METRICS_VERSION, "record": EVALUATION_RECORD}
+            **metrics_spec(), "record": EVALUATION_RECORD}
 
     def build() -> dict:
         return evaluate(tm.model, tm.data, tm.splits.train, forget, seed,

@@ -9,13 +9,14 @@ and SalUn's "MIA-efficacy" for the membership-inference score.
 from __future__ import annotations
 
 import math
-from typing import Sequence
+from dataclasses import dataclass
+from typing import Any, Callable, Sequence
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
-__all__ = ["class_means", "gram_cka", "knn_accuracy", "linear_cka", "linear_probe",
+__all__ = ["METRICS", "METRICS_VERSION", "Metric", "class_means", "metrics_spec", "register_metric", "gram_cka", "knn_accuracy", "linear_cka", "linear_probe",
            "linear_probes", "mia_efficacy", "mia_loss_attack", "ncc_accuracy", "neural_collapse",
            "split_mask"]
 
@@ -26,6 +27,46 @@ __all__ = ["class_means", "gram_cka", "knn_accuracy", "linear_cka", "linear_prob
 # 4: [A]'s linear probe (minibatch SGD on raw features) and [A]'s NC1–NC3 (per-sample
 #    L2-normalised features, Frobenius-only normalisation of the Gram matrices).
 METRICS_VERSION = 4
+
+
+@dataclass(frozen=True)
+class Metric:
+    """A metric added by :func:`register_metric`: ``fn(features, forget, num_classes) ->
+    float``, where ``features`` is an :class:`illusion.features.FeatureSet` (train and test
+    features, labels and logits). ``label`` heads its column in the book's tables;
+    ``percent`` rounds it like an accuracy; bump ``version`` when its definition changes."""
+
+    name: str
+    fn: Callable[[Any, Sequence[int], int], float]
+    label: str
+    version: int = 1
+    percent: bool = False
+
+
+# Metrics registered on top of the evaluation's own (illusion.evaluation.evaluate): each is
+# a column of every metric row (``illusion.experiments.flatten``) under its name
+METRICS: dict[str, Metric] = {}
+
+
+def register_metric(name: str, label: str, version: int = 1, percent: bool = False):
+    """Decorator adding ``fn(features, forget, num_classes) -> float`` to :data:`METRICS`: a
+    new metric is this one function in any imported module; the evaluation computes it, the
+    tables show it, and the cache keys of evaluations and sweep rows name it
+    (:func:`metrics_spec`), so that older records are recomputed. Duplicates raise."""
+    def wrap(fn):
+        if name in METRICS:
+            raise ValueError(f"metric {name!r} is already registered")
+        METRICS[name] = Metric(name, fn, label, version, percent)
+        return fn
+    return wrap
+
+
+def metrics_spec() -> dict[str, Any]:
+    """What the metrics add to the cache spec of a record that holds them: the built-in
+    definitions' version, and the registered metrics' names and versions when there are any
+    (absent otherwise, so that every existing key is unchanged)."""
+    extra = {m.name: m.version for m in METRICS.values()}
+    return {"metrics": METRICS_VERSION, **({"registered_metrics": extra} if extra else {})}
 
 
 def _acc(pred: torch.Tensor, y: torch.Tensor) -> float:

@@ -9,7 +9,7 @@ import seaborn as sns
 from .catalog import METHOD_ORDER, cell_label, method_label
 from .features import extract_features
 from .methods import available, parse_method_name
-from .metrics import split_mask
+from .metrics import METRICS, split_mask
 
 __all__ = ["FIG_WIDTH", "cell_spread", "collapse_curves", "column_label", "feature_pca",
            "gap_intervals",
@@ -75,6 +75,8 @@ def column_label(name: str) -> str:
     with its underscores turned into spaces."""
     if name in COLUMN_NAMES:
         return COLUMN_NAMES[name]
+    if name in METRICS:  # a registered metric names its own column
+        return METRICS[name].label
     readout, _, split = name.partition("_")
     if readout in READOUT_NAMES and split in SPLIT_NAMES:
         return f"{READOUT_NAMES[readout]}, {SPLIT_NAMES[split]} (%)"
@@ -92,7 +94,7 @@ def column_label(name: str) -> str:
 
 def _decimals(name: str, percent: int, other: int) -> int:
     readout, _, split = name.partition("_")
-    if name in PERCENT or "_vs_" in name or (readout in READOUT_NAMES and split in SPLIT_NAMES):
+    if name in PERCENT or (name in METRICS and METRICS[name].percent) or "_vs_" in name or (readout in READOUT_NAMES and split in SPLIT_NAMES):
         return percent
     return 0 if name in ("seconds", "wall_seconds") else other
 
