@@ -29,7 +29,7 @@ def extract_features(model: nn.Module, data: ImageData, x: torch.Tensor, stages:
     """Penultimate features (N, D) of uint8 images ``x`` — or, with ``stages``, the pooled
     features of every stage as ``{name: (N, C)}`` — as float32 CPU tensors. The default batch
     (128) keeps activations in cache, so it is faster than large batches on the cpu model, with
-    identical features (``bench/feature_batch.py``)."""
+    identical features (book page "Reproducing and auditing", "Retired one-off investigations")."""
     device = device or next(model.parameters()).device
     was_training = model.training
     model.eval()

@@ -118,8 +118,8 @@ METRIC_DEVIATIONS: tuple[MetricDeviation, ...] = (
         "unlearning's work outside its steps (the full passes for the CMF class means of +CMF "
         "and the CMF original, EC's head pretraining; float32 before issue 26); elsewhere "
         "(e.g. AVX2 CPUs, where bfloat16 is emulated and much slower) it runs in float32",
-        "faster steps and feature passes on such a CPU (timings in the README), which makes the "
-        "cpu book affordable; the precision is part of every artifact's key",
+        "faster steps and feature passes on such a CPU (timings on the Reproducing page), "
+        "which makes the cpu book affordable; the precision is part of every artifact's key",
         measured_by="bench/feature_precision.py: every metric under bfloat16 and float32 "
                     "features of the same models; bench/unlearning_passes.py: the passes "
                     "inside unlearning both ways, and RL+CMF's spread under either",

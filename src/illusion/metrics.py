@@ -16,7 +16,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-__all__ = ["METRICS", "METRICS_VERSION", "Metric", "class_means", "metrics_spec", "register_metric", "gram_cka", "knn_accuracy", "linear_cka", "linear_probe",
+__all__ = ["METRICS", "METRICS_VERSION", "Metric", "class_means", "metrics_spec",
+           "register_metric", "gram_cka", "knn_accuracy", "linear_cka", "linear_probe",
            "linear_probes", "mia_efficacy", "mia_loss_attack", "ncc_accuracy", "neural_collapse",
            "split_mask"]
 

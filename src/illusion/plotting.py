@@ -94,7 +94,9 @@ def column_label(name: str) -> str:
 
 def _decimals(name: str, percent: int, other: int) -> int:
     readout, _, split = name.partition("_")
-    if name in PERCENT or (name in METRICS and METRICS[name].percent) or "_vs_" in name or (readout in READOUT_NAMES and split in SPLIT_NAMES):
+    registered = name in METRICS and METRICS[name].percent
+    if (name in PERCENT or registered or "_vs_" in name
+            or (readout in READOUT_NAMES and split in SPLIT_NAMES)):
         return percent
     return 0 if name in ("seconds", "wall_seconds") else other
 

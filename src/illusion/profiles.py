@@ -1,7 +1,7 @@
 """Named scales of every experiment: ``smoke`` (CI, seconds), ``cpu`` (default), ``paper`` (GPU).
 
-A profile fixes the default dataset and the training recipe; the README's "Profiles" section
-explains the choice of the ``cpu`` values and the measurements behind them.
+A profile fixes the default dataset and the training recipe; book/reproducing.md ("Profiles and
+their grids") explains the choice of the ``cpu`` values and the measurements behind them.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ def native_bf16() -> bool:
 
     Only where the CPU computes bfloat16 natively (AVX512-BF16 or AMX, as oneDNN reports it):
     elsewhere autocast emulates it, which makes a training step of the cpu model much slower
-    than in float32 (the README's "Measurements quoted by the code"). The choice is
+    than in float32 (book/reproducing.md, "Measurements quoted by the code"). The choice is
     part of every artifact's spec, so models of either precision never share a cache entry.
     ``ILLUSION_CPU_BF16=1`` or ``0`` forces it (e.g. to repeat a run made on the other kind).
     """

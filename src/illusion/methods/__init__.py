@@ -13,8 +13,8 @@ import importlib
 import pkgutil
 
 from .base import (Batch, Context, Method, Variant, Wrapper, available, create_method,
-                   dry_caps, method_label, tuned_by, parse_method_name, passes_spec, register_method,
-                   register_variant, run_unlearning)
+                   dry_caps, method_label, parse_method_name, passes_spec, register_method,
+                   register_variant, run_unlearning, tuned_by)
 from .config import dry_hparams, hparams_for, resolve_method, with_defaults
 from .work import Sizes, Work
 

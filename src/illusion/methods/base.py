@@ -35,8 +35,8 @@ from .checks import check_hparams
 from .work import Sizes, Work
 
 __all__ = ["Batch", "Context", "Method", "Phase", "Variant", "Wrapper", "available",
-           "create_method", "dry_caps", "method_label", "tuned_by", "parse_method_name", "passes_spec", "register_method",
-           "register_variant", "run_unlearning"]
+           "create_method", "dry_caps", "method_label", "parse_method_name", "passes_spec",
+           "register_method", "register_variant", "run_unlearning", "tuned_by"]
 
 _REGISTRY: dict[str, type["Method"]] = {}
 _VARIANTS: dict[str, "Variant"] = {}  # pattern -> variant, in registration order

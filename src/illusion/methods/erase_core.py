@@ -25,7 +25,7 @@ their own class cluster is scattered, as a model that never saw the class would 
 Layer weights ``layer_weights`` for (stage1, stage2, stage3, output), default uniform
 (1, 1, 1, 1), chosen over a ramp in depth (0.25, 0.5, 0.75, 1) on the ``cpu`` profile's
 validation split: uniform weights cost no retain accuracy and gave the lower forget-class CKA to
-the original at every stage (the README's "Measurements quoted by the code"). A weight of 0
+the original at every stage (book/reproducing.md, "Measurements quoted by the code"). A weight of 0
 drops that point and its head. The book's C7 page repeats this ablation on test.
 
 Plug-in ``<base>+ec``: the base method runs unchanged (its batches, loss and hooks) and every
