@@ -7,7 +7,6 @@ inside a function counts as much as one at the top of a module: a cycle cannot h
 
 from __future__ import annotations
 
-import ast
 import json
 import sys
 from pathlib import Path
@@ -21,75 +20,11 @@ from illusion.methods.base import _REGISTRY
 
 ROOT = Path(illusion.__file__).parent
 TOOLS = Path(__file__).resolve().parents[1] / "tools"
-
-
-def _modules(root: Path = ROOT) -> dict[str, Path]:
-    out = {}
-    for path in root.rglob("*.py"):
-        parts = list(path.relative_to(root.parent).with_suffix("").parts)
-        if parts[-1] == "__init__":
-            parts = parts[:-1]
-        out[".".join(parts)] = path
-    return out
-
-
-def import_graph(root: Path = ROOT) -> dict[str, set[str]]:
-    """``{module: modules of the package it imports}``, every import statement counted
-    (top level, inside functions, under ``if``), submodule imports resolved to the module."""
-    mods = _modules(root)
-
-    def resolve(name: str) -> str | None:
-        while name and name not in mods:
-            name = name.rpartition(".")[0]
-        return name or None
-
-    graph: dict[str, set[str]] = {m: set() for m in mods}
-    for mod, path in mods.items():
-        package = mod.split(".") if path.name == "__init__.py" else mod.split(".")[:-1]
-        for node in ast.walk(ast.parse(path.read_text())):
-            if isinstance(node, ast.Import):
-                names = [a.name for a in node.names]
-            elif isinstance(node, ast.ImportFrom):
-                base = package[:len(package) - node.level + 1] if node.level else []
-                module = ".".join(base + ([node.module] if node.module else []))
-                names = [f"{module}.{a.name}" for a in node.names]
-            else:
-                continue
-            graph[mod] |= {t for t in map(resolve, names) if t and t != mod}
-    return graph
-
-
-def cycles(graph: dict[str, set[str]]) -> list[list[str]]:
-    """The strongly connected components with more than one module (Tarjan)."""
-    index, low, stack, on, out, counter = {}, {}, [], set(), [], [0]
-
-    def visit(v: str) -> None:
-        index[v] = low[v] = counter[0]
-        counter[0] += 1
-        stack.append(v)
-        on.add(v)
-        for w in sorted(graph[v]):
-            if w not in index:
-                visit(w)
-                low[v] = min(low[v], low[w])
-            elif w in on:
-                low[v] = min(low[v], index[w])
-        if low[v] == index[v]:
-            component = []
-            while True:
-                w = stack.pop()
-                on.discard(w)
-                component.append(w)
-                if w == v:
-                    break
-            if len(component) > 1:
-                out.append(sorted(component))
-
-    sys.setrecursionlimit(max(sys.getrecursionlimit(), 10_000))
-    for v in sorted(graph):
-        if v not in index:
-            visit(v)
-    return out
+sys.path.insert(0, str(TOOLS))
+try:
+    from layout import cycles, import_graph  # the graph tools/layout.py prints
+finally:
+    sys.path.remove(str(TOOLS))
 
 
 def reachable(graph: dict[str, set[str]], start: str) -> set[str]:
@@ -102,7 +37,19 @@ def reachable(graph: dict[str, set[str]], start: str) -> set[str]:
 
 
 def test_no_import_cycle():
-    assert cycles(import_graph()) == []
+    assert cycles(import_graph(ROOT)) == []
+
+
+def test_function_level_imports_are_counted(tmp_path):
+    """tools/layout.py's count of imports made inside functions sees one."""
+    pkg = tmp_path / "pkg"
+    pkg.mkdir()
+    (pkg / "__init__.py").write_text("")
+    (pkg / "a.py").write_text("def f():\n    from . import b\n    return b\n")
+    (pkg / "b.py").write_text("X = 1\n")
+    found: list = []
+    import_graph(pkg, found)
+    assert found == [("pkg.a", "pkg.b")]
 
 
 def test_cycle_finder_finds_a_hidden_cycle(tmp_path):
@@ -117,7 +64,7 @@ def test_cycle_finder_finds_a_hidden_cycle(tmp_path):
 
 
 def test_book_reader_does_not_import_ray_module():
-    graph = import_graph()
+    graph = import_graph(ROOT)
     assert "illusion.sweep" not in reachable(graph, "illusion.book")
     assert "illusion.sweep" not in reachable(graph, "illusion.cells")
 
