@@ -103,7 +103,7 @@ def _steps(profile: cProfile.Profile) -> None:
     stats = pstats.Stats(profile, stream=io.StringIO())
     wanted = {"load_imagefolder": "read the ImageFolder", "extract": "features (3 models)",
               "linear_probe": "linear probe (3 models)", "knn_accuracy": "k-NN (3 models)",
-              "_mia": "SVC MIA (3 models)", "relearn_curve": "relearning (2 models)",
+              "mia_scores": "SVC MIA (3 models)", "relearn_curve": "relearning (2 models)",
               "neural_collapse": "duality (3 models)", "render_html": "figures + HTML"}
     rows = {}
     for (_, _, func), (_, _, _, cum, _) in stats.stats.items():

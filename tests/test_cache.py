@@ -281,7 +281,7 @@ def test_atomic_write_gives_the_mode_open_would(tmp_path, umask):
     old = os.umask(umask)
     try:
         path = tmp_path / "report.html"
-        icache._atomic_write(path, lambda fh: fh.write(b"<html></html>"))
+        icache.atomic_write(path, lambda fh: fh.write(b"<html></html>"))
     finally:
         os.umask(old)
     assert path.read_bytes() == b"<html></html>"

@@ -9,7 +9,7 @@ import sys
 
 import pytest
 
-from illusion import cli, pipeline, sweep
+from illusion import cli, gridfile, pipeline
 from illusion.data import DataUnavailable
 
 KEYS = {"model", "dataset", "profile", "seed", "forget", "accuracy", "seconds", "wall_seconds",
@@ -168,4 +168,4 @@ def test_sweep_book_grid_unknown_profile(capsys):
 def test_sweep_book_grid_is_the_books_declared_cells():
     from illusion.book import book_grid
 
-    assert sweep.resolve_grid("book:cpu") == book_grid("cpu")
+    assert gridfile.resolve_grid("book:cpu") == book_grid("cpu")

@@ -12,7 +12,7 @@ from illusion.methods.work import cycled
 from illusion.methods import available, create_method, hparams_for
 from illusion.profiles import get_profile
 from illusion.book import book_grid
-from illusion.sweep import load_grid
+from illusion.gridfile import load_grid
 
 ROOT = Path(__file__).resolve().parents[1]
 CPU = get_profile("cpu").train

@@ -8,7 +8,7 @@ from pathlib import Path
 import torch
 
 from illusion import data as idata
-from illusion import cells, dryrun, sweep
+from illusion import cells, dryrun, gridfile
 from illusion.methods import available, create_method, dry_caps, hparams_for
 from illusion.profiles import get_profile
 
@@ -59,7 +59,7 @@ def test_dry_hparams_cap_step_counts_only():
 
 
 def test_dry_grid_keeps_every_cell_and_kinds_every_entry():
-    grid = sweep.load_grid(GRIDS / "paper_cifar10.yaml")
+    grid = gridfile.load_grid(GRIDS / "paper_cifar10.yaml")
     dry = dryrun.dry_grid(grid)
     assert len(dry.cells) == len(grid.cells) and dry.extras == grid.extras
     for real, twin in zip(grid.cells, dry.cells):
@@ -78,4 +78,4 @@ def test_dry_grid_keeps_every_cell_and_kinds_every_entry():
 def test_sweep_parses_synthetic_datasets():
     raw = {"name": "g", "profile": "paper", "dataset": "synthetic:cifar100",
            "seeds": [0], "forget_sets": [[99]], "methods": ["scrub"]}
-    assert len(sweep.parse_grid(raw).cells) == 2
+    assert len(gridfile.parse_grid(raw).cells) == 2

@@ -8,7 +8,7 @@ from pathlib import Path
 from illusion.methods import hparams_for
 from illusion.book import book_grid
 from illusion.cells import cell_spec
-from illusion.sweep import load_grid
+from illusion.gridfile import load_grid
 
 ROOT = Path(__file__).resolve().parents[1]
 CIFAR100_SETS = [(0,), (1,), (2,), (3,), (5,),

@@ -1,9 +1,11 @@
-"""illusion.sweep: grid checks, the smoke grid on local Ray, the row cache, failed cells, CLI."""
+"""illusion.gridfile's grid checks; illusion.sweep: the smoke grid on local Ray, the row cache,
+failed cells, progress lines, results files, CLI."""
 
 from __future__ import annotations
 
 import math
 import os
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -11,7 +13,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from illusion import book, cells, cli, sweep
+from illusion import book, cells, cli, gridfile, sweep
 from illusion.cache import ArtifactCache, running_builds
 from illusion import data as idata
 
@@ -58,12 +60,12 @@ def _grid(**changes) -> dict:
 ])
 def test_parse_grid_rejects_with_one_line(changes, match):
     with pytest.raises(ValueError, match=match) as info:
-        sweep.parse_grid(_grid(**changes))
+        gridfile.parse_grid(_grid(**changes))
     assert "\n" not in str(info.value)
 
 
 def test_smoke_grid_cells_in_grid_order():
-    grid = sweep.load_grid(SMOKE)
+    grid = gridfile.load_grid(SMOKE)
     assert grid.name == "smoke" and grid.extras == ()
     assert [(c.forget, c.label) for c in grid.cells] == [
         ((0,), "original"), ((0,), "retrain"), ((0,), "random_label"),
@@ -72,21 +74,21 @@ def test_smoke_grid_cells_in_grid_order():
 
 
 def test_defaults_lists_and_method_entries():
-    grid = sweep.parse_grid({"name": "g", "profile": ["cpu", "paper"], "methods": [
+    grid = gridfile.parse_grid({"name": "g", "profile": ["cpu", "paper"], "methods": [
         "scrub+cmf", {"method": "ec", "label": "ec_long", "hparams": {"epochs": 5}}]})
     cpu = [c for c in grid.cells if c.profile == "cpu"]
     paper = [c for c in grid.cells if c.profile == "paper"]
     # the profile's own (seed, forget set) cells
     assert [(c.seed, c.forget) for c in cpu if c.label == "original"] == book.grid_cells("cpu")
     assert len(cpu) == 3 * len(book.grid_cells("cpu"))
-    one_axis = sweep.parse_grid({"name": "g", "profile": "cpu", "seeds": [1],
+    one_axis = gridfile.parse_grid({"name": "g", "profile": "cpu", "seeds": [1],
                                  "methods": ["retrain"]})
     assert {(c.seed, c.forget) for c in one_axis.cells} == {(1, (0,))}
     assert len(paper) == 15 * 3 * 3 and {c.dataset for c in paper} == {"cifar10"}
     ec = next(c for c in grid.cells if c.label == "ec_long")
     assert ec.method == "ec" and ec.hparams == {"epochs": 5}
     # a dataset with more classes widens the range
-    wide = sweep.parse_grid(_grid(profile="paper", dataset="cifar100", forget_sets=[[99]],
+    wide = gridfile.parse_grid(_grid(profile="paper", dataset="cifar100", forget_sets=[[99]],
                                   seeds=[1]))
     assert {(c.dataset, c.forget, c.seed) for c in wide.cells} == {("cifar100", (99,), 1)}
 
@@ -95,7 +97,7 @@ def test_cell_spec_decides_the_row():
     from illusion.methods import hparams_for
 
     lr = 3 * hparams_for("scrub+cmf", "cpu")["lr"]  # unlike the profile's, whatever it is tuned to
-    grid = sweep.parse_grid(_grid(profile="cpu", forget_sets=[[0]], seeds=[0], methods=[
+    grid = gridfile.parse_grid(_grid(profile="cpu", forget_sets=[[0]], seeds=[0], methods=[
         "scrub+cmf", {"method": "scrub+cmf", "label": "fast", "hparams": {"lr": lr}},
         {"method": "scrub+cmf", "label": "same"}]))
     base, fast, same = (cells.cell_spec(c) for c in grid.cells[1:])
@@ -108,19 +110,19 @@ def test_cell_spec_decides_the_row():
 
 def test_load_grid_file_errors(tmp_path):
     with pytest.raises(ValueError, match="cannot read grid"):
-        sweep.load_grid(tmp_path / "missing.yaml")
+        gridfile.load_grid(tmp_path / "missing.yaml")
     bad = tmp_path / "bad.yaml"
     bad.write_text("methods: [retrain\nprofile: smoke\n")
     with pytest.raises(ValueError, match="not valid YAML") as info:
-        sweep.load_grid(bad)
+        gridfile.load_grid(bad)
     assert "\n" not in str(info.value)
     unnamed = tmp_path / "mine.yaml"
     unnamed.write_text("profile: smoke\nmethods: [retrain]\n")
-    assert sweep.load_grid(unnamed).name == "mine"
+    assert gridfile.load_grid(unnamed).name == "mine"
 
 
 def test_shipped_grids_parse():
-    names = {p.stem: sweep.load_grid(p) for p in (ROOT / "grids").glob("*.yaml")}
+    names = {p.stem: gridfile.load_grid(p) for p in (ROOT / "grids").glob("*.yaml")}
     assert {"smoke", "paper_cifar10", "paper_cifar100"} <= set(names)
     paper = names["paper_cifar10"]
     assert len(paper.cells) == 15 * 3 * 16 and paper.extras == ("feature_drift",)
@@ -130,7 +132,7 @@ def test_shipped_grids_parse():
 
 
 def test_cmf_original_is_a_model_row():
-    grid = sweep.parse_grid(_grid(methods=["cmf_original", "scrub+cmf"]))
+    grid = gridfile.parse_grid(_grid(methods=["cmf_original", "scrub+cmf"]))
     by_label = {c.label: c for c in grid.cells}
     spec = cells.cell_spec(by_label["cmf_original"])
     assert spec["start"] == "cmf_original" and spec["hparams"] == {}
@@ -138,7 +140,7 @@ def test_cmf_original_is_a_model_row():
     for bad in ({"method": "cmf_original", "hparams": {"lr": 1.0}},
                 {"method": "cmf_original", "label": "x"}):
         with pytest.raises(ValueError, match="cmf_original"):
-            sweep.parse_grid(_grid(methods=[bad]))
+            gridfile.parse_grid(_grid(methods=[bad]))
 
 
 # ------------------------------------------------------------- one cell, in process
@@ -158,7 +160,7 @@ def test_entry_extras_feed_what_the_notebooks_read(tiny_profile, cache):
     from illusion.experiments import stage_cka_flat
     from illusion.pipeline import train_or_load, unlearn_or_load
 
-    grid = sweep.parse_grid(_grid(methods=[
+    grid = gridfile.parse_grid(_grid(methods=[
         "prune_row", {"method": "random_label", "extras": ["stage_cka", "stage_probes",
                                                            "relearn", "stage_cka_flat"]}]))
     plain, rl = grid.cells[1], grid.cells[2]
@@ -216,6 +218,35 @@ def test_write_and_load_results(tmp_path, monkeypatch):
         sweep.load_results("nothing")
 
 
+def test_write_results_of_a_wide_table_warns_nothing(tmp_path):
+    """Over 100 statistics (a metric's mean and std each) and the four keys of the summary:
+    no PerformanceWarning about a fragmented frame."""
+    metrics = {f"m{k}": [0.1 * k, 0.2 * k, 0.3 * k] for k in range(60)}
+    table = pd.DataFrame({"dataset": "d", "profile": "p", "seed": [0, 1, 0],
+                          "forget": ["0", "0", "1+2"], "n_forget": [1, 1, 2], "method": "rl",
+                          "status": "run", **metrics, "error": None})
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", pd.errors.PerformanceWarning)
+        _, summary = sweep.write_results(table, tmp_path / "wide.csv")
+    back = pd.read_csv(summary)
+    assert back.shape == (2, 4 + 2 * 60 + 1) and back["m3_mean"].tolist() == [
+        pytest.approx(0.45), pytest.approx(0.9)]
+
+
+def test_only_rays_token_notice_is_dropped():
+    import logging
+
+    def record(message):
+        return logging.LogRecord(sweep.RAY_TOKEN_LOGGER, logging.WARNING, "x.py", 1, message,
+                                 None, None)
+
+    assert not sweep._not_token_notice(record(
+        "Token authentication is enabled for this Ray cluster. Set RAY_AUTH_MODE=disabled to "
+        "opt out. For more information, see https://docs.ray.io/en/latest/ray-security/"))
+    assert sweep._not_token_notice(record("Token authentication is disabled for this Ray "
+                                          "cluster. Anyone with network access ..."))
+
+
 # ----------------------------------------------------------------- on local Ray
 
 @pytest.fixture(scope="module")
@@ -228,7 +259,7 @@ def swept(tmp_path_factory):
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("ILLUSION_CACHE", str(root))
         mp.setenv("ILLUSION_DATA", str(root / "data"))
-        table = sweep.run_sweep(sweep.parse_grid(raw), max_parallel=2, progress=False,
+        table = sweep.run_sweep(gridfile.parse_grid(raw), max_parallel=2, progress=False,
                                 log=lines.append)
     return root, table, lines
 
@@ -269,7 +300,7 @@ def test_second_run_submits_nothing(swept, monkeypatch):
     root, first, _ = swept
     monkeypatch.setenv("ILLUSION_CACHE", str(root))
     monkeypatch.setattr(sweep, "_execute", lambda *a, **k: pytest.fail("submitted tasks"))
-    again = sweep.run_sweep(sweep.load_grid(SMOKE), max_parallel=2, progress=False)
+    again = sweep.run_sweep(gridfile.load_grid(SMOKE), max_parallel=2, progress=False)
     assert again.attrs["counts"] == {"run": 0, "cached": 6, "failed": 0}
     assert sweep.sweep_report(again) == "6 cells: 0 run, 6 cached, 0 failed"
     done = first[first["status"] == "run"].reset_index(drop=True)
@@ -320,7 +351,7 @@ def test_cli_bad_grid_exit_2_one_line(tmp_path, capsys, text):
 
 def test_a_log_that_is_not_a_terminal_gets_one_line_per_finished_cell(monkeypatch, tmp_path):
     """Cells done of all, the cell, its time and the time left at the throughput so far."""
-    grid = sweep.parse_grid(_grid(methods=["retrain", "scrub"]))
+    grid = gridfile.parse_grid(_grid(methods=["retrain", "scrub"]))
     monkeypatch.setattr(sweep, "check_data", lambda datasets: None)
 
     def fake(g, todo, root, address, max_parallel):
@@ -332,10 +363,37 @@ def test_a_log_that_is_not_a_terminal_gets_one_line_per_finished_cell(monkeypatc
     lines = []
     table = sweep.run_sweep(grid, progress=False, cache=ArtifactCache(tmp_path),
                             on_cell=lines.append)
+    plan, lines = lines[0], lines[1:]
+    assert plan.startswith(f"sweep t: {len(grid.cells)} cells, 0 cached, {len(grid.cells)} to run")
     assert len(lines) == len(grid.cells) == len(table)
     assert lines[0].startswith(f"[1/{len(grid.cells)}] run seed=") and "(42 s)" in lines[0]
     assert "left" in lines[0] and lines[-1].endswith("; done")
     assert any("] failed " in line and " scrub" in line for line in lines)
+
+
+def test_the_plan_is_logged_before_any_cell_finishes(monkeypatch, tmp_path, capsys):
+    """``illusion sweep`` on a log that is not a terminal (here captured) says at once how many
+    cells there are, how many are cached and how many run on how many workers."""
+    monkeypatch.setenv("ILLUSION_CACHE", str(tmp_path))
+    monkeypatch.setattr(sweep, "check_data", lambda datasets: None)
+    before_first = []
+
+    def fake(g, todo, root, address, max_parallel):
+        before_first.append(capsys.readouterr().err)  # the log when the first cell is due
+        for i in todo:
+            yield i, {"wall_seconds": 1.0}
+
+    monkeypatch.setattr(sweep, "_execute", fake)
+    assert cli.main(["sweep", str(SMOKE), "--max-parallel", "2"]) == 0
+    assert before_first == ["illusion: sweep smoke: 6 cells, 0 cached, 6 to run on 2 workers\n"]
+    assert capsys.readouterr().err.startswith("illusion: [1/6] run seed=0")
+
+
+def test_plan_line():
+    assert sweep.plan_line("cpu", 136, 6, 1) == ("sweep cpu: 136 cells, 130 cached, 6 to run "
+                                                 "on 1 worker")
+    assert sweep.plan_line("g", 4, 4, "auto").endswith("4 to run on the Ray cluster at auto")
+    assert sweep.plan_line("g", 4, 0, 2) == "sweep g: 4 cells, 4 cached, 0 to run"
 
 
 def test_progress_line_time_left():

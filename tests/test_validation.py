@@ -13,7 +13,7 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from illusion import cli, pipeline, sweep
+from illusion import cli, gridfile, pipeline, sweep
 from illusion.methods import available, create_method, hparams_for
 
 FAST = settings(max_examples=60, deadline=None,
@@ -178,7 +178,7 @@ def test_any_grid_parses_or_fails_with_one_line(tmp_path_factory, raw):
     path = tmp_path_factory.mktemp("grid") / "g.yaml"
     path.write_text(yaml.safe_dump(raw))
     try:
-        grid = sweep.load_grid(path)
+        grid = gridfile.load_grid(path)
     except ValueError as exc:
         assert "\n" not in str(exc)
         return
@@ -198,6 +198,6 @@ def test_any_text_as_grid_is_a_grid_or_one_line(tmp_path_factory, text):
     path = tmp_path_factory.mktemp("grid") / "g.yaml"
     path.write_text(text)
     try:
-        sweep.load_grid(path)
+        gridfile.load_grid(path)
     except ValueError as exc:
         assert "\n" not in str(exc)

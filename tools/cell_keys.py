@@ -20,7 +20,7 @@ from pathlib import Path
 
 from illusion.cache import spec_key
 from illusion.cells import KIND, cell_spec
-from illusion.sweep import resolve_grid
+from illusion.gridfile import resolve_grid
 
 SNAPSHOT = Path(__file__).resolve().parents[1] / "tests" / "snapshots" / "cell_keys.json"
 SNAPSHOT_GRIDS = ("book:smoke", "book:cpu", "book:paper")

@@ -35,6 +35,7 @@ from pathlib import Path
 import jupytext
 import nbformat
 import papermill
+from traitlets.config import Config
 
 from illusion.book import grid_cells
 from illusion.cache import build_log
@@ -51,17 +52,28 @@ def execute(source: Path, out_dir: Path, parameters: dict, prepare_only: bool) -
                                  "language": "python"}
     target = out_dir / f"{source.stem}.ipynb"
     start = time.perf_counter()
-    with tempfile.TemporaryDirectory(dir=out_dir) as tmp:
+    with tempfile.TemporaryDirectory(dir=out_dir) as tmp, \
+            tempfile.TemporaryDirectory(prefix="kernel-") as sockets:
         src, dst = Path(tmp) / "in.ipynb", Path(tmp) / target.name
         nbformat.write(nb, src)
         papermill.execute_notebook(str(src), str(dst), parameters=parameters,
                                    prepare_only=prepare_only, kernel_name="python3",
-                                   cwd=str(ROOT), progress_bar=False)
+                                   cwd=str(ROOT), progress_bar=False,
+                                   config=kernel_config(Path(sockets)))
         if not prepare_only:  # the page as readers get it
             nbformat.write(for_readers(nbformat.read(dst, as_version=4), source, parameters),
                            dst)
         os.replace(dst, target)
     return time.perf_counter() - start
+
+
+def kernel_config(sockets: Path) -> Config:
+    """The kernel's channels as Unix sockets in ``sockets``, not TCP on localhost: ipykernel
+    warns at every start over TCP ("Kernel is running over TCP without encryption ... Use IPC
+    transport ..."), and a socket in a directory only this user can enter needs no encryption.
+    ``sockets`` is a fresh directory of its own per kernel (two kernels never pick the same
+    socket names) with a short path (a socket's path has at most 107 bytes)."""
+    return Config({"KernelManager": {"transport": "ipc", "ip": str(sockets / "ipc")}})
 
 
 def _defaults(nb) -> dict:

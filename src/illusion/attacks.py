@@ -44,7 +44,7 @@ from .data import ImageData, batches, normalize
 from .pipeline import TrainedModel, generators
 from .train import evaluate_accuracy, predict
 
-__all__ = ["ATTACK_LR", "ATTACK_LR_DEFAULT", "CALIBRATION_LRS", "RELEARN_RECORD", "RelearnConfig",
+__all__ = ["intra_op_threads", "ATTACK_LR", "ATTACK_LR_DEFAULT", "CALIBRATION_LRS", "RELEARN_RECORD", "RelearnConfig",
            "calibrate_attack", "default_attacks", "relearn", "relearn_curve", "relearn_curves",
            "relearn_sample", "relearn_scores", "relearn_summary", "relearn_tables"]
 
@@ -100,7 +100,7 @@ def _stream(n: int, batch_size: int, generator: torch.Generator) -> Iterator[tor
 
 
 @contextlib.contextmanager
-def _intra_op_threads(n: int, device: torch.device):
+def intra_op_threads(n: int, device: torch.device):
     """Limit torch's CPU intra-op threads to ``n`` for the block (restored on exit): batches of
     a few dozen small images gain nothing from a second thread, and on a machine shared with
     other jobs the extra thread's spinning slows a relearning curve down several times over."""
@@ -128,7 +128,7 @@ def relearn_curve(model: nn.Module, data: ImageData, forget_idx: torch.Tensor,
 
     ``model`` itself is never modified (weights, buffers and train/eval mode)."""
     device = torch.device(device) if device is not None else next(model.parameters()).device
-    with _intra_op_threads(1, device):
+    with intra_op_threads(1, device):
         return _relearn(model, data, forget_idx, retain_idx, test_forget, test_retain, cfg,
                         seed, device, on_train)
 

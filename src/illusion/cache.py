@@ -34,7 +34,7 @@ from filelock import FileLock
 
 from . import __version__
 
-__all__ = ["ArtifactCache", "Checkpoint", "Recent", "build_log", "cache_root", "running_builds",
+__all__ = ["atomic_write", "ArtifactCache", "Checkpoint", "Recent", "build_log", "cache_root", "running_builds",
            "spec_key"]
 
 LOG_NAME = "builds.jsonl"
@@ -60,7 +60,7 @@ def _umask() -> int:
     return mask
 
 
-def _atomic_write(path: Path, write: Callable[[Any], None]) -> None:
+def atomic_write(path: Path, write: Callable[[Any], None]) -> None:
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as fh:
@@ -105,7 +105,7 @@ class Checkpoint:
 
     def save(self, state: dict) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        _atomic_write(self.path, lambda fh: torch.save(state, fh))
+        atomic_write(self.path, lambda fh: torch.save(state, fh))
 
     def clear(self) -> None:
         self.path.unlink(missing_ok=True)
@@ -141,8 +141,8 @@ class ArtifactCache:
     def save(self, kind: str, spec: dict, payload: dict) -> Path:
         path = self.path(kind, spec)
         path.parent.mkdir(parents=True, exist_ok=True)
-        _atomic_write(path, lambda fh: torch.save(payload, fh))
-        _atomic_write(path.with_suffix(".sha256"), lambda fh: fh.write(_sha256(path).encode()))
+        atomic_write(path, lambda fh: torch.save(payload, fh))
+        atomic_write(path.with_suffix(".sha256"), lambda fh: fh.write(_sha256(path).encode()))
         return path
 
     def get_or_create(self, kind: str, spec: dict,
@@ -180,7 +180,7 @@ class ArtifactCache:
         path = folder / f"{kind}.{key}.{os.getpid()}.json"
         record = {"kind": kind, "key": key, "pid": os.getpid(), "host": _HOST,
                   "since": time.time()}
-        _atomic_write(path, lambda fh: fh.write(json.dumps(record).encode()))
+        atomic_write(path, lambda fh: fh.write(json.dumps(record).encode()))
         return path
 
     def _log(self, entry: dict) -> None:

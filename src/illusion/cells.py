@@ -4,8 +4,8 @@ A :class:`Cell` is one row of a grid: a method (or ``"original"``) of a (dataset
 seed) evaluated with a forget set. :func:`run_cell` computes its row (the model trained,
 unlearned or loaded, every metric of :func:`illusion.experiments.method_row`, and the
 requested extras) once, as an artifact of kind ``"sweep_cell"`` keyed by :func:`cell_spec`:
-it is the one executor behind ``illusion sweep`` (:mod:`illusion.sweep`, which adds grid files
-and Ray) and behind the book's pages (:mod:`illusion.book`), so a page's row and the sweep's
+it is the one executor behind ``illusion sweep`` (:mod:`illusion.gridfile` reads grid files,
+:mod:`illusion.sweep` adds Ray) and behind the book's pages (:mod:`illusion.book`), so a page's row and the sweep's
 row are the same cached artifact.
 
 ``EXTRAS`` maps a name to ``fn(tm, original, cell, cache) -> dict`` of scalar columns; an

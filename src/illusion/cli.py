@@ -22,11 +22,12 @@ from .cache import ArtifactCache
 from .data import DataUnavailable, known_num_classes
 from .dryrun import dry_grid, kinds_only
 from .evaluation import evaluate, evaluate_checkpoint
+from .gridfile import resolve_grid
 from .methods import available, resolve_method
 from .pipeline import (cached_features, check_forget, split_accuracies, train_or_load,
                        unlearn_or_load)
 from .profiles import get_profile
-from .sweep import resolve_grid, results_path, run_sweep, write_results
+from .sweep import results_path, run_sweep, write_results
 
 __all__ = ["main"]
 
@@ -222,7 +223,7 @@ def build_parser() -> argparse.ArgumentParser:
     ls.set_defaults(run=lambda args: {"methods": _method_names()},
                     show=lambda rec: print("\n".join(rec["methods"])))
     sw = sub.add_parser("sweep", help="run every cell of a grid YAML on Ray (cached cells skip)")
-    sw.add_argument("grid", help="grid file, e.g. grids/smoke.yaml (format: illusion.sweep), "
+    sw.add_argument("grid", help="grid file, e.g. grids/smoke.yaml (format: illusion.gridfile), "
                                  "or book:PROFILE, the cells the book's pages read")
     sw.add_argument("--address", default=None,
                     help="Ray cluster to join (auto, ray://HOST:10001); default: local Ray")

@@ -1,6 +1,6 @@
 """What a sweep grid costs, counted from its recipe in image passes (nothing is trained).
 
-For every cell of a grid (:func:`illusion.sweep.load_grid`) the script counts the images the
+For every cell of a grid (:func:`illusion.gridfile.load_grid`) the script counts the images the
 sweep would push through a network, following the code that runs the cell:
 
 * original and Retrain: the profile's ``TrainConfig`` (per-class subset, validation hold-out,
@@ -62,12 +62,12 @@ from torch import nn
 from .attacks import default_attacks
 from .cells import MODELS, STAGE_EXTRAS, Cell, Grid
 from .data import augment_batch
+from .gridfile import load_grid
 from .methods import create_method, hparams_for, parse_method_name, resolve_method
 from .methods.cmf import cmf_finetune
 from .methods.work import Sizes, Work, cycled, passes
 from .models import create_model
 from .profiles import get_profile
-from .sweep import load_grid
 from .train import TrainConfig
 
 __all__ = ["DATASETS", "calibrate", "cell_items", "cmf_original_work", "cost_table",

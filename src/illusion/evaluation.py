@@ -22,7 +22,7 @@ from .metrics import (METRICS, knn_accuracy, linear_cka, linear_probe, linear_pr
                       mia_loss_attack, ncc_accuracy, neural_collapse, split_mask)
 from .models import create_model
 
-__all__ = ["PROBE_FITS", "cka_per_stage", "evaluate", "evaluate_checkpoint", "head_parameters",
+__all__ = ["mia_scores", "PROBE_FITS", "cka_per_stage", "evaluate", "evaluate_checkpoint", "head_parameters",
            "nc_tracker", "output_accuracy", "probe_per_stage"]
 
 
@@ -71,7 +71,7 @@ def _true_class(logits: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, to
     return logp.exp(), -logp
 
 
-def _mia(fs: FeatureSet, forget: Sequence[int], generator: torch.Generator) -> dict:
+def mia_scores(fs: FeatureSet, forget: Sequence[int], generator: torch.Generator) -> dict:
     mf, mt = split_mask(fs.train_y, forget), split_mask(fs.test_y, forget)
     conf_tr, loss_tr = _true_class(fs.train_logits, fs.train_y)
     conf_te, loss_te = _true_class(fs.test_logits, fs.test_y)
@@ -137,7 +137,7 @@ def evaluate(model: nn.Module, data: ImageData, train_idx: torch.Tensor,
     if probe:  # (fits, images): one row per probe fit
         preds["probe"] = torch.stack([f["pred"] for f in fits])
     record["test_predictions"] = {k: v.to(torch.int16) for k, v in preds.items()}
-    record.update(_mia(fs, forget, g))
+    record.update(mia_scores(fs, forget, g))
     record["neural_collapse"] = _collapse(fs, weight, bias, forget, k)
     if METRICS:  # the registered metrics (illusion.metrics.register_metric)
         record["registered"] = {m.name: float(m.fn(fs, forget, k)) for m in METRICS.values()}

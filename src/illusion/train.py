@@ -22,7 +22,7 @@ from tqdm.auto import tqdm
 from .data import ImageData, augment_batch, batches, normalize
 from .models import memory_format
 
-__all__ = ["TrainConfig", "evaluate_accuracy", "fit", "lr_at", "predict"]
+__all__ = ["device_generator", "TrainConfig", "evaluate_accuracy", "fit", "lr_at", "predict"]
 
 
 @dataclass(frozen=True)
@@ -109,7 +109,7 @@ def fit(model: nn.Module, data: ImageData, train_idx: torch.Tensor, val_idx: tor
     # forward pass runs under bfloat16 autocast whatever ``cfg.bf16`` says.
     x_all, y_all = data.x_train.to(device), data.y_train.to(device)
     idx_all = train_idx.to(device)
-    augment_gen = _device_generator(generators["augment"], device)
+    augment_gen = device_generator(generators["augment"], device)
     bf16 = cfg.bf16 or device.type == "cuda"
     opt = torch.optim.SGD(model.parameters(), lr=cfg.lr, momentum=cfg.momentum, nesterov=True,
                           weight_decay=cfg.weight_decay)
@@ -171,7 +171,7 @@ def fit(model: nn.Module, data: ImageData, train_idx: torch.Tensor, val_idx: tor
     return history
 
 
-def _device_generator(cpu: torch.Generator, device: torch.device) -> torch.Generator:
+def device_generator(cpu: torch.Generator, device: torch.device) -> torch.Generator:
     """``cpu`` itself on the CPU; elsewhere a generator on ``device`` seeded by one draw from
     ``cpu``, so augmentation never copies random numbers from the host per batch."""
     if device.type == "cpu":

@@ -15,7 +15,7 @@ import math
 import time
 from pathlib import Path
 
-from ..cache import _atomic_write
+from ..cache import atomic_write
 from ..data import load_dataset, per_class_subset
 from .loading import AuditInputError, build_arch, fit_data, input_shape, load_model, parse_forget
 from .measure import AuditConfig, audit
@@ -155,7 +155,7 @@ def _finite(value):
 
 def _write_text(path: Path, text: str) -> None:
     """UTF-8 ``text`` to ``path`` atomically (the cache's temp-file-and-rename write)."""
-    _atomic_write(path, lambda fh: fh.write(text.encode("utf-8")))
+    atomic_write(path, lambda fh: fh.write(text.encode("utf-8")))
 
 
 def show(record: dict) -> None:

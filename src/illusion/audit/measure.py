@@ -18,9 +18,9 @@ import pandas as pd
 import torch
 from torch import nn
 
-from ..attacks import RelearnConfig, _intra_op_threads, relearn_curve, relearn_summary
+from ..attacks import RelearnConfig, intra_op_threads, relearn_curve, relearn_summary
 from ..data import ImageData, class_split
-from ..evaluation import _mia, output_accuracy
+from ..evaluation import mia_scores, output_accuracy
 from ..features import FeatureSet
 from ..metrics import knn_accuracy, linear_cka, linear_probe, ncc_accuracy, neural_collapse
 from .taps import Taps, extract, find_taps
@@ -76,7 +76,7 @@ def measure_model(model: nn.Module, data: ImageData, forget: Sequence[int], cfg:
                          "classes")
     fs = FeatureSet(tr["features"], data.y_train, te["features"], data.y_test, tr["logits"],
                     te["logits"])
-    with _intra_op_threads(1, torch.device("cpu")):
+    with intra_op_threads(1, torch.device("cpu")):
         rec = _readouts(fs, taps, forget, k, cfg)
         rec["taps"]["stages"] = [s for s in taps.stages if s in te]
     if relearn and cfg.relearn is not None:
@@ -102,7 +102,7 @@ def _readouts(fs: FeatureSet, taps: Taps, forget: Sequence[int], k: int,
                 "knn": _split(knn_accuracy(fs.train, fs.train_y, fs.test, fs.test_y,
                                            cfg.knn_k, forget))},
             "train_forget_output": out["train_forget"],
-            "mia_efficacy": _mia(fs, forget, g)["mia_efficacy"],
+            "mia_efficacy": mia_scores(fs, forget, g)["mia_efficacy"],
             "duality": _duality(fs, taps, forget)}
 
 

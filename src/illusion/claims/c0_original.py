@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from .logic import UNDECIDED, Verdict, _all, _cmp, _frame, _status, _which
+from .logic import UNDECIDED, Verdict, all_true, tri_compare, rows_frame, status_of, methods_where
 from .render import criterion
 
 __all__ = ["NearCollapse", "TerminalPhase", "near_collapse", "terminal_phase"]
@@ -26,13 +26,13 @@ class TerminalPhase:
 def terminal_phase(train_acc: float, criterion: TerminalPhase = TerminalPhase(),
                    profile: str = "") -> Verdict:
     """Whether the original model reached the terminal phase of training."""
-    ok = _cmp(train_acc, ">=", criterion.min_train_acc)
+    ok = tri_compare(train_acc, ">=", criterion.min_train_acc)
     lim = f"{criterion.min_train_acc:.0f}%"
     text = {True: f"Reached: training accuracy {train_acc:.2f}% >= {lim}.",
             False: f"Not reached: training accuracy {train_acc:.2f}% < {lim} (profile "
                    f"'{profile}'; the theory's premise does not hold at this scale).",
             None: "Not decided: no training accuracy was measured."}[ok]
-    return Verdict("C0 terminal phase", _status(ok), text, values={"train_acc": train_acc})
+    return Verdict("C0 terminal phase", status_of(ok), text, values={"train_acc": train_acc})
 
 
 @criterion("C0")
@@ -60,26 +60,26 @@ def near_collapse(history: pd.DataFrame, train_acc: float,
     g = lambda row, k: row[k] if k in row else float("nan")  # noqa: E731
     checks = [
         (f"terminal phase (train acc >= {c.min_train_acc:g}%)", f"{train_acc:.2f}%",
-         _cmp(train_acc, ">=", c.min_train_acc)),
+         tri_compare(train_acc, ">=", c.min_train_acc)),
         (f"NC1 <= {c.nc1_max_ratio:g} x first epoch and < {c.nc1_max:g}",
          f"{g(first, 'nc1'):.3f} -> {g(last, 'nc1'):.3f}",
-         _all([_cmp(g(last, "nc1"), "<=", c.nc1_max_ratio * g(first, "nc1")),
-               _cmp(g(last, "nc1"), "<", c.nc1_max)])),
+         all_true([tri_compare(g(last, "nc1"), "<=", c.nc1_max_ratio * g(first, "nc1")),
+               tri_compare(g(last, "nc1"), "<", c.nc1_max)])),
         ("NC2 below first epoch", f"{g(first, 'nc2'):.3f} -> {g(last, 'nc2'):.3f}",
-         _cmp(g(last, "nc2"), "<", g(first, "nc2"))),
+         tri_compare(g(last, "nc2"), "<", g(first, "nc2"))),
         ("NC3 below first epoch", f"{g(first, 'nc3'):.3f} -> {g(last, 'nc3'):.3f}",
-         _cmp(g(last, "nc3"), "<", g(first, "nc3"))),
+         tri_compare(g(last, "nc3"), "<", g(first, "nc3"))),
         (f"NC4 >= {c.nc4_min:g}", f"{g(first, 'nc4'):.3f} -> {g(last, 'nc4'):.3f}",
-         _cmp(g(last, "nc4"), ">=", c.nc4_min)),
+         tri_compare(g(last, "nc4"), ">=", c.nc4_min)),
     ]
-    details = _frame([dict(zip(("criterion", "first -> last epoch", "holds"), c_))
+    details = rows_frame([dict(zip(("criterion", "first -> last epoch", "holds"), c_))
                       for c_ in checks], ["criterion", "first -> last epoch", "holds"])
-    ok = _all(details["holds"])
+    ok = all_true(details["holds"])
     flags = dict(zip(details["criterion"], details["holds"]))
-    failed, undecided = ", ".join(_which(flags, False)), ", ".join(_which(flags, None))
+    failed, undecided = ", ".join(methods_where(flags, False)), ", ".join(methods_where(flags, None))
     text = {True: f"Holds: the original model is near neural collapse (NC1 {g(last, 'nc1'):.3f}, "
                   f"NC4 {g(last, 'nc4'):.3f}).",
             False: f"Does not hold at profile '{profile}': {failed} failed.",
             None: f"Not decided: {undecided} could not be evaluated."}[ok]
-    return Verdict("C0", _status(ok), text, details,
+    return Verdict("C0", status_of(ok), text, details,
                    values={"nc1_last": g(last, "nc1"), "nc4_last": g(last, "nc4")})

@@ -8,8 +8,8 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from .logic import (UNDECIDED, Verdict, _all, _cap, _cmp, _frame, _get, _indexed, _majority,
-                    _names, _nan, _status, _which)
+from .logic import (UNDECIDED, Verdict, all_true, capitalised, tri_compare, rows_frame, value_of, by_method, tri_majority,
+                    label_list, is_missing, status_of, methods_where)
 from .render import criterion
 
 __all__ = ["OutputSuccess", "output_success"]
@@ -29,29 +29,29 @@ class OutputSuccess:
 def output_success(table: pd.DataFrame, criterion: OutputSuccess = OutputSuccess()) -> Verdict:
     """C1 from a per-method table with ``output_test_forget`` / ``output_test_retain``; every
     row but ``original`` and ``retrain`` is a baseline."""
-    c, t = criterion, _indexed(table)
-    orig = _get(t, "original", "output_test_retain")
+    c, t = criterion, by_method(table)
+    orig = value_of(t, "original", "output_test_retain")
     rows = []
     for m in [m for m in t.index if m not in ("original", "retrain")]:
-        forget, retain = _get(t, m, "output_test_forget"), _get(t, m, "output_test_retain")
-        forgets = _cmp(forget, "<=", c.forget_max)
-        keeps = _cmp(retain, ">=", orig - c.retain_drop_max)
+        forget, retain = value_of(t, m, "output_test_forget"), value_of(t, m, "output_test_retain")
+        forgets = tri_compare(forget, "<=", c.forget_max)
+        keeps = tri_compare(retain, ">=", orig - c.retain_drop_max)
         rows.append({"method": m, "output_test_forget": forget, "output_test_retain": retain,
                      "forgets": forgets, "keeps_retain": keeps,
-                     "output_success": _all([forgets, keeps])})
-    details = _frame(rows, ["method", "output_test_forget", "output_test_retain", "forgets",
+                     "output_success": all_true([forgets, keeps])})
+    details = rows_frame(rows, ["method", "output_test_forget", "output_test_retain", "forgets",
                             "keeps_retain", "output_success"])
     flags = details["output_success"].to_dict()
-    ok, bad, open_ = _which(flags, True), _which(flags, False), _which(flags, None)
-    verdict = _majority(len(ok), len(bad), len(open_))
-    if _nan(orig) or not flags or verdict is None:
-        why = ("no original row" if _nan(orig) else "no baseline was run" if not flags else
-               f"{_names(open_)} could not be judged")
+    ok, bad, open_ = methods_where(flags, True), methods_where(flags, False), methods_where(flags, None)
+    verdict = tri_majority(len(ok), len(bad), len(open_))
+    if is_missing(orig) or not flags or verdict is None:
+        why = ("no original row" if is_missing(orig) else "no baseline was run" if not flags else
+               f"{label_list(open_)} could not be judged")
         return Verdict("C1", UNDECIDED, f"Not decided: {why}.", details)
-    status = _status(verdict)
-    text = (f"{_cap(status)}: {len(ok)} of {len(flags)} baselines reach <= "
+    status = status_of(verdict)
+    text = (f"{capitalised(status)}: {len(ok)} of {len(flags)} baselines reach <= "
             f"{c.forget_max:.0f}% test-forget accuracy with test-retain accuracy within "
-            f"{c.retain_drop_max:.0f} points of the original ({_names(ok) or 'none'})"
-            + (f"; not: {_names(bad)}" if bad else "")
-            + (f"; not judged (missing values): {_names(open_)}" if open_ else "") + ".")
+            f"{c.retain_drop_max:.0f} points of the original ({label_list(ok) or 'none'})"
+            + (f"; not: {label_list(bad)}" if bad else "")
+            + (f"; not judged (missing values): {label_list(open_)}" if open_ else "") + ".")
     return Verdict("C1", status, text, details)

@@ -10,8 +10,8 @@ from typing import Mapping
 
 import pandas as pd
 
-from .logic import (Verdict, _all, _any, _cap, _cmp, _frame, _get, _indexed, _names, _pct, _status,
-                    _tri, _which)
+from .logic import (Verdict, all_true, any_true, capitalised, tri_compare, rows_frame, value_of, by_method, label_list, pct_text, status_of,
+                    truth_value, methods_where)
 from .render import criterion
 
 __all__ = ["Illusion", "illusion"]
@@ -61,12 +61,12 @@ _READOUT = {"probe": "probe", "ncc": "NCC"}
 
 def _via(flags: Mapping[str, bool | None]) -> str:
     """Which readouts show it: "probe", "NCC", "both", "neither" or "not decided"."""
-    shown = [_READOUT[r] for r in _which(flags, True)]
+    shown = [_READOUT[r] for r in methods_where(flags, True)]
     if shown and len(shown) == len(flags):
         return "both" if len(shown) > 1 else shown[0]
     if shown:
         return " and ".join(shown)
-    return "neither" if all(_tri(f) is False for f in flags.values()) else "not decided"
+    return "neither" if all(truth_value(f) is False for f in flags.values()) else "not decided"
 
 
 def illusion(table: pd.DataFrame, criterion: Illusion = Illusion()) -> Verdict:
@@ -74,30 +74,30 @@ def illusion(table: pd.DataFrame, criterion: Illusion = Illusion()) -> Verdict:
     for every readout; needs the ``original`` and ``retrain`` rows. ``parts`` holds the
     status through each readout; ``details`` per method: each readout's gap to Retrain and to
     the original, its three checks and ``illusion_via`` (probe / NCC / both / neither)."""
-    c, t = criterion, _indexed(table)
+    c, t = criterion, by_method(table)
     # a readout decides only where the original lies at least the margin above Retrain
-    decidable = {r: _cmp(_get(t, "original", f"{r}_test_forget")
-                         - _get(t, "retrain", f"{r}_test_forget"), ">=", c.retrain_margin)
+    decidable = {r: tri_compare(value_of(t, "original", f"{r}_test_forget")
+                         - value_of(t, "retrain", f"{r}_test_forget"), ">=", c.retrain_margin)
                  for r in c.readouts}
     rows, per = [], {}
     for m in [m for m in t.index if m not in ("original", "retrain")]:
-        row = {"method": m, "output_test_forget": _get(t, m, "output_test_forget")}
-        looks = _cmp(row["output_test_forget"], "<=", c.forget_max)
+        row = {"method": m, "output_test_forget": value_of(t, m, "output_test_forget")}
+        looks = tri_compare(row["output_test_forget"], "<=", c.forget_max)
         flags = {}
         for r in c.readouts:
             col = f"{r}_test_forget"
-            value = _get(t, m, col)
-            row[f"{r}_vs_retrain"] = value - _get(t, "retrain", col)
-            row[f"{r}_vs_original"] = value - _get(t, "original", col)
+            value = value_of(t, m, col)
+            row[f"{r}_vs_retrain"] = value - value_of(t, "retrain", col)
+            row[f"{r}_vs_original"] = value - value_of(t, "original", col)
             gap = row[f"{r}_vs_retrain"]
             if f"{r}_vs_retrain_low" in t.columns:  # the gap's interval must clear the margin
-                gap = row[f"{r}_vs_retrain_low"] = _get(t, m, f"{r}_vs_retrain_low")
-                row[f"{r}_vs_retrain_high"] = _get(t, m, f"{r}_vs_retrain_high")
-            row[f"{r}_above_retrain"] = _cmp(gap, ">=", c.retrain_margin)
-            row[f"{r}_close_to_original"] = _cmp(row[f"{r}_vs_original"], ">=",
+                gap = row[f"{r}_vs_retrain_low"] = value_of(t, m, f"{r}_vs_retrain_low")
+                row[f"{r}_vs_retrain_high"] = value_of(t, m, f"{r}_vs_retrain_high")
+            row[f"{r}_above_retrain"] = tri_compare(gap, ">=", c.retrain_margin)
+            row[f"{r}_close_to_original"] = tri_compare(row[f"{r}_vs_original"], ">=",
                                                  -c.original_tolerance)
             row[f"{r}_decidable"] = decidable[r]
-            shown = _all([looks, row[f"{r}_above_retrain"], row[f"{r}_close_to_original"]])
+            shown = all_true([looks, row[f"{r}_above_retrain"], row[f"{r}_close_to_original"]])
             # where the readout cannot separate original from Retrain, (ii) and (iii) decide
             # nothing; a method that does not look forgotten (i) still fails
             flags[r] = row[f"{r}_illusion"] = (shown if decidable[r] is not False
@@ -105,26 +105,26 @@ def illusion(table: pd.DataFrame, criterion: Illusion = Illusion()) -> Verdict:
         row["illusion_via"] = _via(flags)
         per[m] = flags
         rows.append(row)
-    details = _frame(rows)
+    details = rows_frame(rows)
     missing = [m for m in c.key_methods if m not in per]
-    holds_via = {r: (None if missing else _all(per[m][r] for m in c.key_methods))
+    holds_via = {r: (None if missing else all_true(per[m][r] for m in c.key_methods))
                  for r in c.readouts}
-    parts = {r: _status(f) for r, f in holds_via.items()}
-    status = _status(_any(holds_via.values()))
+    parts = {r: status_of(f) for r, f in holds_via.items()}
+    status = status_of(any_true(holds_via.values()))
     via = _via(holds_via)
     how = {"both": "through the probe and NCC", "neither": "through neither readout",
            "not decided": "undecided", "probe": "through the probe only"}.get(
         via, f"through {via} only")
-    shown = {r: [m for m in per if _tri(per[m][r]) is True] for r in c.readouts}
-    ref = {r: _get(t, "retrain", f"{r}_test_forget") for r in c.readouts}
-    orig = {r: _get(t, "original", f"{r}_test_forget") for r in c.readouts}
-    text = (f"{_cap(status)} for [A]'s cases ({_names(c.key_methods)}) {how}"
-            + (f" ({_names(missing)} not run)" if missing else "") + ": illusion "
-            + "; ".join(f"via {_READOUT[r]} in {_names(shown[r]) or 'no method'}"
+    shown = {r: [m for m in per if truth_value(per[m][r]) is True] for r in c.readouts}
+    ref = {r: value_of(t, "retrain", f"{r}_test_forget") for r in c.readouts}
+    orig = {r: value_of(t, "original", f"{r}_test_forget") for r in c.readouts}
+    text = (f"{capitalised(status)} for [A]'s cases ({label_list(c.key_methods)}) {how}"
+            + (f" ({label_list(missing)} not run)" if missing else "") + ": illusion "
+            + "; ".join(f"via {_READOUT[r]} in {label_list(shown[r]) or 'no method'}"
                         for r in c.readouts)
             + ". Retrain's " + " / ".join(_READOUT[r] for r in c.readouts)
-            + " test-forget accuracy: " + " / ".join(_pct(ref[r]) for r in c.readouts)
-            + "; the original's: " + " / ".join(_pct(orig[r]) for r in c.readouts) + "."
+            + " test-forget accuracy: " + " / ".join(pct_text(ref[r]) for r in c.readouts)
+            + "; the original's: " + " / ".join(pct_text(orig[r]) for r in c.readouts) + "."
             + "".join(f" The {_READOUT[r]} cannot show it here: the original is only "
                       f"{orig[r] - ref[r]:.1f} points above Retrain (< {c.retrain_margin:g})."
                       for r in c.readouts if decidable[r] is False))

@@ -14,8 +14,8 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from .logic import (STRONGER, Statement, Verdict, _all, _any, _cap, _cmp, _frame, _get,
-                    _indexed, _names, _status, _which)
+from .logic import (STRONGER, Statement, Verdict, all_true, any_true, capitalised, tri_compare, rows_frame, value_of,
+                    by_method, label_list, status_of, methods_where)
 from .render import criterion
 
 __all__ = ["STATEMENT", "Misalignment", "MisalignmentStronger", "misalignment",
@@ -66,56 +66,56 @@ def misalignment(table: pd.DataFrame, criterion: Misalignment = Misalignment()) 
     ``<readout>_test_forget`` for every readout (``cka_test_forget`` shown when present);
     needs the ``original`` and ``retrain`` rows. ``details`` per method: the growth, the three
     checks and ``mechanism`` (all three)."""
-    c, t = criterion, _indexed(table)
-    d0, r0 = _get(t, "original", "duality_forget"), _get(t, "original", "duality_retain")
+    c, t = criterion, by_method(table)
+    d0, r0 = value_of(t, "original", "duality_forget"), value_of(t, "original", "duality_retain")
     rows = []
     for m in [m for m in t.index if m not in ("original", "retrain")]:
-        growth = _get(t, m, "duality_forget") - d0
+        growth = value_of(t, m, "duality_forget") - d0
         row = {"method": m, "duality_growth": growth,
-               "duality_vs_retrain": _get(t, m, "duality_forget")
-               - _get(t, "retrain", "duality_forget"),
-               "retain_duality_change": _get(t, m, "duality_retain") - r0}
+               "duality_vs_retrain": value_of(t, m, "duality_forget")
+               - value_of(t, "retrain", "duality_forget"),
+               "retain_duality_change": value_of(t, m, "duality_retain") - r0}
         if "cka_test_forget" in t.columns:
-            row["cka_vs_retrain"] = (_get(t, m, "cka_test_forget")
-                                     - _get(t, "retrain", "cka_test_forget"))
+            row["cka_vs_retrain"] = (value_of(t, m, "cka_test_forget")
+                                     - value_of(t, "retrain", "cka_test_forget"))
         above = []
         for r in c.readouts:
-            gap = _get(t, m, f"{r}_test_forget") - _get(t, "retrain", f"{r}_test_forget")
+            gap = value_of(t, m, f"{r}_test_forget") - value_of(t, "retrain", f"{r}_test_forget")
             row[f"{r}_vs_retrain"] = gap
             if f"{r}_vs_retrain_low" in t.columns:  # the gap's interval must clear the margin
-                gap = row[f"{r}_vs_retrain_low"] = _get(t, m, f"{r}_vs_retrain_low")
+                gap = row[f"{r}_vs_retrain_low"] = value_of(t, m, f"{r}_vs_retrain_low")
             # as in C2: a readout whose original is less than the margin above Retrain's
             # cannot tell kept information from what Retrain has, so it decides nothing
-            separates = _cmp(_get(t, "original", f"{r}_test_forget")
-                             - _get(t, "retrain", f"{r}_test_forget"), ">=", c.retrain_margin)
-            above.append(None if separates is False else _cmp(gap, ">=", c.retrain_margin))
-        row["rotated"] = _cmp(growth, ">=", c.duality_growth_min)
-        row["discriminative"] = _any(above)
-        row["retain_aligned"] = _cmp(row["retain_duality_change"], "<=", c.retain_tolerance)
-        row["mechanism"] = _all([row["rotated"], row["discriminative"], row["retain_aligned"]])
+            separates = tri_compare(value_of(t, "original", f"{r}_test_forget")
+                             - value_of(t, "retrain", f"{r}_test_forget"), ">=", c.retrain_margin)
+            above.append(None if separates is False else tri_compare(gap, ">=", c.retrain_margin))
+        row["rotated"] = tri_compare(growth, ">=", c.duality_growth_min)
+        row["discriminative"] = any_true(above)
+        row["retain_aligned"] = tri_compare(row["retain_duality_change"], "<=", c.retain_tolerance)
+        row["mechanism"] = all_true([row["rotated"], row["discriminative"], row["retain_aligned"]])
         rows.append(row)
-    details = _frame(rows)
+    details = rows_frame(rows)
     missing = [m for m in c.key_methods if m not in details.index]
-    ok = None if missing else _all(details.loc[m, "mechanism"] for m in c.key_methods)
+    ok = None if missing else all_true(details.loc[m, "mechanism"] for m in c.key_methods)
     flags = details["mechanism"].to_dict() if rows else {}
-    shown = _which(flags, True)
+    shown = methods_where(flags, True)
 
     def failed(m: str) -> str:
         checks = {"rotated": "row not rotated", "discriminative": "features not above Retrain",
                   "retain_aligned": "retained rows moved"}
         why = [w for k, w in checks.items() if details.loc[m, k] is False]
-        return f"{_names([m])} ({', '.join(why) or 'missing values'})"
+        return f"{label_list([m])} ({', '.join(why) or 'missing values'})"
 
     not_shown = [m for m in c.key_methods if m in details.index
                  and details.loc[m, "mechanism"] is not True]
-    text = (f"{_cap(_status(ok))} for [A]'s cases ({_names(c.key_methods)})"
-            + (f" ({_names(missing)} not run)" if missing else "")
+    text = (f"{capitalised(status_of(ok))} for [A]'s cases ({label_list(c.key_methods)})"
+            + (f" ({label_list(missing)} not run)" if missing else "")
             + f": the forget row rotates while the features stay discriminative and the "
-              f"retained rows aligned in {_names(shown) or 'no method'}"
+              f"retained rows aligned in {label_list(shown) or 'no method'}"
             + (f"; not in {', '.join(failed(m) for m in not_shown)}" if not_shown else "")
             + f". Forget-row duality: original {d0:.2f}, Retrain "
-              f"{_get(t, 'retrain', 'duality_forget'):.2f}.")
-    return Verdict("C3", _status(ok), text, details)
+              f"{value_of(t, 'retrain', 'duality_forget'):.2f}.")
+    return Verdict("C3", status_of(ok), text, details)
 
 
 @criterion("C3")
@@ -147,26 +147,26 @@ def misalignment_stronger(table: pd.DataFrame,
     """C3's stronger reading from a per-method table with ``duality_forget`` and the
     criterion's CKA column (plus ``cka_test`` / ``forget_mean_shift``, shown when present);
     needs the ``original`` row."""
-    c, t = criterion, _indexed(table)
-    d0 = _get(t, "original", "duality_forget")
+    c, t = criterion, by_method(table)
+    d0 = value_of(t, "original", "duality_forget")
     rows = []
     for m in [m for m in t.index if m not in ("original", "retrain")]:
-        growth = _get(t, m, "duality_forget") - d0
-        cka = _get(t, m, c.cka_column)
+        growth = value_of(t, m, "duality_forget") - d0
+        cka = value_of(t, m, c.cka_column)
         rows.append({"method": m, "duality_growth": growth, c.cka_column: cka,
-                     **{k: _get(t, m, k) for k in ("cka_test", "forget_mean_shift")
+                     **{k: value_of(t, m, k) for k in ("cka_test", "forget_mean_shift")
                         if k in t.columns and k != c.cka_column},
-                     "rotated": _cmp(growth, ">=", c.duality_growth_min),
-                     "stable": _cmp(cka, ">=", c.cka_min)})
-    details = _frame(rows)
+                     "rotated": tri_compare(growth, ">=", c.duality_growth_min),
+                     "stable": tri_compare(cka, ">=", c.cka_min)})
+    details = rows_frame(rows)
     if rows:
-        details["misaligned"] = pd.Series([_all([r, s]) for r, s in zip(
+        details["misaligned"] = pd.Series([all_true([r, s]) for r, s in zip(
             details["rotated"], details["stable"])], index=details.index, dtype=object)
     missing = [m for m in c.key_methods if m not in details.index]
-    ok = None if missing else _all(details.loc[m, "misaligned"] for m in c.key_methods)
-    shown = _which(details["misaligned"].to_dict(), True) if rows else []
-    text = (f"{_cap(_status(ok))} for [A]'s cases ({_names(c.key_methods)})"
-            + (f" ({_names(missing)} not run)" if missing else "")
-            + f"; misaligned with stable forget-class features: {_names(shown) or 'no method'}."
+    ok = None if missing else all_true(details.loc[m, "misaligned"] for m in c.key_methods)
+    shown = methods_where(details["misaligned"].to_dict(), True) if rows else []
+    text = (f"{capitalised(status_of(ok))} for [A]'s cases ({label_list(c.key_methods)})"
+            + (f" ({label_list(missing)} not run)" if missing else "")
+            + f"; misaligned with stable forget-class features: {label_list(shown) or 'no method'}."
             f" Original forget-row duality {d0:.2f}.")
-    return Verdict("C3", _status(ok), text, details, reading=STRONGER)
+    return Verdict("C3", status_of(ok), text, details, reading=STRONGER)

@@ -16,8 +16,8 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from .logic import (HOLDS, PARTLY, STRONGER, UNDECIDED, FAILS, Statement, Verdict, _all,
-                    _any, _cap, _cmp, _frame, _get, _indexed, _names, _nan, _status, _tri, _which)
+from .logic import (HOLDS, PARTLY, STRONGER, UNDECIDED, FAILS, Statement, Verdict, all_true,
+                    any_true, capitalised, tri_compare, rows_frame, value_of, by_method, label_list, is_missing, status_of, truth_value, methods_where)
 from .render import criterion
 
 __all__ = ["STATEMENT", "ClassifierOnly", "ClassifierOnlyStronger", "classifier_only",
@@ -36,19 +36,19 @@ def _head_only_rows(t: pd.DataFrame, c) -> list[dict]:
     """Per classifier-only method (every row but the original and Retrain): output-level
     success against the original's retained accuracy and whether its probe and NCC
     test-forget accuracy stayed within ``feature_tol`` points of the original's."""
-    o = {k: _get(t, "original", k) for k in ("output_test_retain", "probe_test_forget",
+    o = {k: value_of(t, "original", k) for k in ("output_test_retain", "probe_test_forget",
                                               "ncc_test_forget")}
     rows = []
     for m in [m for m in t.index if m not in ("original", "retrain")]:
-        out = _all([_cmp(_get(t, m, "output_test_forget"), "<=", c.forget_max),
-                    _cmp(_get(t, m, "output_test_retain"), ">=",
+        out = all_true([tri_compare(value_of(t, m, "output_test_forget"), "<=", c.forget_max),
+                    tri_compare(value_of(t, m, "output_test_retain"), ">=",
                          o["output_test_retain"] - c.retain_drop_max)])
-        kept = _all(_cmp(abs(_get(t, m, k) - o[k]), "<=", c.feature_tol)
+        kept = all_true(tri_compare(abs(value_of(t, m, k) - o[k]), "<=", c.feature_tol)
                     for k in ("probe_test_forget", "ncc_test_forget"))
-        rows.append({"method": m, "output_test_forget": _get(t, m, "output_test_forget"),
-                     "output_test_retain": _get(t, m, "output_test_retain"),
+        rows.append({"method": m, "output_test_forget": value_of(t, m, "output_test_forget"),
+                     "output_test_retain": value_of(t, m, "output_test_retain"),
                      "output_success": out, "features_kept": kept,
-                     "holds": _all([out, kept])})
+                     "holds": all_true([out, kept])})
     return rows
 
 
@@ -83,23 +83,23 @@ def classifier_only(flip: pd.DataFrame, original_retain: float, table: pd.DataFr
     classifier-only models (``output_test_*``, ``probe_test_forget``, ``ncc_test_forget``;
     needs the ``original`` row; ``nc2_all`` / ``nc3_all`` of the original are quoted when
     present). ``values``: ``largest_kept`` and ``smallest_lost`` (c / bound)."""
-    c, t = criterion, _indexed(table)
+    c, t = criterion, by_method(table)
     floor = original_retain - c.analytic_retain_tol
     tried = [(float(r["c / bound"]), r["test forget"], r["test retain"])
              for _, r in flip.iterrows()]
-    existence = (None if not tried or _nan(original_retain) else
-                 _any(_all([_cmp(f, "<=", c.forget_max), _cmp(r, ">=", floor)])
+    existence = (None if not tried or is_missing(original_retain) else
+                 any_true(all_true([tri_compare(f, "<=", c.forget_max), tri_compare(r, ">=", floor)])
                       for _, f, r in tried))
-    kept = [k for k, _, r in tried if _cmp(r, ">=", floor) is True]
-    lost = [k for k, _, r in tried if _cmp(r, ">=", floor) is False]
+    kept = [k for k, _, r in tried if tri_compare(r, ">=", floor) is True]
+    lost = [k for k, _, r in tried if tri_compare(r, ">=", floor) is False]
     largest_kept = max(kept) if kept else float("nan")
     smallest_lost = min(lost) if lost else float("nan")
     rows = [{**r, "counted": r["method"] in c.key_methods} for r in _head_only_rows(t, c)]
-    details = _frame(rows, ["method", "output_test_forget", "output_test_retain", "counted",
+    details = rows_frame(rows, ["method", "output_test_forget", "output_test_retain", "counted",
                             "output_success", "features_kept", "holds"])
     missing = [m for m in c.key_methods if m not in details.index]
     experiment = (None if missing or not c.key_methods
-                  else _all(details.loc[m, "holds"] for m in c.key_methods))
+                  else all_true(details.loc[m, "holds"] for m in c.key_methods))
     flags = [existence, experiment]
     if all(f is True for f in flags):
         status = HOLDS
@@ -111,23 +111,23 @@ def classifier_only(flip: pd.DataFrame, original_retain: float, table: pd.DataFr
     meets = {True: "meets it", False: "misses it", None: "not judged"}
     word = {True: "some c gives", False: "no tried c gives",
             None: "not decided whether a c gives"}
-    nc = {k: _get(t, "original", k) for k in ("nc2_all", "nc3_all")}
-    text = (f"{_cap(status)}: (a) on the cached {originals}, {word[existence]} forget "
+    nc = {k: value_of(t, "original", k) for k in ("nc2_all", "nc3_all")}
+    text = (f"{capitalised(status)}: (a) on the cached {originals}, {word[existence]} forget "
             f"<= {c.forget_max:g}% with retain within {c.analytic_retain_tol:g} points"
             + (f" (retain kept up to c = {largest_kept:g} x the bound"
-               + (f", lost from {smallest_lost:g} x" if not _nan(smallest_lost) else "")
-               + ")" if not _nan(largest_kept) else "")
+               + (f", lost from {smallest_lost:g} x" if not is_missing(smallest_lost) else "")
+               + ")" if not is_missing(largest_kept) else "")
             + "; (b) [A]'s experiments, output-level success with the features unchanged: "
-            + (f"{_names(missing)} not run" if missing else ", ".join(
-                f"{_names([m])} {meets[_tri(details.loc[m, 'holds'])]}"
+            + (f"{label_list(missing)} not run" if missing else ", ".join(
+                f"{label_list([m])} {meets[truth_value(details.loc[m, 'holds'])]}"
                 for m in c.key_methods))
             + (". Other head-only edits, shown not counted: " + ", ".join(
-                f"{_names([m])} ({meets[_tri(details.loc[m, 'holds'])]})"
+                f"{label_list([m])} ({meets[truth_value(details.loc[m, 'holds'])]})"
                 for m in others) if others else "")
             + (f". Original NC2 / NC3: {nc['nc2_all']:.3f} / {nc['nc3_all']:.3f}"
-               if not _nan(nc["nc2_all"]) and not _nan(nc["nc3_all"]) else "") + ".")
+               if not is_missing(nc["nc2_all"]) and not is_missing(nc["nc3_all"]) else "") + ".")
     return Verdict("C4", status, text, details,
-                   {"existence": _status(existence), "experiment": _status(experiment)},
+                   {"existence": status_of(existence), "experiment": status_of(experiment)},
                    values={"largest_kept": largest_kept, "smallest_lost": smallest_lost,
                            **nc})
 
@@ -159,31 +159,31 @@ def classifier_only_stronger(flip: pd.DataFrame, original_retain: float,
     same features, and the per-method table of the classifier-only models
     (``output_test_*``, ``probe_test_forget``, ``ncc_test_forget``; needs the ``original``
     row). ``originals`` names the model(s) the analytic part ran on, for the text."""
-    c, t = criterion, _indexed(table)
+    c, t = criterion, by_method(table)
     below, above = flip[flip["c / bound"] < 1], flip[flip["c / bound"] > 1]
     floor = original_retain - c.analytic_retain_tol
-    if below.empty or above.empty or _nan(original_retain):
+    if below.empty or above.empty or is_missing(original_retain):
         analytic = None  # both sides of the bound must have been tried
     else:
-        analytic = _all([_all(_cmp(v, "<=", c.forget_max) for v in below["test forget"]),
-                         _all(_cmp(v, ">=", floor) for v in below["test retain"]),
-                         _any(_cmp(v, "<", floor) for v in above["test retain"])])
+        analytic = all_true([all_true(tri_compare(v, "<=", c.forget_max) for v in below["test forget"]),
+                         all_true(tri_compare(v, ">=", floor) for v in below["test retain"]),
+                         any_true(tri_compare(v, "<", floor) for v in above["test retain"])])
     rows = _head_only_rows(t, c)
-    details = _frame(rows)
+    details = rows_frame(rows)
     flags = details["holds"].to_dict() if rows else {}
-    empirical = _all(flags.values()) if rows else None
+    empirical = all_true(flags.values()) if rows else None
     if analytic is True and empirical is True:
         status = HOLDS
     elif analytic is False or empirical is False:
-        status = PARTLY if analytic is True or _which(flags, True) else FAILS
+        status = PARTLY if analytic is True or methods_where(flags, True) else FAILS
     else:
         status = UNDECIDED
-    met, failed = _which(flags, True), _which(flags, False)
+    met, failed = methods_where(flags, True), methods_where(flags, False)
     word = {True: "confirmed", False: "not confirmed", None: "not decided"}[analytic]
-    text = (f"{_cap(status)}: analytic bound {word} on the cached {originals}; "
-            f"classifier-only methods meeting both criteria: {_names(met) or 'none'}"
-            + (f"; not: {_names(failed)}" if failed else "")
+    text = (f"{capitalised(status)}: analytic bound {word} on the cached {originals}; "
+            f"classifier-only methods meeting both criteria: {label_list(met) or 'none'}"
+            + (f"; not: {label_list(failed)}" if failed else "")
             + ("" if rows else " (no classifier-only method was run)") + ".")
     return Verdict("C4", status, text, details,
-                   {"analytic": _status(analytic), "empirical": _status(empirical)},
+                   {"analytic": status_of(analytic), "empirical": status_of(empirical)},
                    reading=STRONGER)

@@ -19,8 +19,8 @@ from dataclasses import dataclass
 import pandas as pd
 
 from ..catalog import BASELINES, method_label
-from .logic import (OTHER, UNDECIDED, Statement, Verdict, _all, _cap, _cmp, _frame,
-                    _majority, _names, _nan, _status, _tri, _which)
+from .logic import (OTHER, UNDECIDED, Statement, Verdict, all_true, capitalised, tri_compare, rows_frame,
+                    tri_majority, label_list, is_missing, status_of, truth_value, methods_where)
 from .render import criterion
 
 __all__ = ["STATEMENT", "Relearning", "RelearningStronger", "relearning", "relearning_control",
@@ -71,51 +71,51 @@ def relearning(summary: pd.DataFrame, criterion: Relearning = Relearning()) -> V
              else pd.Series(dtype=float))
     names = list(dict.fromkeys(attacks["attack"]))
     ref = {a: steps.get((c.reference, a), float("nan")) for a in names}
-    never = [a for a in names if _nan(ref[a])]
+    never = [a for a in names if is_missing(ref[a])]
     rows = []
     for m in [m for m in start.index if m != c.reference]:
-        forgot = _cmp(start[m], "<=", ref_start + c.margin)
+        forgot = tri_compare(start[m], "<=", ref_start + c.margin)
         per = {}
         for a in names:
             if (m, a) not in steps.index:
                 per[a] = None
                 continue
             mine = steps[(m, a)]
-            per[a] = (not _nan(mine)) if _nan(ref[a]) else (False if _nan(mine)
+            per[a] = (not is_missing(mine)) if is_missing(ref[a]) else (False if is_missing(mine)
                                                             else bool(mine < ref[a]))
-        faster = _all(per.values()) if per else None
+        faster = all_true(per.values()) if per else None
         rows.append({"method": m, "start": float(start[m]), "forgot": forgot,
                      "counted": m in c.counted, "faster": faster if forgot else None,
                      "faster_in": ", ".join(a for a, f in per.items() if f is True),
                      "retrain_never": ", ".join(never)})
-    details = _frame(rows, ["method", "start", "forgot", "counted", "faster", "faster_in",
+    details = rows_frame(rows, ["method", "start", "forgot", "counted", "faster", "faster_in",
                             "retrain_never"])
     counted = details[details["counted"].astype(bool)] if len(details) else details
     forgot = counted["forgot"].to_dict() if len(counted) else {}
-    judged = counted.loc[_which(forgot, True)] if forgot else counted
+    judged = counted.loc[methods_where(forgot, True)] if forgot else counted
     flags = judged["faster"].to_dict() if len(judged) else {}
-    fast, slow, open_ = _which(flags, True), _which(flags, False), _which(flags, None)
+    fast, slow, open_ = methods_where(flags, True), methods_where(flags, False), methods_where(flags, None)
     values = {"n_faster": len(fast), "retrain_reaches": [a for a in names if a not in never]}
-    verdict = _majority(len(fast), len(slow), len(open_))
-    unknown = _which(forgot, None)
-    not_forgotten = [m for m in details.index if _tri(details.loc[m, "forgot"]) is False]
+    verdict = tri_majority(len(fast), len(slow), len(open_))
+    unknown = methods_where(forgot, None)
+    not_forgotten = [m for m in details.index if truth_value(details.loc[m, "forgot"]) is False]
     extra = (f" Not judged, forget accuracy already above Retrain's + {c.margin:g} before the "
-             f"attack: {_names(not_forgotten)}." if not_forgotten else "")
-    if _nan(ref_start) or not len(judged) or verdict is None or unknown or not names:
-        why = ("no Retrain reference" if _nan(ref_start) else
+             f"attack: {label_list(not_forgotten)}." if not_forgotten else "")
+    if is_missing(ref_start) or not len(judged) or verdict is None or unknown or not names:
+        why = ("no Retrain reference" if is_missing(ref_start) else
                "no attack with forget images" if not names else
-               f"{_names(unknown)} could not be compared with Retrain" if unknown else
+               f"{label_list(unknown)} could not be compared with Retrain" if unknown else
                "no standard method that forgot at the output was run" if not len(judged) else
-               f"{_names(open_)} could not be judged")
+               f"{label_list(open_)} could not be judged")
         return Verdict("C5", UNDECIDED, f"Not decided: {why}." + extra, details, values=values)
-    status = _status(verdict)
+    status = status_of(verdict)
     caveat = ("" if not never else
               f" Retrain never reached {c.level:g}% in "
               + ("any attack" if len(never) == len(names) else ", ".join(never))
               + ", so there 'faster' means relearning the class at all")
-    text = (f"{_cap(status)}: {len(fast)} of {len(judged)} of [A]'s standard methods that "
+    text = (f"{capitalised(status)}: {len(fast)} of {len(judged)} of [A]'s standard methods that "
             f"forgot at the output reach {c.level:g}% forget accuracy in fewer attack steps "
-            f"than Retrain in every attack ({_names(fast) or 'none'})."
+            f"than Retrain in every attack ({label_list(fast) or 'none'})."
             + (f"{caveat}." if caveat else "") + extra)
     return Verdict("C5", status, text, details, values=values)
 
@@ -160,22 +160,22 @@ def relearning_stronger(summary: pd.DataFrame,
     for m in [m for m in start.index if m != c.reference]:
         gaps = attacks.loc[attacks["method"] == m, "gap"] if "gap" in attacks else pd.Series()
         leads = attacks.loc[attacks["method"] == m, lead] if lead in attacks else pd.Series()
-        forgot = _cmp(start[m], "<=", ref_start + c.margin)
-        faster = _all(_cmp(g, ">", c.margin) for g in leads) if len(leads) else None
+        forgot = tri_compare(start[m], "<=", ref_start + c.margin)
+        faster = all_true(tri_compare(g, ">", c.margin) for g in leads) if len(leads) else None
         rows.append({"method": m, "start": float(start[m]), "forgot": forgot,
                      "counted": m in c.counted, "faster": faster if forgot else None,
                      "mean_gap": float(gaps.mean()) if len(gaps) else float("nan"),
                      "min_gap": float(gaps.min()) if len(gaps) else float("nan"),
                      **({"min_gap_low": float(leads.min()) if len(leads) else float("nan")}
                         if lead == "gap_low" else {})})
-    details = _frame(rows, ["method", "start", "forgot", "counted", "faster", "mean_gap",
+    details = rows_frame(rows, ["method", "start", "forgot", "counted", "faster", "mean_gap",
                             "min_gap", *(["min_gap_low"] if lead == "gap_low" else [])])
     is_counted = details["counted"].astype(bool)
     counted = details[is_counted]
     forgot = counted["forgot"].to_dict()
-    judged = counted.loc[_which(forgot, True)]
+    judged = counted.loc[methods_where(forgot, True)]
     flags = judged["faster"].to_dict()
-    faster, slower, open_ = _which(flags, True), _which(flags, False), _which(flags, None)
+    faster, slower, open_ = methods_where(flags, True), methods_where(flags, False), methods_where(flags, None)
     ref_mean = float(attacks.loc[attacks["method"] == c.reference, "mean"].mean())
     values = {"retrain_mean": ref_mean,
               "mean_gap": float(judged["mean_gap"].mean()) if len(judged) else float("nan"),
@@ -183,25 +183,25 @@ def relearning_stronger(summary: pd.DataFrame,
               if len(judged) else float("nan"), "n_faster": len(faster)}
     word = {True: "relearns faster", False: "not faster", None: "not judged"}
     shown = details[~is_counted]
-    not_forgotten = [m for m in details.index if _tri(details.loc[m, "forgot"]) is False]
+    not_forgotten = [m for m in details.index if truth_value(details.loc[m, "forgot"]) is False]
     extra = ((" Shown, not counted: " + ", ".join(
-        f"{method_label(m)} ({word[_tri(v)]})" for m, v in shown["faster"].items()) + ".")
+        f"{method_label(m)} ({word[truth_value(v)]})" for m, v in shown["faster"].items()) + ".")
         if len(shown) else "") + (
         f" Not judged, forget accuracy already above Retrain's + {c.margin:g} before the "
-        f"attack: {_names(not_forgotten)}." if not_forgotten else "")
-    verdict = _majority(len(faster), len(slower), len(open_))
-    unknown = _which(forgot, None)  # counted methods whose start could not be compared
-    if _nan(ref_start) or judged.empty or verdict is None or unknown:
-        why = ("no Retrain reference" if _nan(ref_start) else
-               f"{_names(unknown)} could not be compared with Retrain" if unknown else
+        f"attack: {label_list(not_forgotten)}." if not_forgotten else "")
+    verdict = tri_majority(len(faster), len(slower), len(open_))
+    unknown = methods_where(forgot, None)  # counted methods whose start could not be compared
+    if is_missing(ref_start) or judged.empty or verdict is None or unknown:
+        why = ("no Retrain reference" if is_missing(ref_start) else
+               f"{label_list(unknown)} could not be compared with Retrain" if unknown else
                "no standard method that forgot at the output was run" if judged.empty else
-               f"{_names(open_)} could not be judged")
+               f"{label_list(open_)} could not be judged")
         return Verdict("C5", UNDECIDED, f"Not decided: {why}." + extra, details, values=values,
                        reading=OTHER)
-    status = _status(verdict)
-    text = (f"{_cap(status)}: {len(faster)} of {len(judged)} of [A]'s standard methods that "
+    status = status_of(verdict)
+    text = (f"{capitalised(status)}: {len(faster)} of {len(judged)} of [A]'s standard methods that "
             f"forgot at the output relearn faster than Retrain in every attack "
-            f"({_names(faster) or 'none'}). Retrain's forget accuracy averages "
+            f"({label_list(faster) or 'none'}). Retrain's forget accuracy averages "
             f"{ref_mean:.1f}% over the attacks; the judged methods' lead over it averages "
             f"{values['mean_gap']:.1f} points (largest {values['max_gap']:.1f})."
             + (" A lead counts when its 95% interval's lower end clears the margin."

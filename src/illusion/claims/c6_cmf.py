@@ -10,8 +10,8 @@ from typing import Sequence
 import pandas as pd
 
 from ..catalog import method_label
-from .logic import (FAILS, HOLDS, PARTLY, UNDECIDED, Verdict, _all, _any, _cmp, _combine, _frame,
-                    _get, _indexed, _pct, _series, _which)
+from .logic import (FAILS, HOLDS, PARTLY, UNDECIDED, Verdict, all_true, any_true, tri_compare, combine_statuses, rows_frame,
+                    value_of, by_method, pct_text, series_text, methods_where)
 from .render import criterion
 
 __all__ = ["CMFRepresentation", "cmf_representation"]
@@ -56,71 +56,71 @@ def cmf_representation(table: pd.DataFrame, methods: Sequence[str],
     (e.g. ``scrub+cmf`` or ``scrub+cmf@A``), plus ``retrain`` and ``original`` (``probe`` /
     ``ncc`` / ``output`` test columns). ``setting`` names the variant's learning rates in the
     text (e.g. "tuned learning rates")."""
-    c, t = criterion, _indexed(table)
+    c, t = criterion, by_method(table)
     rows = []
     for m in methods:
         v = f"{m}{variant}"
-        row = {"method": m, "base_retain_ok": _cmp(
-            _get(t, f"{m}{base}", "output_test_retain"), ">=",
-            _get(t, "original", "output_test_retain") - c.retain_drop_max)}
+        row = {"method": m, "base_retain_ok": tri_compare(
+            value_of(t, f"{m}{base}", "output_test_retain"), ">=",
+            value_of(t, "original", "output_test_retain") - c.retain_drop_max)}
         for r in ("probe", "ncc"):
             col = f"{r}_test_forget"
-            row[f"{r}_change"] = _get(t, v, col) - _get(t, f"{m}{base}", col)
-            row[f"{r}_vs_retrain"] = _get(t, v, col) - _get(t, "retrain", col)
+            row[f"{r}_change"] = value_of(t, v, col) - value_of(t, f"{m}{base}", col)
+            row[f"{r}_vs_retrain"] = value_of(t, v, col) - value_of(t, "retrain", col)
             change, below = row[f"{r}_change"], row[f"{r}_vs_retrain"]
             # with the gaps' intervals (illusion.book.judge), their upper ends must clear
             if f"{r}_vs_base_high" in t.columns:
-                change = row[f"{r}_change_high"] = _get(t, v, f"{r}_vs_base_high")
+                change = row[f"{r}_change_high"] = value_of(t, v, f"{r}_vs_base_high")
             if f"{r}_vs_retrain_high" in t.columns:
-                below = row[f"{r}_vs_retrain_high"] = _get(t, v, f"{r}_vs_retrain_high")
-            row[f"{r}_below_retrain"] = _cmp(below, "<", 0.0)
+                below = row[f"{r}_vs_retrain_high"] = value_of(t, v, f"{r}_vs_retrain_high")
+            row[f"{r}_below_retrain"] = tri_compare(below, "<", 0.0)
             # against a base model that lost retained accuracy, the change decides nothing
             changed = (None if row["base_retain_ok"] is False
-                       else _cmp(change, "<=", -c.margin))
-            row[f"{r}_moved"] = _all([changed] + ([row[f"{r}_below_retrain"]]
+                       else tri_compare(change, "<=", -c.margin))
+            row[f"{r}_moved"] = all_true([changed] + ([row[f"{r}_below_retrain"]]
                                                   if m in c.below_retrain else []))
-        row["moved"] = _any([row["probe_moved"], row["ncc_moved"]])
-        row["retain_ok"] = _cmp(_get(t, v, "output_test_retain"), ">=",
-                                _get(t, "original", "output_test_retain") - c.retain_drop_max)
-        row["output_forget"] = _get(t, v, "output_test_forget")
+        row["moved"] = any_true([row["probe_moved"], row["ncc_moved"]])
+        row["retain_ok"] = tri_compare(value_of(t, v, "output_test_retain"), ">=",
+                                value_of(t, "original", "output_test_retain") - c.retain_drop_max)
+        row["output_forget"] = value_of(t, v, "output_test_forget")
         rows.append(row)
-    details = _frame(rows)
-    flags = {m: (_all([details.loc[m, "moved"], details.loc[m, "retain_ok"]])
+    details = rows_frame(rows)
+    flags = {m: (all_true([details.loc[m, "moved"], details.loc[m, "retain_ok"]])
                  if m in details.index else None) for m in c.below_retrain}
-    passed = _which(flags, True)
+    passed = methods_where(flags, True)
     # RL / SalUn variants with an output accuracy: a missing row or value is "not run"
     little = [m for m in c.little if m in details.index
-              and _cmp(details.loc[m, "output_forget"], ">=", c.little_min) is not None]
-    agree = [m for m in little if _cmp(details.loc[m, "output_forget"], ">=", c.little_min)]
+              and tri_compare(details.loc[m, "output_forget"], ">=", c.little_min) is not None]
+    agree = [m for m in little if tri_compare(details.loc[m, "output_forget"], ">=", c.little_min)]
     labels = lambda ms: [method_label(m + variant) for m in ms]  # noqa: E731
-    names = lambda ms, empty="none": _series(labels(ms), empty)  # noqa: E731
+    names = lambda ms, empty="none": series_text(labels(ms), empty)  # noqa: E731
     where = f" ({setting})" if setting else ""
-    if _which(flags, None):
+    if methods_where(flags, None):
         judged = "".join(f"; {names(ms)} {word}" for ms, word in (
-            (passed, "met the criterion"), (_which(flags, False), "did not")) if ms)
-        lost = [m for m in _which(flags, None)
+            (passed, "met the criterion"), (methods_where(flags, False), "did not")) if ms)
+        lost = [m for m in methods_where(flags, None)
                 if m in details.index and details.loc[m, "base_retain_ok"] is False]
         why = "; ".join(
-            (["not run or missing values"] if len(lost) < len(_which(flags, None)) else [])
+            (["not run or missing values"] if len(lost) < len(methods_where(flags, None)) else [])
             + [f"{method_label(m + base)} lost retained accuracy (output test retain "
-               f"{_pct(_get(t, m + base, 'output_test_retain'))}), so it is no base to "
+               f"{pct_text(value_of(t, m + base, 'output_test_retain'))}), so it is no base to "
                f"compare with" for m in lost])
         return Verdict("C6", UNDECIDED, f"Not decided{where}: "
-                       f"{names(_which(flags, None))} could not be judged ({why}){judged}.",
+                       f"{names(methods_where(flags, None))} could not be judged ({why}){judged}.",
                        details)
-    status = _combine(list(flags.values()))
+    status = combine_statuses(list(flags.values()))
     label = {HOLDS: "Holds", PARTLY: "Partly holds",
              FAILS: "Does not reproduce at this scale"}[status]
-    ref = {r: _get(t, "retrain", f"{r}_test_forget") for r in ("probe", "ncc")}
-    moved_all = _which(details["moved"].to_dict(), True)
+    ref = {r: value_of(t, "retrain", f"{r}_test_forget") for r in ("probe", "ncc")}
+    moved_all = methods_where(details["moved"].to_dict(), True)
     text = (f"{label}{where}. CMF moved forgetting into the representation for "
             f"{names(moved_all, 'no method')}"
             + (" (each against its base method at the same learning rates)" if base else "")
             + "; of [A]'s key cases "
             f"({names(c.below_retrain)}), {names(passed)} met the criterion (Retrain's probe /"
-            f" NCC test-forget accuracy: {_pct(ref['probe'])} / {_pct(ref['ncc'])}). "
+            f" NCC test-forget accuracy: {pct_text(ref['probe'])} / {pct_text(ref['ncc'])}). "
             + (f"As [A] reports, {names(agree)} forgot little (output test-forget "
-               f"{_series([_pct(details.loc[m, 'output_forget']) for m in agree])})"
+               f"{series_text([pct_text(details.loc[m, 'output_forget']) for m in agree])})"
                if agree else f"Unlike [A], {_none_kept(labels(little))} much of the class"
                if little else "No RL / SalUn variant was run")
             + (f"; {names([m for m in little if m not in agree])} forgot more than [A] "
@@ -134,4 +134,4 @@ def _none_kept(labels: Sequence[str]) -> str:
         return f"{labels[0]} did not keep"
     if len(labels) == 2:
         return f"neither {labels[0]} nor {labels[1]} kept"
-    return f"none of {_series(labels)} kept"
+    return f"none of {series_text(labels)} kept"

@@ -23,8 +23,8 @@ import pandas as pd
 from ..catalog import method_label
 from ..methods import parse_method_name
 from ..stats import percentile_bounds
-from .logic import (STRONGER, UNDECIDED, Statement, Verdict, _all, _cap, _cmp, _combine,
-                    _majority, _names, _pct, _status, _which)
+from .logic import (STRONGER, UNDECIDED, Statement, Verdict, all_true, capitalised, tri_compare, combine_statuses,
+                    tri_majority, label_list, pct_text, status_of, methods_where)
 from .render import criterion
 
 __all__ = ["STATEMENT", "DepthForgetting", "DepthForgettingStronger", "depth_forgetting",
@@ -77,7 +77,7 @@ def _stages(cka: pd.DataFrame, nothing_to_erase: float):
     def value(m: str, s: str) -> float:
         return float(cka.loc[m, s]) if m in cka.index else float("nan")
 
-    judged = [s for s in stages if _cmp(value("retrain", s), "<", nothing_to_erase)]
+    judged = [s for s in stages if tri_compare(value("retrain", s), "<", nothing_to_erase)]
     return stages, value, judged, [s for s in stages if s not in judged]
 
 
@@ -115,23 +115,23 @@ def depth_forgetting(cka: pd.DataFrame, retain_acc: Mapping[str, float],
         bounds = percentile_bounds(np.asarray(draws[m][s], dtype=float) - other)
         return bounds[1 if upper else 0]
 
-    superficial = {b: (_all(_cmp(diff(b, "retrain", s, upper=False), ">", 0.0)
+    superficial = {b: (all_true(tri_compare(diff(b, "retrain", s, upper=False), ">", 0.0)
                             for s in judged[:-1])
                        if judged[:-1] and b in cka.index else None) for b in c.baselines}
-    part_a = _majority(len(_which(superficial, True)), len(_which(superficial, False)),
-                       len(_which(superficial, None)))
+    part_a = tri_majority(len(methods_where(superficial, True)), len(methods_where(superficial, False)),
+                       len(methods_where(superficial, None)))
     lower, below_base, forgets, ok = {}, {}, {}, {}
     for m in c.ec_methods:
         base = _base(m)
         there = m in cka.index and bool(judged)
-        lower[m] = (_all(_cmp(diff(m, None, s, upper=True), "<", 0.0) for s in judged)
+        lower[m] = (all_true(tri_compare(diff(m, None, s, upper=True), "<", 0.0) for s in judged)
                     if there else None)
         below_base[m] = (True if base is None else
-                         _all(_cmp(diff(m, base, s, upper=True), "<", 0.0) for s in judged)
+                         all_true(tri_compare(diff(m, base, s, upper=True), "<", 0.0) for s in judged)
                          if there else None)
-        forgets[m] = _all([_cmp(lost(m), "<=", c.forget_max),
-                           _cmp(acc(m), ">=", acc("original") - c.retain_margin)])
-        ok[m] = _all([lower[m], below_base[m], forgets[m]])
+        forgets[m] = all_true([tri_compare(lost(m), "<=", c.forget_max),
+                           tri_compare(acc(m), ">=", acc("original") - c.retain_margin)])
+        ok[m] = all_true([lower[m], below_base[m], forgets[m]])
     details = cka.copy()
     checks = {"superficial": superficial.get, "lower_than_original": lower.get,
               "below_its_base": below_base.get, "forgets_at_output": forgets.get}
@@ -139,13 +139,13 @@ def depth_forgetting(cka: pd.DataFrame, retain_acc: Mapping[str, float],
         details[col] = pd.Series([fn(m) for m in details.index], index=details.index,
                                  dtype=object)
     details["output_test_forget"] = [lost(m) for m in details.index]
-    parts = {"a": _status(part_a), **{m: _status(f) for m, f in ok.items()}}
+    parts = {"a": status_of(part_a), **{m: status_of(f) for m, f in ok.items()}}
     if not judged:
         return Verdict("C7", UNDECIDED, f"Not decided: Retrain keeps CKA ≥ "
                        f"{c.nothing_to_erase} to the original at every stage "
                        f"({', '.join(skipped) or 'no stage measured'}), so no stage can be "
                        f"judged.", details, parts, values={"judged_stages": ()})
-    status = _combine([part_a, *ok.values()])
+    status = combine_statuses([part_a, *ok.values()])
     word = {True: "", False: "not ", None: "not decided: "}
 
     def ec_text(m: str) -> str:
@@ -154,12 +154,12 @@ def depth_forgetting(cka: pd.DataFrame, retain_acc: Mapping[str, float],
                 f"stage" + (f", {word[below_base[m]]}below {method_label(base)}"
                             if base else "")
                 + f", {word[forgets[m]]}forgotten at the output (test forget "
-                  f"{_pct(lost(m))}, retain {_pct(acc(m))} vs the original's "
-                  f"{_pct(acc('original'))})")
+                  f"{pct_text(lost(m))}, retain {pct_text(acc(m))} vs the original's "
+                  f"{pct_text(acc('original'))})")
 
-    text = (f"{_cap(status)}: (a) {len(_which(superficial, True))} of {len(c.baselines)} "
+    text = (f"{capitalised(status)}: (a) {len(methods_where(superficial, True))} of {len(c.baselines)} "
             f"baselines stay more similar to the original than Retrain at every judged stage "
-            f"before the last ({_names(_which(superficial, True)) or 'none'}"
+            f"before the last ({label_list(methods_where(superficial, True)) or 'none'}"
             + ("; no judged stage before the last" if not judged[:-1] else "")
             + "); (b, c) " + "; ".join(ec_text(m) for m in c.ec_methods)
             + f". Not judged (Retrain's CKA ≥ {c.nothing_to_erase}): "
@@ -215,29 +215,29 @@ def depth_forgetting_stronger(cka: pd.DataFrame, retain_acc: Mapping[str, float]
     c = criterion
     stages, value, judged, skipped = _stages(cka, c.nothing_to_erase)
     acc = lambda m: float(retain_acc.get(m, float("nan")))  # noqa: E731
-    within = lambda m: _cmp(acc(m), ">=", acc("original") - c.retain_margin)  # noqa: E731
+    within = lambda m: tri_compare(acc(m), ">=", acc("original") - c.retain_margin)  # noqa: E731
 
     def high_cka(b: str, s: str) -> float:  # (a) reads the interval's lower end
         return value(b, s) if draws is None else _tail(draws.get(b), s, upper=False)
 
     def below(m: str, b: str, s: str) -> bool | None:  # (b): m's CKA under b's
         if draws is None:
-            return _cmp(value(m, s), "<", value(b, s))
+            return tri_compare(value(m, s), "<", value(b, s))
         if m not in draws or b not in draws or s not in draws[m] or s not in draws[b]:
             return None
         diff = {s: np.asarray(draws[m][s], dtype=float) - np.asarray(draws[b][s], dtype=float)}
-        return _cmp(_tail(diff, s, upper=True), "<", 0.0)
+        return tri_compare(_tail(diff, s, upper=True), "<", 0.0)
 
-    superficial = {b: (_all(_cmp(high_cka(b, s), ">=", c.superficial_cka) for s in judged[:-1])
+    superficial = {b: (all_true(tri_compare(high_cka(b, s), ">=", c.superficial_cka) for s in judged[:-1])
                        if judged[:-1] and b in cka.index else None) for b in c.baselines}
-    part_a = _majority(len(_which(superficial, True)), len(_which(superficial, False)),
-                       len(_which(superficial, None)))
+    part_a = tri_majority(len(methods_where(superficial, True)), len(methods_where(superficial, False)),
+                       len(methods_where(superficial, None)))
     kept = [b for b in c.baselines if b in cka.index and within(b) is True]
     lower, ok = {}, {}
     for m in c.ec_methods:
         lower[m] = (None if m not in cka.index or not judged or not kept else
-                    _all(below(m, b, s) for s in judged for b in kept))
-        ok[m] = _all([lower[m], within(m)])
+                    all_true(below(m, b, s) for s in judged for b in kept))
+        ok[m] = all_true([lower[m], within(m)])
     details = cka.copy()
     if draws is not None:
         for st in stages:
@@ -248,8 +248,8 @@ def depth_forgetting_stronger(cka: pd.DataFrame, retain_acc: Mapping[str, float]
     for col, fn in checks.items():
         details[col] = pd.Series([fn(m) for m in details.index], index=details.index,
                                  dtype=object)
-    parts = {"a": _status(part_a), **{m: _status(f) for m, f in ok.items()}}
-    status = UNDECIDED if not judged else _combine([part_a, *ok.values()])
+    parts = {"a": status_of(part_a), **{m: status_of(f) for m, f in ok.items()}}
+    status = UNDECIDED if not judged else combine_statuses([part_a, *ok.values()])
     if not judged:
         text = (f"Not decided: Retrain keeps CKA ≥ {c.nothing_to_erase} to the original at "
                 f"every stage ({', '.join(skipped) or 'no stage measured'}), so no stage can "
@@ -259,13 +259,13 @@ def depth_forgetting_stronger(cka: pd.DataFrame, retain_acc: Mapping[str, float]
     word = {True: "lowers", False: "does not lower", None: "cannot be judged on"}
     ec_text = "; ".join(
         f"{method_label(m)} {word[lower[m]]} forget-class CKA below every retain-preserving "
-        f"baseline at every judged stage, with test-retain accuracy {_pct(acc(m))} (original "
-        f"{_pct(acc('original'))})" for m in c.ec_methods)
+        f"baseline at every judged stage, with test-retain accuracy {pct_text(acc(m))} (original "
+        f"{pct_text(acc('original'))})" for m in c.ec_methods)
     at_least = (f"≥ {c.superficial_cka}" if draws is None else
                 f"≥ {c.superficial_cka} (95% interval's lower end)")
-    text = (f"{_cap(status)}: (a) {len(_which(superficial, True))} of {len(c.baselines)} "
+    text = (f"{capitalised(status)}: (a) {len(methods_where(superficial, True))} of {len(c.baselines)} "
             f"baselines keep CKA {at_least} to the original at every judged stage "
-            f"before the last ({_names(_which(superficial, True)) or 'none'}"
+            f"before the last ({label_list(methods_where(superficial, True)) or 'none'}"
             + ("; no judged stage before the last" if not judged[:-1] else "")
             + f"); (b) {ec_text}. Not judged (Retrain's CKA ≥ {c.nothing_to_erase}): "
             f"{', '.join(skipped) or 'none'}.")

@@ -17,7 +17,10 @@ import pandas as pd
 from ..catalog import method_label
 
 __all__ = ["FAILS", "HOLDS", "OTHER", "PAPER", "PARTLY", "STRONGER", "UNDECIDED", "Statement",
-           "Verdict", "across_cells"]
+           "Verdict", "across_cells", "all_true", "any_true", "by_method", "capitalised",
+           "combine_statuses", "is_missing", "label_list", "methods_where", "pct_text",
+           "rows_frame", "series_text", "status_of", "tri_compare", "tri_majority",
+           "truth_value", "value_of"]
 
 HOLDS, PARTLY, FAILS, UNDECIDED = "holds", "partly holds", "does not hold", "not decided"
 # Which reading of a claim a verdict judges: the paper's own statement (the headline), a
@@ -58,44 +61,44 @@ class Verdict:
         return self.text
 
 
-def _nan(x) -> bool:
+def is_missing(x) -> bool:
     try:
         return x is None or math.isnan(float(x))
     except (TypeError, ValueError):
         return False
 
 
-def _tri(v) -> bool | None:
+def truth_value(v) -> bool | None:
     """``True`` / ``False`` (Python or NumPy booleans) or ``None`` (anything else: None, NaN)."""
     return bool(v) if isinstance(v, (bool, np.bool_)) else None
 
 
-def _cmp(a, op: str, b) -> bool | None:
+def tri_compare(a, op: str, b) -> bool | None:
     """``a op b``, or ``None`` when either side is missing or NaN."""
-    if _nan(a) or _nan(b):
+    if is_missing(a) or is_missing(b):
         return None
     a, b = float(a), float(b)
     return {">=": a >= b, "<=": a <= b, ">": a > b, "<": a < b}[op]
 
 
-def _all(flags: Iterable) -> bool | None:
+def all_true(flags: Iterable) -> bool | None:
     """Three-valued AND: any False -> False; else any None -> None; else True (also when
     empty: callers decide what an empty set means before calling)."""
-    flags = [_tri(f) for f in flags]
+    flags = [truth_value(f) for f in flags]
     if any(f is False for f in flags):
         return False
     return None if any(f is None for f in flags) else True
 
 
-def _any(flags: Iterable) -> bool | None:
+def any_true(flags: Iterable) -> bool | None:
     """Three-valued OR: any True -> True; else any None -> None; else False."""
-    flags = [_tri(f) for f in flags]
+    flags = [truth_value(f) for f in flags]
     if any(f is True for f in flags):
         return True
     return None if any(f is None for f in flags) else False
 
 
-def _majority(n_true: int, n_false: int, n_open: int) -> bool | None:
+def tri_majority(n_true: int, n_false: int, n_open: int) -> bool | None:
     """"More than half are true", with ``n_open`` undecidable members: ``None`` when they
     could tip it either way."""
     if n_true > n_false + n_open:
@@ -105,14 +108,14 @@ def _majority(n_true: int, n_false: int, n_open: int) -> bool | None:
     return None
 
 
-def _status(flag) -> str:
-    return {True: HOLDS, False: FAILS, None: UNDECIDED}[_tri(flag)]
+def status_of(flag) -> str:
+    return {True: HOLDS, False: FAILS, None: UNDECIDED}[truth_value(flag)]
 
 
-def _combine(flags: Sequence) -> str:
+def combine_statuses(flags: Sequence) -> str:
     """Status of a claim made of several parts: all hold -> holds; any undecidable ->
     not decided; else some hold -> partly holds; none -> does not hold."""
-    flags = [_tri(f) for f in flags]
+    flags = [truth_value(f) for f in flags]
     if flags and all(f is True for f in flags):
         return HOLDS
     if not flags or any(f is None for f in flags):
@@ -120,41 +123,41 @@ def _combine(flags: Sequence) -> str:
     return PARTLY if any(flags) else FAILS
 
 
-def _which(flags: Mapping, value: bool | None) -> list:
+def methods_where(flags: Mapping, value: bool | None) -> list:
     """Keys whose flag is ``value`` (True, False or None)."""
-    return [k for k, f in flags.items() if _tri(f) is value]
+    return [k for k, f in flags.items() if truth_value(f) is value]
 
 
-def _frame(rows: list[dict], columns: Sequence[str] | None = None) -> pd.DataFrame:
+def rows_frame(rows: list[dict], columns: Sequence[str] | None = None) -> pd.DataFrame:
     """Per-method details indexed by ``method``; check columns keep Python ``True`` /
     ``False`` / ``None`` (object dtype) so that an undecidable check stays visible as such."""
     df = pd.DataFrame(rows, columns=columns)
     for col in df.columns:
         if len(df) and all(isinstance(v, (bool, np.bool_)) or v is None for v in df[col]):
-            df[col] = pd.Series([_tri(v) for v in df[col]], index=df.index, dtype=object)
+            df[col] = pd.Series([truth_value(v) for v in df[col]], index=df.index, dtype=object)
     return df.set_index("method") if "method" in df.columns else df
 
 
-def _indexed(table: pd.DataFrame) -> pd.DataFrame:
+def by_method(table: pd.DataFrame) -> pd.DataFrame:
     """The table indexed by method (it may carry a ``method`` column or be indexed already)."""
     if "method" in table.columns:
         return table.set_index("method")
     return table
 
 
-def _get(t: pd.DataFrame, method: str, column: str) -> float:
+def value_of(t: pd.DataFrame, method: str, column: str) -> float:
     """``t.loc[method, column]`` as a float; NaN when the row or the column is missing."""
     if method not in t.index or column not in t.columns:
         return float("nan")
     value = t.loc[method, column]
-    return float("nan") if _nan(value) else float(value)
+    return float("nan") if is_missing(value) else float(value)
 
 
-def _names(methods: Iterable[str], suffix: str = "") -> str:
+def label_list(methods: Iterable[str], suffix: str = "") -> str:
     return ", ".join(method_label(m) + suffix for m in methods)
 
 
-def _series(items: Sequence[str], empty: str = "") -> str:
+def series_text(items: Sequence[str], empty: str = "") -> str:
     """``a``, ``a and b``, ``a, b and c`` (``empty`` for none)."""
     items = list(items)
     if len(items) < 2:
@@ -162,12 +165,12 @@ def _series(items: Sequence[str], empty: str = "") -> str:
     return ", ".join(items[:-1]) + " and " + items[-1]
 
 
-def _cap(status: str) -> str:
+def capitalised(status: str) -> str:
     return status[0].upper() + status[1:]
 
 
-def _pct(x: float) -> str:
-    return "n/a" if _nan(x) else f"{x:.1f}%"
+def pct_text(x: float) -> str:
+    return "n/a" if is_missing(x) else f"{x:.1f}%"
 
 
 
@@ -205,17 +208,17 @@ def across_cells(per_cell: Mapping[str, Verdict], on_means: Verdict | None = Non
     word = unit.split()[-1]
     status = on_means.status if on_means else UNDECIDED
     if on_means is None:
-        text = f"{_cap(cells_text)}; not judged on the means."
+        text = f"{capitalised(cells_text)}; not judged on the means."
     elif n == 1:  # the cell is the means: nothing to add
         text = on_means.text
     else:
-        text = f"{on_means.text} {_cap(word)} by {word} it {cells_text}."
+        text = f"{on_means.text} {capitalised(word)} by {word} it {cells_text}."
         if status == HOLDS and k < n:
             verb = {PARTLY: "partly holds", FAILS: "does not hold", UNDECIDED: "is not decided"}
-            where = "; ".join(f"{verb[st]} for {_series(cells)}" for st, cells in others if cells)
+            where = "; ".join(f"{verb[st]} for {series_text(cells)}" for st, cells in others if cells)
             text += f" It holds on the means but not for every {word}: it {where}."
         elif status != HOLDS and k:
-            text += (f" It holds for {_series([c for c, s in statuses.items() if s == HOLDS])}"
+            text += (f" It holds for {series_text([c for c, s in statuses.items() if s == HOLDS])}"
                      f" but not on the means.")
     table = pd.DataFrame({word: list(statuses), "status": list(statuses.values()),
                           "verdict": [per_cell[c].text for c in statuses]}).set_index(word)

@@ -30,7 +30,7 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from ..data import ImageData, augment_batch, batches, normalize
-from ..train import _device_generator
+from ..train import device_generator
 from .checks import check_hparams
 from .work import Sizes, Work
 
@@ -494,7 +494,7 @@ def run_unlearning(method: Method, model: nn.Module, data: ImageData, retain_idx
     model.to(device)
     original = copy.deepcopy(model).eval().requires_grad_(False)
     if device.type != "cpu":  # augmentation draws on the device (illusion.train does the same)
-        generators = {**generators, "augment": _device_generator(generators["augment"], device)}
+        generators = {**generators, "augment": device_generator(generators["augment"], device)}
     ctx = Context(model, original, data, retain_idx, forget_idx, tuple(forget_classes), device,
                   generators, method.hp, padding, flip, bf16)
     start = time.perf_counter()
