@@ -11,7 +11,7 @@ cold run's compute went: the cache's build log summed per artifact kind (self se
 add up to more than the wall time when the sweep runs cells in parallel) and the sweep's own
 seconds per (seed, forget set) cell of the grid (the rows' ``wall_seconds``: the first cell also pays for
 the labels only it computes, a new seed for its original). The cold sweep's results table is
-kept in ``build/book_time_sweeps/`` (per-cell seconds, for ``bench/grid_cost.py
+kept in ``build/book_time_sweeps/`` (per-cell seconds, for ``python -m illusion.cost
 --calibrate``), its build log in ``build/book_time_log/``. ``--warm-only`` times one build on
 the cache ``$ILLUSION_CACHE`` already holds (a warm rebuild), without the cold one.
 
@@ -120,7 +120,7 @@ def cold_and_warm(tmp: Path, profile: str, jobs: int) -> dict[str, dict[str, flo
             if log.exists():
                 shutil.copy(log, KEPT_LOG / LOG_NAME)
             sweeps = Path(env["ILLUSION_CACHE"]) / "sweeps"
-            if sweeps.is_dir():  # keep the per-cell times (bench/grid_cost.py --calibrate)
+            if sweeps.is_dir():  # keep the per-cell times (python -m illusion.cost --calibrate)
                 shutil.copytree(sweeps, ROOT / "build" / "book_time_sweeps", dirs_exist_ok=True)
     return runs
 
