@@ -40,13 +40,19 @@ def test_no_import_cycle():
     assert cycles(import_graph(ROOT)) == []
 
 
+def _package(root: Path, files: dict[str, str]) -> Path:
+    """A package ``pkg`` under ``root`` with an empty ``__init__`` and ``files``."""
+    pkg = root / "pkg"
+    pkg.mkdir()
+    for name, text in {"__init__.py": "", **files}.items():
+        (pkg / name).write_text(text)
+    return pkg
+
+
 def test_function_level_imports_are_counted(tmp_path):
     """tools/layout.py's count of imports made inside functions sees one."""
-    pkg = tmp_path / "pkg"
-    pkg.mkdir()
-    (pkg / "__init__.py").write_text("")
-    (pkg / "a.py").write_text("def f():\n    from . import b\n    return b\n")
-    (pkg / "b.py").write_text("X = 1\n")
+    pkg = _package(tmp_path, {"a.py": "def f():\n    from . import b\n    return b\n",
+                              "b.py": "X = 1\n"})
     found: list = []
     import_graph(pkg, found)
     assert found == [("pkg.a", "pkg.b")]
@@ -54,12 +60,10 @@ def test_function_level_imports_are_counted(tmp_path):
 
 def test_cycle_finder_finds_a_hidden_cycle(tmp_path):
     """The check can fail: a cycle closed by an import inside a function is found."""
-    pkg = tmp_path / "pkg"
-    pkg.mkdir()
-    (pkg / "__init__.py").write_text("")
-    (pkg / "a.py").write_text("from .b import g\n\ndef f():\n    return g()\n")
-    (pkg / "b.py").write_text("def g():\n    from .a import f  # hidden\n    return f\n")
-    (pkg / "c.py").write_text("from . import a\n")
+    pkg = _package(tmp_path, {
+        "a.py": "from .b import g\n\ndef f():\n    return g()\n",
+        "b.py": "def g():\n    from .a import f  # hidden\n    return f\n",
+        "c.py": "from . import a\n"})
     assert cycles(import_graph(pkg)) == [["pkg.a", "pkg.b"]]
 
 
