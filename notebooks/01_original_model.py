@@ -53,8 +53,6 @@ import pandas as pd
 from myst_nb import glue
 
 from illusion import book
-from illusion.evaluation import output_accuracy
-from illusion.pipeline import cached_features
 from illusion.plotting import collapse_curves, readable, set_theme, training_curves
 from illusion.profiles import get_profile
 
@@ -73,24 +71,28 @@ print(textwrap.fill(f"profile '{profile}': {prof.description}", 88))
 # %% tags=["hide-input"]
 page = book.page("C0", profile, dataset, seed)
 seeds_c0 = list(dict.fromkeys(s for s, _ in page.cells))
-originals = {s: page.model("original", s) for s in seeds_c0}  # the same model in every cell
-# output accuracy from the features the sweep cached (evaluation mode, no augmentation, the
-# profile's precision): the original forgets nothing, so every class counts as "retain"
-accuracies = {s: output_accuracy(cached_features(m, page.cache), ())
-              for s, m in originals.items()}
+# each seed's training record, as the sweep stored it (the "training" extra of the original):
+# the same model in every cell of a seed. Its output accuracy comes from the cached features
+# (evaluation mode, no augmentation, the profile's precision): the original forgets nothing, so
+# every class counts as "retain"
+first_of_seed = {}
+for s, f in page.cells:
+    first_of_seed.setdefault(s, f)
+originals = {s: page.extra("training", "original", s, f) for s, f in first_of_seed.items()}
+accuracies = {s: m["accuracy"] for s, m in originals.items()}
 train_evals = {s: a["train_retain"] for s, a in accuracies.items()}
 original, train_eval = originals[seeds_c0[0]], train_evals[seeds_c0[0]]  # shown in detail
-data, splits = original.data, original.splits
 acc = accuracies[seeds_c0[0]]
 glue("c0_seeds", ", ".join(map(str, seeds_c0)), display=False)
-print(f"data: {data.name}, {len(splits.train)} training / {len(splits.val)} validation / "
-      f"{len(data.y_test)} test images")
-print(f"model: ResNet-18 width {cfg.width}, {len(original.history)} epochs, "
-      f"{original.seconds:.0f} s of training ({'from the cache' if original.cached else 'now'})")
+images = original["images"]
+print(f"data: {page.dataset}, {images['train']} training / {images['val']} validation / "
+      f"{images['test']} test images")
+print(f"model: ResNet-18 width {cfg.width}, {len(original['history'])} epochs, "
+      f"{original['seconds']:.0f} s of training")
 print(f"seeds of the grid: {', '.join(map(str, seeds_c0))} (curves below: seed {seeds_c0[0]})")
 
 # %% tags=["hide-input"]
-fig = training_curves(original.history)
+fig = training_curves(original["history"])
 glue("fig_training_curves", fig, display=False)
 plt.close(fig)
 
@@ -108,9 +110,9 @@ plt.close(fig)
 # %% tags=["hide-input"]
 glue("orig_test_acc", acc["test_retain"], display=False)
 glue("orig_train_acc", train_eval, display=False)
-glue("orig_val_acc", original.history[-1]["val_acc"], display=False)
-glue("orig_epochs", len(original.history), display=False)
-glue("orig_seconds", original.seconds, display=False)
+glue("orig_val_acc", original["history"][-1]["val_acc"], display=False)
+glue("orig_epochs", len(original["history"]), display=False)
+glue("orig_seconds", original["seconds"], display=False)
 
 # %% [markdown]
 # After {glue:text}`orig_epochs` epochs ({glue:text}`orig_seconds:.0f` s of training), the
@@ -146,7 +148,7 @@ print(verdict)
 # training images, in evaluation mode.
 
 # %% tags=["hide-input"]
-fig = collapse_curves(original.history)
+fig = collapse_curves(original["history"])
 glue("fig_collapse_curves", fig, display=False)
 plt.close(fig)
 
@@ -170,7 +172,7 @@ plt.close(fig)
 # 4. the classifier agrees with the nearest class mean on the subset (NC4).
 
 # %%
-histories = {s: pd.DataFrame(m.history) for s, m in originals.items()}
+histories = {s: pd.DataFrame(m["history"]) for s, m in originals.items()}
 mean_history = pd.concat(histories.values()).groupby("epoch", sort=True).mean(
     numeric_only=True).reset_index()  # per-epoch means over the seeds
 verdict_c0 = claims.across_cells(

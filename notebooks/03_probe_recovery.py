@@ -167,8 +167,8 @@ plt.close(fig)
 # ({numref}`fig-feature-pca`; the first cell of the grid).
 
 # %% tags=["hide-input"]
-models = page.models(["original", "retrain", pca_method])  # the first cell
-fig = feature_pca({method_label(k): v for k, v in models.items()}, page.first[1])
+samples = {k: page.extra("feature_sample", k) for k in ["original", "retrain", pca_method]}
+fig = feature_pca({method_label(k): v for k, v in samples.items()}, page.first[1])
 glue("fig_feature_pca", fig, display=False)
 plt.close(fig)
 

@@ -31,7 +31,6 @@ seed = None         # one seed / one forget set, or None: the profile's grid
 forget = None       # (cpu: five cells, illusion.profiles.CPU_CELLS; paper: [A]'s grid x 3 seeds)
 forget_sets = None  # several forget sets / seeds at once (override seed / forget)
 seeds = None
-c_ratios = [0.1, 0.25, 0.5, 0.75, 0.9, 1.1, 1.5, 2.0, 4.0]
 
 # %% [markdown]
 # ## The claim as stated, and its criteria, fixed before any result
@@ -73,7 +72,7 @@ import seaborn as sns
 from myst_nb import glue
 
 from illusion import book
-from illusion.experiments import flip_curve
+from illusion.cells import frame
 from illusion.catalog import ForgetSet
 from illusion.plotting import cell_spread, figure, readable, readout_bars, set_theme
 
@@ -96,7 +95,7 @@ glue("c4_cells", str(n_cells), display=False)
 # and they are kept in the grid.
 
 # %% tags=["hide-input"]
-sweep_cells = page.per_cell(lambda s, f: flip_curve(page.model("original", s, f), f, c_ratios))
+sweep_cells = page.per_cell(lambda s, f: frame(page.extra("flip_curve", "original", s, f)["table"]))
 sweep = sweep_cells.groupby("c / bound", as_index=False)[
     ["test retain", "test forget", "original test retain", "alpha"]].mean()
 orig_retain = float(sweep["original test retain"].mean())  # mean over the grid's cells

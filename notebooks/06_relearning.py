@@ -29,9 +29,11 @@
 #
 # Every attack runs on each (seed, forget set) cell of the grid; curves and summaries use the
 # means over the cells, and the verdict is given on the means and in each cell. The mixing ratio is
-# the same in every cell (`retain_ratio` retain images per forget image), so for a multi-class
-# forget set it is richer in forget images than the natural balance; the attack, and Retrain's
-# reference curve, stay identical across cells.
+# the same in every cell (9 retain images per forget image), so for a multi-class forget set it
+# is richer in forget images than the natural balance; the attack, and Retrain's reference
+# curve, stay identical across cells. The attacks are the profile's
+# (`illusion.attack_config.default_attacks`): the sweep runs them on every row the page reads,
+# and the page reads their curves.
 
 # %% tags=["parameters"]
 profile = "cpu"
@@ -40,12 +42,6 @@ seed = None         # one seed / one forget set, or None: the profile's grid
 forget = None       # (cpu: five cells, illusion.profiles.CPU_CELLS; paper: [A]'s grid x 3 seeds)
 forget_sets = None  # several forget sets / seeds at once (override seed / forget)
 seeds = None
-fractions = [0.01, 0.05, 0.1]
-retain_ratio = 9.0
-steps = 50
-eval_every = 5
-lr = None           # None: the profile's calibrated rate (illusion.attacks.ATTACK_LR)
-retain_only_control = True
 margin = 10.0
 level = 50.0
 
@@ -91,8 +87,9 @@ import pandas as pd
 from myst_nb import glue
 
 from illusion import book
-from illusion.attacks import calibrate_attack, default_attacks, relearn_summary, relearn_tables
-from illusion.experiments import lead_means, relearn_leads
+from illusion.attack_config import default_attacks
+from illusion.attacks import relearn_summary
+from illusion.experiments import lead_means
 from illusion.plotting import gap_intervals, method_lines, readable, set_theme
 
 set_theme()
@@ -100,17 +97,10 @@ page = book.page("C5", profile, dataset, seed, forget, forget_sets, seeds)
 
 # %% tags=["hide-input"]
 names = page.labels[1:]  # the declared models, Retrain first (not the original)
-configs = default_attacks(fractions, retain_ratio, steps, eval_every, lr, retain_only_control,
-                          profile)
-
-
-def cell_tables(s, f):  # curves, summary and the leads' intervals of one cell
-    models = page.models(names, s, f)
-    return {**relearn_tables(models, configs, s, page.cache, level=level),
-            "leads": relearn_leads(models, configs, s, page.cache)}
-
-
-stack = page.per_cell(cell_tables)
+# the attacks the sweep ran on every row (the "relearn" extra): the profile's defaults
+configs = default_attacks(profile=profile)
+# curves, summary and the leads' intervals of every cell
+stack = book.relearn_tables(page, names, level=level)
 curves, per_cell, leads = stack["curves"], stack["summary"], stack["leads"]
 # on the means: the summary of the curves averaged over the cells (a step count needs a curve)
 mean_curves = curves.groupby(["method", "attack", "step"], sort=False, as_index=False)[
@@ -154,8 +144,7 @@ readable(summary.set_index(["method", "attack"]))
 # parameters when they are overridden.
 
 # %% tags=["hide-input"]
-calibration = page.per_cell(lambda s, f: calibrate_attack(page.model("retrain", s, f), seed=s,
-                                                          cache=page.cache))
+calibration = book.calibration_table(page)
 chosen = calibration[calibration["chosen"]]
 glue("c5_attack_lr", f"{next(iter(configs.values())).lr:g}", display=False)
 glue("c5_calibration", "; ".join(f"{{{', '.join(map(str, r.forget.classes))}}}, seed {r.seed}: "

@@ -183,7 +183,8 @@ plt.close(fig)
 # that dissolves into the others is forgotten in the representation.
 
 # %% tags=["hide-input"]
-shown = page.models(["cmf_original", "random_label+cmf@A", "scrub+cmf@A", "unsir+cmf@A"])
+shown = {k: page.extra("feature_sample", k)
+         for k in ["cmf_original", "random_label+cmf@A", "scrub+cmf@A", "unsir+cmf@A"]}
 fig = feature_pca({method_label(k): v for k, v in shown.items()}, forget)
 glue("fig_cmf_pca", fig, display=False)
 plt.close(fig)

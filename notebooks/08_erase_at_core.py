@@ -100,7 +100,7 @@ import pandas as pd
 from myst_nb import glue
 
 from illusion import book
-from illusion.experiments import FLAT_CKA_IMAGES, ablation_table, depth_tables, stage_cka_flat
+from illusion.experiments import FLAT_CKA_IMAGES
 from illusion.plotting import cell_spread, method_lines, readable, set_theme
 
 set_theme()
@@ -108,8 +108,7 @@ page = book.page("C7", profile, dataset, seed, forget, forget_sets, seeds)
 
 # %% tags=["hide-input"]
 main = ["retrain", *baselines, *ec_methods]
-stack = page.per_cell(lambda s, f: depth_tables(page.model("original", s, f),
-                                                page.models(main, s, f), main, f, s))
+stack = book.depth_tables(page, main)  # from the rows and their stage extras
 glue("c7_cells", str(len(page.cells)), display=False)
 accuracy = stack["accuracy"].groupby("method", sort=False, as_index=False)[
     ["seconds", "train_retain", "train_forget", "test_retain", "test_forget"]].mean()
@@ -180,9 +179,7 @@ readable(probes.pivot_table(index="method", columns="stage", values="probe_test_
 ablation = {"EC, uniform weights (default)": "ec", "EC, ramp weights": "ec_ramp",
             "EC, output only": "ec_output_only"}  # the ablation's models (illusion.book)
 (s0, f0), = page.cells_of("ec_ramp")  # the first cell only (illusion.book.PAGES["C7"])
-abl_models = page.models(list(ablation.values()), s0, f0)
-abl = ablation_table(page.model("original", s0, f0),
-                     {k: abl_models[v] for k, v in ablation.items()}, f0, page.cache)
+abl = book.ablation_table(page, ablation)
 glue("c7_ablation_cell", f"seed {s0}, forget set {list(f0)}", display=False)
 readable(abl)
 
@@ -268,8 +265,10 @@ plt.close(fig)
 # as fully as a large one. This is a variant reading; it does not replace the verdict above.
 
 # %% tags=["hide-input"]
-flat = page.per_cell(lambda s, f: stage_cka_flat(page.model("original", s, f),
-                                                 page.models(main, s, f), f))
+flat = page.per_cell(lambda s, f: pd.DataFrame(
+    [{"method": m, "stage": stage, "cka": cka, "images": p["images"]}
+     for m in main for p in [page.extra("stage_cka_flat", m, s, f)]
+     for stage, cka in p["cka"].items()]))
 glue("c7_flat_images", ", ".join(str(n) for n in sorted(set(flat["images"]))), display=False)
 glue("c7_flat_cap", str(FLAT_CKA_IMAGES), display=False)
 readings = {"pooled": forget_sim, "flattened": flat}

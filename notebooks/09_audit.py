@@ -41,7 +41,6 @@ dataset = None
 seed = 0
 forget = [0]
 method = "random_label"  # the audited model (the cpu grid caches it, and Retrain)
-test_per_class = 100  # test images per class written to the ImageFolder
 
 # %% tags=["hide-input"]
 import json
@@ -51,23 +50,22 @@ import pandas as pd
 from myst_nb import glue
 
 from illusion import book
-from illusion.audit.demo import audit_demo
 from illusion.audit.report import figures
 from illusion.plotting import readable, set_theme
 
 set_theme()
 page = book.page("audit", profile, dataset, seed, forget)
-models = page.models([method, "retrain", "original"])
 
 # %% [markdown]
-# The export and the command (`illusion.audit.demo`). The ImageFolder holds the training
-# images of the original (every class, as the probe protocol needs) and the first
-# `test_per_class` test images of every class; `--mean` / `--std` pass the normalisation the
-# models were trained with, as a user would. The result is cached with the models it read, so
-# a rebuild re-reads it.
+# The export and the command (`illusion.audit.demo`), run by the sweep as the `audit_page`
+# extra of the audited row. The ImageFolder holds the training images of the original (every
+# class, as the probe protocol needs) and the first 100 test images of every class
+# (`illusion.cells.AUDIT_TEST_PER_CLASS`); `--mean` / `--std` pass the normalisation the models
+# were trained with, as a user would. The result is cached with the models it read; this page
+# reads it back.
 
 # %% tags=["hide-input"]
-result, cached = audit_demo(*models.values(), page.first[1], page.first[0], test_per_class)
+result = page.extra("audit_page", method)  # the command's record, as the sweep ran it
 record = json.loads(result["record"])
 glue("audit_seconds", f"{record['seconds']:.0f}", display=False)
 glue("audit_html_kb", f"{result['html_bytes'] / 1024:.0f}", display=False)

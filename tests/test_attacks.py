@@ -6,7 +6,8 @@ import pandas as pd
 import pytest
 import torch
 
-from illusion.attacks import (RelearnConfig, relearn, relearn_curve, relearn_sample,
+from illusion.attack_config import RelearnConfig
+from illusion.attacks import (relearn, relearn_curve, relearn_sample,
                               relearn_scores, relearn_summary)
 from illusion.pipeline import train_or_load, unlearn_or_load
 from illusion.train import TrainConfig
@@ -69,7 +70,9 @@ def test_relearn_leads_are_the_summary_gaps_with_intervals(models, cache):
     from illusion.experiments import lead_means, relearn_leads
 
     configs = {"a": FAST, "control": RelearnConfig(**{**FAST.__dict__, "include_forget": False})}
-    leads = relearn_leads(models, configs, 0, cache)
+    scores = {k: {a: relearn_scores(tm, cfg, 0, cache) for a, cfg in configs.items()}
+              for k, tm in models.items()}
+    leads = relearn_leads(scores, models["retrain"].splits.test_forget.numpy())
     curves = pd.concat([relearn(tm, cfg, 0, cache).assign(method=k, attack=a)
                         for k, tm in models.items() for a, cfg in configs.items()])
     gaps = relearn_summary(curves).set_index(["method", "attack"])["gap"]
@@ -83,7 +86,7 @@ def test_relearn_leads_are_the_summary_gaps_with_intervals(models, cache):
     assert means[["gap", "low", "high"]].to_numpy() == pytest.approx(
         leads[["gap", "low", "high"]].to_numpy())
     with pytest.raises(KeyError, match="no reference"):
-        relearn_leads({"prune_row": models["prune_row"]}, configs, 0, cache)
+        relearn_leads({"prune_row": scores["prune_row"]}, [0, 1])
 
 
 def test_relearn_curve_is_deterministic_and_leaves_global_rng(models):

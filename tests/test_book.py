@@ -76,10 +76,16 @@ def test_book_grid_is_the_union_of_the_pages():
     assert labels == [label for label in book.ENTRIES if label in labels]  # the table's order
     assert set(labels) == {lab for p in book.PAGES.values() for lab in p.labels}
     by_label = {c.label: c for c in grid.cells}
-    assert by_label["retrain"].extras == ("attack_calibration", "relearn", "stage_cka",
-                                          "stage_cka_draws", "stage_cka_flat", "stage_probes")
+    assert by_label["retrain"].extras == ("attack_calibration", "feature_sample", "relearn",
+                                          "stage_cka", "stage_cka_draws", "stage_cka_flat",
+                                          "stage_probes")
     assert "relearn" in by_label["boundary_shrink"].extras  # C5 attacks all nine baselines
-    assert by_label["original"].extras == ("stage_probes",)
+    assert by_label["original"].extras == ("feature_sample", "flip_curve", "stage_probes",
+                                           "training")
+    # the PCA's features only in the cell shown in detail
+    later = {c.label: c for c in book.book_grid("cpu", cells=[(0, (0,)), (0, (1,))]).cells
+             if c.forget == (1,)}
+    assert later["original"].extras == ("flip_curve", "stage_probes", "training")
     assert by_label["ec_ramp"].hparams == {"layer_weights": [0.25, 0.5, 0.75, 1.0]}
     # [A]'s learning rates, single- and multi-class
     assert by_label["scrub+cmf@A"].hparams == {"lr": hparams_for("scrub+cmf", "paper")["lr"]}
@@ -121,7 +127,9 @@ def test_later_cells_compute_only_what_a_page_reads_there():
     assert all(set(by_cell[c]) == set(later) for c in cells[1:])
     assert "audit_page" in first["random_label"].extras
     assert "audit_page" not in later["random_label"].extras
-    assert later["retrain"].extras == first["retrain"].extras  # C5 and C7 read it everywhere
+    # C5 and C7 read it everywhere; C2's PCA reads its features in the first cell only
+    assert later["retrain"].extras == tuple(e for e in first["retrain"].extras
+                                            if e != "feature_sample")
     # a later cell's row is keyed by its own extras: the page reader asks for the same cell
     page = book.page("C5", "cpu")
     for c in cells:
@@ -156,10 +164,15 @@ def test_page_refuses_an_undeclared_label():
 
 
 def test_notebooks_read_only_through_their_page():
-    """A notebook cannot load a model or row around its declaration: no pipeline loader, no
-    sweep executor, and every ``book.page`` call names the page declared for that notebook."""
+    """A notebook cannot load a model or row around its declaration, nor compute what an extra
+    stores: no pipeline loader, no sweep executor, no function that reads a model or features,
+    and every ``book.page`` call names the page declared for that notebook."""
     forbidden = re.compile(r"\b(train_or_load|unlearn_or_load|cmf_original_or_load|run_cell|"
-                           r"cell_model|relearn\(|stage_probes\(|stage_similarity\()")
+                           r"cell_model|relearn\(|stage_probes\(|stage_similarity\(|"
+                           r"(cached_features|cached_stage_features|extract_features|"
+                           r"calibrate_attack|audit_demo|flip_curve|stage_cka_flat|"
+                           r"stage_cka_draws|relearn_scores|evaluation_record)\(|page\.cache|"
+                           r"page\.models?\()")
     for path in NOTEBOOKS:
         text = path.read_text()
         assert not forbidden.search(text), (path.name, forbidden.search(text).group(0))
@@ -189,9 +202,52 @@ def test_page_table_is_the_sweeps_row(tiny_profile, cache, monkeypatch):
     # each cell is evaluated with its own forget set
     originals = table[table["method"] == "original"].set_index("forget")
     assert originals.loc["1", "ncc_test_forget"] != originals.loc["0+2", "ncc_test_forget"]
-    tm = page.model("prune_row", forget=(1,))
-    assert tm.cached and tm.splits.forget_classes == (1,)
+    preds = page.predictions("prune_row", forget=(1,))  # BOOK_EXTRAS: every row's
+    assert preds["ncc"].shape == page.extra("predictions", "original")["test_y"].shape
+    assert (cache.root / "builds.jsonl").read_text().splitlines() == log  # nothing built
     assert get_profile("smoke").seeds == (0,)
+
+
+def test_a_page_never_builds_and_reads_only_declared_extras(tiny_profile, cache, monkeypatch):
+    """Pages build nothing: a row or an extra the sweep did not store raises NotBuilt (naming
+    the row and the page) and writes nothing; an extra the page does not declare, or declares
+    for the first cell only, raises UndeclaredRead; what the sweep stored is read back as is."""
+    from illusion.cache import NotBuilt
+
+    monkeypatch.setattr(book, "PAGES", {"T": book.Page(
+        "01_original_model", {"prune_row": ("stage_cka",)},
+        first_extras={"original": ("training",)})})
+    pairs = [(0, (1,)), (0, (0, 2))]
+    page = book.page("T", "smoke", forget_sets=[[1], [2, 0]], seeds=[0], cache=cache)
+    assert not hasattr(page, "model") and not hasattr(page, "models")
+    with pytest.raises(NotBuilt, match=r"row 'original' .*read by page T, is not built .*"
+                                       r"illusion sweep book:smoke"):
+        page.table()
+    with pytest.raises(NotBuilt, match="extra 'training' of 'original'"):
+        page.extra("training", "original")
+    assert not (cache.root / "builds.jsonl").exists()  # reading built nothing
+    grid = book.book_grid("smoke", cells=pairs)
+    assert [c.extras for c in grid.cells] == [("training",), ("stage_cka",), (), ("stage_cka",)]
+    assert page.grid().cells == grid.cells  # what run_notebooks sweeps for a page's parameters
+    for cell in grid.cells:
+        cells.run_cell(cell, grid.extras, cache)
+    log = (cache.root / "builds.jsonl").read_text().splitlines()
+    rows = page.table()
+    sim = page.extra_table("stage_cka", ["prune_row"])
+    assert sim.groupby("forget")["reference"].unique().map(set).tolist() == [
+        {"original", "retrain"}] * 2
+    forget_cka = sim[(sim["reference"] == "original") & (sim["split"] == "forget")]
+    for (f, stage), cka in forget_cka.set_index(["forget", "stage"])["cka"].items():
+        row = rows[(rows["method"] == "prune_row") & (rows["forget"] == f)].iloc[0]
+        assert row[f"stage_cka_forget_{stage}"] == cka  # the row's columns are the artifact's
+    training = page.extra("training", "original")
+    assert len(training["history"]) == get_profile("smoke").train.epochs
+    assert 0 <= training["accuracy"]["test_retain"] <= 100
+    with pytest.raises(book.UndeclaredRead, match="beyond its first cell"):
+        page.extra("training", "original", 0, (0, 2))
+    with pytest.raises(book.UndeclaredRead, match="does not declare extra 'relearn'"):
+        page.extra("relearn", "prune_row")
+    assert (cache.root / "builds.jsonl").read_text().splitlines() == log
 
 
 def test_two_labels_of_one_configuration_keep_their_names(tiny_profile, cache, monkeypatch):
@@ -200,7 +256,11 @@ def test_two_labels_of_one_configuration_keep_their_names(tiny_profile, cache, m
     monkeypatch.setitem(book.ENTRIES, "prune_row@same", book.Entry("prune_row"))
     monkeypatch.setattr(book, "PAGES", {"T": book.Page("01_original_model", {
         "prune_row": (), "prune_row@same": ()})})
-    table = book.page("T", "smoke", forget_sets=[[1]], seeds=[0], cache=cache).table()
+    page = book.page("T", "smoke", forget_sets=[[1]], seeds=[0], cache=cache)
+    grid = page.grid()
+    for cell in grid.cells:
+        cells.run_cell(cell, grid.extras, cache)
+    table = page.table()
     assert table["method"].tolist() == ["original", "prune_row", "prune_row@same"]
     assert table.iloc[1]["output_test_forget"] == table.iloc[2]["output_test_forget"]
 
@@ -328,23 +388,3 @@ def test_depth_inputs_of_flattened_cka_carry_no_draws():
     v = book.judge_cells(lambda **k: claims.depth_forgetting(criterion=criterion, **k),
                          cells, inputs)
     assert v.status == claims.HOLDS and v.values["k_of_n"] == "2/2"
-
-
-def test_page_reader_loads_a_model_once_and_keeps_the_last_few(monkeypatch):
-    loads = []
-
-    def fake(cell, cache=None):
-        loads.append((cell.label, cell.seed, cell.forget))
-        return object(), None
-
-    monkeypatch.setattr(book, "cell_model", fake)
-    monkeypatch.setattr(book, "MODELS_KEPT", 2)
-    page = book.page("C2", "cpu")
-    (s0, f0), (s1, f1) = page.cells[:2]
-    first = page.model("scrub", s0, f0)
-    assert page.model("scrub", s0, f0) is first and page.model("scrub") is first
-    assert page.model("scrub", s1, f1) is not first  # another cell, another model
-    page.model("retrain", s0, f0)  # a third model: the least recently read one goes
-    assert page.model("scrub", s1, f1) is not None and len(loads) == 3
-    page.model("scrub", s0, f0)
-    assert len(loads) == 4 and loads[-1] == ("scrub", s0, f0)

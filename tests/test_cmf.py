@@ -363,8 +363,7 @@ def test_passes_spec_marks_the_cmf_and_ec_artifacts_made_under_bf16(tiny_data, t
     other key (and every float32 key) is unchanged by issue 26."""
     from dataclasses import replace
 
-    from illusion.methods import passes_spec
-    from illusion.pipeline import start_passes_spec
+    from illusion.keys import passes_spec, start_passes_spec
     for name in ("random_label+cmf", "scrub+cmf", "ec", "random_label+ec"):
         assert passes_spec(create_method(name), True) == {"bf16_passes": True}, name
         assert passes_spec(create_method(name), False) == {}, name

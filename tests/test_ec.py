@@ -13,7 +13,7 @@ from illusion import cli
 from illusion import experiments
 from illusion.data import normalize
 from illusion.evaluation import output_accuracy
-from illusion.experiments import ablation_table, stage_cka_flat, stage_probes, stage_similarity
+from illusion.experiments import stage_cka_flat, stage_probes, stage_similarity
 from illusion.features import flat_stage_grams
 from illusion.metrics import linear_cka, split_mask
 from illusion.methods import available, create_method, run_unlearning
@@ -116,16 +116,6 @@ def test_stage_cka_of_a_model_with_itself_is_one(trained, cache):
     assert set(df["split"]) == {"forget", "retain"}
     assert list(df["stage"].unique()) == trained.model.stage_names
     assert df["cka"].to_numpy() == pytest.approx(1.0, abs=1e-6)
-
-
-def test_ablation_table_reads_forget_cka_and_retain_accuracy(trained, cache):
-    table = ablation_table(trained, {"same": trained}, [2], cache)
-    assert list(table.index) == ["same"]
-    assert list(table.columns) == [*trained.model.stage_names, "test retain acc"]
-    assert table.loc["same", trained.model.stage_names].to_numpy() == pytest.approx(1.0,
-                                                                                  abs=1e-6)
-    acc = output_accuracy(cached_features(trained, cache), [2])["test_retain"]
-    assert table.loc["same", "test retain acc"] == pytest.approx(acc)
 
 
 def test_stage_cka_and_probes_after_ec(trained, cache):

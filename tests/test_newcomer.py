@@ -17,7 +17,7 @@ import textwrap
 import pandas as pd
 import pytest
 
-from illusion import book, claims, cost, metrics
+from illusion import book, claims, cost, keys, metrics
 from illusion.book import Page
 from illusion.catalog import ForgetSet
 from illusion.cells import Cell, Grid, cell_spec, run_cell
@@ -122,7 +122,7 @@ def test_a_method_without_a_cost_model_is_named():
 
 
 def test_a_new_metric_reaches_keys_rows_and_tables(extension, tiny_profile, cache):
-    assert metrics.metrics_spec()["registered_metrics"] == {"toy_metric": 1}
+    assert keys.metrics_spec()["registered_metrics"] == {"toy_metric": 1}
     cell = Cell("fashion_mnist", "smoke", 0, (0,), "toy_method", "toy")
     assert "registered_metrics" in cell_spec(cell)  # rows of an older record are recomputed
     row, _ = run_cell(cell, cache=cache)
@@ -134,7 +134,7 @@ def test_a_new_metric_reaches_keys_rows_and_tables(extension, tiny_profile, cach
 
 
 def test_without_registered_metrics_the_keys_are_the_old_ones():
-    assert metrics.metrics_spec() == {"metrics": metrics.METRICS_VERSION}
+    assert keys.metrics_spec() == {"metrics": keys.METRICS_VERSION}
 
 
 def test_a_new_claim_is_its_module_notebook_and_page(extension, tmp_path, monkeypatch):

@@ -155,10 +155,7 @@ def test_run_cell_caches_row_and_extra(tiny_profile, cache):
 
 
 def test_entry_extras_feed_what_the_notebooks_read(tiny_profile, cache):
-    from illusion.attacks import default_attacks, relearn
-    from illusion.cache import build_log
-    from illusion.experiments import stage_cka_flat
-    from illusion.pipeline import train_or_load, unlearn_or_load
+    from illusion.cache import NotBuilt, build_log
 
     grid = gridfile.parse_grid(_grid(methods=[
         "prune_row", {"method": "random_label", "extras": ["stage_cka", "stage_probes",
@@ -175,19 +172,19 @@ def test_entry_extras_feed_what_the_notebooks_read(tiny_profile, cache):
     assert all(f"stage_probe_{split}_{s}" in row for s in stages for split in ("forget", "retain"))
     assert all(0 <= row[f"stage_cka_flat_forget_{s}"] <= 1 + 1e-9 for s in stages)
     assert {"relearn_0.01", "relearn_0.05", "relearn_0.1", "relearn_retain_only"} <= set(row)
-    # the C7 notebook's call finds the sweep's flattened-map CKA in the cache
-    tm = unlearn_or_load("fashion_mnist", "smoke", 0, (0,), "random_label", cache=cache,
-                         progress=False)
-    original = train_or_load("fashion_mnist", "smoke", 0, (), cache, progress=False)
+    # the pages read each extra's artifact back, and nothing is built by reading
     builds = len(build_log(cache.root))
-    flat = stage_cka_flat(original, {"random_label": tm}, (0,), cache=cache)
+    flat = cells.read_extra(rl, "stage_cka_flat", cache)
+    assert list(flat["cka"].values()) == [row[f"stage_cka_flat_forget_{s}"] for s in stages]
+    curves = cells.read_extra(rl, "relearn", cache)["curves"]
+    assert len(curves) == 4 == len(list((cache.root / "relearn").glob("*.pt")))
+    sim = cells.frame(cells.read_extra(rl, "stage_cka", cache)["table"])
+    assert set(sim["reference"]) == {"original", "retrain"}  # C7's figure reads both
+    to_original = sim[(sim["reference"] == "original") & (sim["split"] == "forget")]
+    assert to_original["cka"].tolist() == [row[f"stage_cka_forget_{s}"] for s in stages]
     assert len(build_log(cache.root)) == builds
-    assert flat["cka"].tolist() == [row[f"stage_cka_flat_forget_{s}"] for s in stages]
-    # the relearning notebook's call finds the sweep's curves in the cache
-    before = len(list((cache.root / "relearn").glob("*.pt")))
-    for config in default_attacks().values():
-        relearn(tm, config, 0, cache)
-    assert len(list((cache.root / "relearn").glob("*.pt"))) == before == 4
+    with pytest.raises(NotBuilt, match="extra 'stage_cka' of 'prune_row'"):
+        cells.read_extra(grid.cells[1], "stage_cka", cache)  # prune_row has no such extra
 
 
 def test_failing_cell_is_reported_and_not_cached(tiny_profile, cache):

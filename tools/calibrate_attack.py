@@ -3,7 +3,7 @@
 Runs :func:`illusion.attacks.calibrate_attack` on the Retrain model of the profile's first
 (seed, forget set) cell, trained or loaded from the artifact cache, prints the table and writes
 it to ``tuning/attack_<profile>.csv``. The chosen rate goes into
-``illusion.attacks.ATTACK_LR`` by hand, with the CSV beside it in the same commit, so that the
+``attack_lr`` of the profile (illusion.profiles) by hand, with the CSV beside it in the same commit, so that the
 choice is reviewed and versioned like the methods' tuned hyperparameters::
 
     .venv/bin/python tools/calibrate_attack.py --profile cpu
@@ -15,7 +15,8 @@ import argparse
 import sys
 from pathlib import Path
 
-from illusion.attacks import CALIBRATION_LRS, calibrate_attack
+from illusion.attack_config import CALIBRATION_LRS
+from illusion.attacks import calibrate_attack
 from illusion.book import grid_cells
 from illusion.pipeline import unlearn_or_load
 from illusion.profiles import PROFILES

@@ -9,9 +9,12 @@ sources (``_config.yml``, ``_toc.yml``, ``book/*.{md,bib,svg}``) to ``DIR`` and 
 the executed notebooks to ``DIR/book/notebooks``, so that a book of another profile (the smoke
 book CI builds and browser-checks) never overwrites ``book/notebooks``.
 
-``--no-builds`` fails the run when the notebooks built any artifact (a new line in the cache's
-``builds.jsonl``): after ``illusion sweep book:PROFILE`` every cell a page reads is cached, so
-a build means a page read something its declaration (``illusion.book.PAGES``) left out.
+Pages never build (``illusion.book``): a row or extra the sweep did not store raises
+``NotBuilt``. So, before executing, this script sweeps the grid of every page it runs, for the
+parameters it runs them with (``illusion.book.PageReader.grid``; cached rows cost nothing):
+``-p forget "[3]"`` gets its models built first. ``--no-builds`` skips that sweep (``make book``
+and ``make test`` have just swept the book's grid) and fails the run when the notebooks built
+any artifact anyway (a new line in the cache's ``builds.jsonl``).
 
 ``--jobs N`` executes N notebooks at a time (each kernel then gets ``cores / N`` BLAS/OpenMP
 threads). They share the artifact cache, whose locks make an artifact needed by two notebooks
@@ -26,6 +29,7 @@ import argparse
 import concurrent.futures
 import json
 import os
+import shlex
 import shutil
 import sys
 import tempfile
@@ -37,7 +41,9 @@ import nbformat
 import papermill
 from traitlets.config import Config
 
-from illusion.book import grid_cells
+from illusion.book import PAGES, grid_cells, page
+from illusion.cells import Grid
+from illusion.sweep import run_sweep
 from illusion.cache import build_log
 from illusion.catalog import ForgetSet, cell_label
 from illusion.profiles import get_profile
@@ -65,6 +71,21 @@ def execute(source: Path, out_dir: Path, parameters: dict, prepare_only: bool) -
                            dst)
         os.replace(dst, target)
     return time.perf_counter() - start
+
+
+def page_grid(sources: list[Path], parameters: dict) -> Grid:
+    """Every row the pages of ``sources`` read when executed with ``parameters`` (over their
+    own defaults), once each: the grid this script sweeps before executing them."""
+    by_notebook = {p.notebook: name for name, p in PAGES.items()}
+    cells: dict = {}
+    for source in sources:
+        values = {**_defaults(jupytext.read(source)), **parameters}
+        args = {k: values.get(k) for k in ("dataset", "seed", "forget", "forget_sets", "seeds")}
+        reader = page(by_notebook[source.stem], values.get("profile", "cpu"), **args)
+        for cell in reader.grid().cells:
+            cells.setdefault((cell.key, cell.extras), cell)
+    return Grid(f"{parameters.get('profile', 'cpu')} pages", tuple(cells.values()),
+                reader.grid().extras)
 
 
 def kernel_config(sockets: Path) -> Config:
@@ -121,7 +142,7 @@ def for_readers(nb, source: Path, parameters: dict):
             last = i
     nb.cells.insert(last + 1, nbformat.v4.new_markdown_cell(
         f"*{run_line(values)} [Re-run this page](#re-run-{source.stem}).*"))
-    given = " ".join(f"-p {k} {json.dumps(v) if not isinstance(v, str) else v}"
+    given = " ".join(f"-p {k} {shlex.quote(json.dumps(v) if not isinstance(v, str) else v)}"
                      for k, v in parameters.items())
     others = ", ".join(f"`{k}`" for k in defaults if k not in parameters)
     nb.cells.append(nbformat.v4.new_markdown_cell(f"""\
@@ -132,9 +153,12 @@ def for_readers(nb, source: Path, parameters: dict):
 From the repository root, after `make test` or `make book` has installed `.venv`:
 
 ```bash
-.venv/bin/jupytext --to ipynb -o {source.stem}.ipynb notebooks/{source.name}
-.venv/bin/papermill {source.stem}.ipynb {source.stem}.out.ipynb {given}
+.venv/bin/python tools/run_notebooks.py notebooks/{source.name} --out rerun {given}
 ```
+
+It sweeps every model and artifact the page reads with these parameters (cached ones cost
+nothing), then executes the page with papermill into `rerun/`. A page only reads: run by
+papermill directly, it stops at the first artifact the sweep has not built, naming it.
 
 The page's other parameters (`-p NAME VALUE`; defaults in its first code cell): {others}.
 Download the page as a notebook with the download button at the top, or its Jupytext source:
@@ -204,6 +228,8 @@ def main(argv: list[str] | None = None) -> int:
         stage_book(args.stage_book)
         args.out = args.stage_book / "book" / "notebooks"
     args.out.mkdir(parents=True, exist_ok=True)
+    if not args.no_builds and not args.prepare_only:  # the pages read; the sweep builds
+        run_sweep(page_grid(sources, params), max_parallel=args.jobs)
     jobs = max(1, min(args.jobs, len(sources)))
     threads = max(1, (os.cpu_count() or 1) // jobs)
     times, failed = {}, []

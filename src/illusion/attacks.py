@@ -14,7 +14,7 @@ class would otherwise overwrite them and make every model, Retrain included, loo
 Randomness: the sample and the evaluation subset come from a "sample" stream, batch order from
 an "order" stream, both derived from ``seed``; the global RNG is never used.
 
-Disclosure: the first learning rate (1e-3, :data:`ATTACK_LR_DEFAULT`) and notebook 06's
+Disclosure: the first learning rate (1e-3, :data:`illusion.profiles.ATTACK_LR_DEFAULT`) and notebook 06's
 mixing (9 retain images per forget image, the natural class balance) were settled after
 looking at ``cpu``-profile curves on *test* images for three models (Retrain, RL, EC): at lr
 1e-2 with 1:1 mixing every model, Retrain included, predicted the forget class within 5 steps.
@@ -22,7 +22,7 @@ At 1e-3, Retrain relearned nothing, so "faster than Retrain" meant "relearns at 
 learning rate is now chosen per profile on the **validation** split by
 :func:`calibrate_attack`, by a rule fixed before it ran: the smallest rate at which Retrain
 relearns measurably (its validation forget accuracy reaches 50%) without losing its retained
-classes (:data:`ATTACK_LR`). [A]'s released code has no relearning attack: the protocol is
+classes (:attr:`illusion.profiles.Profile.attack_lr`). [A]'s released code has no relearning attack: the protocol is
 this project's.
 """
 
@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
-from dataclasses import asdict, dataclass, replace
+from dataclasses import replace
 from typing import Iterator, Sequence
 
 import numpy as np
@@ -39,44 +39,15 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .attack_config import CALIBRATION_LRS, RelearnConfig, default_attacks
 from .cache import ArtifactCache
 from .data import ImageData, batches, normalize
+from .keys import relearn_spec
 from .pipeline import TrainedModel, generators
 from .train import evaluate_accuracy, predict
 
-__all__ = ["intra_op_threads", "ATTACK_LR", "ATTACK_LR_DEFAULT", "CALIBRATION_LRS", "RELEARN_RECORD", "RelearnConfig",
-           "calibrate_attack", "default_attacks", "relearn", "relearn_curve", "relearn_curves",
+__all__ = ["calibrate_attack", "intra_op_threads", "relearn", "relearn_curve", "relearn_curves",
            "relearn_sample", "relearn_scores", "relearn_summary", "relearn_tables"]
-
-
-@dataclass(frozen=True)
-class RelearnConfig:
-    """One relearning attack (stored with every cached curve)."""
-
-    fraction: float = 0.05  # share of the forget classes' training images used, in (0, 1]
-    retain_ratio: float = 1.0  # retain images added per forget image (0: forget images only)
-    include_forget: bool = True  # False: control run on the retain images alone
-    steps: int = 40
-    eval_every: int = 5
-    lr: float = 1e-3
-    momentum: float = 0.9
-    weight_decay: float = 5e-4
-    batch_size: int = 32
-    train_bn: bool = False  # update batch-norm statistics while fine-tuning
-    eval_images: int = 500  # test images per split (forget / retain) the curve is read on
-    bf16: bool | None = None  # bfloat16 autocast; None: as the model's profile trains
-
-    def __post_init__(self):
-        if not 0.0 < self.fraction <= 1.0:
-            raise ValueError(f"relearn: fraction must be in (0, 1], got {self.fraction}")
-        if self.retain_ratio < 0:
-            raise ValueError(f"relearn: retain_ratio must be >= 0, got {self.retain_ratio}")
-        if not self.include_forget and self.retain_ratio == 0:
-            raise ValueError("relearn: include_forget=False needs retain_ratio > 0")
-        if min(self.steps, self.lr) < 0 or min(self.eval_every, self.batch_size,
-                                                 self.eval_images) < 1:
-            raise ValueError(f"relearn: invalid steps/eval_every/batch_size/lr/eval_images "
-                             f"in {self}")
 
 
 def relearn_sample(forget_idx: torch.Tensor, retain_idx: torch.Tensor, cfg: RelearnConfig,
@@ -179,38 +150,6 @@ def _relearn(model: nn.Module, data: ImageData, forget_idx: torch.Tensor,
             "forget_images": ev_f.tolist(), "forget_hits": hits.tolist()}
 
 
-# The attack's learning rate per profile: the one calibrate_attack chose on the profile's first
-# cell (tools/calibrate_attack.py writes tuning/attack_<profile>.csv); other profiles use
-# ATTACK_LR_DEFAULT, the rate of the attack before calibration.
-ATTACK_LR: dict[str, float] = {
-    # 2026-12-05, tuning/attack_cpu.csv: at 3e-3 and above Retrain loses its retained classes
-    # (validation retain 90% -> 18% and 0%) before its forget class reaches 50%; 1e-3 keeps
-    # them but relearns nothing, so the rule's fallback applies
-    "cpu": 1e-3,
-}
-ATTACK_LR_DEFAULT = 1e-3
-CALIBRATION_LRS = (1e-3, 3e-3, 1e-2, 3e-2, 1e-1)  # half-decades up from the default
-
-
-def default_attacks(fractions: Sequence[float] = (0.01, 0.05, 0.1), retain_ratio: float = 9.0,
-                    steps: int = 50, eval_every: int = 5, lr: float | None = None,
-                    retain_only_control: bool = True,
-                    profile: str | None = None) -> dict[str, RelearnConfig]:
-    """The attacks of the relearning notebook, by label: a share ``f`` of the forget class's
-    training images for every ``f`` in ``fractions``, and (``retain_only_control``) the control
-    on retain images alone; ``lr`` defaults to the profile's calibrated one (:data:`ATTACK_LR`).
-    ``illusion sweep``'s ``relearn`` extra uses the defaults of the cell's profile, so a sweep
-    computes exactly the curves the notebook reads."""
-    lr = lr if lr is not None else ATTACK_LR.get(profile or "", ATTACK_LR_DEFAULT)
-    attack = dict(retain_ratio=retain_ratio, steps=steps, eval_every=eval_every, lr=lr)
-    configs = {f"{f:.0%} of the forget class": RelearnConfig(fraction=f, **attack)
-               for f in fractions}
-    if retain_only_control:
-        configs["retain images only"] = RelearnConfig(fraction=max(fractions),
-                                                      include_forget=False, **attack)
-    return configs
-
-
 def calibrate_attack(retrain: TrainedModel, lrs: Sequence[float] = CALIBRATION_LRS,
                      level: float = 50.0, retain_tol: float = 5.0, seed: int = 0,
                      cache: ArtifactCache | None = None, **attack) -> pd.DataFrame:
@@ -268,10 +207,6 @@ def relearn(tm: TrainedModel, config: RelearnConfig = RelearnConfig(), seed: int
                                                  n_retain=payload["n_retain"])
 
 
-# The relearn artifact's record: 2 adds the per-image forget hits (forget_images, forget_hits)
-RELEARN_RECORD = 2
-
-
 def _relearn_payload(tm: TrainedModel, config: RelearnConfig, seed: int,
                      cache: ArtifactCache | None, device=None, split: str = "test") -> dict:
     s = tm.splits
@@ -283,9 +218,7 @@ def _relearn_payload(tm: TrainedModel, config: RelearnConfig, seed: int,
     cache = cache or ArtifactCache()
     if config.bf16 is None:
         config = replace(config, bf16=tm.bf16)
-    spec = {"model": tm.spec, "kind": tm.kind, "forget": list(s.forget_classes),
-            "config": asdict(config), "seed": seed, "record": RELEARN_RECORD,
-            **({"split": split} if split != "test" else {})}
+    spec = relearn_spec(tm.spec, tm.kind, s.forget_classes, config, seed, split)
     if split == "val":
         in_forget = torch.isin(tm.data.y_train[s.val], torch.tensor(s.forget_classes))
         ev_f, ev_r, on_train = s.val[in_forget], s.val[~in_forget], True

@@ -5,10 +5,13 @@ in the order of the sweep's CSV. ``PAGES`` says, per page, which labels it reads
 extras (:data:`illusion.cells.EXTRAS`) it needs of each. :func:`book_grid` is their union for
 one profile: ``make book`` sweeps it (``illusion sweep book:cpu``) before the notebooks run,
 so that the notebooks only read. A notebook reads through :func:`page`, which refuses a label
-its page does not declare: a notebook cannot read a cell the sweep did not compute.
+or an extra its page does not declare, and never builds: a read the sweep did not compute
+raises :class:`illusion.cache.NotBuilt`, naming the command that builds it.
 
-Every row is computed by :func:`illusion.cells.run_cell` (the one executor, also behind
-``illusion sweep`` on Ray), so a page's row and the sweep's row are the same cached artifact.
+Every row and every extra's artifact is computed by :func:`illusion.cells.run_cell` (the one
+executor, also behind ``illusion sweep`` on Ray); a page reads them back
+(:func:`illusion.cells.read_cell`, :func:`illusion.cells.read_extra`) and computes only
+cheap pure functions of them (bootstraps over images and cells, means, re-judging).
 """
 
 from __future__ import annotations
@@ -19,22 +22,23 @@ from typing import Any, Callable, Iterable, Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-from .cache import ArtifactCache, Recent
+from .cache import ArtifactCache, NotBuilt
 from .catalog import BASELINES, CMF_BASES, ForgetSet, cell_label
-from .cells import Cell, Grid, cell_model, run_cell, summarise
+from .cells import Cell, Grid, frame, read_cell, read_extra, summarise
 from .claims import across_cells
-from .experiments import (GAP_COLUMNS, evaluation_record, gap_columns, gap_means, readout_gaps,
-                          stage_cka_draws)
+from .attacks import relearn_summary
+from .experiments import GAP_COLUMNS, gap_columns, gap_means, readout_gaps, relearn_leads
 from .methods import hparams_for
 from .profiles import get_profile
-from .stats import IMAGE_SEED
 
-__all__ = ["BOOK_EXTRAS", "ENTRIES", "PAGES", "Entry", "Page", "PageReader", "UndeclaredRead",
-           "book_grid", "change_from", "depth_inputs", "forget_cka", "grid_cells", "judge",
-           "judge_cells", "means", "page"]
+__all__ = ["ACCURACY_COLUMNS", "BOOK_EXTRAS", "ENTRIES", "PAGES", "Entry", "Page",
+           "PageReader", "UndeclaredRead", "ablation_table", "book_grid", "calibration_table",
+           "change_from", "depth_inputs", "depth_tables", "forget_cka", "grid_cells", "judge",
+           "judge_cells", "means", "page", "relearn_tables"]
 
-BOOK_EXTRAS = ("feature_drift",)  # extras of every row the book reads
-MODELS_KEPT = 32  # models a page reader keeps loaded (PageReader.model)
+# extras of every row the book reads: the feature drift's columns, and the test predictions
+# the readout gaps resample
+BOOK_EXTRAS = ("feature_drift", "predictions")
 
 
 class UndeclaredRead(KeyError):
@@ -104,15 +108,23 @@ class Page:
 
     ``first_only``: labels the page reads in the grid's first cell only (the cell it shows in
     detail), because no verdict of the page reads them in the others; ``True`` for every label
-    (a page that is not a claim). The later cells compute only what some page reads there."""
+    (a page that is not a claim). ``first_extras``: label -> extras the page reads in the
+    first cell only (a figure of the cell shown in detail). The later cells compute only what
+    some page reads there."""
 
     notebook: str
     reads: Mapping[str, tuple[str, ...]]
     first_only: tuple[str, ...] | bool = ()
+    first_extras: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
 
     @property
     def labels(self) -> list[str]:
-        return ["original", *(label for label in self.reads if label != "original")]
+        return ["original", *(label for label in {**self.reads, **self.first_extras}
+                              if label != "original")]
+
+    def extras(self, label: str, first: bool) -> tuple[str, ...]:
+        """The extras the page reads of ``label`` in the grid's first cell or a later one."""
+        return (*self.reads.get(label, ()), *(self.first_extras.get(label, ()) if first else ()))
 
     def in_later_cells(self, label: str) -> bool:
         """Whether the page reads ``label`` beyond the grid's first cell."""
@@ -126,14 +138,20 @@ def _reads(labels: Iterable[str], extras: tuple[str, ...] = ()) -> dict[str, tup
 
 _DEPTH = ("stage_cka", "stage_cka_draws", "stage_probes")
 PAGES: dict[str, Page] = {
-    "C0": Page("01_original_model", {}),
+    # each seed's training record
+    "C0": Page("01_original_model", {"original": ("training",)}),
     "C1": Page("02_output_level", _reads(("retrain", *BASELINES))),
-    "C2": Page("03_probe_recovery", _reads(("retrain", *BASELINES))),
+    # the feature PCA of the cell shown in detail: the original, Retrain and every baseline
+    # (the page's parameter picks one)
+    "C2": Page("03_probe_recovery", _reads(("retrain", *BASELINES)),
+               first_extras=_reads(("original", "retrain", *BASELINES), ("feature_sample",))),
     "C3": Page("04_misalignment", _reads(("retrain", *BASELINES))),
-    "C4": Page("05_classifier_only", _reads(("retrain", "prune_row", "nc_flip",
-                                              "last_layer:random_label",
-                                              "last_layer:neggrad_plus",
-                                              "last_layer:unsir@A"))),
+    # the analytic flip of the original's head in every cell
+    "C4": Page("05_classifier_only", {"original": ("flip_curve",),
+                                      **_reads(("retrain", "prune_row", "nc_flip",
+                                                "last_layer:random_label",
+                                                "last_layer:neggrad_plus",
+                                                "last_layer:unsir@A"))}),
     # every one of [A]'s baselines is attacked; Retrain also calibrates the attack
     "C5": Page("06_relearning", {"retrain": ("relearn", "attack_calibration"),
                                  **_reads((*BASELINES, "ec", "random_label+cmf"), ("relearn",))}),
@@ -144,7 +162,10 @@ PAGES: dict[str, Page] = {
                                 *(f"{m}+cmf@A" for m in CMF_BASES),
                                 *(f"{m}@cmf-lr" for m in CMF_BASES), "cmf_original")),
                first_only=(*(f"{m}+cmf" for m in CMF_BASES),
-                           *(f"{m}@cmf-lr" for m in CMF_BASES))),
+                           *(f"{m}@cmf-lr" for m in CMF_BASES)),
+               # the feature PCA of the cell shown in detail
+               first_extras=_reads(("cmf_original", *(f"{m}+cmf@A" for m in CMF_BASES)),
+                                   ("feature_sample",))),
     # stage_cka_flat: the flattened-map CKA of the page's variant reading
     "C7": Page("08_erase_at_core", {"original": ("stage_probes",),
                                     **_reads(("retrain", "random_label", "neggrad_plus", "scrub",
@@ -192,7 +213,7 @@ def _extras_by_label(pages: Iterable[Page], first: bool = True) -> dict[str, tup
     for p in pages:
         for label in p.labels:
             if first or p.in_later_cells(label):
-                wanted.setdefault(label, set()).update(p.reads.get(label, ()))
+                wanted.setdefault(label, set()).update(p.extras(label, first))
     return {label: tuple(sorted(wanted[label])) for label in ENTRIES if label in wanted}
 
 
@@ -219,7 +240,8 @@ def book_grid(profile: str, dataset: str | None = None, pages: Iterable[str] | N
 
 @dataclass
 class PageReader:
-    """What a notebook reads: its page's declared rows and models over ``cells``."""
+    """What a notebook reads: its page's declared rows and their extras' artifacts over
+    ``cells``, from the cache only (a missing one raises :class:`illusion.cache.NotBuilt`)."""
 
     name: str
     profile: str
@@ -227,16 +249,12 @@ class PageReader:
     cells: list[tuple[int, tuple[int, ...]]]
     cache: ArtifactCache | None = None
     _extras: dict[bool, dict[str, tuple[str, ...]]] = field(init=False, repr=False)
-    # the models read last, by (label, seed, forget set), so that a page reading one model
-    # several times (each readout's gaps against Retrain, then its tables) loads it once
-    _models: Recent = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
         # the extras the whole book asks of each label, in the first cell and in the later
         # ones: the same cells as book_grid's, so the same cache keys
         self._extras = {True: _extras_by_label(PAGES.values()),
                         False: _extras_by_label(PAGES.values(), first=False)}
-        self._models = Recent(MODELS_KEPT)
 
     @property
     def labels(self) -> list[str]:
@@ -275,6 +293,23 @@ class PageReader:
         extras = self._extras[first][label]  # later cells: this page reads it there, so listed
         return _cell(self.profile, self.dataset, seed, forget, label, extras)
 
+    def grid(self) -> Grid:
+        """Every row the page reads, with the book's extras (the same keys as
+        :func:`book_grid`'s): what ``tools/run_notebooks.py`` sweeps before it executes a page
+        with parameters of its own. A page never runs it."""
+        out = [self.cell(label, s, f) for s, f in self.cells for label in self.labels
+               if (s, f) in self.cells_of(label)]
+        return Grid(f"{self.profile} page {self.name}", tuple(out), BOOK_EXTRAS)
+
+    def _read(self, read: Callable[[], Any]) -> Any:
+        try:
+            return read()
+        except NotBuilt as exc:
+            raise NotBuilt(exc.kind, exc.key, f"{exc.what}, read by page {self.name},",
+                           f"run `illusion sweep book:{self.profile}` first (the profile's "
+                           "cells), or execute the page with `python tools/run_notebooks.py "
+                           "NOTEBOOK -p NAME VALUE`, which sweeps its grid first") from None
+
     def table(self, labels: Sequence[str] | None = None) -> pd.DataFrame:
         """One row per (cell, label) with the columns of :func:`illusion.cells.run_cell`'s row
         and ``seed``, ``forget`` (label), ``n_forget``: the page's labels (default: all), each
@@ -285,7 +320,8 @@ class PageReader:
             for label in labels:
                 if (seed, forget) not in self.cells_of(label):
                     continue
-                row, _ = run_cell(self.cell(label, seed, forget), BOOK_EXTRAS, self.cache)
+                cell = self.cell(label, seed, forget)
+                row = self._read(lambda: read_cell(cell, BOOK_EXTRAS, self.cache))
                 # the cached row is keyed by what decides it, not by its label: two labels of
                 # the same configuration (an @A entry whose learning rate is the profile's)
                 # share it, so the row is named here
@@ -293,13 +329,35 @@ class PageReader:
                              "forget": ForgetSet(forget), "n_forget": len(forget)})
         return pd.DataFrame(rows)
 
-    def model(self, label: str, seed: int | None = None, forget: Sequence[int] | None = None):
-        """The :class:`illusion.pipeline.TrainedModel` of ``label`` in one cell (default: the
-        first), loaded from the cache; the last :data:`MODELS_KEPT` models read are kept, so a
-        second read of the same one costs nothing (treat them as read-only)."""
+    def extra(self, name: str, label: str, seed: int | None = None,
+              forget: Sequence[int] | None = None) -> dict:
+        """The artifact of extra ``name`` on ``label`` in one cell (default: the first), as the
+        sweep stored it (:func:`illusion.cells.read_extra`). The page must declare the extra
+        for that label and cell (:data:`PAGES`; :data:`BOOK_EXTRAS` for every row)."""
         cell = self.cell(label, seed, forget)
-        return self._models.get((cell.label, cell.seed, cell.forget),
-                                lambda: cell_model(cell, self.cache)[0])
+        first = (cell.seed, cell.forget) == self.first
+        declared = (*BOOK_EXTRAS, *PAGES[self.name].extras(label, first))
+        if name not in declared:
+            raise UndeclaredRead(
+                f"page {self.name} does not declare extra {name!r} of {label!r} "
+                f"{'in its first cell' if first else 'beyond its first cell'}; add it to "
+                f"illusion.book.PAGES[{self.name!r}] (declared: {', '.join(declared)})")
+        return self._read(lambda: read_extra(cell, name, self.cache))
+
+    def extra_table(self, name: str, labels: Sequence[str], key: str = "table",
+                    first_only: bool = False) -> pd.DataFrame:
+        """The table ``key`` of extra ``name``'s artifacts (:meth:`extra`) of ``labels``, with
+        ``method``, ``seed``, ``forget`` (label) and ``n_forget``, stacked over every cell the
+        page reads each label in (or the first only)."""
+        parts = []
+        for seed, forget in self.cells[:1] if first_only else self.cells:
+            for label in labels:
+                if (seed, forget) in self.cells_of(label):
+                    rows = self.extra(name, label, seed, forget)[key]
+                    parts.append(frame(rows).assign(method=label, seed=seed,
+                                                    forget=[ForgetSet(forget)] * len(rows),
+                                                    n_forget=len(forget)))
+        return pd.concat(parts, ignore_index=True)
 
     def per_cell(self, fn: Callable[[int, tuple[int, ...]], Any]) -> Any:
         """``fn(seed, forget)`` for every cell, stacked: a DataFrame result gets the cell's
@@ -317,16 +375,9 @@ class PageReader:
 
     def predictions(self, label: str, seed: int | None = None,
                     forget: Sequence[int] | None = None) -> dict:
-        """Each readout's predicted class of every test image (the evaluation record's
-        ``test_predictions``) of ``label`` in one cell (default: the first), from the cache."""
-        return self._predictions(label, seed, forget)[0]
-
-    def _predictions(self, label: str, seed: int | None, forget: Sequence[int] | None):
-        """(test predictions, the loaded model) of ``label`` in one cell."""
-        cell = self.cell(label, seed, forget)
-        tm = self.model(label, cell.seed, cell.forget)
-        return (evaluation_record(tm, cell.forget, cell.seed, self.cache)["test_predictions"],
-                tm)
+        """Each readout's predicted class of every test image of ``label`` in one cell
+        (default: the first): the ``predictions`` extra's ``test_predictions``."""
+        return self.extra("predictions", label, seed, forget)["test_predictions"]
 
     def gaps(self, labels: Sequence[str], reference: str = "retrain",
              readouts: Sequence[str] = ("probe", "ncc"), split: str = "forget") -> pd.DataFrame:
@@ -337,18 +388,14 @@ class PageReader:
         def one(seed: int, forget: tuple[int, ...]) -> pd.DataFrame:
             if (seed, forget) not in self.cells_of(reference):  # e.g. a first-cell-only row
                 return pd.DataFrame(columns=GAP_COLUMNS)
-            preds, tm = self._predictions(reference, seed, forget)  # each model loaded once
-            preds = {reference: preds, **{lab: self.predictions(lab, seed, forget)
-                                          for lab in labels
-                                          if (seed, forget) in self.cells_of(lab)}}
-            return readout_gaps(preds, tm.data.y_test, forget, reference, readouts, split)
+            ref = self.extra("predictions", reference, seed, forget)
+            preds = {reference: ref["test_predictions"],
+                     **{lab: self.predictions(lab, seed, forget) for lab in labels
+                        if (seed, forget) in self.cells_of(lab)}}
+            return readout_gaps(preds, ref["test_y"].long(), forget, reference, readouts,
+                                split)
 
         return self.per_cell(one)
-
-    def models(self, labels: Sequence[str], seed: int | None = None,
-               forget: Sequence[int] | None = None) -> dict:
-        """``{label: TrainedModel}`` of one cell."""
-        return {label: self.model(label, seed, forget) for label in labels}
 
 
 def page(name: str, profile: str = "cpu", dataset: str | None = None, seed: int | None = None,
@@ -468,8 +515,9 @@ def depth_inputs(page: PageReader, stack: Mapping[str, pd.DataFrame], models: Se
     cka = pivot(sim)  # mean over the cells
     accuracy = stack["accuracy"]
     draws = None if flat is not None else {
-        (s, ForgetSet(f)): stage_cka_draws(page.model("original", s, f),
-                                           page.models(models, s, f), f, seed=IMAGE_SEED)
+        (s, ForgetSet(f)): {m: {stage: d.numpy() for stage, d in
+                                page.extra("stage_cka_draws", m, s, f).items()}
+                            for m in models}
         for s, f in page.cells}
     mean_draws = None if draws is None else {
         m: {st: np.mean([d[m][st] for d in draws.values()], axis=0) for st in cka.columns}
@@ -488,3 +536,71 @@ def depth_inputs(page: PageReader, stack: Mapping[str, pd.DataFrame], models: Se
 
     return list(dict.fromkeys(zip(sim["seed"], sim["forget"]))), inputs
 
+
+
+# ------------------------------------------------------------- tables pages assemble from reads
+
+def relearn_tables(page: PageReader, labels: Sequence[str], reference: str = "retrain",
+                   level: float = 50.0) -> dict[str, pd.DataFrame]:
+    """Claim C5's tables of every cell, from the ``relearn`` extra of ``labels``
+    (``reference`` among them), stacked with each cell's ``seed``, ``forget`` and
+    ``n_forget``: ``curves`` (one row per method, attack and evaluated step), ``summary``
+    (:func:`illusion.attacks.relearn_summary` of each cell) and ``leads``
+    (:func:`illusion.experiments.relearn_leads` of each cell)."""
+    def one(seed: int, forget: tuple[int, ...]) -> dict[str, pd.DataFrame]:
+        payloads = {label: page.extra("relearn", label, seed, forget) for label in labels
+                    if (seed, forget) in page.cells_of(label)}
+        configs = payloads[reference]["configs"]
+        curves = pd.concat([frame(p["curves"][attack]).assign(
+            method=label, attack=attack, fraction=configs[attack]["fraction"])
+            for label, p in payloads.items() for attack in configs], ignore_index=True)
+        scores = {label: {attack: (p["scores"][attack]["images"].numpy(),
+                                   p["scores"][attack]["scores"].numpy()) for attack in configs}
+                  for label, p in payloads.items()}
+        test_y = page.extra("predictions", reference, seed, forget)["test_y"].numpy()
+        test_forget = np.flatnonzero(np.isin(test_y, forget))
+        return {"curves": curves, "summary": relearn_summary(curves, reference, level),
+                "leads": relearn_leads(scores, test_forget, reference)}
+
+    return page.per_cell(one)
+
+
+def calibration_table(page: PageReader, reference: str = "retrain") -> pd.DataFrame:
+    """The attack's calibration on ``reference`` in every cell (the ``attack_calibration``
+    extra; :func:`illusion.attacks.calibrate_attack`)."""
+    return page.per_cell(lambda s, f: frame(
+        page.extra("attack_calibration", reference, s, f)["table"]))
+
+
+ACCURACY_COLUMNS = ("train_retain", "train_forget", "test_retain", "test_forget")
+
+
+def depth_tables(page: PageReader, main: Sequence[str]) -> dict[str, pd.DataFrame]:
+    """Claim C7's tables of every cell: ``accuracy`` (the original's and every ``main``
+    model's output accuracy and time, from their rows), ``sim`` (per-stage CKA of the ``main``
+    models to the original and to Retrain, the ``stage_cka`` extra) and ``probes`` (per-stage
+    probes of the original and the ``main`` models, the ``stage_probes`` extra)."""
+    labels = ["original", *main]
+    rows = page.table(labels)
+    accuracy = rows[["method", "seconds", *(f"output_{c}" for c in ACCURACY_COLUMNS),
+                     "seed", "forget", "n_forget"]]
+    accuracy = accuracy.rename(columns={f"output_{c}": c for c in ACCURACY_COLUMNS})
+    return {"accuracy": accuracy, "sim": page.extra_table("stage_cka", main),
+            "probes": page.extra_table("stage_probes", labels)}
+
+
+def ablation_table(page: PageReader, models: Mapping[str, str]) -> pd.DataFrame:
+    """C7's ablation table of the first cell: per model (display name -> label), the forget
+    classes' CKA of each stage to the original (the ``stage_cka`` extra) and ``test retain
+    acc`` (%, its row)."""
+    names = {label: name for name, label in models.items()}
+    sim = page.extra_table("stage_cka", list(models.values()), first_only=True)
+    sim = sim[(sim["split"] == "forget") & (sim["reference"] == "original")]
+    table = sim.assign(method=sim["method"].map(names)).pivot_table(
+        index="method", columns="stage", values="cka", sort=False)
+    seed, forget = page.first
+    retain = page.table(list(models.values()))
+    retain = retain[(retain["seed"] == seed) & (retain["forget"] == ForgetSet(forget))]
+    table["test retain acc"] = retain.set_index(retain["method"].map(names)).loc[
+        table.index, "output_test_retain"].to_numpy()
+    return table

@@ -34,7 +34,7 @@ from filelock import FileLock
 
 from . import __version__
 
-__all__ = ["atomic_write", "ArtifactCache", "Checkpoint", "Recent", "build_log", "cache_root", "running_builds",
+__all__ = ["atomic_write", "ArtifactCache", "NotBuilt", "Checkpoint", "Recent", "build_log", "cache_root", "running_builds",
            "spec_key"]
 
 LOG_NAME = "builds.jsonl"
@@ -111,6 +111,19 @@ class Checkpoint:
         self.path.unlink(missing_ok=True)
 
 
+class NotBuilt(LookupError):
+    """A read-only read (:meth:`ArtifactCache.read`) found no artifact: whatever reads it
+    (a book page) expects the sweep to have built it first."""
+
+    def __init__(self, kind: str, key: str, what: str = "", hint: str = ""):
+        super().__init__(kind, key)
+        self.kind, self.key, self.what, self.hint = kind, key, what, hint
+
+    def __str__(self) -> str:
+        return (f"{self.what or self.kind} is not built (artifact {self.kind}/{self.key})"
+                + (f": {self.hint}" if self.hint else ""))
+
+
 class ArtifactCache:
     """Artifacts under ``root`` (default :func:`cache_root`)."""
 
@@ -137,6 +150,19 @@ class ArtifactCache:
             path.unlink(missing_ok=True)
             sidecar.unlink(missing_ok=True)
             return None
+
+    def has(self, kind: str, spec: dict) -> bool:
+        """Whether the artifact is stored (its file and checksum; :meth:`load` verifies)."""
+        path = self.path(kind, spec)
+        return path.exists() and path.with_suffix(".sha256").exists()
+
+    def read(self, kind: str, spec: dict, what: str = "") -> dict:
+        """The stored artifact; never builds: :class:`NotBuilt` (``what`` names it in the
+        message) when it is missing or corrupted."""
+        found = self.load(kind, spec)
+        if found is None:
+            raise NotBuilt(kind, spec_key(kind, spec), what)
+        return found
 
     def save(self, kind: str, spec: dict, payload: dict) -> Path:
         path = self.path(kind, spec)

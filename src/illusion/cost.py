@@ -59,7 +59,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .attacks import default_attacks
+from .attack_config import default_attacks
 from .cells import MODELS, STAGE_EXTRAS, Cell, Grid
 from .data import augment_batch
 from .gridfile import load_grid

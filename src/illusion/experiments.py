@@ -8,33 +8,29 @@ records are cached next to the models, so pages that share models share the work
 
 from __future__ import annotations
 
-from typing import Sequence
+from typing import Mapping, Sequence
 
 import numpy as np
 import pandas as pd
 import torch
 
-from .attacks import relearn_scores
 from .cache import ArtifactCache, Recent, spec_key
 from .evaluation import evaluate, head_parameters, output_accuracy, probe_per_stage
 from .features import FeatureSet, flat_stage_grams
 from .methods.classifier_only import nc_flip_head
-from .metrics import METRICS_VERSION, gram_cka, linear_cka, metrics_spec, split_mask
+from .keys import (evaluation_spec, stage_cka_draws_spec, stage_cka_flat_spec,
+                   stage_probe_spec)
+from .metrics import gram_cka, linear_cka, split_mask
 from .pipeline import TrainedModel, cached_features, cached_stage_features
 from .stats import (IMAGE_SEED, RESAMPLES, CKAReference, accuracy_gap, cka_draws, mean_interval,
                     resample_weights, subset_gap)
 
-__all__ = ["EVALUATION_RECORD", "FLAT_CKA_IMAGES", "GAP_COLUMNS", "ablation_table", "depth_tables",
+__all__ = ["FLAT_CKA_IMAGES", "GAP_COLUMNS",
            "evaluation_record", "feature_drift", "flatten", "flip_curve", "gap_columns",
            "gap_means", "lead_means", "method_row", "readout_gaps", "relearn_leads",
            "stage_cka_draws", "stage_cka_flat", "stage_probes", "stage_similarity"]
 
 
-# What an evaluation record holds, beyond its metrics' definitions (METRICS_VERSION):
-# 2: each readout's predicted class of every test image (``test_predictions``).
-# 3: the linear probe fitted PROBE_FITS times (illusion.evaluation): its accuracies are the
-#    fits' mean, its predictions one row per fit, each fit's accuracies in ``probe_fits``.
-EVALUATION_RECORD = 3
 # The columns of readout_gaps' table.
 GAP_COLUMNS = ["method", "readout", "gap", "low", "high", "interval"]
 
@@ -61,8 +57,7 @@ def evaluation_record(tm: TrainedModel, forget: Sequence[int], seed: int = 0,
                       cache: ArtifactCache | None = None) -> dict:
     """:func:`evaluate` of a model with ``forget`` as the forget classes, cached."""
     cache = cache or ArtifactCache()
-    spec = {"model": tm.spec, "kind": tm.kind, "forget": sorted(forget), "seed": seed,
-            **metrics_spec(), "record": EVALUATION_RECORD}
+    spec = evaluation_spec(tm.spec, tm.kind, forget, seed)
 
     def build() -> dict:
         return evaluate(tm.model, tm.data, tm.splits.train, forget, seed,
@@ -118,29 +113,31 @@ def readout_gaps(predictions: dict[str, dict], test_y: torch.Tensor, forget: Seq
     return pd.DataFrame(rows, columns=GAP_COLUMNS)
 
 
-def relearn_leads(models: dict, configs: dict, seed: int = 0, cache=None,
-                  reference: str = "retrain") -> pd.DataFrame:
-    """The relearning lead of every model of one cell (label -> TrainedModel, ``reference``
-    among them) over the reference, per attack of ``configs`` (label -> RelearnConfig): the
+def relearn_leads(scores: Mapping[str, Mapping[str, tuple[np.ndarray, np.ndarray]]],
+                  test_forget: np.ndarray, reference: str = "retrain") -> pd.DataFrame:
+    """The relearning lead of every model of one cell over the reference, per attack: the
     forget accuracy averaged over the evaluated steps minus the reference's (the ``gap`` of
     :func:`illusion.attacks.relearn_summary`), with its paired 95% bootstrap interval over the
     forget-class test images the curves are read on (:func:`illusion.stats.subset_gap`,
-    resampling the cell's whole forget test set with :data:`illusion.stats.IMAGE_SEED`). One
+    resampling the cell's whole forget test set, ``test_forget``, the indices of its
+    forget-class test images, with :data:`illusion.stats.IMAGE_SEED`).
+
+    ``scores`` maps a label (``reference`` among them) to ``{attack: (test image indices,
+    score)}`` (:func:`illusion.attacks.relearn_scores`, stored by the ``relearn`` extra). One
     row per (``method``, ``attack``): ``gap``, ``low``, ``high``, ``interval``."""
-    if reference not in models:
+    if reference not in scores:
         raise KeyError(f"relearn_leads: no reference model {reference!r}")
-    test_forget = np.sort(models[reference].splits.test_forget.numpy())
+    test_forget = np.sort(np.asarray(test_forget))
     rows = []
-    for attack, cfg in configs.items():
-        ref_images, ref_scores = relearn_scores(models[reference], cfg, seed, cache)
-        for label, tm in models.items():
+    for attack, (ref_images, ref_scores) in scores[reference].items():
+        for label, by_attack in scores.items():
             if label == reference:
                 continue
-            images, scores = relearn_scores(tm, cfg, seed, cache)
+            images, values = by_attack[attack]
             if not np.array_equal(images, ref_images):
                 raise ValueError(f"relearn_leads: {label} and {reference} were read on other "
                                  "test images")
-            iv = subset_gap(scores, ref_scores, np.searchsorted(test_forget, images),
+            iv = subset_gap(values, ref_scores, np.searchsorted(test_forget, images),
                             len(test_forget), seed=IMAGE_SEED)
             rows.append({"method": label, "attack": attack, "gap": iv.estimate, "low": iv.low,
                          "high": iv.high, "interval": iv})
@@ -263,9 +260,7 @@ def stage_cka_draws(original: TrainedModel, models: dict[str, TrainedModel],
 
     out: dict[str, dict[str, np.ndarray]] = {}
     for name, tm in models.items():
-        spec = {"model": tm.spec, "original": original.spec, "forget": sorted(forget),
-                "seed": seed, "resamples": resamples,
-                "stages": None if stages is None else list(stages), "metrics": METRICS_VERSION}
+        spec = stage_cka_draws_spec(tm.spec, original.spec, forget, seed, resamples, stages)
 
         def build(tm: TrainedModel = tm) -> dict:
             test = cached_stage_features(tm, cache)["test"]
@@ -289,8 +284,7 @@ def stage_probes(models: dict[str, TrainedModel], forget: Sequence[int], seed: i
     cache = cache or ArtifactCache()
     rows = []
     for name, tm in models.items():
-        spec = {"model": tm.spec, "kind": tm.kind, "forget": sorted(forget), "seed": seed,
-                "metrics": METRICS_VERSION}
+        spec = stage_probe_spec(tm.spec, tm.kind, forget, seed)
 
         def build(tm: TrainedModel = tm) -> dict:
             return probe_per_stage(tm.model, tm.data, tm.splits.train, forget, seed,
@@ -352,9 +346,8 @@ def stage_cka_flat(original: TrainedModel, models: dict[str, TrainedModel],
 
     rows = []
     for name, tm in models.items():
-        spec = {"model": tm.spec, "kind": tm.kind, "original": original.spec,
-                "forget": sorted(forget), "images": {"max": max_images, "seed": seed},
-                "bf16": tm.bf16, "metrics": METRICS_VERSION}
+        spec = stage_cka_flat_spec(tm.spec, tm.kind, original.spec, forget, max_images, seed,
+                                   tm.bf16)
 
         def build(tm: TrainedModel = tm) -> dict:
             reference.update(reference or grams(original))
@@ -387,33 +380,3 @@ def flip_curve(original: TrainedModel, forget: Sequence[int], ratios: Sequence[f
                      "test retain": acc["test_retain"], "test forget": acc["test_forget"],
                      "original test retain": before, "alpha": terms["alpha"]})
     return pd.DataFrame(rows)
-
-
-def ablation_table(original: TrainedModel, models: dict[str, TrainedModel],
-                   forget: Sequence[int], cache: ArtifactCache | None = None) -> pd.DataFrame:
-    """One cell's ablation table (C7's EC layer weights): per model (display name -> model),
-    the forget-class CKA of each stage to the original (:func:`stage_similarity`) and
-    ``test retain acc`` (%)."""
-    sim = stage_similarity(models, {"original": original}, forget, cache)
-    table = sim[sim["split"] == "forget"].pivot_table(index="method", columns="stage",
-                                                      values="cka", sort=False)
-    table["test retain acc"] = [output_accuracy(cached_features(models[k], cache),
-                                                forget)["test_retain"] for k in table.index]
-    return table
-
-
-def depth_tables(original: TrainedModel, models: dict[str, TrainedModel], main: Sequence[str],
-                 forget: Sequence[int], seed: int = 0,
-                 cache: ArtifactCache | None = None) -> dict[str, pd.DataFrame]:
-    """Claim C7's tables for one cell: ``accuracy`` (output accuracy and time of the original
-    and every model), ``sim`` (per-stage CKA of the ``main`` models to the original and to Retrain)
-    and ``probes`` (per-stage probes of the original and the ``main`` models). The layer-weight
-    ablation's CKA is :func:`stage_similarity` of its models, read in the first cell only."""
-    picked = {k: models[k] for k in main}
-    return {
-        "accuracy": pd.DataFrame([{"method": name, "seconds": tm.seconds,
-                                   **output_accuracy(cached_features(tm, cache), forget)}
-                                  for name, tm in {"original": original, **models}.items()]),
-        "sim": stage_similarity(picked, {"original": original, "retrain": models["retrain"]},
-                                forget, cache),
-        "probes": stage_probes({"original": original, **picked}, forget, seed, cache)}

@@ -16,18 +16,10 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-__all__ = ["METRICS", "METRICS_VERSION", "Metric", "class_means", "metrics_spec",
+__all__ = ["METRICS", "Metric", "class_means",
            "register_metric", "gram_cka", "knn_accuracy", "linear_cka", "linear_probe",
            "linear_probes", "mia_efficacy", "mia_loss_attack", "ncc_accuracy", "neural_collapse",
            "split_mask"]
-
-
-# Bump when a metric's definition or solver changes: cached evaluation records carry it in
-# their key, so numbers computed by an older version are recomputed, never mixed in.
-# 3: profiles that train under bfloat16 autocast (cpu) also extract features under it.
-# 4: [A]'s linear probe (minibatch SGD on raw features) and [A]'s NC1–NC3 (per-sample
-#    L2-normalised features, Frobenius-only normalisation of the Gram matrices).
-METRICS_VERSION = 4
 
 
 @dataclass(frozen=True)
@@ -53,21 +45,13 @@ def register_metric(name: str, label: str, version: int = 1, percent: bool = Fal
     """Decorator adding ``fn(features, forget, num_classes) -> float`` to :data:`METRICS`: a
     new metric is this one function in any imported module; the evaluation computes it, the
     tables show it, and the cache keys of evaluations and sweep rows name it
-    (:func:`metrics_spec`), so that older records are recomputed. Duplicates raise."""
+    (:func:`illusion.keys.metrics_spec`), so that older records are recomputed. Duplicates raise."""
     def wrap(fn):
         if name in METRICS:
             raise ValueError(f"metric {name!r} is already registered")
         METRICS[name] = Metric(name, fn, label, version, percent)
         return fn
     return wrap
-
-
-def metrics_spec() -> dict[str, Any]:
-    """What the metrics add to the cache spec of a record that holds them: the built-in
-    definitions' version, and the registered metrics' names and versions when there are any
-    (absent otherwise, so that every existing key is unchanged)."""
-    extra = {m.name: m.version for m in METRICS.values()}
-    return {"metrics": METRICS_VERSION, **({"registered_metrics": extra} if extra else {})}
 
 
 def _acc(pred: torch.Tensor, y: torch.Tensor) -> float:

@@ -21,7 +21,9 @@ from .cmf import to_cmf
 from .data import ImageData, class_split, load_dataset, per_class_subset, train_val_split
 from .evaluation import nc_tracker
 from .features import FeatureSet, extract_features, feature_set, with_head
-from .methods import hparams_for, passes_spec, resolve_method, run_unlearning
+from .keys import (cmf_original_spec, feature_spec, model_spec, passes_spec,
+                   unlearned_spec)
+from .methods import hparams_for, resolve_method, run_unlearning
 from .methods.cmf import cmf_finetune
 from .models import create_model, memory_format
 from .profiles import get_profile
@@ -29,7 +31,7 @@ from .train import TrainConfig, evaluate_accuracy, fit
 
 __all__ = ["STARTS", "Splits", "TrainedModel", "cached_features", "cached_stage_features",
            "check_forget", "cmf_original_or_load", "default_device", "generators", "make_splits",
-           "split_accuracies", "start_passes_spec", "train_or_load", "unlearn_or_load"]
+           "split_accuracies", "train_or_load", "unlearn_or_load"]
 
 STREAMS = ("split", "init", "order", "augment", "labels")
 
@@ -154,7 +156,7 @@ def train_or_load(dataset: str | None = None, profile: str = "cpu", seed: int = 
     forget = check_forget(forget, data.num_classes)
     cache = cache or ArtifactCache()
     device = torch.device(device) if device is not None else default_device()
-    spec = {"dataset": data.name, "train": asdict(cfg), "seed": seed, "forget": list(forget)}
+    spec = model_spec(data.name, asdict(cfg), seed, forget)
     splits = make_splits(data, cfg, seed, forget)
 
     def train(ckpt: Checkpoint) -> tuple[nn.Module, list[dict], float]:
@@ -279,8 +281,7 @@ def cached_stage_features(tm: TrainedModel, cache: ArtifactCache | None = None) 
 
 
 def _feature_spec(tm: TrainedModel) -> dict:
-    # float32 features keep their old key; bfloat16 ones are another artifact
-    return {"model": tm.spec, "kind": tm.kind, **({"bf16": True} if tm.bf16 else {})}
+    return feature_spec(tm.spec, tm.kind, tm.bf16)
 
 
 def unlearn_or_load(dataset: str | None = None, profile: str = "cpu", seed: int = 0,
@@ -311,8 +312,7 @@ def unlearn_or_load(dataset: str | None = None, profile: str = "cpu", seed: int 
     start = STARTS[algo.start_from](original, profile, cache, progress)
     cfg = config or recipe.train
     splits = make_splits(original.data, cfg, seed, forget)
-    spec = {"original": start.spec, "method": method, "hparams": algo.hp,
-            "forget": list(forget), "seed": seed, **passes_spec(algo, cfg.bf16)}
+    spec = unlearned_spec(start.spec, method, algo.hp, forget, seed, passes_spec(algo, cfg.bf16))
 
     def train(_: Checkpoint) -> tuple[nn.Module, list[dict], float]:
         return run_unlearning(
@@ -333,8 +333,7 @@ def cmf_original_or_load(original: TrainedModel, profile: str = "cpu",
     algo = cmf_finetune(**hparams_for("cmf_finetune", profile))
     cfg = TrainConfig(**original.spec["train"])
     cache = cache or ArtifactCache()
-    spec = {"original": original.spec, "method": "cmf_original", "hparams": algo.hp,
-            **passes_spec(algo, cfg.bf16)}
+    spec = cmf_original_spec(original.spec, algo.hp, passes_spec(algo, cfg.bf16))
 
     def train(_: Checkpoint) -> tuple[nn.Module, list[dict], float]:
         return run_unlearning(
@@ -347,15 +346,6 @@ def cmf_original_or_load(original: TrainedModel, profile: str = "cpu",
     return _model_artifact(cache, "cmf_original", spec, train,
                            lambda: to_cmf(copy.deepcopy(original.model)), original.data,
                            original.splits)
-
-
-def start_passes_spec(start: str, bf16: bool) -> dict:
-    """What a start model's own method adds to the spec of a row that starts from it
-    (:func:`illusion.methods.passes_spec` of the CMF original's fine-tune under the profile's
-    ``bf16``; empty for the original)."""
-    if start != "cmf_original":
-        return {}
-    return {f"start_{k}": v for k, v in passes_spec(cmf_finetune(), bf16).items()}
 
 
 # Starting points of unlearning, by a method's ``start_from`` (default "original"):

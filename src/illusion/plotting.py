@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import matplotlib
+import numpy as np
 import pandas as pd
 import seaborn as sns
 
 from .catalog import METHOD_ORDER, cell_label, method_label
-from .features import extract_features
 from .methods import available, parse_method_name
 from .metrics import METRICS, split_mask
 
@@ -232,22 +232,21 @@ def readout_bars(df: pd.DataFrame, columns: dict[str, str], reference: str | Non
     return fig
 
 
-def feature_pca(models: dict, forget, max_points: int = 2000):
-    """Penultimate test features of each model (dict label -> TrainedModel) on the first two
-    principal components of the first model's features; forgotten classes in colour."""
+def feature_pca(samples: dict, forget):
+    """Penultimate test features of each model (label -> the ``feature_sample`` extra of its
+    row: ``features`` and ``labels`` of the same test images) on the first two principal
+    components of the first model's features; forgotten classes in colour."""
     import matplotlib.pyplot as plt
     import torch
 
-    first = next(iter(models.values()))
-    data = first.data
-    x, y = data.x_test[:max_points], data.y_test[:max_points]
-    feats = {label: extract_features(tm.model, data, x).double() for label, tm in models.items()}
+    feats = {label: s["features"].double() for label, s in samples.items()}
+    y = next(iter(samples.values()))["labels"]
     ref = feats[next(iter(feats))]
     mean = ref.mean(0)
     _, _, v = torch.linalg.svd(ref - mean, full_matrices=False)
     mask = split_mask(y, forget).numpy()
-    side = min(3.2, FIG_WIDTH / len(models))
-    fig, axes = plt.subplots(1, len(models), figsize=(FIG_WIDTH, side + 0.3), squeeze=False)
+    side = min(3.2, FIG_WIDTH / len(samples))
+    fig, axes = plt.subplots(1, len(samples), figsize=(FIG_WIDTH, side + 0.3), squeeze=False)
     for ax, (label, f) in zip(axes[0], feats.items()):
         z = ((f - mean) @ v[:2].T).numpy()
         ax.scatter(z[~mask, 0], z[~mask, 1], s=3, c="0.75", label="retained classes")
@@ -294,13 +293,17 @@ def cell_spread(df: pd.DataFrame, y: str, ylabel: str, ylim: tuple | None = (0, 
     """One point per row of ``df`` (a (seed, forget set) cell of a grid, as stacked by
     :meth:`illusion.book.PageReader.table`) and method, a dark bar at each method's mean;
     methods in order of first appearance, coloured by :func:`method_palette`; ``baseline`` draws
-    a dotted horizontal line. Returns the figure."""
+    a dotted horizontal line. The points' horizontal jitter comes from a generator of its own
+    (seaborn's stripplot draws it from NumPy's global RNG, so the figure changed from build
+    to build). Returns the figure."""
     data = df.assign(label=df["method"].map(method_label))
     order = list(dict.fromkeys(data["label"]))
     palette = _with_labels(method_palette(), order)
     fig, ax = figure(3.4)
-    sns.stripplot(data=data, x="label", y=y, hue="label", order=order, hue_order=order,
-                  palette=palette, size=6, jitter=0.15, legend=False, ax=ax)
+    jitter = np.random.default_rng(0).uniform(-0.15, 0.15, len(data))
+    position = data["label"].map({label: i for i, label in enumerate(order)}).to_numpy()
+    ax.scatter(position + jitter, data[y], c=data["label"].map(palette).tolist(), s=36,
+               linewidths=0, zorder=2)
     sns.pointplot(data=data, x="label", y=y, order=order, color="0.2", markers="_",
                   errorbar=None, linestyles="none", ax=ax)
     if baseline is not None:

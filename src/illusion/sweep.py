@@ -34,7 +34,7 @@ from tqdm.auto import tqdm
 from . import data as idata
 from .cache import ArtifactCache, atomic_write, cache_root, running_builds
 from .catalog import ForgetSet
-from .cells import KIND, Cell, Grid, cell_spec, run_cell, start_of, summarise
+from .cells import KIND, Cell, Grid, cell_spec, is_built, run_cell, start_of, summarise
 from .pipeline import STARTS, train_or_load
 
 __all__ = ["check_data", "load_results", "plan_line", "progress_line", "results_path",
@@ -198,7 +198,10 @@ def run_sweep(grid: Grid, address: str | None = None, max_parallel: int | None =
     results: dict[int, dict] = {}
     todo = []
     for i, cell in enumerate(grid.cells):
-        found = cache.load(KIND, cell_spec(cell, grid.extras))
+        # a row stored before one of its extras' artifacts existed runs again (run_cell then
+        # builds only the missing artifacts)
+        found = (cache.load(KIND, cell_spec(cell, grid.extras))
+                 if is_built(cell, grid.extras, cache) else None)
         if found is None:
             todo.append(i)
         else:

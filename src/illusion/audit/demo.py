@@ -18,6 +18,7 @@ from typing import Sequence
 import torch
 
 from ..cache import ArtifactCache
+from ..keys import audit_page_spec
 
 __all__ = ["audit_demo", "write_imagefolder"]
 
@@ -65,8 +66,8 @@ def _run(audited, retrain, original, forget: Sequence[int], seed: int,
 def audit_demo(audited, retrain, original, forget: Sequence[int], seed: int,
                test_per_class: int = 100, cache: ArtifactCache | None = None) -> tuple[dict, bool]:
     """``({"record": the command's JSON text, "html_bytes": ...}, cached)``."""
-    spec = {"audited": audited.spec, "retrain": retrain.spec, "original": original.spec,
-            "forget": list(forget), "seed": seed, "test_per_class": test_per_class}
+    spec = audit_page_spec(audited.spec, retrain.spec, original.spec, forget, seed,
+                           test_per_class)
     return (cache or ArtifactCache()).get_or_create(
         "audit_page", spec, lambda: _run(audited, retrain, original, forget, seed,
                                          test_per_class))

@@ -18,7 +18,8 @@ import pandas as pd
 import torch
 from torch import nn
 
-from ..attacks import RelearnConfig, intra_op_threads, relearn_curve, relearn_summary
+from ..attack_config import RelearnConfig
+from ..attacks import intra_op_threads, relearn_curve, relearn_summary
 from ..data import ImageData, class_split
 from ..evaluation import mia_scores, output_accuracy
 from ..features import FeatureSet
@@ -30,7 +31,7 @@ __all__ = ["AuditConfig", "ContiguousInput", "audit", "measure_model"]
 
 
 def _attack() -> RelearnConfig:
-    # notebook 06's "5% of the forget class" attack (illusion.attacks.default_attacks)
+    # notebook 06's "5% of the forget class" attack (illusion.attack_config.default_attacks)
     return RelearnConfig(fraction=0.05, retain_ratio=9.0, steps=50, eval_every=10, lr=1e-3)
 
 

@@ -13,7 +13,7 @@ import importlib
 import pkgutil
 
 from .base import (Batch, Context, Method, Variant, Wrapper, available, create_method,
-                   dry_caps, method_label, parse_method_name, passes_spec, register_method,
+                   dry_caps, method_label, parse_method_name, register_method,
                    register_variant, run_unlearning, tuned_by)
 from .config import dry_hparams, hparams_for, resolve_method, with_defaults
 from .work import Sizes, Work
@@ -26,5 +26,5 @@ for _module in sorted(m.name for m in pkgutil.iter_modules(__path__)):
 
 __all__ = ["Batch", "Context", "Method", "Sizes", "Variant", "Work", "Wrapper", "available",
            "create_method", "dry_caps", "dry_hparams", "hparams_for", "method_label",
-           "parse_method_name", "passes_spec", "register_method", "register_variant",
+           "parse_method_name", "register_method", "register_variant",
            "resolve_method", "run_unlearning", "tuned_by", "with_defaults"]

@@ -35,7 +35,7 @@ from .checks import check_hparams
 from .work import Sizes, Work
 
 __all__ = ["Batch", "Context", "Method", "Phase", "Variant", "Wrapper", "available",
-           "create_method", "dry_caps", "method_label", "parse_method_name", "passes_spec",
+           "create_method", "dry_caps", "method_label", "parse_method_name",
            "register_method", "register_variant", "run_unlearning", "tuned_by"]
 
 _REGISTRY: dict[str, type["Method"]] = {}
@@ -290,7 +290,7 @@ class Method:
     # Whether the method has work outside the loop's steps that follows ``Context.bf16`` like
     # the steps (the CMF class means' full passes, EC's head pretraining; float32 before issue
     # 26): the flag does not switch that behaviour, it marks the artifacts made under bfloat16
-    # with :func:`passes_spec` in their cache spec, so that they do not share keys with the
+    # with :func:`illusion.keys.passes_spec` in their cache spec, so that they do not share keys with the
     # float32 ones computed before. A wrapper has it when its base or the wrapper itself does.
     bf16_passes: ClassVar[bool] = False
     common: ClassVar[dict[str, Any]] = {"epochs": 3, "lr": 1e-2, "batch_size": 128,
@@ -469,14 +469,6 @@ def dry_caps() -> dict[str, int]:
                                  f"{owners[key]} says {out[key]}")
             owners.setdefault(key, cls.__name__)
     return out
-
-
-def passes_spec(method: "Method", bf16: bool) -> dict[str, Any]:
-    """What a method with ``bf16_passes`` (its own, or its base's for a wrapper) adds to the
-    cache spec of its artifacts when they run under bfloat16 (``bf16``, the profile's flag);
-    empty otherwise, so that every other key is unchanged."""
-    flagged = method.bf16_passes or getattr(getattr(method, "base", None), "bf16_passes", False)
-    return {"bf16_passes": True} if flagged and bf16 else {}
 
 
 def run_unlearning(method: Method, model: nn.Module, data: ImageData, retain_idx: torch.Tensor,
