@@ -20,7 +20,7 @@ import time
 import torch
 
 from illusion.evaluation import evaluate
-from illusion.experiments import flatten
+from illusion.records import flatten
 from illusion.features import extract_features, feature_set
 from illusion.pipeline import train_or_load, unlearn_or_load
 

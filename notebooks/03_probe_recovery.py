@@ -72,7 +72,7 @@ import seaborn as sns
 from myst_nb import glue
 
 from illusion import book
-from illusion.experiments import gap_means
+from illusion.gaps import gap_means
 from illusion.catalog import method_label
 from illusion.plotting import (feature_pca, figure, gap_intervals, method_palette, readable,
                                readout_bars, set_theme)

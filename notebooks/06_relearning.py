@@ -88,8 +88,7 @@ from myst_nb import glue
 
 from illusion import book
 from illusion.attack_config import default_attacks
-from illusion.attacks import relearn_summary
-from illusion.experiments import lead_means
+from illusion.attacks import lead_means, relearn_summary
 from illusion.plotting import gap_intervals, method_lines, readable, set_theme
 
 set_theme()
@@ -128,7 +127,7 @@ readable(summary.set_index(["method", "attack"]))
 # over Retrain's, with its
 # 95% bootstrap interval over the forget-class test images the curves are read on
 # (`gap_low`, `gap_high`; paired, every model of a cell on the same resampled images,
-# `illusion.experiments.relearn_leads`; on the means, the cells' resamples averaged).
+# `illusion.attacks.relearn_leads`; on the means, the cells' resamples averaged).
 
 # %% [markdown]
 # ## The attack's learning rate, calibrated on the validation split

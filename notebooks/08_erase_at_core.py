@@ -100,7 +100,7 @@ import pandas as pd
 from myst_nb import glue
 
 from illusion import book
-from illusion.experiments import FLAT_CKA_IMAGES
+from illusion.depth import FLAT_CKA_IMAGES
 from illusion.plotting import cell_spread, method_lines, readable, set_theme
 
 set_theme()
@@ -258,7 +258,7 @@ plt.close(fig)
 # (N, C·H·W), which keep where in the image each channel responds. The table gives both, to
 # the original on the forgotten classes' test images, per method and stage (means over the
 # {glue:text}`c7_cells` cell(s); flattened:
-# `illusion.experiments.stage_cka_flat`, on {glue:text}`c7_flat_images` images per cell, all
+# `illusion.depth.stage_cka_flat`, on {glue:text}`c7_flat_images` images per cell, all
 # of the forgotten classes' test images up to {glue:text}`c7_flat_cap`). The criterion of the
 # paper's statement (`criterion` above) is then re-applied to the flattened values **without
 # bootstrap intervals**: each comparison reads the point values, so a small difference counts

@@ -67,7 +67,7 @@ def test_relearn_scores_are_the_curve_per_image(models, cache):
 
 
 def test_relearn_leads_are_the_summary_gaps_with_intervals(models, cache):
-    from illusion.experiments import lead_means, relearn_leads
+    from illusion.attacks import lead_means, relearn_leads
 
     configs = {"a": FAST, "control": RelearnConfig(**{**FAST.__dict__, "include_forget": False})}
     scores = {k: {a: relearn_scores(tm, cfg, 0, cache) for a, cfg in configs.items()}

@@ -185,7 +185,7 @@ def test_notebooks_read_only_through_their_page():
 def test_page_table_is_the_sweeps_row(tiny_profile, cache, monkeypatch):
     """A page's rows are the sweep's cached rows: sweeping the page's grid first leaves the
     page nothing to build, over every cell, with the cell columns added."""
-    monkeypatch.setattr(book, "PAGES", {"T": book.Page("01_original_model", {"prune_row": ()})})
+    monkeypatch.setattr(book.table, "PAGES", {"T": book.Page("01_original_model", {"prune_row": ()})})
     pairs = [(0, (1,)), (0, (0, 2))]
     grid = book.book_grid("smoke", cells=pairs)
     assert [c.label for c in grid.cells] == ["original", "prune_row"] * 2
@@ -214,7 +214,7 @@ def test_a_page_never_builds_and_reads_only_declared_extras(tiny_profile, cache,
     for the first cell only, raises UndeclaredRead; what the sweep stored is read back as is."""
     from illusion.cache import NotBuilt
 
-    monkeypatch.setattr(book, "PAGES", {"T": book.Page(
+    monkeypatch.setattr(book.table, "PAGES", {"T": book.Page(
         "01_original_model", {"prune_row": ("stage_cka",)},
         first_extras={"original": ("training",)})})
     pairs = [(0, (1,)), (0, (0, 2))]
@@ -254,7 +254,7 @@ def test_two_labels_of_one_configuration_keep_their_names(tiny_profile, cache, m
     """A labelled entry identical to another (e.g. a "+cmf@A" row whose learning rate is the
     profile's) shares its cached row, and each row still carries its own label."""
     monkeypatch.setitem(book.ENTRIES, "prune_row@same", book.Entry("prune_row"))
-    monkeypatch.setattr(book, "PAGES", {"T": book.Page("01_original_model", {
+    monkeypatch.setattr(book.table, "PAGES", {"T": book.Page("01_original_model", {
         "prune_row": (), "prune_row@same": ()})})
     page = book.page("T", "smoke", forget_sets=[[1]], seeds=[0], cache=cache)
     grid = page.grid()

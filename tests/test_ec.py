@@ -10,10 +10,10 @@ import pytest
 import torch
 
 from illusion import cli
-from illusion import experiments
+from illusion import depth
 from illusion.data import normalize
 from illusion.evaluation import output_accuracy
-from illusion.experiments import stage_cka_flat, stage_probes, stage_similarity
+from illusion.depth import stage_cka_flat, stage_probes, stage_similarity
 from illusion.features import flat_stage_grams
 from illusion.metrics import linear_cka, split_mask
 from illusion.methods import available, create_method, run_unlearning
@@ -172,7 +172,7 @@ def test_stage_cka_flat_is_linear_cka_of_the_flattened_maps_and_cached(trained, 
     def fail(*_, **__):
         raise AssertionError("recomputed instead of read from the cache")
 
-    monkeypatch.setattr(experiments, "flat_stage_grams", fail)
+    monkeypatch.setattr(depth, "flat_stage_grams", fail)
     again = stage_cka_flat(trained, {"original": trained, "ec": tm}, [2], cache=cache)
     assert again.equals(df)
 
@@ -180,14 +180,14 @@ def test_stage_cka_flat_is_linear_cka_of_the_flattened_maps_and_cached(trained, 
 def test_consecutive_calls_on_a_cell_compute_the_originals_part_once(trained, cache,
                                                                      monkeypatch):
     """The sweep calls stage_cka_flat and stage_cka_draws once per model of a cell: the
-    original's Grams and CKA reference are made by the first call only (experiments._LastOnly)."""
-    monkeypatch.setattr(experiments, "_FLAT_REFERENCE", experiments._LastOnly())
-    monkeypatch.setattr(experiments, "_DRAWS_REFERENCE", experiments._LastOnly())
+    original's Grams and CKA reference are made by the first call only (depth._LastOnly)."""
+    monkeypatch.setattr(depth, "_FLAT_REFERENCE", depth._LastOnly())
+    monkeypatch.setattr(depth, "_DRAWS_REFERENCE", depth._LastOnly())
     seen, refs = [], []
-    real_grams, real_ref = experiments.flat_stage_grams, experiments.CKAReference
-    monkeypatch.setattr(experiments, "flat_stage_grams",
+    real_grams, real_ref = depth.flat_stage_grams, depth.CKAReference
+    monkeypatch.setattr(depth, "flat_stage_grams",
                         lambda model, *a, **k: seen.append(model) or real_grams(model, *a, **k))
-    monkeypatch.setattr(experiments, "CKAReference",
+    monkeypatch.setattr(depth, "CKAReference",
                         lambda *a: refs.append(1) or real_ref(*a))
     others = []
     for n in range(2):
@@ -195,7 +195,7 @@ def test_consecutive_calls_on_a_cell_compute_the_originals_part_once(trained, ca
         tm.spec = {**trained.spec, "method": f"copy-{n}"}  # another artifact, same weights
         others.append(tm)
         flat = stage_cka_flat(trained, {"m": tm}, [2], cache=cache)
-        draws = experiments.stage_cka_draws(trained, {"m": tm}, [2], resamples=20, cache=cache)
+        draws = depth.stage_cka_draws(trained, {"m": tm}, [2], resamples=20, cache=cache)
         assert flat["cka"].to_numpy() == pytest.approx(1.0, abs=1e-9)
         assert all(d == pytest.approx(1.0) for v in draws["m"].values() for d in v)
     assert len(seen) == 3  # the original's Grams once, then each model's own (not 4)
@@ -206,8 +206,8 @@ def test_stage_cka_flat_draws_a_fixed_subset_above_its_cap(trained, cache):
     one = stage_cka_flat(trained, {"ec": trained}, [0, 1], max_images=5, cache=cache)
     assert set(one["images"]) == {5}
     assert one["cka"].to_numpy() == pytest.approx(1.0, abs=1e-9)
-    assert experiments._flat_cka_images(trained, [0, 1], 5, seed=3).equal(
-        experiments._flat_cka_images(trained, [0, 1], 5, seed=3))
+    assert depth._flat_cka_images(trained, [0, 1], 5, seed=3).equal(
+        depth._flat_cka_images(trained, [0, 1], 5, seed=3))
 
 
 @pytest.mark.parametrize("method", ["ec", "random_label+ec"])

@@ -143,7 +143,7 @@ def test_a_new_claim_is_its_module_notebook_and_page(extension, tmp_path, monkey
     notebook = tmp_path / "notebooks" / "99_toy.py"
     notebook.parent.mkdir()
     notebook.write_text('from illusion import book\npage = book.page("C99", profile)\n')
-    monkeypatch.setattr(book, "PAGES", {**book.PAGES, "C99": Page("99_toy", {"retrain": ()})})
+    monkeypatch.setitem(book.PAGES, "C99", Page("99_toy", {"retrain": ()}))
     # the layout's rules: every claim page has a registered criterion and names its notebook
     assert {n for n in book.PAGES if n.startswith("C")} == set(CRITERIA)
     assert (tmp_path / "notebooks" / f"{book.PAGES['C99'].notebook}.py").exists()

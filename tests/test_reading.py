@@ -8,7 +8,7 @@ import nbformat
 import pandas as pd
 import pytest
 
-from illusion.experiments import flatten
+from illusion.records import flatten
 from illusion.plotting import FIG_WIDTH, column_label, figure, readable, set_theme
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -86,7 +86,8 @@ def test_page_for_readers_shows_parameters_once_and_how_to_rerun(monkeypatch):
     assert "(#re-run-03_probe)" in line
     box = nb.cells[-1].source
     assert box.startswith("(re-run-03_probe)=\n:::{admonition} Re-run this page")
-    assert "papermill 03_probe.ipynb 03_probe.out.ipynb -p profile smoke" in box
+    assert ("python tools/run_notebooks.py notebooks/03_probe.py --out rerun -p profile smoke"
+            in box)  # which sweeps the page's grid first: a page itself never builds
     assert "`seed`, `forget`, `forget_sets`, `seeds`, `method`" in box
     assert "{download}`03_probe.py <../../notebooks/03_probe.py>`" in box
     assert "Colab" not in box  # no launch buttons without a repository address

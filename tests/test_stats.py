@@ -173,7 +173,7 @@ def _preds(correct_forget: int, correct_retain: int) -> dict:
 
 
 def test_readout_gaps_are_accuracy_differences_on_the_forget_images():
-    from illusion.experiments import gap_means, readout_gaps
+    from illusion.gaps import gap_means, readout_gaps
 
     (rl, y), (rt, _) = _preds(36, 60), _preds(20, 60)
     gaps = readout_gaps({"retrain": rt, "random_label": rl}, y, [0])
@@ -240,7 +240,7 @@ def test_cka_draws_of_features_wider_than_the_images():
 
 
 def test_last_only_memo_keeps_one_entry():
-    from illusion.experiments import _LastOnly
+    from illusion.depth import _LastOnly
 
     made = []
     memo = _LastOnly()

@@ -453,7 +453,7 @@ def test_stage_cka_draws_extra_feeds_the_depth_page(tiny_profile, cache):
     """The sweep's ``stage_cka_draws`` extra leaves each model's bootstrap draws in the cache,
     where C7's call (:func:`illusion.book.depth_inputs`) finds them: the same numbers as the
     uncached computation, and no new artifact."""
-    from illusion.experiments import stage_cka_draws
+    from illusion.depth import stage_cka_draws
     from illusion.stats import IMAGE_SEED, CKAReference, cka_draws, resample_weights
 
     cell = cells.Cell("fashion_mnist", "smoke", 0, (1,), "random_label", "random_label")

@@ -177,9 +177,9 @@ def _launch_note() -> str:
 
 The rocket button at the top opens the page elsewhere. **Binder** runs its Jupytext source in
 this repository's environment. **Colab** opens the executed page; its code needs the package
-first: `%pip install "illusion[book] @ git+{url}"`. Without this book's artifact cache a page
-computes every model it reads, which takes hours under `cpu`: set `profile = "smoke"` in its
-first code cell for a run of minutes."""
+first: `%pip install "illusion[book] @ git+{url}"`. A page only reads the artifact cache, so
+build what it reads first: `!illusion sweep book:smoke` takes minutes (then set `profile =
+"smoke"` in its first code cell); `book:cpu` takes hours."""
 
 
 def _worker_init(threads: int) -> None:

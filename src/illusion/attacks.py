@@ -14,16 +14,17 @@ class would otherwise overwrite them and make every model, Retrain included, loo
 Randomness: the sample and the evaluation subset come from a "sample" stream, batch order from
 an "order" stream, both derived from ``seed``; the global RNG is never used.
 
-Disclosure: the first learning rate (1e-3, :data:`illusion.profiles.ATTACK_LR_DEFAULT`) and notebook 06's
-mixing (9 retain images per forget image, the natural class balance) were settled after
+Disclosure: the first learning rate (1e-3, :data:`illusion.profiles.ATTACK_LR_DEFAULT`) and
+notebook 06's mixing (9 retain images per forget image, the natural class balance) were settled
+after
 looking at ``cpu``-profile curves on *test* images for three models (Retrain, RL, EC): at lr
 1e-2 with 1:1 mixing every model, Retrain included, predicted the forget class within 5 steps.
 At 1e-3, Retrain relearned nothing, so "faster than Retrain" meant "relearns at all". The
 learning rate is now chosen per profile on the **validation** split by
 :func:`calibrate_attack`, by a rule fixed before it ran: the smallest rate at which Retrain
 relearns measurably (its validation forget accuracy reaches 50%) without losing its retained
-classes (:attr:`illusion.profiles.Profile.attack_lr`). [A]'s released code has no relearning attack: the protocol is
-this project's.
+classes (:attr:`illusion.profiles.Profile.attack_lr`). [A]'s released code has no relearning
+attack: the protocol is this project's.
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ from __future__ import annotations
 import contextlib
 import copy
 from dataclasses import replace
-from typing import Iterator, Sequence
+from typing import Iterator, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
@@ -42,12 +43,15 @@ from torch import nn
 from .attack_config import CALIBRATION_LRS, RelearnConfig, default_attacks
 from .cache import ArtifactCache
 from .data import ImageData, batches, normalize
+from .gaps import gap_means
 from .keys import relearn_spec
 from .pipeline import TrainedModel, generators
+from .stats import IMAGE_SEED, subset_gap
 from .train import evaluate_accuracy, predict
 
-__all__ = ["calibrate_attack", "intra_op_threads", "relearn", "relearn_curve", "relearn_curves",
-           "relearn_sample", "relearn_scores", "relearn_summary", "relearn_tables"]
+__all__ = ["calibrate_attack", "intra_op_threads", "lead_means", "relearn", "relearn_curve",
+           "relearn_curves", "relearn_leads", "relearn_sample", "relearn_scores",
+           "relearn_summary", "relearn_tables"]
 
 
 def relearn_sample(forget_idx: torch.Tensor, retain_idx: torch.Tensor, cfg: RelearnConfig,
@@ -239,7 +243,7 @@ def relearn_scores(tm: TrainedModel, config: RelearnConfig = RelearnConfig(), se
     curve (:func:`relearn`): each image's share of the evaluated steps after step 0 that got it
     right. Their mean, in percent, is :func:`relearn_summary`'s ``mean``; two models' scores
     on the same images give the lead's paired bootstrap
-    (:func:`illusion.experiments.relearn_leads`, :func:`illusion.stats.subset_gap`)."""
+    (:func:`illusion.attacks.relearn_leads`, :func:`illusion.stats.subset_gap`)."""
     payload = _relearn_payload(tm, config, seed, cache)
     steps = sum(1 for p in payload["curve"] if p["step"] > 0)
     hits = np.asarray(payload["forget_hits"], dtype=np.float64)
@@ -282,3 +286,40 @@ def relearn_summary(curves: pd.DataFrame, reference: str = "retrain",
         ref = out.xs(reference, level="method")["mean"]
         out["gap"] = out["mean"] - ref.reindex(out.index.get_level_values("attack")).to_numpy()
     return out.reset_index()
+
+
+def relearn_leads(scores: Mapping[str, Mapping[str, tuple[np.ndarray, np.ndarray]]],
+                  test_forget: np.ndarray, reference: str = "retrain") -> pd.DataFrame:
+    """The relearning lead of every model of one cell over the reference, per attack: the
+    forget accuracy averaged over the evaluated steps minus the reference's (the ``gap`` of
+    :func:`illusion.attacks.relearn_summary`), with its paired 95% bootstrap interval over the
+    forget-class test images the curves are read on (:func:`illusion.stats.subset_gap`,
+    resampling the cell's whole forget test set, ``test_forget``, the indices of its
+    forget-class test images, with :data:`illusion.stats.IMAGE_SEED`).
+
+    ``scores`` maps a label (``reference`` among them) to ``{attack: (test image indices,
+    score)}`` (:func:`illusion.attacks.relearn_scores`, stored by the ``relearn`` extra). One
+    row per (``method``, ``attack``): ``gap``, ``low``, ``high``, ``interval``."""
+    if reference not in scores:
+        raise KeyError(f"relearn_leads: no reference model {reference!r}")
+    test_forget = np.sort(np.asarray(test_forget))
+    rows = []
+    for attack, (ref_images, ref_scores) in scores[reference].items():
+        for label, by_attack in scores.items():
+            if label == reference:
+                continue
+            images, values = by_attack[attack]
+            if not np.array_equal(images, ref_images):
+                raise ValueError(f"relearn_leads: {label} and {reference} were read on other "
+                                 "test images")
+            iv = subset_gap(values, ref_scores, np.searchsorted(test_forget, images),
+                            len(test_forget), seed=IMAGE_SEED)
+            rows.append({"method": label, "attack": attack, "gap": iv.estimate, "low": iv.low,
+                         "high": iv.high, "interval": iv})
+    return pd.DataFrame(rows, columns=["method", "attack", "gap", "low", "high", "interval"])
+
+
+def lead_means(leads: pd.DataFrame) -> pd.DataFrame:
+    """:func:`relearn_leads` of several cells (stacked) as the mean lead per (``method``,
+    ``attack``) over the cells with its interval and ``cells`` (:func:`gap_means`)."""
+    return gap_means(leads, "attack")

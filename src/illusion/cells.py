@@ -2,7 +2,7 @@
 
 A :class:`Cell` is one row of a grid: a method (or ``"original"``) of a (dataset, profile,
 seed) evaluated with a forget set. :func:`run_cell` computes its row (the model trained,
-unlearned or loaded, every metric of :func:`illusion.experiments.method_row`, and the
+unlearned or loaded, every metric of :func:`illusion.records.method_row`, and the
 requested extras) once, as an artifact of kind ``"sweep_cell"`` keyed by :func:`cell_spec`:
 it is the one executor behind ``illusion sweep`` (:mod:`illusion.gridfile` reads grid files,
 :mod:`illusion.sweep` adds Ray) and behind the book (:mod:`illusion.book`), whose pages only
@@ -32,9 +32,9 @@ from .audit.demo import audit_demo
 from .cache import ArtifactCache
 from .catalog import ForgetSet
 from .evaluation import output_accuracy
-from .experiments import (FLAT_CKA_IMAGES, evaluation_record, feature_drift, flip_curve,
-                          method_row, stage_cka_draws, stage_cka_flat, stage_probes,
-                          stage_similarity)
+from .depth import (FLAT_CKA_IMAGES, feature_drift, stage_cka_draws, stage_cka_flat,
+                    stage_probes, stage_similarity)
+from .records import evaluation_record, flip_curve, method_row
 from .features import extract_features
 from .keys import MODEL_ROWS, RELEARN_RECORD, ROW_KIND
 from .keys import cell_spec as _row_spec
@@ -194,7 +194,7 @@ def _stage_cka(tm, original, cell, cache) -> dict:
 @register_extra("stage_cka_draws", in_row_key=True)
 def _stage_cka_draws(tm, original, cell, cache) -> dict:
     """``{stage: draws}``: the bootstrap draws of the model's per-stage CKA to the original
-    (:func:`illusion.experiments.stage_cka_draws`, resampled with
+    (:func:`illusion.depth.stage_cka_draws`, resampled with
     :data:`illusion.stats.IMAGE_SEED`) that claim C7's intervals read."""
     draws = stage_cka_draws(original, {cell.label: tm}, cell.forget, seed=IMAGE_SEED,
                             cache=cache)[cell.label]
@@ -314,7 +314,7 @@ def _training(tm, original, cell, cache) -> dict:
                 settings=lambda cell: {"ratios": list(FLIP_RATIOS)})
 def _flip_curve(tm, original, cell, cache) -> dict:
     """Claim C4's analytic flip of the model's head for each ``c / bound`` of
-    :data:`FLIP_RATIOS` (:func:`illusion.experiments.flip_curve`)."""
+    :data:`FLIP_RATIOS` (:func:`illusion.records.flip_curve`)."""
     return {"table": records(flip_curve(tm, cell.forget, FLIP_RATIOS, cache))}
 
 

@@ -9,7 +9,7 @@ Nothing here is retyped from elsewhere. Two sources:
   reference does, what the project does, why, and how the effect is measured.
 
 A record's measured effect comes from one of two places, both optional: ``effect_columns``
-names a pair of columns of the evaluation rows (:func:`illusion.experiments.method_row`) whose
+names a pair of columns of the evaluation rows (:func:`illusion.records.method_row`) whose
 difference is the effect, computed by the Fidelity page from the models of its build; or
 ``effect_csv`` names a CSV (relative to the repository root) that a benchmark writes, shown by
 the page when it exists. The page says "not measured" otherwise.
@@ -141,7 +141,7 @@ METRIC_DEVIATIONS: tuple[MetricDeviation, ...] = (
         "image a channel responds; they are measured as a labelled variant, not the reference",
         measured_by="the C7 page's variant reading: pooled and flattened-map CKA to the "
                     "original per (method, stage) on the forget classes' test images (all of "
-                    "them up to 3000; illusion.experiments.stage_cka_flat), means over the "
+                    "them up to 3000; illusion.depth.stage_cka_flat), means over the "
                     "cells, and the headline criterion re-applied to the flattened values on "
                     "point comparisons (no bootstrap interval), its verdict beside the "
                     "pooled one"),

@@ -150,8 +150,10 @@ def audit_page_spec(audited: dict, retrain: dict, original: dict, forget: Sequen
 
 def _method(cell):
     """The row's configured method object (``None`` for a model row)."""
-    return None if cell.method in MODEL_ROWS else resolve_method(cell.method, cell.profile, cell.hparams,
-                                                   len(cell.forget), cell.dataset)
+    if cell.method in MODEL_ROWS:
+        return None
+    return resolve_method(cell.method, cell.profile, cell.hparams, len(cell.forget),
+                          cell.dataset)
 
 
 def cell_spec(cell, extras: Sequence[str] = (), keyed: Sequence[str] | None = None) -> dict:

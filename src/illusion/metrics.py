@@ -37,7 +37,7 @@ class Metric:
 
 
 # Metrics registered on top of the evaluation's own (illusion.evaluation.evaluate): each is
-# a column of every metric row (``illusion.experiments.flatten``) under its name
+# a column of every metric row (``illusion.records.flatten``) under its name
 METRICS: dict[str, Metric] = {}
 
 

@@ -322,8 +322,8 @@ def gap_intervals(gaps: pd.DataFrame, means: pd.DataFrame | None = None,
     """Each method's gap to ``reference`` with its 95% interval, one panel per value of
     ``panel`` (a readout; an attack for relearning leads): a coloured dot and whisker per
     (seed, forget set) cell (``gaps``, from :meth:`illusion.book.PageReader.gaps` or
-    :func:`illusion.experiments.relearn_leads`) and, with ``means``
-    (:func:`illusion.experiments.gap_means`, ``lead_means``), a black diamond and whisker for
+    :func:`illusion.attacks.relearn_leads`) and, with ``means``
+    (:func:`illusion.gaps.gap_means`, ``lead_means``), a black diamond and whisker for
     the mean over the cells; a dashed line at 0 and a dotted one at ``margin``. Methods run
     down the y axis in order of first appearance."""
     xlabel = xlabel or f"test-forget accuracy − {reference}'s (points)"

@@ -6,7 +6,7 @@ row holds ``dataset``, ``profile``, ``seed``, ``forget`` (:class:`illusion.catal
 ``n_forget``, ``method`` (the entry's label), ``base_method``, ``status`` (run / cached /
 failed), ``seconds`` (training or unlearning time of the model), ``wall_seconds`` (the cell's
 own wall time when it was computed), every flattened metric of
-:func:`illusion.experiments.method_row`, the extras' columns and ``error``.
+:func:`illusion.records.method_row`, the extras' columns and ``error``.
 
 Each cell is computed by :func:`illusion.cells.run_cell`, once: its row is an artifact
 keyed by everything that decides it, so a second run submits nothing for it. Execution: one

@@ -133,7 +133,7 @@ class RelearningStronger:
     and shown, not counted.
 
     When the table carries the leads' 95% bootstrap intervals over the test images
-    (``gap_low``, :func:`illusion.experiments.relearn_leads`), a lead exceeds the margin
+    (``gap_low``, :func:`illusion.attacks.relearn_leads`), a lead exceeds the margin
     only when the interval's lower end does; a missing interval leaves the method not
     judged."""
 

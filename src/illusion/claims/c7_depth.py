@@ -94,7 +94,7 @@ def depth_forgetting(cka: pd.DataFrame, retain_acc: Mapping[str, float],
     """C7 from the forget-class CKA to the original (``cka``: methods as index, stages as
     columns in network order, ``retrain`` included), test-retain and output test-forget
     accuracy per method (``original`` included in ``retain_acc``) and, optionally, the CKA
-    draws (``{method: {stage: draws}}``, :func:`illusion.experiments.stage_cka_draws`;
+    draws (``{method: {stage: draws}}``, :func:`illusion.depth.stage_cka_draws`;
     Retrain's and each plug-in's base included). ``parts``: ``"a"`` and each EC model's
     status; ``details`` per model: CKA per stage and the checks."""
     c = criterion
@@ -207,7 +207,7 @@ def depth_forgetting_stronger(cka: pd.DataFrame, retain_acc: Mapping[str, float]
     ``details``: per model, CKA per stage and the checks; ``values["judged_stages"]``.
 
     With ``draws`` (``{method: {stage: bootstrap draws of its CKA}}``, every model resampled
-    on the same test images: :func:`illusion.experiments.stage_cka_draws`), the margins are
+    on the same test images: :func:`illusion.depth.stage_cka_draws`), the margins are
     read on 95% intervals: (a) asks the lower end of a baseline's CKA to reach
     ``superficial_cka``, (b) asks the upper end of the EC model's CKA minus the baseline's to
     lie below 0; ``details`` gains each stage's lower end (``<stage> low``). ``forget_acc`` is

@@ -1,0 +1,145 @@
+"""A claim judged from a page's tables: in every (seed, forget set) cell and on the means over
+the cells (:func:`judge`, :func:`judge_cells`), with the helpers claims C3 and C7 need.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable, Iterable, Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+
+from ..catalog import ForgetSet, cell_label
+from ..cells import summarise
+from ..claims import across_cells
+from ..gaps import gap_columns, gap_means
+from .reader import PageReader
+
+__all__ = ["change_from", "depth_inputs", "forget_cka", "judge", "judge_cells", "means"]
+
+
+def means(table: pd.DataFrame, columns: Sequence[str]) -> pd.DataFrame:
+    """Per method (in order of first appearance): the mean of each column over the table's
+    cells, ``<column>_std`` beside it (NaN for one cell) and ``n`` (cells), ``method`` a
+    column."""
+    out = summarise(table, columns)
+    return out.rename(columns=lambda c: c.removesuffix("_mean")).reset_index()
+
+
+def judge(grid: pd.DataFrame, columns: Sequence[str], verdict: Callable[[pd.DataFrame], Any],
+          gaps: pd.DataFrame | Mapping[str, pd.DataFrame] | None = None):
+    """A claim judged in every (seed, forget set) cell of ``grid`` and on the means over them
+    (:func:`illusion.claims.across_cells`).
+
+    ``verdict`` is the claim's function of a per-method table (e.g.
+    ``lambda t: claims.illusion(t, criterion)``). Each cell's table is its rows of ``grid``
+    (``method`` and ``columns``); the means' table is :func:`means`. With ``gaps`` (a page's
+    :meth:`PageReader.gaps`, or ``{name: gaps}`` for several), each table also carries the
+    gaps' intervals as ``<readout>_<name>_low`` / ``_high`` (name ``vs_retrain`` for a bare
+    frame; :func:`illusion.gaps.gap_columns`): the cell's own, and on the means
+    :func:`illusion.gaps.gap_means`."""
+    named = {} if gaps is None else (dict(gaps) if isinstance(gaps, Mapping)
+                                     else {"vs_retrain": gaps})
+
+    def with_gaps(table: pd.DataFrame, pick: Callable[[pd.DataFrame], pd.DataFrame]):
+        for name, g in named.items():
+            expected = [f"{r}_{name}_{end}" for r in dict.fromkeys(g["readout"])
+                        for end in ("low", "high")]
+            g = pick(g)
+            if not g.empty:
+                wide = gap_columns(g.drop(columns=[c for c in ("seed", "forget")
+                                                   if c in g.columns]), name)
+                table = table.merge(wide, on="method", how="left")
+            for col in expected:  # a cell without its intervals is not decided, not judged
+                if col not in table.columns:  # on the point estimates
+                    table[col] = float("nan")
+        return table
+
+    # a method's mean gap needs its interval in every cell its row is in
+    cells_of = grid.groupby("method", sort=False)[["seed", "forget"]].apply(
+        lambda rows: len(set(zip(rows["seed"], rows["forget"]))))
+
+    def gaps_on_means(g: pd.DataFrame) -> pd.DataFrame:
+        out = gap_means(g)
+        short = out["cells"] < out["method"].map(cells_of).fillna(0)
+        out.loc[short, ["gap", "low", "high"]] = float("nan")
+        return out
+
+    per_cell = {}
+    for (seed, forget), rows in grid.groupby(["seed", "forget"], sort=False):
+        table = rows[["method", *columns]].reset_index(drop=True)
+        in_cell = lambda g: g[(g["seed"] == seed) & (g["forget"] == forget)]  # noqa: E731
+        per_cell[cell_label(seed, forget)] = verdict(with_gaps(table, in_cell))
+    on_means = verdict(with_gaps(means(grid, columns), gaps_on_means))
+    return across_cells(per_cell, on_means)
+
+
+def judge_cells(verdict: Callable[..., Any], cells: Iterable[tuple[int, Any]],
+                inputs: Callable[[int | None, Any], Mapping[str, Any]]):
+    """A claim judged in every cell and on the means, for claims whose verdict reads more than
+    one per-method table: ``verdict(**inputs(seed, forget))`` in each of ``cells`` ((seed,
+    forget set or its label) pairs) and ``verdict(**inputs(None, None))`` on the means
+    (:func:`illusion.claims.across_cells`)."""
+    per_cell = {cell_label(s, f): verdict(**inputs(s, f)) for s, f in cells}
+    return across_cells(per_cell, verdict(**inputs(None, None)))
+
+
+def change_from(grid: pd.DataFrame, column: str, name: str, reference: str = "original",
+                leave_out: Sequence[str] = ("original", "retrain")) -> pd.DataFrame:
+    """The rows of ``grid`` (a page's :meth:`PageReader.table`) but those of ``leave_out``,
+    with ``name``: their ``column`` minus ``reference``'s in the same (seed, forget set) cell
+    (e.g. the growth of the forget row's duality distance over the original's)."""
+    ref = grid[grid["method"] == reference].set_index(["seed", "forget"])[column]
+    rows = grid[~grid["method"].isin(leave_out)].copy()
+    rows[name] = rows[column].to_numpy() - ref.loc[
+        list(zip(rows["seed"], rows["forget"]))].to_numpy()
+    return rows
+
+
+def forget_cka(sim: pd.DataFrame) -> pd.DataFrame:
+    """The rows of C7's per-stage similarity (``depth_tables``' ``sim``, stacked over the
+    cells) that the claim judges: CKA to the original on the forget classes' test images."""
+    return sim[(sim["split"] == "forget") & (sim["reference"] == "original")]
+
+
+def depth_inputs(page: PageReader, stack: Mapping[str, pd.DataFrame], models: Sequence[str],
+                 flat: pd.DataFrame | None = None) -> tuple[list, Callable[[Any, Any], dict]]:
+    """Claim C7's inputs for :func:`judge_cells`: ``(cells, inputs)``, ``inputs(seed,
+    forget)`` giving ``verdict(cka=, retain_acc=, forget_acc=, draws=)`` of one cell, or of
+    the means with ``(None, None)`` (e.g. for ``claims.depth_forgetting``): the draws are
+    computed once and serve every reading. The inputs are
+    the forget classes' CKA to the original per (method, stage) (:func:`forget_cka` of
+    ``stack["sim"]``), output test-retain and test-forget accuracy per method
+    (``stack["accuracy"]``) and the bootstrap draws of each of
+    ``models``' CKA (:func:`illusion.depth.stage_cka_draws`, every model of a cell on
+    the same resamples of the same images; on the means, the cells' draws averaged).
+
+    With ``flat`` (:func:`illusion.depth.stage_cka_flat` of every cell, stacked by
+    :meth:`PageReader.per_cell`), the CKA is the flattened maps' instead, and ``draws`` is
+    ``None``: the criterion then compares the point values (no interval is computed)."""
+    sim = forget_cka(stack["sim"]) if flat is None else flat
+    pivot = lambda t: t.pivot_table(index="method", columns="stage", values="cka",  # noqa: E731
+                                    sort=False)
+    cka = pivot(sim)  # mean over the cells
+    accuracy = stack["accuracy"]
+    draws = None if flat is not None else {
+        (s, ForgetSet(f)): {m: {stage: d.numpy() for stage, d in
+                                page.extra("stage_cka_draws", m, s, f).items()}
+                            for m in models}
+        for s, f in page.cells}
+    mean_draws = None if draws is None else {
+        m: {st: np.mean([d[m][st] for d in draws.values()], axis=0) for st in cka.columns}
+        for m in models}
+
+    def inputs(seed, forget) -> dict:
+        if seed is None:
+            means = accuracy.groupby("method", sort=False)[["test_retain", "test_forget"]].mean()
+            return {"cka": cka, "draws": mean_draws, "retain_acc": means["test_retain"],
+                    "forget_acc": means["test_forget"]}
+        here = lambda t: t[(t["seed"] == seed) & (t["forget"] == forget)]  # noqa: E731
+        acc = here(accuracy).set_index("method")
+        return {"cka": pivot(here(sim)),
+                "draws": None if draws is None else draws[(seed, forget)],
+                "retain_acc": acc["test_retain"], "forget_acc": acc["test_forget"]}
+
+    return list(dict.fromkeys(zip(sim["seed"], sim["forget"]))), inputs

@@ -1,0 +1,275 @@
+"""What a notebook reads: :func:`page` gives the reader of one page, which reads its declared
+rows and their extras' artifacts from the cache and never builds.
+
+A read the sweep did not compute raises :class:`illusion.cache.NotBuilt`, naming the command
+that builds it; a label or extra the page does not declare raises :class:`UndeclaredRead`.
+Every row and every extra's artifact is computed by :func:`illusion.cells.run_cell` (the one
+executor, also behind ``illusion sweep`` on Ray); a page reads them back
+(:func:`illusion.cells.read_cell`, :func:`illusion.cells.read_extra`) and computes only
+cheap pure functions of them (bootstraps over images and cells, means, re-judging). The
+functions at the end assemble the tables of claims C5 and C7 from those reads.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Callable, Iterable, Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+
+from ..attacks import relearn_leads, relearn_summary
+from ..cache import ArtifactCache, NotBuilt
+from ..catalog import ForgetSet
+from ..cells import Cell, Grid, frame, read_cell, read_extra
+from ..gaps import GAP_COLUMNS, readout_gaps
+from ..profiles import get_profile
+from . import table as _table
+from .table import BOOK_EXTRAS, cell_of, extras_by_label, grid_cells
+
+__all__ = ["ACCURACY_COLUMNS", "PageReader", "UndeclaredRead", "ablation_table",
+           "calibration_table", "depth_tables", "page", "relearn_tables"]
+
+
+class UndeclaredRead(KeyError):
+    """A page asked for a label its declaration does not list."""
+
+    def __str__(self) -> str:
+        return str(self.args[0])
+
+
+@dataclass
+class PageReader:
+    """What a notebook reads: its page's declared rows and their extras' artifacts over
+    ``cells``, from the cache only (a missing one raises :class:`illusion.cache.NotBuilt`)."""
+
+    name: str
+    profile: str
+    dataset: str
+    cells: list[tuple[int, tuple[int, ...]]]
+    cache: ArtifactCache | None = None
+    _extras: dict[bool, dict[str, tuple[str, ...]]] = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        # the extras the whole book asks of each label, in the first cell and in the later
+        # ones: the same cells as book_grid's, so the same cache keys
+        self._extras = {True: extras_by_label(_table.PAGES.values()),
+                        False: extras_by_label(_table.PAGES.values(), first=False)}
+
+    @property
+    def labels(self) -> list[str]:
+        """The page's declared labels, ``original`` first."""
+        return _table.PAGES[self.name].labels
+
+    @property
+    def first(self) -> tuple[int, tuple[int, ...]]:
+        """The cell a page shows in detail."""
+        return self.cells[0]
+
+    def _check(self, label: str) -> None:
+        if label not in _table.PAGES[self.name].labels:
+            raise UndeclaredRead(f"page {self.name} does not declare {label!r}; add it to "
+                                 f"illusion.book._table.PAGES[{self.name!r}] (declared: "
+                                 f"{', '.join(_table.PAGES[self.name].labels)})")
+
+    def cells_of(self, label: str) -> list[tuple[int, tuple[int, ...]]]:
+        """The cells in which the page reads ``label``: all, or the first alone for a label
+        of its :attr:`Page.first_only`."""
+        self._check(label)
+        return self.cells if _table.PAGES[self.name].in_later_cells(label) else self.cells[:1]
+
+    def cell(self, label: str, seed: int | None = None,
+             forget: Sequence[int] | None = None) -> Cell:
+        """The sweep cell of ``label`` (default: the first cell's seed and forget set)."""
+        self._check(label)
+        s, f = self.first
+        seed = s if seed is None else seed
+        forget = f if forget is None else ForgetSet(forget).classes
+        first = (seed, forget) == (s, f)
+        if not first and not _table.PAGES[self.name].in_later_cells(label):
+            raise UndeclaredRead(f"page {self.name} reads {label!r} in its first cell only "
+                                 f"(illusion.book._table.PAGES[{self.name!r}].first_only), not in "
+                                 f"seed {seed}, forget set {list(forget)}")
+        extras = self._extras[first][label]  # later cells: this page reads it there, so listed
+        return cell_of(self.profile, self.dataset, seed, forget, label, extras)
+
+    def grid(self) -> Grid:
+        """Every row the page reads, with the book's extras (the same keys as
+        :func:`book_grid`'s): what ``tools/run_notebooks.py`` sweeps before it executes a page
+        with parameters of its own. A page never runs it."""
+        out = [self.cell(label, s, f) for s, f in self.cells for label in self.labels
+               if (s, f) in self.cells_of(label)]
+        return Grid(f"{self.profile} page {self.name}", tuple(out), BOOK_EXTRAS)
+
+    def _read(self, read: Callable[[], Any]) -> Any:
+        try:
+            return read()
+        except NotBuilt as exc:
+            raise NotBuilt(exc.kind, exc.key, f"{exc.what}, read by page {self.name},",
+                           f"run `illusion sweep book:{self.profile}` first (the profile's "
+                           "cells), or execute the page with `python tools/run_notebooks.py "
+                           "NOTEBOOK -p NAME VALUE`, which sweeps its grid first") from None
+
+    def table(self, labels: Sequence[str] | None = None) -> pd.DataFrame:
+        """One row per (cell, label) with the columns of :func:`illusion.cells.run_cell`'s row
+        and ``seed``, ``forget`` (label), ``n_forget``: the page's labels (default: all), each
+        in the cells the page reads it (:meth:`cells_of`)."""
+        labels = list(labels or _table.PAGES[self.name].labels)
+        rows = []
+        for seed, forget in self.cells:
+            for label in labels:
+                if (seed, forget) not in self.cells_of(label):
+                    continue
+                cell = self.cell(label, seed, forget)
+                row = self._read(lambda: read_cell(cell, BOOK_EXTRAS, self.cache))
+                # the cached row is keyed by what decides it, not by its label: two labels of
+                # the same configuration (an @A entry whose learning rate is the profile's)
+                # share it, so the row is named here
+                rows.append({**row, "method": label, "seed": seed,
+                             "forget": ForgetSet(forget), "n_forget": len(forget)})
+        return pd.DataFrame(rows)
+
+    def extra(self, name: str, label: str, seed: int | None = None,
+              forget: Sequence[int] | None = None) -> dict:
+        """The artifact of extra ``name`` on ``label`` in one cell (default: the first), as the
+        sweep stored it (:func:`illusion.cells.read_extra`). The page must declare the extra
+        for that label and cell (:data:`PAGES`; :data:`BOOK_EXTRAS` for every row)."""
+        cell = self.cell(label, seed, forget)
+        first = (cell.seed, cell.forget) == self.first
+        declared = (*BOOK_EXTRAS, *_table.PAGES[self.name].extras(label, first))
+        if name not in declared:
+            raise UndeclaredRead(
+                f"page {self.name} does not declare extra {name!r} of {label!r} "
+                f"{'in its first cell' if first else 'beyond its first cell'}; add it to "
+                f"illusion.book._table.PAGES[{self.name!r}] (declared: {', '.join(declared)})")
+        return self._read(lambda: read_extra(cell, name, self.cache))
+
+    def extra_table(self, name: str, labels: Sequence[str], key: str = "table",
+                    first_only: bool = False) -> pd.DataFrame:
+        """The table ``key`` of extra ``name``'s artifacts (:meth:`extra`) of ``labels``, with
+        ``method``, ``seed``, ``forget`` (label) and ``n_forget``, stacked over every cell the
+        page reads each label in (or the first only)."""
+        parts = []
+        for seed, forget in self.cells[:1] if first_only else self.cells:
+            for label in labels:
+                if (seed, forget) in self.cells_of(label):
+                    rows = self.extra(name, label, seed, forget)[key]
+                    parts.append(frame(rows).assign(method=label, seed=seed,
+                                                    forget=[ForgetSet(forget)] * len(rows),
+                                                    n_forget=len(forget)))
+        return pd.concat(parts, ignore_index=True)
+
+    def per_cell(self, fn: Callable[[int, tuple[int, ...]], Any]) -> Any:
+        """``fn(seed, forget)`` for every cell, stacked: a DataFrame result gets the cell's
+        ``seed``, ``forget`` (label) and ``n_forget`` columns and the cells' frames are
+        concatenated; a dict of DataFrames is stacked key by key."""
+        def tag(frame: pd.DataFrame, seed: int, forget: tuple[int, ...]) -> pd.DataFrame:
+            return frame.assign(seed=seed, forget=[ForgetSet(forget)] * len(frame),
+                                n_forget=len(forget))
+
+        results = [(s, f, fn(s, f)) for s, f in self.cells]
+        if isinstance(results[0][2], dict):
+            return {k: pd.concat([tag(r[k], s, f) for s, f, r in results], ignore_index=True)
+                    for k in results[0][2]}
+        return pd.concat([tag(r, s, f) for s, f, r in results], ignore_index=True)
+
+    def predictions(self, label: str, seed: int | None = None,
+                    forget: Sequence[int] | None = None) -> dict:
+        """Each readout's predicted class of every test image of ``label`` in one cell
+        (default: the first): the ``predictions`` extra's ``test_predictions``."""
+        return self.extra("predictions", label, seed, forget)["test_predictions"]
+
+    def gaps(self, labels: Sequence[str], reference: str = "retrain",
+             readouts: Sequence[str] = ("probe", "ncc"), split: str = "forget") -> pd.DataFrame:
+        """:func:`illusion.gaps.readout_gaps` of ``labels`` against ``reference`` in
+        every cell where the page reads ``reference`` (a first-cell-only control: that cell),
+        stacked with each cell's ``seed``, ``forget`` and ``n_forget``; the mean over the
+        cells is :func:`illusion.gaps.gap_means` of the result."""
+        def one(seed: int, forget: tuple[int, ...]) -> pd.DataFrame:
+            if (seed, forget) not in self.cells_of(reference):  # e.g. a first-cell-only row
+                return pd.DataFrame(columns=GAP_COLUMNS)
+            ref = self.extra("predictions", reference, seed, forget)
+            preds = {reference: ref["test_predictions"],
+                     **{lab: self.predictions(lab, seed, forget) for lab in labels
+                        if (seed, forget) in self.cells_of(lab)}}
+            return readout_gaps(preds, ref["test_y"].long(), forget, reference, readouts,
+                                split)
+
+        return self.per_cell(one)
+
+
+def page(name: str, profile: str = "cpu", dataset: str | None = None, seed: int | None = None,
+         forget: Sequence[int] | None = None, forget_sets: Iterable[Sequence[int]] | None = None,
+         seeds: Iterable[int] | None = None, cache: ArtifactCache | None = None) -> PageReader:
+    """The reader of page ``name`` (a key of :data:`PAGES`) over the cells its parameters
+    select (:func:`grid_cells`)."""
+    if name not in _table.PAGES:
+        raise KeyError(f"unknown page {name!r}; choose from {', '.join(_table.PAGES)}")
+    return PageReader(name, profile, dataset or get_profile(profile).dataset,
+                      grid_cells(profile, seed, forget, forget_sets, seeds), cache)
+
+
+def relearn_tables(page: PageReader, labels: Sequence[str], reference: str = "retrain",
+                   level: float = 50.0) -> dict[str, pd.DataFrame]:
+    """Claim C5's tables of every cell, from the ``relearn`` extra of ``labels``
+    (``reference`` among them), stacked with each cell's ``seed``, ``forget`` and
+    ``n_forget``: ``curves`` (one row per method, attack and evaluated step), ``summary``
+    (:func:`illusion.attacks.relearn_summary` of each cell) and ``leads``
+    (:func:`illusion.attacks.relearn_leads` of each cell)."""
+    def one(seed: int, forget: tuple[int, ...]) -> dict[str, pd.DataFrame]:
+        payloads = {label: page.extra("relearn", label, seed, forget) for label in labels
+                    if (seed, forget) in page.cells_of(label)}
+        configs = payloads[reference]["configs"]
+        curves = pd.concat([frame(p["curves"][attack]).assign(
+            method=label, attack=attack, fraction=configs[attack]["fraction"])
+            for label, p in payloads.items() for attack in configs], ignore_index=True)
+        scores = {label: {attack: (p["scores"][attack]["images"].numpy(),
+                                   p["scores"][attack]["scores"].numpy()) for attack in configs}
+                  for label, p in payloads.items()}
+        test_y = page.extra("predictions", reference, seed, forget)["test_y"].numpy()
+        test_forget = np.flatnonzero(np.isin(test_y, forget))
+        return {"curves": curves, "summary": relearn_summary(curves, reference, level),
+                "leads": relearn_leads(scores, test_forget, reference)}
+
+    return page.per_cell(one)
+
+
+def calibration_table(page: PageReader, reference: str = "retrain") -> pd.DataFrame:
+    """The attack's calibration on ``reference`` in every cell (the ``attack_calibration``
+    extra; :func:`illusion.attacks.calibrate_attack`)."""
+    return page.per_cell(lambda s, f: frame(
+        page.extra("attack_calibration", reference, s, f)["table"]))
+
+
+ACCURACY_COLUMNS = ("train_retain", "train_forget", "test_retain", "test_forget")
+
+
+def depth_tables(page: PageReader, main: Sequence[str]) -> dict[str, pd.DataFrame]:
+    """Claim C7's tables of every cell: ``accuracy`` (the original's and every ``main``
+    model's output accuracy and time, from their rows), ``sim`` (per-stage CKA of the ``main``
+    models to the original and to Retrain, the ``stage_cka`` extra) and ``probes`` (per-stage
+    probes of the original and the ``main`` models, the ``stage_probes`` extra)."""
+    labels = ["original", *main]
+    rows = page.table(labels)
+    accuracy = rows[["method", "seconds", *(f"output_{c}" for c in ACCURACY_COLUMNS),
+                     "seed", "forget", "n_forget"]]
+    accuracy = accuracy.rename(columns={f"output_{c}": c for c in ACCURACY_COLUMNS})
+    return {"accuracy": accuracy, "sim": page.extra_table("stage_cka", main),
+            "probes": page.extra_table("stage_probes", labels)}
+
+
+def ablation_table(page: PageReader, models: Mapping[str, str]) -> pd.DataFrame:
+    """C7's ablation table of the first cell: per model (display name -> label), the forget
+    classes' CKA of each stage to the original (the ``stage_cka`` extra) and ``test retain
+    acc`` (%, its row)."""
+    names = {label: name for name, label in models.items()}
+    sim = page.extra_table("stage_cka", list(models.values()), first_only=True)
+    sim = sim[(sim["split"] == "forget") & (sim["reference"] == "original")]
+    table = sim.assign(method=sim["method"].map(names)).pivot_table(
+        index="method", columns="stage", values="cka", sort=False)
+    seed, forget = page.first
+    retain = page.table(list(models.values()))
+    retain = retain[(retain["seed"] == seed) & (retain["forget"] == ForgetSet(forget))]
+    table["test retain acc"] = retain.set_index(retain["method"].map(names)).loc[
+        table.index, "output_test_retain"].to_numpy()
+    return table
