@@ -17,14 +17,16 @@ methods and their labels, and forget sets as values.
 
 from __future__ import annotations
 
-from typing import Iterable
+from typing import Any, Iterable
+
+import numpy as np
 
 from .methods import method_label as registered_label
 from .methods import parse_method_name
 from .methods.cmf import CMF_BASES
 
 __all__ = ["BASELINES", "CMF_BASES", "METHOD_ORDER", "MODEL_LABELS", "ForgetSet", "cell_label",
-           "method_label"]
+           "check_forget", "method_label"]
 
 BASELINES = ("finetune", "grad_ascent", "random_label", "neggrad_plus", "scrub", "unsir",
              "salun", "l1_sparse", "boundary_shrink")
@@ -75,6 +77,41 @@ class ForgetSet(str):
     @property
     def braces(self) -> str:
         return "{" + ", ".join(str(c) for c in self.classes) + "}"
+
+    @classmethod
+    def parse(cls, value: Any, num_classes: int | None = None,
+              dataset: str | None = None) -> "ForgetSet":
+        """The forget set ``value`` names, validated where it enters (a command line, a grid
+        file, a page's parameter): a non-empty list of distinct class indices, each in range
+        for ``num_classes`` classes (when known) and leaving one class to retain. Anything
+        else raises ``ValueError`` with one line; past this point a forget set is trusted."""
+        return cls(check_forget(value, num_classes, dataset))
+
+
+def check_forget(value: Any, num_classes: int | None = None, dataset: str | None = None,
+                 empty_ok: bool = False) -> tuple[int, ...]:
+    """The one check of a forget set (:meth:`ForgetSet.parse`), as sorted classes; ``empty_ok``
+    lets the original's empty set through (the pipeline's entry for library callers)."""
+    of = f" for {dataset}" if dataset else ""
+    if isinstance(value, (str, bytes)) or not isinstance(value, Iterable):
+        raise ValueError(f"a forget set is a list of class indices, got {value!r}")
+    value = list(value)
+    if not all(isinstance(c, (int, np.integer)) and not isinstance(c, (bool, np.bool_))
+               for c in value):
+        raise ValueError(f"a forget set is a list of class indices, got {value!r}")
+    value = [int(c) for c in value]
+    if not value and not empty_ok:
+        raise ValueError("empty forget set")
+    if len(set(value)) != len(value):
+        raise ValueError(f"repeated class in forget set {value}")
+    bad = [c for c in value if c < 0 or (num_classes is not None and c >= num_classes)]
+    if bad:
+        upper = f"{num_classes - 1}" if num_classes is not None else "K-1"
+        raise ValueError(f"forget class(es) {bad} out of range 0..{upper}{of}")
+    if num_classes is not None and len(value) >= num_classes:
+        raise ValueError(f"forget set {value} leaves no class"
+                         f"{f' of {dataset}' if dataset else ''} to retain")
+    return tuple(sorted(value))
 
 
 def cell_label(seed: int, forget: Iterable[int]) -> str:

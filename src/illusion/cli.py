@@ -21,10 +21,11 @@ from .audit.command import add_parser as add_audit  # its own module: illusion.a
 from .cache import ArtifactCache
 from .data import DataUnavailable, known_num_classes
 from .dryrun import dry_grid, kinds_only
+from .catalog import check_forget
 from .evaluation import evaluate, evaluate_checkpoint
 from .gridfile import resolve_grid
 from .methods import available, resolve_method
-from .pipeline import (cached_features, check_forget, split_accuracies, train_or_load,
+from .pipeline import (cached_features, split_accuracies, train_or_load,
                        unlearn_or_load)
 from .profiles import get_profile
 from .sweep import results_path, run_sweep, write_results
@@ -64,7 +65,8 @@ def _evaluate(args: argparse.Namespace) -> dict:
         tm = train_or_load(args.dataset, args.profile, args.seed,
                            forget if args.model == "retrain" else (),
                            progress=not args.no_progress)
-        check_forget(forget, tm.data.num_classes)
+        # the loaded data's own class count (a dataset the command line could not size)
+        check_forget(forget, tm.data.num_classes, tm.data.name, empty_ok=True)
         record = {"model": args.model, "dataset": tm.data.name, "profile": args.profile,
                   "seed": args.seed, "forget": sorted(forget),
                   **evaluate(tm.model, tm.data, tm.splits.train, forget, args.seed,
@@ -277,11 +279,10 @@ def _check_args(args: argparse.Namespace) -> None:
         raise ValueError(f"--seed must be in 0..2**63-1, got {seed}")
     if getattr(args, "profile", None) is not None:
         dataset = args.dataset or get_profile(args.profile).dataset
-        forget = getattr(args, "forget", None) or []
-        if any(c < 0 for c in forget):
-            raise ValueError(f"forget class(es) {[c for c in forget if c < 0]} are negative")
-        if known_num_classes(dataset):
-            check_forget(forget, known_num_classes(dataset))
+        # the forget set is checked here, once, where it enters (illusion.catalog)
+        if getattr(args, "forget", None) is not None:
+            args.forget = list(check_forget(args.forget, known_num_classes(dataset), dataset,
+                                            empty_ok=True))
     if getattr(args, "method", None) is not None and hasattr(args, "set"):
         resolve_method(args.method, args.profile, dict(_parse_setting(s) for s in args.set))
     if getattr(args, "checkpoint", None) is not None:

@@ -13,8 +13,9 @@ difference is limited to data size and step counts:**
   least one) and ``test_per_class`` test images per class (:func:`illusion.data.synthetic_dataset`,
   sizes :data:`illusion.data.SYNTHETIC`); UNSIR's
   noise images (``noise_batch``, ``noise_copies``) are capped by the caps UNSIR declares;
-* step counts: the profile ``<profile>:dry`` trains ``train_epochs`` epochs with warm-up and
-  early-stopping patience capped at one epoch (:func:`dry_profile`), and every method's epoch
+* step counts: the profile ``<profile>:dry`` trains ``DRY_TRAIN_EPOCHS`` (2) epochs with
+  warm-up and early-stopping patience capped at one epoch
+  (:meth:`illusion.profiles.Profile.dry_variant`), and every method's epoch
   counts (``epochs``, ``head_epochs``, ``msteps``, UNSIR's noise steps) are capped by the
   caps each method declares in its own file (``Method.dry_caps``, merged by
   :func:`illusion.methods.dry_caps`; :func:`illusion.methods.dry_hparams` applies them, in
@@ -29,30 +30,9 @@ import dataclasses
 
 from .data import SYNTHETIC_PREFIX
 from .methods import dry_hparams
+from .profiles import DRY_SUFFIX
 
-__all__ = ["DRY_SUFFIX", "DryRun", "DRY_RUN", "dry_grid", "dry_profile", "kinds_only"]
-
-DRY_SUFFIX = ":dry"  # profile name suffix: "paper:dry"
-
-
-@dataclasses.dataclass(frozen=True)
-class DryRun:
-    """The step counts of a dry run (its data sizes are :data:`illusion.data.SYNTHETIC`'s)."""
-
-    train_epochs: int = 2  # two epochs: with patience 1, early stopping can stop and restore
-
-
-DRY_RUN = DryRun()
-
-
-def dry_profile(profile, dry: DryRun = DRY_RUN):
-    """The ``<name>:dry`` twin of a :class:`illusion.profiles.Profile`: its training recipe
-    with ``dry.train_epochs`` epochs and warm-up and patience capped at one epoch."""
-    t = profile.train
-    train = dataclasses.replace(
-        t, epochs=min(t.epochs, dry.train_epochs), warmup_epochs=min(t.warmup_epochs, 1),
-        patience=None if t.patience is None else min(t.patience, 1))
-    return dataclasses.replace(profile, name=profile.name + DRY_SUFFIX, train=train)
+__all__ = ["dry_grid", "kinds_only"]
 
 
 def dry_grid(grid):

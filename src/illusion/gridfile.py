@@ -165,21 +165,10 @@ def _extras(value: Any, where: str) -> tuple[str, ...]:
 
 
 def _forget_set(value: Any, num_classes: int | None, dataset: str) -> tuple[int, ...]:
-    if not isinstance(value, (list, tuple)) or not all(
-            isinstance(c, int) and not isinstance(c, bool) for c in value):
-        raise ValueError(f"a forget set is a list of class indices, got {value!r}")
-    if not value:
-        raise ValueError("empty forget set in `forget_sets`")
-    if len(set(value)) != len(value):
-        raise ValueError(f"repeated class in forget set {value}")
-    if num_classes is not None:
-        bad = [c for c in value if not 0 <= c < num_classes]
-        if bad:
-            raise ValueError(f"forget class(es) {bad} out of range 0..{num_classes - 1} "
-                             f"for {dataset}")
-        if len(value) >= num_classes:
-            raise ValueError(f"forget set {value} leaves no class of {dataset} to retain")
-    return tuple(sorted(value))
+    try:
+        return ForgetSet.parse(value, num_classes, dataset).classes
+    except ValueError as exc:
+        raise ValueError(f"{exc} in `forget_sets`") from None
 
 
 def _num_classes(dataset: str) -> int | None:

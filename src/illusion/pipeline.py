@@ -17,6 +17,7 @@ import torch
 from torch import nn
 
 from .cache import ArtifactCache, Checkpoint, Recent
+from .catalog import check_forget as valid_forget
 from .cmf import to_cmf
 from .data import ImageData, class_split, load_dataset, per_class_subset, train_val_split
 from .evaluation import nc_tracker
@@ -124,12 +125,9 @@ def build_model(cfg: TrainConfig, data: ImageData, seed: int) -> nn.Module:
 
 
 def check_forget(forget: Sequence[int], num_classes: int) -> tuple[int, ...]:
-    bad = [c for c in forget if not 0 <= c < num_classes]
-    if bad:
-        raise ValueError(f"forget class(es) {bad} out of range 0..{num_classes - 1}")
-    if len(set(forget)) >= num_classes:
-        raise ValueError("at least one class must be retained")
-    return tuple(sorted(set(int(c) for c in forget)))
+    """A library caller's forget set, checked against the data (the empty set: the
+    original): :func:`illusion.catalog.check_forget`, the check every entry point uses."""
+    return valid_forget(forget, num_classes, empty_ok=True)
 
 
 def _nc_hook(data: ImageData, splits: Splits, cfg: TrainConfig, seed: int):

@@ -6,15 +6,16 @@ their grids") explains the choice of the ``cpu`` values and the measurements beh
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from dataclasses import dataclass
 
 import torch
 
-from .dryrun import dry_profile
+from .methods import hparams_for
 from .train import TrainConfig
 
-__all__ = ["ATTACK_LR_DEFAULT", "CPU_CELLS", "PAPER_FORGET_SETS", "SMOKE_CELLS", "PROFILES", "Profile", "get_profile",
+__all__ = ["ATTACK_LR_DEFAULT", "DRY_SUFFIX", "DRY_TRAIN_EPOCHS", "CPU_CELLS", "PAPER_FORGET_SETS", "SMOKE_CELLS", "PROFILES", "Profile", "get_profile",
            "native_bf16"]
 
 
@@ -37,10 +38,16 @@ def native_bf16() -> bool:
 
 
 ATTACK_LR_DEFAULT = 1e-3  # the attack's learning rate of a profile that was not calibrated
+DRY_SUFFIX = ":dry"  # the name of a profile's dry-run twin: "paper:dry" (illusion.dryrun)
+DRY_TRAIN_EPOCHS = 2  # a dry run's epochs: with patience 1, early stopping can stop and restore
 
 
 @dataclass(frozen=True)
 class Profile:
+    """A named scale, resolved: its dataset and training recipe, the (seed, forget set) cells
+    of its grid, its attack learning rate, its hyperparameters (:meth:`hparams`, its section
+    of ``methods/hparams.toml``) and its dry-run twin (:meth:`dry_variant`)."""
+
     name: str
     dataset: str
     train: TrainConfig
@@ -55,6 +62,28 @@ class Profile:
     # on the profile's first cell (tools/calibrate_attack.py writes tuning/attack_<name>.csv);
     # a profile not calibrated keeps ATTACK_LR_DEFAULT, the rate before calibration
     attack_lr: float = ATTACK_LR_DEFAULT
+
+    @property
+    def is_dry(self) -> bool:
+        return self.name.endswith(DRY_SUFFIX)
+
+    def dry_variant(self) -> "Profile":
+        """The ``<name>:dry`` twin (:mod:`illusion.dryrun`): this recipe with
+        :data:`DRY_TRAIN_EPOCHS` epochs and warm-up and patience capped at one epoch; its
+        hyperparameters are this profile's with their step counts capped
+        (:func:`illusion.methods.dry_hparams`)."""
+        if self.is_dry:
+            return self
+        t = self.train
+        train = dataclasses.replace(
+            t, epochs=min(t.epochs, DRY_TRAIN_EPOCHS), warmup_epochs=min(t.warmup_epochs, 1),
+            patience=None if t.patience is None else min(t.patience, 1))
+        return dataclasses.replace(self, name=self.name + DRY_SUFFIX, train=train)
+
+    def hparams(self, method: str, n_forget: int = 1, dataset: str | None = None) -> dict:
+        """``method``'s hyperparameters under this profile for a forget set of ``n_forget``
+        classes of ``dataset`` (default: the profile's; :func:`illusion.methods.hparams_for`)."""
+        return hparams_for(method, self.name, n_forget, dataset)
 
     def grid(self, seeds: list[int] | None = None, forget_sets: list[tuple[int, ...]] | None
              = None) -> list[tuple[int, tuple[int, ...]]]:
@@ -119,9 +148,10 @@ PROFILES: dict[str, Profile] = {p.name: p for p in (
 
 
 def get_profile(name: str) -> Profile:
-    if name.endswith(":dry") and name[:-4] in PROFILES:  # a dry run's twin (illusion.dryrun)
-
-        return dry_profile(PROFILES[name[:-4]])
+    """The resolved :class:`Profile` of ``name`` (``<name>:dry``: its dry-run twin)."""
+    base = name.removesuffix(DRY_SUFFIX)
+    if base != name and base in PROFILES:
+        return PROFILES[base].dry_variant()
     if name not in PROFILES:
         raise KeyError(f"unknown profile {name!r}; choose from {', '.join(PROFILES)}")
     return PROFILES[name]

@@ -12,7 +12,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable, Mapping, Sequence
 
-from ..catalog import BASELINES, CMF_BASES
+from ..catalog import BASELINES, CMF_BASES, ForgetSet
+from ..data import known_num_classes
 from ..cells import Cell, Grid
 from ..methods import hparams_for
 from ..profiles import get_profile
@@ -167,18 +168,23 @@ def grid_cells(profile: str, seed: int | None = None, forget: Sequence[int] | No
                seeds: Iterable[int] | None = None) -> list[tuple[int, tuple[int, ...]]]:
     """The (seed, forget set) cells a page reads, from its papermill parameters: ``forget_sets``
     (else ``[forget]``) and ``seeds`` (else ``[seed]``), by
-    :meth:`illusion.profiles.Profile.grid`'s rule (neither: the profile's cells). Forget sets
-    are sorted tuples; an empty set or a repeated cell raises ``ValueError``."""
+    :meth:`illusion.profiles.Profile.grid`'s rule (neither: the profile's cells). A page's
+    parameters enter here: each forget set is checked once
+    (:meth:`illusion.catalog.ForgetSet.parse`, against the profile's dataset) and travels on
+    as its sorted classes; a bad set, no seed or a repeated cell raises ``ValueError``."""
     p = get_profile(profile)
     if forget_sets is None and forget is not None:
         forget_sets = [forget]
     if seeds is None and seed is not None:
         seeds = [seed]
-    sets = None if forget_sets is None else [tuple(sorted(int(c) for c in f))
-                                             for f in forget_sets]
+    forget_sets = None if forget_sets is None else list(forget_sets)
+    if forget_sets == []:
+        raise ValueError("a grid needs at least one forget set")
+    sets = None if forget_sets is None else [
+        ForgetSet.parse(f, known_num_classes(p.dataset), p.dataset).classes for f in forget_sets]
     seeds = None if seeds is None else [int(s) for s in seeds]
-    if (sets is not None and (not sets or any(len(f) == 0 for f in sets))) or seeds == []:
-        raise ValueError("a grid needs at least one seed and non-empty forget sets")
+    if seeds == []:
+        raise ValueError("a grid needs at least one seed")
     cells = [(s, tuple(sorted(f))) for s, f in p.grid(seeds, sets)]
     if len(set(cells)) != len(cells):
         raise ValueError(f"repeated (seed, forget set) cells in the grid: {cells}")
