@@ -7,15 +7,16 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 PROFILE ?= cpu
 JOBS ?= $(shell nproc 2>/dev/null || echo 1)
-# The grid `make book` computes first (illusion sweep, JOBS cells at a time) so that the
-# notebooks find every model and evaluation in the artifact cache: on `cpu`, every cell the
-# pages declare (illusion.book; the notebooks' phase then builds nothing, which
-# run_notebooks.py --no-builds checks); on `paper`, the grid file a cluster user edits.
+# The grids `make book` computes first (illusion sweep, JOBS rows at a time) so that the
+# notebooks find every row and extra they read in the artifact cache: every row the pages
+# declare (book:PROFILE; pages never build, and run_notebooks.py --no-builds checks that the
+# notebooks' phase built nothing); on `paper`, first the grid file a cluster user edits.
 GRID_smoke := book:smoke
 GRID_cpu := book:cpu
-GRID_paper := grids/paper_cifar10.yaml
+GRID_paper := grids/paper_cifar10.yaml book:paper
 NO_BUILDS_smoke := --no-builds
 NO_BUILDS_cpu := --no-builds
+NO_BUILDS_paper := --no-builds
 GRID ?= $(GRID_$(PROFILE))
 export ILLUSION_CACHE ?= $(CURDIR)/artifacts
 export ILLUSION_DATA ?= $(CURDIR)/data
@@ -33,7 +34,7 @@ data: $(STAMP)
 	$(BIN)/python tools/get_data.py
 
 book: $(STAMP) data
-	$(if $(GRID),$(BIN)/illusion sweep $(GRID) --max-parallel $(JOBS))
+	$(foreach g,$(GRID),$(BIN)/illusion sweep $(g) --max-parallel $(JOBS) &&) true
 	$(BIN)/python tools/run_notebooks.py --profile $(PROFILE) --out book/notebooks --jobs $(JOBS) $(NO_BUILDS_$(PROFILE))
 	$(BIN)/jupyter-book build . --warningiserror --nitpick --keep-going
 

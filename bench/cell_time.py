@@ -2,7 +2,7 @@
 
 Computes every row the book declares in one (seed, forget set) cell of a profile's grid (the
 same rows ``bench/jobs_scaling.py`` sweeps), in the grid's order, with
-:func:`illusion.cells.run_cell` in this process, on :func:`illusion.pipeline.default_device`
+:func:`illusion.rows.run_row` in this process, on :func:`illusion.pipeline.default_device`
 (the GPU where there is one), into an artifact cache that starts empty unless ``--cache`` names
 one. The seed's original model is built first and timed apart (every cell of the seed shares
 it; the CMF original is built by the first row that needs it, in that row's time). Prints the
@@ -43,7 +43,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     from illusion.book import book_grid, grid_cells
     from illusion.cache import ArtifactCache, build_log
-    from illusion.cells import run_cell
+    from illusion.rows import run_row
     from illusion.pipeline import default_device, train_or_load
     try:
         cells = grid_cells(args.profile)
@@ -56,7 +56,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     seed, forget = cells[args.cell]
     grid = book_grid(args.profile, cells=cells)
-    rows = [c for c in grid.cells if (c.seed, c.forget) == (seed, forget)][:args.limit]
+    rows = [c for c in grid.rows if (c.seed, c.forget) == (seed, forget)][:args.limit]
     device = default_device()
     name = torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu"
     with tempfile.TemporaryDirectory(prefix="cell-time-") as tmp:
@@ -75,7 +75,7 @@ def main(argv: list[str] | None = None) -> int:
         for i, cell in enumerate(rows, 1):
             t = time.perf_counter()
             try:
-                _, cached = run_cell(cell, grid.extras, cache)
+                _, cached = run_row(cell, grid.extras, cache)
                 status = "cached" if cached else "built"
             except Exception as exc:  # report it and go on: one broken row is one finding
                 failed += 1

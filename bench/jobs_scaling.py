@@ -28,7 +28,7 @@ import time
 from pathlib import Path
 
 from illusion.book import book_grid, grid_cells
-from illusion.cells import Grid
+from illusion.rows import Grid
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ("original", "cmf_original")  # per-seed models every cell of the seed starts from
@@ -43,7 +43,7 @@ def cell_grid(profile: str, index: int) -> Grid:
     grid = book_grid(profile, cells=cells)
     target = cells[index]
     return Grid(f"{grid.name}-cell{index}",
-                tuple(c for c in grid.cells if (c.seed, c.forget) == target), grid.extras)
+                tuple(c for c in grid.rows if (c.seed, c.forget) == target), grid.extras)
 
 
 def one_run(profile: str, index: int, jobs: int, source: Path | None) -> float:
@@ -86,9 +86,9 @@ def main(argv: list[str] | None = None) -> int:
         table = run_sweep(grid, max_parallel=args.sweep_here, progress=False)
         print(sweep_report(table), flush=True)
         return 1 if table.attrs["counts"]["failed"] else 0
-    first = grid.cells[0]
+    first = grid.rows[0]
     print(f"{args.profile} cell {args.cell} (seed {first.seed}, forget {list(first.forget)}): "
-          f"{len(grid.cells)} rows, cold, originals "
+          f"{len(grid.rows)} rows, cold, originals "
           f"{'copied from ' + str(args.from_cache) if args.from_cache else 'trained'}")
     times: dict[int, list[float]] = {j: [] for j in args.jobs}
     for r in range(args.rounds):

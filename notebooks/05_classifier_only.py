@@ -72,7 +72,7 @@ import seaborn as sns
 from myst_nb import glue
 
 from illusion import book
-from illusion.cells import frame
+from illusion.rows import frame
 from illusion.catalog import ForgetSet
 from illusion.plotting import cell_spread, figure, readable, readout_bars, set_theme
 

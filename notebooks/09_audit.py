@@ -60,7 +60,7 @@ page = book.page("audit", profile, dataset, seed, forget)
 # The export and the command (`illusion.audit.demo`), run by the sweep as the `audit_page`
 # extra of the audited row. The ImageFolder holds the training images of the original (every
 # class, as the probe protocol needs) and the first 100 test images of every class
-# (`illusion.cells.AUDIT_TEST_PER_CLASS`); `--mean` / `--std` pass the normalisation the models
+# (`illusion.rows.AUDIT_TEST_PER_CLASS`); `--mean` / `--std` pass the normalisation the models
 # were trained with, as a user would. The result is cached with the models it read; this page
 # reads it back.
 

@@ -5,7 +5,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from illusion import book, cells
+from illusion import book, rows
 from illusion.catalog import CMF_BASES, ForgetSet
 from illusion.methods import available, hparams_for
 from illusion.profiles import PAPER_FORGET_SETS, get_profile
@@ -48,7 +48,7 @@ def test_grid_cells_defaults_and_normalisation():
 def test_forget_label_and_summarise():
     assert ForgetSet((0,)) == "0" and ForgetSet((8, 2, 4)) == "2+4+8"
     t = pd.DataFrame({"method": ["a", "a", "b"], "x": [1.0, 3.0, 5.0]})
-    s = cells.summarise(t, ["x"])
+    s = rows.summarise(t, ["x"])
     assert list(s.index) == ["a", "b"]
     assert s.loc["a", "x_mean"] == 2.0 and s.loc["a", "x_std"] == pytest.approx(2 ** 0.5)
     assert s.loc["a", "n"] == 2 and s.loc["b", "n"] == 1 and pd.isna(s.loc["b", "x_std"])
@@ -63,19 +63,19 @@ def test_declarations_are_consistent():
         assert (ROOT / "notebooks" / f"{page.notebook}.py").exists(), name
         for label, extras in page.reads.items():
             assert label in book.ENTRIES, (name, label)
-            assert set(extras) <= set(cells.EXTRAS), (name, label, extras)
+            assert set(extras) <= set(rows.EXTRAS), (name, label, extras)
     for label, entry in book.ENTRIES.items():
-        assert entry.method in (*cells.MODELS, *available()), label
+        assert entry.method in (*rows.MODELS, *available()), label
     assert {p.notebook for p in book.PAGES.values()} == {n.stem for n in NOTEBOOKS}
 
 
 def test_book_grid_is_the_union_of_the_pages():
     grid = book.book_grid("cpu", cells=[(0, (0,))])
     assert grid.name == "cpu" and grid.extras == book.BOOK_EXTRAS
-    labels = [c.label for c in grid.cells]
+    labels = [c.label for c in grid.rows]
     assert labels == [label for label in book.ENTRIES if label in labels]  # the table's order
     assert set(labels) == {lab for p in book.PAGES.values() for lab in p.labels}
-    by_label = {c.label: c for c in grid.cells}
+    by_label = {c.label: c for c in grid.rows}
     assert by_label["retrain"].extras == ("attack_calibration", "feature_sample", "relearn",
                                           "stage_cka", "stage_cka_draws", "stage_cka_flat",
                                           "stage_probes")
@@ -83,17 +83,17 @@ def test_book_grid_is_the_union_of_the_pages():
     assert by_label["original"].extras == ("feature_sample", "flip_curve", "stage_probes",
                                            "training")
     # the PCA's features only in the cell shown in detail
-    later = {c.label: c for c in book.book_grid("cpu", cells=[(0, (0,)), (0, (1,))]).cells
+    later = {c.label: c for c in book.book_grid("cpu", cells=[(0, (0,)), (0, (1,))]).rows
              if c.forget == (1,)}
     assert later["original"].extras == ("flip_curve", "stage_probes", "training")
     assert by_label["ec_ramp"].hparams == {"layer_weights": [0.25, 0.5, 0.75, 1.0]}
     # [A]'s learning rates, single- and multi-class
     assert by_label["scrub+cmf@A"].hparams == {"lr": hparams_for("scrub+cmf", "paper")["lr"]}
     multi = book.book_grid("cpu", cells=[(0, (1, 2))])
-    hp = {c.label: c.hparams for c in multi.cells}["unsir+cmf@A"]
+    hp = {c.label: c.hparams for c in multi.rows}["unsir+cmf@A"]
     assert hp == {k: v for k, v in hparams_for("unsir+cmf", "paper", 2).items()
                   if k == "lr" or k.endswith("_lr")}
-    assert book.book_grid("cpu", pages=["C1"]).cells[0].extras == ()
+    assert book.book_grid("cpu", pages=["C1"]).rows[0].extras == ()
     paper = book.book_grid("paper")
     # every cell has every label (C6's @A rows included) but the ablations' rows, which only
     # the first cell has: C6's (the tuned +CMF variants and their same-learning-rate
@@ -102,10 +102,10 @@ def test_book_grid_is_the_union_of_the_pages():
     first_only = ({f"{m}{v}" for m in CMF_BASES for v in ("+cmf", "@cmf-lr")}
                   - {"random_label+cmf"}) | {"ec_ramp", "ec_output_only"}
     n_cells = len(book.grid_cells("paper"))
-    assert len(paper.cells) == (len(set(labels) - first_only) * n_cells + len(first_only))
+    assert len(paper.rows) == (len(set(labels) - first_only) * n_cells + len(first_only))
     assert by_label["scrub@cmf-lr"].method == "scrub"
     assert by_label["scrub@cmf-lr"].hparams == {"lr": hparams_for("scrub+cmf", "cpu")["lr"]}
-    assert {c.label: c.hparams for c in multi.cells}["unsir@cmf-lr"] == {
+    assert {c.label: c.hparams for c in multi.rows}["unsir@cmf-lr"] == {
         k: v for k, v in hparams_for("unsir+cmf", "cpu", 2).items()
         if k == "lr" or k.endswith("_lr")}
 
@@ -116,7 +116,7 @@ def test_later_cells_compute_only_what_a_page_reads_there():
     (C6's and C7's ablations); C6's @A rows give the claim's verdict, so they run everywhere."""
     grid = book.book_grid("cpu")
     cells = book.grid_cells("cpu")
-    by_cell = {c: {x.label: x for x in grid.cells if (x.seed, x.forget) == c} for c in cells}
+    by_cell = {c: {x.label: x for x in grid.rows if (x.seed, x.forget) == c} for c in cells}
     first, later = by_cell[cells[0]], by_cell[cells[1]]
     assert set(first) == {lab for p in book.PAGES.values() for lab in p.labels}
     ablation = {f"{m}{v}" for m in CMF_BASES for v in ("+cmf", "@cmf-lr")}
@@ -143,7 +143,7 @@ def test_later_cells_compute_only_what_a_page_reads_there():
     assert c6.cells_of("scrub+cmf@A") == cells and c6.cells_of("scrub+cmf") == cells[:1]
     assert c6.cells_of("scrub@cmf-lr") == cells[:1]
     # a grid of one cell is its own first cell: everything
-    assert {x.label for x in book.book_grid("cpu", cells=[cells[2]]).cells} == set(first)
+    assert {x.label for x in book.book_grid("cpu", cells=[cells[2]]).rows} == set(first)
 
 
 def test_first_only_declarations():
@@ -167,8 +167,8 @@ def test_notebooks_read_only_through_their_page():
     """A notebook cannot load a model or row around its declaration, nor compute what an extra
     stores: no pipeline loader, no sweep executor, no function that reads a model or features,
     and every ``book.page`` call names the page declared for that notebook."""
-    forbidden = re.compile(r"\b(train_or_load|unlearn_or_load|cmf_original_or_load|run_cell|"
-                           r"cell_model|relearn\(|stage_probes\(|stage_similarity\(|"
+    forbidden = re.compile(r"\b(train_or_load|unlearn_or_load|cmf_original_or_load|run_row|"
+                           r"row_model|relearn\(|stage_probes\(|stage_similarity\(|"
                            r"(cached_features|cached_stage_features|extract_features|"
                            r"calibrate_attack|audit_demo|flip_curve|stage_cka_flat|"
                            r"stage_cka_draws|relearn_scores|evaluation_record)\(|page\.cache|"
@@ -188,9 +188,9 @@ def test_page_table_is_the_sweeps_row(tiny_profile, cache, monkeypatch):
     monkeypatch.setattr(book.table, "PAGES", {"T": book.Page("01_original_model", {"prune_row": ()})})
     pairs = [(0, (1,)), (0, (0, 2))]
     grid = book.book_grid("smoke", cells=pairs)
-    assert [c.label for c in grid.cells] == ["original", "prune_row"] * 2
-    for cell in grid.cells:
-        cells.run_cell(cell, grid.extras, cache)
+    assert [c.label for c in grid.rows] == ["original", "prune_row"] * 2
+    for cell in grid.rows:
+        rows.run_row(cell, grid.extras, cache)
     log = (cache.root / "builds.jsonl").read_text().splitlines()
     page = book.page("T", "smoke", forget_sets=[[1], [2, 0]], seeds=[0], cache=cache)
     table = page.table()
@@ -227,18 +227,18 @@ def test_a_page_never_builds_and_reads_only_declared_extras(tiny_profile, cache,
         page.extra("training", "original")
     assert not (cache.root / "builds.jsonl").exists()  # reading built nothing
     grid = book.book_grid("smoke", cells=pairs)
-    assert [c.extras for c in grid.cells] == [("training",), ("stage_cka",), (), ("stage_cka",)]
-    assert page.grid().cells == grid.cells  # what run_notebooks sweeps for a page's parameters
-    for cell in grid.cells:
-        cells.run_cell(cell, grid.extras, cache)
+    assert [c.extras for c in grid.rows] == [("training",), ("stage_cka",), (), ("stage_cka",)]
+    assert page.grid().rows == grid.rows  # what run_notebooks sweeps for a page's parameters
+    for cell in grid.rows:
+        rows.run_row(cell, grid.extras, cache)
     log = (cache.root / "builds.jsonl").read_text().splitlines()
-    rows = page.table()
+    table = page.table()
     sim = page.extra_table("stage_cka", ["prune_row"])
     assert sim.groupby("forget")["reference"].unique().map(set).tolist() == [
         {"original", "retrain"}] * 2
     forget_cka = sim[(sim["reference"] == "original") & (sim["split"] == "forget")]
     for (f, stage), cka in forget_cka.set_index(["forget", "stage"])["cka"].items():
-        row = rows[(rows["method"] == "prune_row") & (rows["forget"] == f)].iloc[0]
+        row = table[(table["method"] == "prune_row") & (table["forget"] == f)].iloc[0]
         assert row[f"stage_cka_forget_{stage}"] == cka  # the row's columns are the artifact's
     training = page.extra("training", "original")
     assert len(training["history"]) == get_profile("smoke").train.epochs
@@ -258,8 +258,8 @@ def test_two_labels_of_one_configuration_keep_their_names(tiny_profile, cache, m
         "prune_row": (), "prune_row@same": ()})})
     page = book.page("T", "smoke", forget_sets=[[1]], seeds=[0], cache=cache)
     grid = page.grid()
-    for cell in grid.cells:
-        cells.run_cell(cell, grid.extras, cache)
+    for cell in grid.rows:
+        rows.run_row(cell, grid.extras, cache)
     table = page.table()
     assert table["method"].tolist() == ["original", "prune_row", "prune_row@same"]
     assert table.iloc[1]["output_test_forget"] == table.iloc[2]["output_test_forget"]

@@ -71,8 +71,8 @@ def test_grid_totals():
     cpu = gc.cost_table(book_grid("cpu"))
     assert cpu["total"].sum() > 0
     grid = load_grid(ROOT / "grids" / "paper_cifar10.yaml")
-    for cell in grid.cells:
-        assert sum(item.work.units for item in gc.cell_items(cell, grid.extras)) > 0
+    for cell in grid.rows:
+        assert sum(item.work.units for item in gc.row_items(cell, grid.extras)) > 0
     table = gc.cost_table(grid)
     paper = get_profile("paper").train
     # the original is trained once per seed, not once per forget set
@@ -84,8 +84,8 @@ def test_grid_totals():
 def test_calibration_recovers_a_known_rate():
     grid = load_grid(ROOT / "grids" / "smoke.yaml")
     rows = []
-    for cell in grid.cells:
-        own = next(i for i in gc.cell_items(cell) if i.phase == "train" and i.label == cell.label)
+    for cell in grid.rows:
+        own = next(i for i in gc.row_items(cell) if i.phase == "train" and i.label == cell.label)
         rows.append({"dataset": cell.dataset, "profile": cell.profile, "seed": cell.seed,
                      "forget": "+".join(map(str, cell.forget)), "n_forget": len(cell.forget),
                      "method": cell.label, "base_method": cell.method, "status": "run",

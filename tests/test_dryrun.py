@@ -8,7 +8,7 @@ from pathlib import Path
 import torch
 
 from illusion import data as idata
-from illusion import cells, dryrun, gridfile
+from illusion import rows, dryrun, gridfile
 from illusion.methods import available, create_method, dry_caps, hparams_for
 from illusion.profiles import get_profile
 
@@ -61,21 +61,21 @@ def test_dry_hparams_cap_step_counts_only():
 def test_dry_grid_keeps_every_cell_and_kinds_every_entry():
     grid = gridfile.load_grid(GRIDS / "paper_cifar10.yaml")
     dry = dryrun.dry_grid(grid)
-    assert len(dry.cells) == len(grid.cells) and dry.extras == grid.extras
-    for real, twin in zip(grid.cells, dry.cells):
+    assert len(dry.rows) == len(grid.rows) and dry.extras == grid.extras
+    for real, twin in zip(grid.rows, dry.rows):
         assert twin.dataset == "synthetic:" + real.dataset
         assert twin.profile == real.profile + ":dry"
         assert (twin.seed, twin.forget, twin.method, twin.label) == \
             (real.seed, real.forget, real.method, real.label)
-        cells.cell_spec(twin, dry.extras)  # every cell's spec builds
+        rows.row_spec(twin, dry.extras)  # every cell's spec builds
     kinds = dryrun.kinds_only(grid)
-    assert {c.label for c in kinds.cells} == {c.label for c in grid.cells}
-    assert {len(c.forget) > 1 for c in kinds.cells} == {False, True}
-    assert len({c.seed for c in kinds.cells}) == 1
-    assert len(kinds.cells) == 2 * len({c.label for c in grid.cells})
+    assert {c.label for c in kinds.rows} == {c.label for c in grid.rows}
+    assert {len(c.forget) > 1 for c in kinds.rows} == {False, True}
+    assert len({c.seed for c in kinds.rows}) == 1
+    assert len(kinds.rows) == 2 * len({c.label for c in grid.rows})
 
 
 def test_sweep_parses_synthetic_datasets():
     raw = {"name": "g", "profile": "paper", "dataset": "synthetic:cifar100",
            "seeds": [0], "forget_sets": [[99]], "methods": ["scrub"]}
-    assert len(gridfile.parse_grid(raw).cells) == 2
+    assert len(gridfile.parse_grid(raw).rows) == 2

@@ -20,7 +20,7 @@ import pytest
 from illusion import book, claims, cost, keys, metrics
 from illusion.book import Page
 from illusion.catalog import ForgetSet
-from illusion.cells import Cell, Grid, cell_spec, run_cell
+from illusion.rows import Row, Grid, row_spec, run_row
 from illusion.claims.render import CRITERIA
 from illusion.methods import (Method, available, create_method, dry_caps, hparams_for,
                               tuned_by)
@@ -105,7 +105,7 @@ def test_a_new_method_reaches_cost_dry_runs_and_tuning(extension):
     hp = create_method("toy_method").hp
     work = cost.method_work("toy_method", hp, SIZES)
     assert work.train == 3 * SIZES.retain and work.forward == 7 * SIZES.forget
-    grid = Grid("toy", (Cell("fashion_mnist", "cpu", 0, (0,), "toy_method", "toy"),))
+    grid = Grid("toy", (Row("fashion_mnist", "cpu", 0, (0,), "toy_method", "toy"),))
     assert cost.cost_table(grid).loc["toy", "train"] == pytest.approx(work.units)
     assert dry_caps()["toy_steps"] == 1
     dry = hparams_for("toy_method", "cpu:dry")
@@ -123,9 +123,9 @@ def test_a_method_without_a_cost_model_is_named():
 
 def test_a_new_metric_reaches_keys_rows_and_tables(extension, tiny_profile, cache):
     assert keys.metrics_spec()["registered_metrics"] == {"toy_metric": 1}
-    cell = Cell("fashion_mnist", "smoke", 0, (0,), "toy_method", "toy")
-    assert "registered_metrics" in cell_spec(cell)  # rows of an older record are recomputed
-    row, _ = run_cell(cell, cache=cache)
+    cell = Row("fashion_mnist", "smoke", 0, (0,), "toy_method", "toy")
+    assert "registered_metrics" in row_spec(cell)  # rows of an older record are recomputed
+    row, _ = run_row(cell, cache=cache)
     assert row["toy_metric"] == pytest.approx(100.0 * 1 / 3)  # tiny data: 3 classes
     assert column_label("toy_metric") == "toy score (%)"
     shown = readable(pd.DataFrame({"toy_metric": [33.3333]}, index=["toy_method"]))
@@ -149,7 +149,7 @@ def test_a_new_claim_is_its_module_notebook_and_page(extension, tmp_path, monkey
     assert (tmp_path / "notebooks" / f"{book.PAGES['C99'].notebook}.py").exists()
     # the sweep builds what the page reads, and its reader refuses anything else
     grid = book.book_grid("cpu", pages=["C99"], cells=[(0, (0,))])
-    assert [c.label for c in grid.cells] == ["original", "retrain"]
+    assert [c.label for c in grid.rows] == ["original", "retrain"]
     reader = book.page("C99", "cpu")
     assert reader.labels == ["original", "retrain"]
     with pytest.raises(book.UndeclaredRead):

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from illusion.methods import hparams_for
 from illusion.book import book_grid
-from illusion.cells import cell_spec
+from illusion.rows import row_spec
 from illusion.gridfile import load_grid
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -22,7 +22,7 @@ CIFAR10_SETS = [(c,) for c in range(10)] + [(0, 1, 2), (3, 4, 5), (6, 7, 8), (0,
 
 
 def _forget_sets(grid) -> list[tuple[int, ...]]:
-    return list(dict.fromkeys(tuple(c.forget) for c in grid.cells))
+    return list(dict.fromkeys(tuple(c.forget) for c in grid.rows))
 
 
 def test_paper_grids_hold_a_forget_sets():
@@ -34,7 +34,7 @@ def test_paper_grids_hold_a_forget_sets():
 
 def test_cifar100_multi_cells_get_a_multi_class_values():
     grid = load_grid(ROOT / "grids" / "paper_cifar100.yaml")
-    lrs = {(c.method, len(c.forget)): cell_spec(c)["hparams"]["lr"] for c in grid.cells
+    lrs = {(c.method, len(c.forget)): row_spec(c)["hparams"]["lr"] for c in grid.rows
            if c.method in ("scrub", "neggrad_plus")}
     assert lrs == {("scrub", 1): 1e-3, ("scrub", 10): 3e-4,
                    ("neggrad_plus", 1): 5e-5, ("neggrad_plus", 10): 1e-4}
@@ -44,14 +44,14 @@ def test_cpu_grid_has_each_cmf_method_at_a_learning_rate():
     """C6's +CMF rows and C4's last-layer UNSIR at [A]'s learning rates, in every cell, with
     the values [A] uses for that forget set's size."""
     grid = book_grid("cpu")
-    at_a = [c for c in grid.cells if c.label.endswith("@A")]
+    at_a = [c for c in grid.rows if c.label.endswith("@A")]
     assert {c.label for c in at_a} == {f"{m}+cmf@A" for m in (
         "random_label", "salun", "neggrad_plus", "scrub", "unsir")} | {"last_layer:unsir@A"}
-    assert len(at_a) == 6 * len({(c.seed, c.forget) for c in grid.cells})
+    assert len(at_a) == 6 * len({(c.seed, c.forget) for c in grid.rows})
     for cell in at_a:
         label = f"{cell.label} {cell.forget}"
         paper = hparams_for(cell.method, "paper", len(cell.forget))
-        hp = cell_spec(cell)["hparams"]
+        hp = row_spec(cell)["hparams"]
         assert hp["lr"] == paper["lr"], label
         assert hp.get("impair_lr") == paper.get("impair_lr"), label
         assert hp["epochs"] == paper["epochs"], label

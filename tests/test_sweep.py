@@ -13,7 +13,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from illusion import book, cells, cli, gridfile, sweep
+from illusion import book, rows, cli, gridfile, sweep
 from illusion.cache import ArtifactCache, running_builds
 from illusion import data as idata
 
@@ -67,30 +67,30 @@ def test_parse_grid_rejects_with_one_line(changes, match):
 def test_smoke_grid_cells_in_grid_order():
     grid = gridfile.load_grid(SMOKE)
     assert grid.name == "smoke" and grid.extras == ()
-    assert [(c.forget, c.label) for c in grid.cells] == [
+    assert [(c.forget, c.label) for c in grid.rows] == [
         ((0,), "original"), ((0,), "retrain"), ((0,), "random_label"),
         ((1,), "original"), ((1,), "retrain"), ((1,), "random_label")]
-    assert {c.group for c in grid.cells} == {("fashion_mnist", "smoke", 0)}
+    assert {c.group for c in grid.rows} == {("fashion_mnist", "smoke", 0)}
 
 
 def test_defaults_lists_and_method_entries():
     grid = gridfile.parse_grid({"name": "g", "profile": ["cpu", "paper"], "methods": [
         "scrub+cmf", {"method": "ec", "label": "ec_long", "hparams": {"epochs": 5}}]})
-    cpu = [c for c in grid.cells if c.profile == "cpu"]
-    paper = [c for c in grid.cells if c.profile == "paper"]
+    cpu = [c for c in grid.rows if c.profile == "cpu"]
+    paper = [c for c in grid.rows if c.profile == "paper"]
     # the profile's own (seed, forget set) cells
     assert [(c.seed, c.forget) for c in cpu if c.label == "original"] == book.grid_cells("cpu")
     assert len(cpu) == 3 * len(book.grid_cells("cpu"))
     one_axis = gridfile.parse_grid({"name": "g", "profile": "cpu", "seeds": [1],
                                  "methods": ["retrain"]})
-    assert {(c.seed, c.forget) for c in one_axis.cells} == {(1, (0,))}
+    assert {(c.seed, c.forget) for c in one_axis.rows} == {(1, (0,))}
     assert len(paper) == 15 * 3 * 3 and {c.dataset for c in paper} == {"cifar10"}
-    ec = next(c for c in grid.cells if c.label == "ec_long")
+    ec = next(c for c in grid.rows if c.label == "ec_long")
     assert ec.method == "ec" and ec.hparams == {"epochs": 5}
     # a dataset with more classes widens the range
     wide = gridfile.parse_grid(_grid(profile="paper", dataset="cifar100", forget_sets=[[99]],
                                   seeds=[1]))
-    assert {(c.dataset, c.forget, c.seed) for c in wide.cells} == {("cifar100", (99,), 1)}
+    assert {(c.dataset, c.forget, c.seed) for c in wide.rows} == {("cifar100", (99,), 1)}
 
 
 def test_cell_spec_decides_the_row():
@@ -100,12 +100,12 @@ def test_cell_spec_decides_the_row():
     grid = gridfile.parse_grid(_grid(profile="cpu", forget_sets=[[0]], seeds=[0], methods=[
         "scrub+cmf", {"method": "scrub+cmf", "label": "fast", "hparams": {"lr": lr}},
         {"method": "scrub+cmf", "label": "same"}]))
-    base, fast, same = (cells.cell_spec(c) for c in grid.cells[1:])
+    base, fast, same = (rows.row_spec(c) for c in grid.rows[1:])
     assert base == same  # the label only names the row
     assert fast["hparams"]["lr"] == lr and base["hparams"]["lr"] != lr
     assert base["start"] == "cmf_original" and base["start_hparams"]  # the CMF fine-tune
-    assert cells.cell_spec(grid.cells[0])["hparams"] == {}  # the original
-    assert cells.cell_spec(grid.cells[1], ["feature_drift"]) != base
+    assert rows.row_spec(grid.rows[0])["hparams"] == {}  # the original
+    assert rows.row_spec(grid.rows[1], ["feature_drift"]) != base
 
 
 def test_load_grid_file_errors(tmp_path):
@@ -125,18 +125,18 @@ def test_shipped_grids_parse():
     names = {p.stem: gridfile.load_grid(p) for p in (ROOT / "grids").glob("*.yaml")}
     assert {"smoke", "paper_cifar10", "paper_cifar100"} <= set(names)
     paper = names["paper_cifar10"]
-    assert len(paper.cells) == 15 * 3 * 16 and paper.extras == ("feature_drift",)
+    assert len(paper.rows) == 15 * 3 * 16 and paper.extras == ("feature_drift",)
     for grid in names.values():
-        for cell in grid.cells:
-            cells.cell_spec(cell, grid.extras)  # every resolved method builds
+        for cell in grid.rows:
+            rows.row_spec(cell, grid.extras)  # every resolved method builds
 
 
 def test_cmf_original_is_a_model_row():
     grid = gridfile.parse_grid(_grid(methods=["cmf_original", "scrub+cmf"]))
-    by_label = {c.label: c for c in grid.cells}
-    spec = cells.cell_spec(by_label["cmf_original"])
+    by_label = {c.label: c for c in grid.rows}
+    spec = rows.row_spec(by_label["cmf_original"])
     assert spec["start"] == "cmf_original" and spec["hparams"] == {}
-    assert spec["start_hparams"] == cells.cell_spec(by_label["scrub+cmf"])["start_hparams"]
+    assert spec["start_hparams"] == rows.row_spec(by_label["scrub+cmf"])["start_hparams"]
     for bad in ({"method": "cmf_original", "hparams": {"lr": 1.0}},
                 {"method": "cmf_original", "label": "x"}):
         with pytest.raises(ValueError, match="cmf_original"):
@@ -146,11 +146,11 @@ def test_cmf_original_is_a_model_row():
 # ------------------------------------------------------------- one cell, in process
 
 def test_run_cell_caches_row_and_extra(tiny_profile, cache):
-    cell = cells.Cell("fashion_mnist", "smoke", 0, (1,), "prune_row", "pr")
-    row, cached = cells.run_cell(cell, ["feature_drift"], cache)
+    cell = rows.Row("fashion_mnist", "smoke", 0, (1,), "prune_row", "pr")
+    row, cached = rows.run_row(cell, ["feature_drift"], cache)
     assert not cached and row["method"] == "pr" and row["wall_seconds"] > 0
     assert {"cka_test", "forget_mean_shift", "probe_test_forget", "seconds"} <= set(row)
-    again, cached = cells.run_cell(cell, ["feature_drift"], cache)
+    again, cached = rows.run_row(cell, ["feature_drift"], cache)
     assert cached and again == row
 
 
@@ -160,12 +160,12 @@ def test_entry_extras_feed_what_the_notebooks_read(tiny_profile, cache):
     grid = gridfile.parse_grid(_grid(methods=[
         "prune_row", {"method": "random_label", "extras": ["stage_cka", "stage_probes",
                                                            "relearn", "stage_cka_flat"]}]))
-    plain, rl = grid.cells[1], grid.cells[2]
+    plain, rl = grid.rows[1], grid.rows[2]
     assert plain.extras == () and rl.extras == ("stage_cka", "stage_probes", "relearn",
                                                 "stage_cka_flat")
-    assert cells.cell_spec(rl)["extras"] == ["relearn", "stage_cka", "stage_cka_flat",
+    assert rows.row_spec(rl)["extras"] == ["relearn", "stage_cka", "stage_cka_flat",
                                              "stage_probes"]
-    row, _ = cells.run_cell(rl, (), cache)
+    row, _ = rows.run_row(rl, (), cache)
     stages = [k.removeprefix("stage_cka_forget_") for k in row if k.startswith("stage_cka_forget")]
     assert len(stages) >= 2 and all(0 <= row[f"stage_cka_retain_{s}"] <= 1 + 1e-9
                                     for s in stages)
@@ -174,25 +174,25 @@ def test_entry_extras_feed_what_the_notebooks_read(tiny_profile, cache):
     assert {"relearn_0.01", "relearn_0.05", "relearn_0.1", "relearn_retain_only"} <= set(row)
     # the pages read each extra's artifact back, and nothing is built by reading
     builds = len(build_log(cache.root))
-    flat = cells.read_extra(rl, "stage_cka_flat", cache)
+    flat = rows.read_extra(rl, "stage_cka_flat", cache)
     assert list(flat["cka"].values()) == [row[f"stage_cka_flat_forget_{s}"] for s in stages]
-    curves = cells.read_extra(rl, "relearn", cache)["curves"]
+    curves = rows.read_extra(rl, "relearn", cache)["curves"]
     assert len(curves) == 4 == len(list((cache.root / "relearn").glob("*.pt")))
-    sim = cells.frame(cells.read_extra(rl, "stage_cka", cache)["table"])
+    sim = rows.frame(rows.read_extra(rl, "stage_cka", cache)["table"])
     assert set(sim["reference"]) == {"original", "retrain"}  # C7's figure reads both
     to_original = sim[(sim["reference"] == "original") & (sim["split"] == "forget")]
     assert to_original["cka"].tolist() == [row[f"stage_cka_forget_{s}"] for s in stages]
     assert len(build_log(cache.root)) == builds
     with pytest.raises(NotBuilt, match="extra 'stage_cka' of 'prune_row'"):
-        cells.read_extra(grid.cells[1], "stage_cka", cache)  # prune_row has no such extra
+        rows.read_extra(grid.rows[1], "stage_cka", cache)  # prune_row has no such extra
 
 
 def test_failing_cell_is_reported_and_not_cached(tiny_profile, cache):
-    cell = cells.Cell("fashion_mnist", "smoke", 0, (1,), "ec", "broken", {"layer_weights": [1.0]})
-    out = sweep._cell_task(cell, (), str(cache.root), 1, {})
+    cell = rows.Row("fashion_mnist", "smoke", 0, (1,), "ec", "broken", {"layer_weights": [1.0]})
+    out = sweep._row_task(cell, (), str(cache.root), 1, {})
     assert out["error"].startswith("ValueError: ") and "layer_weights needs" in out["error"]
-    assert cache.load(cells.KIND, cells.cell_spec(cell)) is None
-    out = sweep._cell_task(cell, (), str(cache.root), 1, {"error": "DataUnavailable: gone"})
+    assert cache.load(rows.KIND, rows.row_spec(cell)) is None
+    out = sweep._row_task(cell, (), str(cache.root), 1, {"error": "DataUnavailable: gone"})
     assert out == {"error": "original model: DataUnavailable: gone"}
 
 
@@ -299,7 +299,7 @@ def test_second_run_submits_nothing(swept, monkeypatch):
     monkeypatch.setattr(sweep, "_execute", lambda *a, **k: pytest.fail("submitted tasks"))
     again = sweep.run_sweep(gridfile.load_grid(SMOKE), max_parallel=2, progress=False)
     assert again.attrs["counts"] == {"run": 0, "cached": 6, "failed": 0}
-    assert sweep.sweep_report(again) == "6 cells: 0 run, 6 cached, 0 failed"
+    assert sweep.sweep_report(again) == "6 rows: 0 run, 6 cached, 0 failed"
     done = first[first["status"] == "run"].reset_index(drop=True)
     metric = ["seconds", "wall_seconds", "probe_test_forget", "output_test_retain"]
     pd.testing.assert_frame_equal(again[metric], done[metric])
@@ -311,7 +311,7 @@ def test_cli_sweep_writes_results(swept, monkeypatch, capsys):
     monkeypatch.setenv("ILLUSION_CACHE", str(root))
     assert cli.main(["sweep", str(SMOKE), "--max-parallel", "2"]) == 0
     out = capsys.readouterr().out
-    assert out.startswith("6 cells: 0 run, 6 cached, 0 failed")
+    assert out.startswith("6 rows: 0 run, 6 cached, 0 failed")
     table = sweep.load_results("smoke")
     assert len(table) == 6 and table["error"].isna().all()
     summary = sweep.load_results("smoke", summary=True)
@@ -353,7 +353,7 @@ def test_a_log_that_is_not_a_terminal_gets_one_line_per_finished_cell(monkeypatc
 
     def fake(g, todo, root, address, max_parallel):
         for i in todo:
-            yield i, ({"error": "ValueError: no"} if g.cells[i].label == "scrub"
+            yield i, ({"error": "ValueError: no"} if g.rows[i].label == "scrub"
                       else {"wall_seconds": 42.0})
 
     monkeypatch.setattr(sweep, "_execute", fake)
@@ -361,9 +361,9 @@ def test_a_log_that_is_not_a_terminal_gets_one_line_per_finished_cell(monkeypatc
     table = sweep.run_sweep(grid, progress=False, cache=ArtifactCache(tmp_path),
                             on_cell=lines.append)
     plan, lines = lines[0], lines[1:]
-    assert plan.startswith(f"sweep t: {len(grid.cells)} cells, 0 cached, {len(grid.cells)} to run")
-    assert len(lines) == len(grid.cells) == len(table)
-    assert lines[0].startswith(f"[1/{len(grid.cells)}] run seed=") and "(42 s)" in lines[0]
+    assert plan.startswith(f"sweep t: {len(grid.rows)} rows, 0 cached, {len(grid.rows)} to run")
+    assert len(lines) == len(grid.rows) == len(table)
+    assert lines[0].startswith(f"[1/{len(grid.rows)}] run seed=") and "(42 s)" in lines[0]
     assert "left" in lines[0] and lines[-1].endswith("; done")
     assert any("] failed " in line and " scrub" in line for line in lines)
 
@@ -382,19 +382,19 @@ def test_the_plan_is_logged_before_any_cell_finishes(monkeypatch, tmp_path, caps
 
     monkeypatch.setattr(sweep, "_execute", fake)
     assert cli.main(["sweep", str(SMOKE), "--max-parallel", "2"]) == 0
-    assert before_first == ["illusion: sweep smoke: 6 cells, 0 cached, 6 to run on 2 workers\n"]
+    assert before_first == ["illusion: sweep smoke: 6 rows, 0 cached, 6 to run on 2 workers\n"]
     assert capsys.readouterr().err.startswith("illusion: [1/6] run seed=0")
 
 
 def test_plan_line():
-    assert sweep.plan_line("cpu", 136, 6, 1) == ("sweep cpu: 136 cells, 130 cached, 6 to run "
+    assert sweep.plan_line("cpu", 136, 6, 1) == ("sweep cpu: 136 rows, 130 cached, 6 to run "
                                                  "on 1 worker")
     assert sweep.plan_line("g", 4, 4, "auto").endswith("4 to run on the Ray cluster at auto")
-    assert sweep.plan_line("g", 4, 0, 2) == "sweep g: 4 cells, 4 cached, 0 to run"
+    assert sweep.plan_line("g", 4, 0, 2) == "sweep g: 4 rows, 4 cached, 0 to run"
 
 
 def test_progress_line_time_left():
-    cell = cells.Cell("fashion_mnist", "cpu", 1, (2, 4, 8), "scrub", "scrub")
+    cell = rows.Row("fashion_mnist", "cpu", 1, (2, 4, 8), "scrub", "scrub")
     line = sweep.progress_line(37, 130, cell, {"status": "run", "wall_seconds": 41.6},
                                eta=46 * 60.0, now="unlearned x2, relearn")
     assert line == ("[37/130] run seed=1 forget=2+4+8 scrub (42 s); about 46 min left; "
@@ -424,7 +424,7 @@ def test_running_kinds_while_a_build_runs(tmp_path):
             sweep.running_kinds(tmp_path)) or {"x": 1})
         return {"y": 2}
 
-    cache.get_or_create(cells.KIND, {"row": 1}, lambda: cache.get_or_create(
+    cache.get_or_create(rows.KIND, {"row": 1}, lambda: cache.get_or_create(
         "unlearned", {"outer": 1}, build)[0])
     assert seen == ["unlearned", "unlearned, features"]  # the row's own marker not shown
     assert sweep.running_kinds(tmp_path) == ""  # markers removed once built
@@ -456,19 +456,19 @@ def test_stage_cka_draws_extra_feeds_the_depth_page(tiny_profile, cache):
     from illusion.depth import stage_cka_draws
     from illusion.stats import IMAGE_SEED, CKAReference, cka_draws, resample_weights
 
-    cell = cells.Cell("fashion_mnist", "smoke", 0, (1,), "random_label", "random_label")
-    row, _ = cells.run_cell(cell, ["stage_cka_draws"], cache)
+    cell = rows.Row("fashion_mnist", "smoke", 0, (1,), "random_label", "random_label")
+    row, _ = rows.run_row(cell, ["stage_cka_draws"], cache)
     assert not any(k.startswith("stage_cka_draws") for k in row)  # no columns
     stored = list((cache.root / "stage_cka_draws").glob("*.pt"))
     assert len(stored) == 1
-    tm, original = cells.cell_model(cell, cache)
+    tm, original = rows.row_model(cell, cache)
     draws = stage_cka_draws(original, {"rl": tm}, (1,), seed=IMAGE_SEED, cache=cache)["rl"]
     assert list((cache.root / "stage_cka_draws").glob("*.pt")) == stored  # read, not rebuilt
     mask = (tm.data.y_test == 1).numpy()
     weights = resample_weights(int(mask.sum()), seed=IMAGE_SEED)
     for stage, values in draws.items():
-        x = cells.cached_stage_features(original, cache)["test"][stage]
-        y = cells.cached_stage_features(tm, cache)["test"][stage]
+        x = rows.cached_stage_features(original, cache)["test"][stage]
+        y = rows.cached_stage_features(tm, cache)["test"][stage]
         expected = cka_draws(None, y[mask].double().numpy(), weights,
                              CKAReference(x[mask].double().numpy(), weights))
         np.testing.assert_allclose(values, expected, rtol=1e-12)

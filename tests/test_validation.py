@@ -183,7 +183,7 @@ def test_any_grid_parses_or_fails_with_one_line(tmp_path_factory, raw):
         assert "\n" not in str(exc)
         return
     classes = {"fashion_mnist": 10, "cifar10": 10, "cifar100": 100}
-    for cell in grid.cells:  # everything a cell will use is valid
+    for cell in grid.rows:  # everything a cell will use is valid
         assert 0 <= cell.seed < 2**63
         assert all(0 <= c < classes[cell.dataset] for c in cell.forget)
         assert len(cell.forget) < classes[cell.dataset]

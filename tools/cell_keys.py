@@ -19,7 +19,7 @@ import sys
 from pathlib import Path
 
 from illusion.cache import spec_key
-from illusion.cells import KIND, cell_spec
+from illusion.rows import KIND, row_spec
 from illusion.gridfile import resolve_grid
 
 SNAPSHOT = Path(__file__).resolve().parents[1] / "tests" / "snapshots" / "cell_keys.json"
@@ -30,7 +30,7 @@ def cell_keys(grid_name: str) -> dict[str, str]:
     """``{"seed=S forget=F label": key}`` of every cell of the grid, in grid order."""
     grid = resolve_grid(grid_name)
     return {f"seed={c.seed} forget={'+'.join(map(str, c.forget))} {c.label}":
-            spec_key(KIND, cell_spec(c, grid.extras)) for c in grid.cells}
+            spec_key(KIND, row_spec(c, grid.extras)) for c in grid.rows}
 
 
 def main(argv: list[str] | None = None) -> int:

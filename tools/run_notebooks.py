@@ -42,7 +42,7 @@ import papermill
 from traitlets.config import Config
 
 from illusion.book import PAGES, grid_cells, page
-from illusion.cells import Grid
+from illusion.rows import Grid
 from illusion.sweep import run_sweep
 from illusion.cache import build_log
 from illusion.catalog import ForgetSet, cell_label
@@ -82,7 +82,7 @@ def page_grid(sources: list[Path], parameters: dict) -> Grid:
         values = {**_defaults(jupytext.read(source)), **parameters}
         args = {k: values.get(k) for k in ("dataset", "seed", "forget", "forget_sets", "seeds")}
         reader = page(by_notebook[source.stem], values.get("profile", "cpu"), **args)
-        for cell in reader.grid().cells:
+        for cell in reader.grid().rows:
             cells.setdefault((cell.key, cell.extras), cell)
     return Grid(f"{parameters.get('profile', 'cpu')} pages", tuple(cells.values()),
                 reader.grid().extras)

@@ -3,7 +3,7 @@ the attacks the book runs (:func:`default_attacks`) and the learning rates the c
 tries (:data:`CALIBRATION_LRS`).
 
 They live apart from :mod:`illusion.attacks` (which runs attacks on models) because the
-attacks a row runs are part of that row's cache key (:func:`illusion.keys.cell_spec`), and
+attacks a row runs are part of that row's cache key (:func:`illusion.keys.row_spec`), and
 the key module sits below the code that trains. The profile's calibrated learning rate is a
 field of the profile (:attr:`illusion.profiles.Profile.attack_lr`).
 """
@@ -58,7 +58,7 @@ def default_attacks(fractions: Sequence[float] = (0.01, 0.05, 0.1), retain_ratio
     training images for every ``f`` in ``fractions``, and (``retain_only_control``) the control
     on retain images alone; ``lr`` defaults to the profile's calibrated one
     (:attr:`illusion.profiles.Profile.attack_lr`; no profile: :data:`ATTACK_LR_DEFAULT`). The
-    ``relearn`` extra (:mod:`illusion.cells`) runs the defaults of its row's profile, and the
+    ``relearn`` extra (:mod:`illusion.rows`) runs the defaults of its row's profile, and the
     page reads exactly those curves."""
     if lr is None:
         lr = get_profile(profile).attack_lr if profile else ATTACK_LR_DEFAULT

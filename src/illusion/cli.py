@@ -106,7 +106,7 @@ def _sweep(args: argparse.Namespace) -> dict:
                       lambda line: print(f"illusion: {line}", file=sys.stderr, flush=True))
     out, summary = write_results(table, args.out or results_path(grid.name))
     counts = table.attrs["counts"]
-    return {"grid": grid.name, "cells": len(table), **counts, "out": str(out),
+    return {"grid": grid.name, "rows": len(table), **counts, "out": str(out),
             "summary": str(summary), "wall_seconds": round(time.perf_counter() - start, 3),
             "exit_status": 1 if counts["failed"] else 0}
 
@@ -123,13 +123,13 @@ def _dry_sweep(grid, args: argparse.Namespace, start: float) -> dict:
                           log=lambda line: tqdm.write(f"illusion: {line}", file=sys.stderr))
     out, summary = write_results(table, args.out) if args.out else ("not kept", "not kept")
     counts = table.attrs["counts"]
-    return {"grid": grid.name, "cells": len(table), **counts, "out": str(out),
+    return {"grid": grid.name, "rows": len(table), **counts, "out": str(out),
             "summary": str(summary), "wall_seconds": round(time.perf_counter() - start, 3),
             "exit_status": 1 if counts["failed"] else 0}
 
 
 def _print_sweep(record: dict) -> None:
-    print(f"{record['cells']} cells: {record['run']} run, {record['cached']} cached, "
+    print(f"{record['rows']} rows: {record['run']} run, {record['cached']} cached, "
           f"{record['failed']} failed ({record['wall_seconds']:.1f} s)")
     print(f"results: {record['out']}\nsummary: {record['summary']}")
 
@@ -224,9 +224,9 @@ def build_parser() -> argparse.ArgumentParser:
     ls.add_argument("--json", action="store_true")
     ls.set_defaults(run=lambda args: {"methods": _method_names()},
                     show=lambda rec: print("\n".join(rec["methods"])))
-    sw = sub.add_parser("sweep", help="run every cell of a grid YAML on Ray (cached cells skip)")
+    sw = sub.add_parser("sweep", help="run every row of a grid YAML on Ray (cached rows skip)")
     sw.add_argument("grid", help="grid file, e.g. grids/smoke.yaml (format: illusion.gridfile), "
-                                 "or book:PROFILE, the cells the book's pages read")
+                                 "or book:PROFILE, the rows the book's pages read")
     sw.add_argument("--address", default=None,
                     help="Ray cluster to join (auto, ray://HOST:10001); default: local Ray")
     sw.add_argument("--max-parallel", type=int, default=None, metavar="N",
@@ -236,7 +236,7 @@ def build_parser() -> argparse.ArgumentParser:
     sw.add_argument("--quiet", action="store_true", help="no progress bar")
     sw.add_argument("--json", action="store_true", help="print one JSON object")
     sw.add_argument("--dry-run", nargs="?", const="all", choices=("all", "kinds"), default=None,
-                    help="run the cells on a small synthetic twin of each dataset with one or "
+                    help="run the rows on a small synthetic twin of each dataset with one or "
                          "two steps per phase, in a temporary cache (illusion.dryrun); kinds: "
                          "only the first seed and one single- and one multi-class forget set")
     sw.set_defaults(run=_sweep, show=_print_sweep)

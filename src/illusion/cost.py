@@ -60,7 +60,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .attack_config import default_attacks
-from .cells import MODELS, STAGE_EXTRAS, Cell, Grid
+from .rows import MODELS, STAGE_EXTRAS, Row, Grid
 from .data import augment_batch
 from .gridfile import load_grid
 from .methods import create_method, hparams_for, parse_method_name, resolve_method
@@ -70,7 +70,7 @@ from .models import create_model
 from .profiles import get_profile
 from .train import TrainConfig
 
-__all__ = ["DATASETS", "calibrate", "cell_items", "cmf_original_work", "cost_table",
+__all__ = ["DATASETS", "calibrate", "row_items", "cmf_original_work", "cost_table",
            "grid_items", "main", "method_work", "relearn_work", "split_sizes", "training_work"]
 
 # name -> (train images, test images, classes, channels, side)
@@ -106,7 +106,7 @@ def method_work(method: str, hp: dict, s: Sizes) -> Work:
     return create_method(method, **hp).work(s)
 
 
-def cell_hparams(cell: Cell) -> dict:
+def cell_hparams(cell: Row) -> dict:
     """The cell's full hyperparameters, as the sweep builds its method."""
     return resolve_method(cell.method, cell.profile, cell.hparams, len(cell.forget),
                           cell.dataset).hp
@@ -144,8 +144,8 @@ class Item:
     work: Work = field(compare=False)
 
 
-def cell_items(cell: Cell, extras: Sequence[str] = ()) -> list[Item]:
-    """The work a sweep does for ``cell`` (before de-duplication across cells)."""
+def row_items(cell: Row, extras: Sequence[str] = ()) -> list[Item]:
+    """The work a sweep does for the row ``cell`` (before de-duplication across rows)."""
     p = get_profile(cell.profile)
     s = split_sizes(cell.dataset, p.train, len(cell.forget))
     group = (cell.dataset, cell.profile, cell.seed)
@@ -190,8 +190,8 @@ def grid_items(grid: Grid) -> list[tuple[int, Item]]:
     """``(cell index, item)`` of every piece of work of the grid, each key once (charged to
     the first cell that needs it)."""
     seen, out = set(), []
-    for i, cell in enumerate(grid.cells):
-        for item in cell_items(cell, grid.extras):
+    for i, cell in enumerate(grid.rows):
+        for item in row_items(cell, grid.extras):
             if item.key not in seen:
                 seen.add(item.key)
                 out.append((i, item))
@@ -199,15 +199,15 @@ def grid_items(grid: Grid) -> list[tuple[int, Item]]:
 
 
 def cost_table(grid: Grid) -> pd.DataFrame:
-    """Units per label (``cells``, ``train``, ``eval``, ``total``, ``share``), grid order;
+    """Units per label (``rows``, ``train``, ``eval``, ``total``, ``share``), grid order;
     ``cmf_original`` is the shared CMF fine-tune of the ``+cmf`` methods."""
-    cells = pd.Series([c.label for c in grid.cells]).value_counts()
+    n_rows = pd.Series([c.label for c in grid.rows]).value_counts()
     rows = [{"label": item.label, "phase": item.phase, "units": item.work.units}
             for _, item in grid_items(grid)]
     table = pd.DataFrame(rows).pivot_table(index="label", columns="phase", values="units",
                                            aggfunc="sum", fill_value=0.0, sort=False)
     table = table.reindex(columns=["train", "eval"], fill_value=0.0)
-    table.insert(0, "cells", cells.reindex(table.index).fillna(0).astype(int))
+    table.insert(0, "rows", n_rows.reindex(table.index).fillna(0).astype(int))
     table["total"] = table["train"] + table["eval"]
     table["share"] = table["total"] / table["total"].sum()
     return table
@@ -215,16 +215,17 @@ def cost_table(grid: Grid) -> pd.DataFrame:
 
 # ---------------------------------------------------------------------------- calibration
 
-def calibration_cells(results: pd.DataFrame, grid: Grid | None) -> list[Cell]:
-    """The cells behind a sweep's rows: the grid's cell of the same identity when ``grid`` is
-    given (its hyperparameter overrides), else the row's base method with the profile's."""
+def calibration_rows(results: pd.DataFrame, grid: Grid | None) -> list[Row]:
+    """The grid rows behind a sweep's results: the grid's row of the same identity when
+    ``grid`` is given (its hyperparameter overrides), else the row's base method with the
+    profile's."""
     known = {(c.dataset, c.profile, c.seed, "+".join(map(str, c.forget)), c.label): c
-             for c in (grid.cells if grid is not None else ())}
+             for c in (grid.rows if grid is not None else ())}
     cells = []
     for r in results.itertuples():
         forget = tuple(int(c) for c in str(r.forget).split("+"))
         cell = known.get((r.dataset, r.profile, int(r.seed), str(r.forget), r.method))
-        cells.append(cell or Cell(r.dataset, r.profile, int(r.seed), forget, r.base_method,
+        cells.append(cell or Row(r.dataset, r.profile, int(r.seed), forget, r.base_method,
                                   r.method))
     return cells
 
@@ -238,8 +239,8 @@ def calibrate(results: pd.DataFrame, grid: Grid | None = None) -> tuple[pd.DataF
         raise ValueError(f"calibrate on the rows of one profile; the CSV has "
                          f"{sorted(ok['profile'].unique())}")
     rows, seen = [], set()
-    for cell, r in zip(calibration_cells(ok, grid), ok.itertuples()):
-        own = next(it for it in cell_items(cell) if it.phase == "train" and it.label == cell.label)
+    for cell, r in zip(calibration_rows(ok, grid), ok.itertuples()):
+        own = next(it for it in row_items(cell) if it.phase == "train" and it.label == cell.label)
         if (cell.label, own.key) in seen:  # the original's row repeats once per forget set
             continue
         seen.add((cell.label, own.key))
@@ -258,8 +259,8 @@ def evaluation_check(results: pd.DataFrame, grid: Grid | None) -> tuple[float, f
     minus the model's own ``seconds`` (the original's row does not train it), summed."""
     ok = results[results["status"] != "failed"]
     extras = grid.extras if grid is not None else ()
-    items = {item.key: item.work.units for cell in calibration_cells(ok, grid)
-             for item in cell_items(cell, extras) if item.phase == "eval"}
+    items = {item.key: item.work.units for cell in calibration_rows(ok, grid)
+             for item in row_items(cell, extras) if item.phase == "eval"}
     units = sum(items.values())
     own = ok["seconds"].where(ok["base_method"] != "original", 0.0)
     return units, float((ok["wall_seconds"] - own).sum())
@@ -376,19 +377,19 @@ def _h(hours: float) -> str:
 
 
 def print_cost(grid: Grid, table: pd.DataFrame) -> None:
-    combos = sorted({(c.dataset, c.profile) for c in grid.cells})
-    seeds, forgets = {c.seed for c in grid.cells}, {c.forget for c in grid.cells}
-    print(f"\n== grid {grid.name}: {len(grid.cells)} cells "
+    combos = sorted({(c.dataset, c.profile) for c in grid.rows})
+    seeds, forgets = {c.seed for c in grid.rows}, {c.forget for c in grid.rows}
+    print(f"\n== grid {grid.name}: {len(grid.rows)} rows "
           f"({', '.join(f'{d}/{p}' for d, p in combos)}; {len(seeds)} seeds x "
-          f"{len(forgets)} forget sets x {len(grid.cells) // (len(seeds) * len(forgets))} "
+          f"{len(forgets)} forget sets x {len(grid.rows) // (len(seeds) * len(forgets))} "
           f"rows, the original's included)")
-    print(f"{'method':<24}{'cells':>6}{'train units':>15}{'eval units':>15}"
+    print(f"{'method':<24}{'rows':>6}{'train units':>15}{'eval units':>15}"
           f"{'total units':>15}{'share':>8}")
     for label, r in table.iterrows():
-        cells = int(r["cells"]) or "-"  # cmf_original: shared, no row of its own
-        print(f"{label:<24}{cells:>6} {_n(r['train'])} {_n(r['eval'])} {_n(r['total'])} "
+        rows = int(r["rows"]) or "-"  # cmf_original: shared, no row of its own
+        print(f"{label:<24}{rows:>6} {_n(r['train'])} {_n(r['eval'])} {_n(r['total'])} "
               f"{100 * r['share']:6.1f}%")
-    print(f"{'total':<24}{int(table['cells'].sum()):>6} {_n(table['train'].sum())} "
+    print(f"{'total':<24}{int(table['rows'].sum()):>6} {_n(table['train'].sum())} "
           f"{_n(table['eval'].sum())} {_n(table['total'].sum())}  100.0%")
     for p in sorted({p for _, p in combos}):
         cfg = get_profile(p).train
@@ -396,7 +397,7 @@ def print_cost(grid: Grid, table: pd.DataFrame) -> None:
             print(f"note: profile {p}: original and Retrain counted at {cfg.epochs} epochs, an "
                   f"upper bound (early stopping, patience {cfg.patience}, may end them sooner)")
     if "cmf_original" in table.index:
-        print("note: cmf_original = the CMF fine-tune of each seed, shared by its +cmf cells")
+        print("note: cmf_original = the CMF fine-tune of each seed, shared by its +cmf rows")
 
 
 def report_calibration(path: str, grid_path: str | None) -> tuple[pd.DataFrame, float, StepSpec]:
@@ -514,7 +515,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def _one_model(grid: Grid) -> tuple[str, str]:
     """The grid's (dataset, profile); a projection needs a single model."""
-    combos = sorted({(c.dataset, c.profile) for c in grid.cells})
+    combos = sorted({(c.dataset, c.profile) for c in grid.rows})
     if len(combos) != 1:
         raise ValueError(f"grid {grid.name}: a projection needs one (dataset, profile), "
                          f"got {combos}")

@@ -1,7 +1,7 @@
 """What the representation holds, stage by stage: feature drift, per-stage CKA (pooled and
 flattened, with bootstrap draws) and per-stage probes, each cached per model.
 
-The sweep's extras (:mod:`illusion.cells`) call these; pages read what they stored.
+The sweep's extras (:mod:`illusion.rows`) call these; pages read what they stored.
 """
 
 from __future__ import annotations

@@ -36,12 +36,12 @@ __all__ = ["dry_grid", "kinds_only"]
 
 
 def dry_grid(grid):
-    """The dry-run twin of a :class:`illusion.cells.Grid`: every cell on ``synthetic:<dataset>``
+    """The dry-run twin of a :class:`illusion.rows.Grid`: every cell on ``synthetic:<dataset>``
     under ``<profile>:dry``, with its overrides' step counts capped."""
     cells = tuple(dataclasses.replace(
         c, dataset=SYNTHETIC_PREFIX + c.dataset, profile=c.profile + DRY_SUFFIX,
-        hparams=dry_hparams(c.hparams)) for c in grid.cells)
-    return dataclasses.replace(grid, name=grid.name + "-dry", cells=cells)
+        hparams=dry_hparams(c.hparams)) for c in grid.rows)
+    return dataclasses.replace(grid, name=grid.name + "-dry", rows=cells)
 
 
 def kinds_only(grid):
@@ -50,9 +50,9 @@ def kinds_only(grid):
     every code path; the other cells differ only in class indices and seed."""
     first_seed = {}
     sets: dict[tuple, dict[bool, tuple]] = {}
-    for c in grid.cells:
+    for c in grid.rows:
         first_seed.setdefault(c.dataset, c.seed)
         sets.setdefault(c.dataset, {}).setdefault(len(c.forget) > 1, c.forget)
-    keep = tuple(c for c in grid.cells if c.seed == first_seed[c.dataset]
+    keep = tuple(c for c in grid.rows if c.seed == first_seed[c.dataset]
                  and sets[c.dataset][len(c.forget) > 1] == c.forget)
-    return dataclasses.replace(grid, cells=keep)
+    return dataclasses.replace(grid, rows=keep)

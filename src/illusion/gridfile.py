@@ -18,7 +18,7 @@ A grid file (``grids/*.yaml``, run with ``illusion sweep GRID.yaml``)::
 Cells: one per (dataset, profile, seed, forget set, method entry), plus an ``original`` cell per
 (dataset, profile, seed, forget set) — the original model evaluated with that forget set. The
 row each cell gives is described in :mod:`illusion.sweep`; extras are
-:data:`illusion.cells.EXTRAS`.
+:data:`illusion.rows.EXTRAS`.
 
 Everything is checked here, before anything runs: :func:`parse_grid` raises ``ValueError``
 with one line (an unknown method, profile, dataset, extra or hyperparameter, a forget class
@@ -36,7 +36,7 @@ import yaml
 from . import data as idata
 from .book import book_grid
 from .catalog import ForgetSet
-from .cells import EXTRAS, Cell, Grid
+from .rows import EXTRAS, Row, Grid
 from .methods import available, create_method
 from .profiles import PROFILES, get_profile
 
@@ -90,7 +90,7 @@ def parse_grid(raw: Any, default_name: str | None = None) -> Grid:
     return Grid(name, tuple(cells), extras)
 
 
-def _profile_cells(raw: Mapping, profile: str, entries: list[tuple]) -> list[Cell]:
+def _profile_cells(raw: Mapping, profile: str, entries: list[tuple]) -> list[Row]:
     p = get_profile(profile)
     datasets = _names(raw["dataset"], "dataset") if "dataset" in raw else [p.dataset]
     seeds = _list(raw["seeds"], "seeds") if "seeds" in raw else None
@@ -110,8 +110,8 @@ def _profile_cells(raw: Mapping, profile: str, entries: list[tuple]) -> list[Cel
         # the profile's cells where the file leaves an axis out (Profile.grid)
         pairs = [(seed, _forget_set(list(f), k, dataset)) for seed, f in p.grid(seeds, sets)]
         for seed, forget in pairs:
-            cells.append(Cell(dataset, profile, seed, forget, "original", "original"))
-            cells += [Cell(dataset, profile, seed, forget, *e) for e in entries]
+            cells.append(Row(dataset, profile, seed, forget, "original", "original"))
+            cells += [Row(dataset, profile, seed, forget, *e) for e in entries]
     seen = set()
     for cell in cells:
         if cell.key in seen:

@@ -25,7 +25,7 @@ from .metrics import METRICS
 from .profiles import get_profile
 
 __all__ = ["EVALUATION_RECORD", "EXTRA_RECORD", "METRICS_VERSION", "MODEL_ROWS", "RELEARN_RECORD",
-           "ROW_KIND", "START_HPARAMS", "audit_page_spec", "cell_spec", "cmf_original_spec",
+           "ROW_KIND", "START_HPARAMS", "audit_page_spec", "row_spec", "cmf_original_spec",
            "evaluation_spec", "extra_spec", "feature_spec", "metrics_spec", "model_spec",
            "passes_spec", "relearn_spec", "stage_cka_draws_spec", "stage_cka_flat_spec",
            "stage_probe_spec", "start_passes_spec", "unlearned_spec"]
@@ -43,12 +43,12 @@ METRICS_VERSION = 4
 EVALUATION_RECORD = 3
 # The relearn artifact's record: 2 adds the per-image forget hits (forget_images, forget_hits)
 RELEARN_RECORD = 2
-# What an extra's artifact holds (illusion.cells.register_extra): 1, the first.
+# What an extra's artifact holds (illusion.rows.register_extra): 1, the first.
 EXTRA_RECORD = 1
 # Rows that are models rather than unlearning methods: the original (a row of every grid) and
 # [A]'s CMF original (a row when listed), each evaluated with the row's forget set
 MODEL_ROWS = ("original", "cmf_original")
-# The kind of a grid row's artifact (illusion.cells.run_cell)
+# The kind of a grid row's artifact (illusion.rows.run_row)
 ROW_KIND = "sweep_cell"
 # The hparams.toml entry that decides each starting point of illusion.pipeline.STARTS
 START_HPARAMS = {"cmf_original": "cmf_finetune"}
@@ -156,8 +156,8 @@ def _method(cell):
                           cell.dataset)
 
 
-def cell_spec(cell, extras: Sequence[str] = (), keyed: Sequence[str] | None = None) -> dict:
-    """Everything that decides a grid row (:class:`illusion.cells.Cell`): the spec of its
+def row_spec(cell, extras: Sequence[str] = (), keyed: Sequence[str] | None = None) -> dict:
+    """Everything that decides a grid row (:class:`illusion.rows.Row`): the spec of its
     ``"sweep_cell"`` artifact. The label is not part of it; it only names the row.
 
     ``extras`` are the grid's extras on top of the row's own. Only the extras that put
@@ -187,9 +187,9 @@ def cell_spec(cell, extras: Sequence[str] = (), keyed: Sequence[str] | None = No
 
 def extra_spec(cell, name: str, version: int, settings: Mapping[str, Any]) -> dict:
     """The artifact of extra ``name`` on one grid row: the row's model and forget set (its
-    :func:`cell_spec` without extras), the extra's ``version`` and its ``settings`` (what
+    :func:`row_spec` without extras), the extra's ``version`` and its ``settings`` (what
     else decides it, e.g. the attacks a relearning extra runs)."""
-    row = cell_spec(cell, (), keyed=())
+    row = row_spec(cell, (), keyed=())
     row.pop("extras")
     return {"row": row, "extra": name, "version": version, "settings": dict(settings),
             "record": EXTRA_RECORD}

@@ -1,7 +1,7 @@
 """What is read off one model into a grid row: its evaluation record and the row's columns,
 and claim C4's analytic flip of its head.
 
-:func:`method_row` is one model's row (used by :func:`illusion.cells.run_cell`): every metric
+:func:`method_row` is one model's row (used by :func:`illusion.rows.run_row`): every metric
 of :func:`illusion.evaluation.evaluate`, flattened to columns such as ``output_test_forget``,
 ``probe_test_forget``, ``ncc_test_forget``, ``mia_efficacy``, ``duality_forget``. Evaluation
 records are cached next to the models, so rows that share a model share the work.

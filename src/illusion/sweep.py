@@ -1,6 +1,6 @@
 """The experiment grid on Ray: every (dataset, profile, seed, forget set, method) cell of a grid.
 
-A grid (:class:`illusion.cells.Grid`) comes from a grid file or ``book:<profile>``
+A grid (:class:`illusion.rows.Grid`) comes from a grid file or ``book:<profile>``
 (:mod:`illusion.gridfile`, which documents the format and checks it before anything runs). A
 row holds ``dataset``, ``profile``, ``seed``, ``forget`` (:class:`illusion.catalog.ForgetSet`),
 ``n_forget``, ``method`` (the entry's label), ``base_method``, ``status`` (run / cached /
@@ -8,15 +8,15 @@ failed), ``seconds`` (training or unlearning time of the model), ``wall_seconds`
 own wall time when it was computed), every flattened metric of
 :func:`illusion.records.method_row`, the extras' columns and ``error``.
 
-Each cell is computed by :func:`illusion.cells.run_cell`, once: its row is an artifact
+Each cell is computed by :func:`illusion.rows.run_row`, once: its row is an artifact
 keyed by everything that decides it, so a second run submits nothing for it. Execution: one
 Ray task per (dataset, profile, seed) trains or loads the original (and the CMF original when
 a ``+cmf`` entry needs it) with every CPU of a node; the cells depend on it and run one per
 CPU (or GPU), slowest kinds first. A cell that raises is reported with its config and not
-cached; the others go on. Extras are :data:`illusion.cells.EXTRAS`.
+cached; the others go on. Extras are :data:`illusion.rows.EXTRAS`.
 
 This module is the Ray scheduling, the progress lines and the results files; a cell on its
-own (what it is, what decides it, how it runs) is :mod:`illusion.cells`.
+own (what it is, what decides it, how it runs) is :mod:`illusion.rows`.
 """
 
 from __future__ import annotations
@@ -34,7 +34,7 @@ from tqdm.auto import tqdm
 from . import data as idata
 from .cache import ArtifactCache, atomic_write, cache_root, running_builds
 from .catalog import ForgetSet
-from .cells import KIND, Cell, Grid, cell_spec, is_built, run_cell, start_of, summarise
+from .rows import KIND, Row, Grid, row_spec, is_built, run_row, start_of, summarise
 from .pipeline import STARTS, train_or_load
 
 __all__ = ["check_data", "load_results", "plan_line", "progress_line", "results_path",
@@ -77,15 +77,15 @@ def _prepare_task(dataset: str, profile: str, seed: int, starts: list[str], root
         return {"error": _describe(exc)}
 
 
-def _cell_task(cell: Cell, extras: Sequence[str], root: str, threads: int | None,
+def _row_task(cell: Row, extras: Sequence[str], root: str, threads: int | None,
                prepared: dict) -> dict:
-    """Ray task: :func:`run_cell`, or ``{"error": ...}`` when it (or the original) failed."""
+    """Ray task: :func:`run_row`, or ``{"error": ...}`` when it (or the original) failed."""
     if prepared.get("error"):
         return {"error": f"original model: {prepared['error']}"}
     if threads:
         torch.set_num_threads(threads)
     try:
-        return run_cell(cell, extras, ArtifactCache(root))[0]
+        return run_row(cell, extras, ArtifactCache(root))[0]
     except Exception as exc:  # one failed cell must not stop the sweep
         return {"error": _describe(exc)}
 
@@ -113,7 +113,7 @@ def _start_ray(address: str | None, max_parallel: int | None, root: Path) -> Non
 
 def _execute(grid: Grid, todo: list[int], root: Path, address: str | None,
              max_parallel: int | None) -> Iterator[tuple[int, dict] | None]:
-    """Run the cells ``todo`` (indices into ``grid.cells``) on Ray; yield ``(index, row or
+    """Run the cells ``todo`` (indices into ``grid.rows``) on Ray; yield ``(index, row or
     {"error": ...})`` as they finish, and ``None`` every :data:`TICK` seconds in which none
     did. Starts Ray unless it runs already, and stops it then."""
     import ray
@@ -132,14 +132,14 @@ def _schedule(grid: Grid, todo: list[int], root: str,
               max_parallel: int | None) -> Iterator[tuple[int, dict] | None]:
     import ray
 
-    cells = grid.cells
+    cells = grid.rows
     gpu = ray.cluster_resources().get("GPU", 0) >= 1
     node_cpus = int(max(n["Resources"].get("CPU", 1) for n in ray.nodes() if n["Alive"]))
     whole = max(1, min(node_cpus, max_parallel or node_cpus))  # one node's CPUs
     prepare = ray.remote(max_retries=2, **({"num_gpus": 1} if gpu else {"num_cpus": whole}))(
         _prepare_task)
     run = ray.remote(max_retries=2, **({"num_gpus": 1} if gpu else {"num_cpus": 1}))(
-        _cell_task)
+        _row_task)
     starts: dict[tuple, set[str]] = {}
     for i in todo:
         starts.setdefault(cells[i].group, set()).add(start_of(cells[i]))
@@ -197,10 +197,10 @@ def run_sweep(grid: Grid, address: str | None = None, max_parallel: int | None =
     cache = cache or ArtifactCache()
     results: dict[int, dict] = {}
     todo = []
-    for i, cell in enumerate(grid.cells):
-        # a row stored before one of its extras' artifacts existed runs again (run_cell then
+    for i, cell in enumerate(grid.rows):
+        # a row stored before one of its extras' artifacts existed runs again (run_row then
         # builds only the missing artifacts)
-        found = (cache.load(KIND, cell_spec(cell, grid.extras))
+        found = (cache.load(KIND, row_spec(cell, grid.extras))
                  if is_built(cell, grid.extras, cache) else None)
         if found is None:
             todo.append(i)
@@ -208,12 +208,12 @@ def run_sweep(grid: Grid, address: str | None = None, max_parallel: int | None =
             results[i] = {**found, "status": "cached"}
     workers = max_parallel or os.cpu_count() or 1
     if on_cell is not None:  # a log without a progress bar learns the plan at once
-        on_cell(plan_line(grid.name, len(grid.cells), len(todo),
+        on_cell(plan_line(grid.name, len(grid.rows), len(todo),
                           workers if address is None or max_parallel else address))
-    check_data({grid.cells[i].dataset for i in todo})  # once, before any cell is submitted
+    check_data({grid.rows[i].dataset for i in todo})  # once, before any cell is submitted
     took: dict[str, list[float]] = {}  # label -> wall seconds of its cells computed so far
     left, status = list(todo), ""
-    with tqdm(total=len(grid.cells), initial=len(results), desc=grid.name, unit="cell",
+    with tqdm(total=len(grid.rows), initial=len(results), desc=grid.name, unit="row",
               disable=not progress) as bar:
         if todo:
             for item in _execute(grid, todo, cache.root.resolve(), address, max_parallel):
@@ -225,15 +225,15 @@ def run_sweep(grid: Grid, address: str | None = None, max_parallel: int | None =
                 left.remove(i)
                 results[i] = {**out, "status": "failed" if "error" in out else "run"}
                 if isinstance(out.get("wall_seconds"), (int, float)):
-                    took.setdefault(grid.cells[i].label, []).append(float(out["wall_seconds"]))
+                    took.setdefault(grid.rows[i].label, []).append(float(out["wall_seconds"]))
                 if "error" in out and log is not None:
-                    log(f"failed: {grid.cells[i].describe()}: {out['error']}")
-                eta = time_left([grid.cells[j].label for j in left], took, workers)
-                status = f"{grid.cells[i].label}; {_left(eta)}; "
+                    log(f"failed: {grid.rows[i].describe()}: {out['error']}")
+                eta = time_left([grid.rows[j].label for j in left], took, workers)
+                status = f"{grid.rows[i].label}; {_left(eta)}; "
                 bar.set_postfix_str(f"{status}now: {now or '-'}", refresh=False)
                 bar.update()
                 if on_cell is not None:
-                    on_cell(progress_line(len(results), len(grid.cells), grid.cells[i],
+                    on_cell(progress_line(len(results), len(grid.rows), grid.rows[i],
                                           results[i], eta, now))
     return _table(grid, results)
 
@@ -272,15 +272,15 @@ def running_kinds(root: str | Path | None = None) -> str:
 
 
 def plan_line(name: str, total: int, to_run: int, workers: int | str) -> str:
-    """A sweep's plan for a log, before anything runs: ``sweep cpu: 136 cells, 130 cached, 6
+    """A sweep's plan for a log, before anything runs: ``sweep cpu: 136 rows, 130 cached, 6
     to run on 2 workers`` (``workers``: a count, or the address of the Ray cluster)."""
     where = (f"{workers} worker{'s' * (workers != 1)}" if isinstance(workers, int)
              else f"the Ray cluster at {workers}")
-    return (f"sweep {name}: {total} cells, {total - to_run} cached, {to_run} to run"
+    return (f"sweep {name}: {total} rows, {total - to_run} cached, {to_run} to run"
             + (f" on {where}" if to_run else ""))
 
 
-def progress_line(done: int, total: int, cell: Cell, row: Mapping, eta: float,
+def progress_line(done: int, total: int, cell: Row, row: Mapping, eta: float,
                   now: str = "") -> str:
     """One finished cell for a log: ``[37/130] run seed=0 forget=0 scrub (42 s); about 31
     min left; now: unlearned x2`` (``eta``: :func:`time_left`'s seconds; ``now``:
@@ -304,7 +304,7 @@ def check_data(datasets: Sequence[str] | set[str]) -> None:
 
 def _table(grid: Grid, results: dict[int, dict]) -> pd.DataFrame:
     rows = []
-    for i, cell in enumerate(grid.cells):
+    for i, cell in enumerate(grid.rows):
         identity = {"dataset": cell.dataset, "profile": cell.profile, "seed": cell.seed,
                     "forget": ForgetSet(cell.forget), "n_forget": len(cell.forget),
                     "method": cell.label, "base_method": cell.method}
@@ -323,9 +323,9 @@ def _counts(table: pd.DataFrame) -> dict[str, int]:
 
 
 def sweep_report(table: pd.DataFrame) -> str:
-    """``"N cells: X run, Y cached, Z failed"``."""
+    """``"N rows: X run, Y cached, Z failed"``."""
     n = _counts(table)
-    return f"{len(table)} cells: {n['run']} run, {n['cached']} cached, {n['failed']} failed"
+    return f"{len(table)} rows: {n['run']} run, {n['cached']} cached, {n['failed']} failed"
 
 
 # ------------------------------------------------------------------------------ results

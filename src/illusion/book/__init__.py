@@ -8,11 +8,11 @@ from . import judging, reader, table
 from .judging import change_from, depth_inputs, forget_cka, judge, judge_cells, means
 from .reader import (ACCURACY_COLUMNS, PageReader, UndeclaredRead, ablation_table,
                      calibration_table, depth_tables, page, relearn_tables)
-from .table import (BOOK_EXTRAS, ENTRIES, PAGES, Entry, Page, book_grid, cell_of,
+from .table import (BOOK_EXTRAS, ENTRIES, PAGES, Entry, Page, book_grid, row_of,
                     extras_by_label, grid_cells)
 
 __all__ = ["ACCURACY_COLUMNS", "BOOK_EXTRAS", "ENTRIES", "PAGES", "Entry", "Page",
            "PageReader", "UndeclaredRead", "ablation_table", "book_grid", "calibration_table",
-           "cell_of", "change_from", "depth_inputs", "depth_tables", "extras_by_label",
+           "row_of", "change_from", "depth_inputs", "depth_tables", "extras_by_label",
            "forget_cka", "grid_cells", "judge", "judge_cells", "judging", "means", "page",
            "reader", "relearn_tables", "table"]

@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 
 from ..catalog import ForgetSet, cell_label
-from ..cells import summarise
+from ..rows import summarise
 from ..claims import across_cells
 from ..gaps import gap_columns, gap_means
 from .reader import PageReader

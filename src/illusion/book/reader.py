@@ -3,9 +3,9 @@ rows and their extras' artifacts from the cache and never builds.
 
 A read the sweep did not compute raises :class:`illusion.cache.NotBuilt`, naming the command
 that builds it; a label or extra the page does not declare raises :class:`UndeclaredRead`.
-Every row and every extra's artifact is computed by :func:`illusion.cells.run_cell` (the one
+Every row and every extra's artifact is computed by :func:`illusion.rows.run_row` (the one
 executor, also behind ``illusion sweep`` on Ray); a page reads them back
-(:func:`illusion.cells.read_cell`, :func:`illusion.cells.read_extra`) and computes only
+(:func:`illusion.rows.read_row`, :func:`illusion.rows.read_extra`) and computes only
 cheap pure functions of them (bootstraps over images and cells, means, re-judging). The
 functions at the end assemble the tables of claims C5 and C7 from those reads.
 """
@@ -21,11 +21,11 @@ import pandas as pd
 from ..attacks import relearn_leads, relearn_summary
 from ..cache import ArtifactCache, NotBuilt
 from ..catalog import ForgetSet
-from ..cells import Cell, Grid, frame, read_cell, read_extra
+from ..rows import Row, Grid, frame, read_row, read_extra
 from ..gaps import GAP_COLUMNS, readout_gaps
 from ..profiles import get_profile
 from . import table as _table
-from .table import BOOK_EXTRAS, cell_of, extras_by_label, grid_cells
+from .table import BOOK_EXTRAS, row_of, extras_by_label, grid_cells
 
 __all__ = ["ACCURACY_COLUMNS", "PageReader", "UndeclaredRead", "ablation_table",
            "calibration_table", "depth_tables", "page", "relearn_tables"]
@@ -79,7 +79,7 @@ class PageReader:
         return self.cells if _table.PAGES[self.name].in_later_cells(label) else self.cells[:1]
 
     def cell(self, label: str, seed: int | None = None,
-             forget: Sequence[int] | None = None) -> Cell:
+             forget: Sequence[int] | None = None) -> Row:
         """The sweep cell of ``label`` (default: the first cell's seed and forget set)."""
         self._check(label)
         s, f = self.first
@@ -91,7 +91,7 @@ class PageReader:
                                  f"(illusion.book._table.PAGES[{self.name!r}].first_only), not in "
                                  f"seed {seed}, forget set {list(forget)}")
         extras = self._extras[first][label]  # later cells: this page reads it there, so listed
-        return cell_of(self.profile, self.dataset, seed, forget, label, extras)
+        return row_of(self.profile, self.dataset, seed, forget, label, extras)
 
     def grid(self) -> Grid:
         """Every row the page reads, with the book's extras (the same keys as
@@ -111,7 +111,7 @@ class PageReader:
                            "NOTEBOOK -p NAME VALUE`, which sweeps its grid first") from None
 
     def table(self, labels: Sequence[str] | None = None) -> pd.DataFrame:
-        """One row per (cell, label) with the columns of :func:`illusion.cells.run_cell`'s row
+        """One row per (cell, label) with the columns of :func:`illusion.rows.run_row`'s row
         and ``seed``, ``forget`` (label), ``n_forget``: the page's labels (default: all), each
         in the cells the page reads it (:meth:`cells_of`)."""
         labels = list(labels or _table.PAGES[self.name].labels)
@@ -121,7 +121,7 @@ class PageReader:
                 if (seed, forget) not in self.cells_of(label):
                     continue
                 cell = self.cell(label, seed, forget)
-                row = self._read(lambda: read_cell(cell, BOOK_EXTRAS, self.cache))
+                row = self._read(lambda: read_row(cell, BOOK_EXTRAS, self.cache))
                 # the cached row is keyed by what decides it, not by its label: two labels of
                 # the same configuration (an @A entry whose learning rate is the profile's)
                 # share it, so the row is named here
@@ -132,7 +132,7 @@ class PageReader:
     def extra(self, name: str, label: str, seed: int | None = None,
               forget: Sequence[int] | None = None) -> dict:
         """The artifact of extra ``name`` on ``label`` in one cell (default: the first), as the
-        sweep stored it (:func:`illusion.cells.read_extra`). The page must declare the extra
+        sweep stored it (:func:`illusion.rows.read_extra`). The page must declare the extra
         for that label and cell (:data:`PAGES`; :data:`BOOK_EXTRAS` for every row)."""
         cell = self.cell(label, seed, forget)
         first = (cell.seed, cell.forget) == self.first

@@ -2,7 +2,7 @@
 
 ``ENTRIES`` is the table's rows: a label and the method (with overrides) that computes it,
 in the order of the sweep's CSV. ``PAGES`` says, per page, which labels it reads and which
-extras (:data:`illusion.cells.EXTRAS`) it needs of each. :func:`book_grid` is their union for
+extras (:data:`illusion.rows.EXTRAS`) it needs of each. :func:`book_grid` is their union for
 one profile: ``make book`` sweeps it (``illusion sweep book:cpu``) before the notebooks run,
 so that the notebooks only read (:mod:`illusion.book.reader`).
 """
@@ -14,11 +14,11 @@ from typing import Any, Callable, Iterable, Mapping, Sequence
 
 from ..catalog import BASELINES, CMF_BASES, ForgetSet
 from ..data import known_num_classes
-from ..cells import Cell, Grid
+from ..rows import Row, Grid
 from ..methods import hparams_for
 from ..profiles import get_profile
 
-__all__ = ["BOOK_EXTRAS", "ENTRIES", "PAGES", "Entry", "Page", "book_grid", "cell_of",
+__all__ = ["BOOK_EXTRAS", "ENTRIES", "PAGES", "Entry", "Page", "book_grid", "row_of",
            "extras_by_label", "grid_cells"]
 
 
@@ -203,11 +203,11 @@ def extras_by_label(pages: Iterable[Page], first: bool = True) -> dict[str, tupl
     return {label: tuple(sorted(wanted[label])) for label in ENTRIES if label in wanted}
 
 
-def cell_of(profile: str, dataset: str, seed: int, forget: tuple[int, ...], label: str,
-            extras: tuple[str, ...]) -> Cell:
+def row_of(profile: str, dataset: str, seed: int, forget: tuple[int, ...], label: str,
+            extras: tuple[str, ...]) -> Row:
     """The grid row of ``label`` (an :data:`ENTRIES` key) in one (seed, forget set) cell."""
     entry = ENTRIES[label]
-    return Cell(dataset, profile, seed, forget, entry.method, label,
+    return Row(dataset, profile, seed, forget, entry.method, label,
                 entry.overrides(profile, len(forget), dataset), extras)
 
 
@@ -219,7 +219,7 @@ def book_grid(profile: str, dataset: str | None = None, pages: Iterable[str] | N
     dataset = dataset or get_profile(profile).dataset
     chosen = [PAGES[p] for p in (PAGES if pages is None else pages)]
     first, later = extras_by_label(chosen), extras_by_label(chosen, first=False)
-    out = [cell_of(profile, dataset, s, f, label, extras)
+    out = [row_of(profile, dataset, s, f, label, extras)
            for i, (s, f) in enumerate(cells or grid_cells(profile))
            for label, extras in (later if i else first).items()]
     return Grid(profile, tuple(out), BOOK_EXTRAS)

@@ -1,12 +1,12 @@
 """A grid row on its own: what it is, what decides it, its extras, and the one executor.
 
-A :class:`Cell` is one row of a grid: a method (or ``"original"``) of a (dataset, profile,
-seed) evaluated with a forget set. :func:`run_cell` computes its row (the model trained,
+A :class:`Row` is one row of a grid: a method (or ``"original"``) of a (dataset, profile,
+seed) evaluated with a forget set. :func:`run_row` computes its row (the model trained,
 unlearned or loaded, every metric of :func:`illusion.records.method_row`, and the
-requested extras) once, as an artifact of kind ``"sweep_cell"`` keyed by :func:`cell_spec`:
+requested extras) once, as an artifact of kind ``"sweep_cell"`` keyed by :func:`row_spec`:
 it is the one executor behind ``illusion sweep`` (:mod:`illusion.gridfile` reads grid files,
 :mod:`illusion.sweep` adds Ray) and behind the book (:mod:`illusion.book`), whose pages only
-read what it stored (:func:`read_cell`, :func:`read_extra`).
+read what it stored (:func:`read_row`, :func:`read_extra`).
 
 An **extra** is a named artifact of one row, computed from the row's model (and its cell's
 original): per-stage CKA, relearning curves, the analytic head flip, a sample of features...
@@ -37,7 +37,7 @@ from .depth import (FLAT_CKA_IMAGES, feature_drift, stage_cka_draws, stage_cka_f
 from .records import evaluation_record, flip_curve, method_row
 from .features import extract_features
 from .keys import MODEL_ROWS, RELEARN_RECORD, ROW_KIND
-from .keys import cell_spec as _row_spec
+from .keys import row_spec as _row_spec
 from .keys import extra_spec
 from .methods import resolve_method
 from .pipeline import (STARTS, TrainedModel, cached_features, cached_stage_features,
@@ -45,9 +45,9 @@ from .pipeline import (STARTS, TrainedModel, cached_features, cached_stage_featu
 from .stats import IMAGE_SEED
 
 __all__ = ["EXTRAS", "EXTRA_KIND", "FLIP_RATIOS", "KIND", "MODELS", "SAMPLE_IMAGES",
-           "STAGE_EXTRAS", "AUDIT_TEST_PER_CLASS", "Cell", "Extra", "Grid", "cell_model",
-           "cell_spec", "extra_artifact_spec", "frame", "is_built", "read_cell",
-           "read_extra", "records", "register_extra", "run_cell", "start_of", "summarise"]
+           "STAGE_EXTRAS", "AUDIT_TEST_PER_CLASS", "Row", "Extra", "Grid", "row_model",
+           "row_spec", "extra_artifact_spec", "frame", "is_built", "read_row",
+           "read_extra", "records", "register_extra", "run_row", "start_of", "summarise"]
 
 KIND = ROW_KIND
 EXTRA_KIND = "extra"
@@ -70,7 +70,7 @@ def summarise(table: pd.DataFrame, columns: Sequence[str], by: str | list[str] =
 
 
 @dataclass(frozen=True)
-class Cell:
+class Row:
     """One row of a sweep: ``method`` (``"original"`` for the original model) of (``dataset``,
     ``profile``, ``seed``) evaluated with ``forget`` as the forget classes; ``hparams``
     override the profile's entry in ``methods/hparams.toml``."""
@@ -102,8 +102,11 @@ class Cell:
 
 @dataclass(frozen=True)
 class Grid:
+    """A named set of rows to compute (a grid file, ``book:<profile>``), with the extras of
+    every row."""
+
     name: str
-    cells: tuple[Cell, ...]
+    rows: tuple[Row, ...]
     extras: tuple[str, ...] = ()
 
 
@@ -118,9 +121,9 @@ class Extra:
     it computes changes. ``in_row_key``: the row's key names it (every extra with columns)."""
 
     name: str
-    build: Callable[[TrainedModel, TrainedModel, "Cell", ArtifactCache], dict]
+    build: Callable[[TrainedModel, TrainedModel, "Row", ArtifactCache], dict]
     columns: Callable[[dict], dict] | None = None
-    settings: Callable[["Cell"], dict] = lambda cell: {}
+    settings: Callable[["Row"], dict] = lambda cell: {}
     version: int = 1
     in_row_key: bool = True
 
@@ -129,7 +132,7 @@ EXTRAS: dict[str, Extra] = {}
 
 
 def register_extra(name: str, columns: Callable[[dict], dict] | None = None,
-                   settings: Callable[[Cell], dict] | None = None, version: int = 1,
+                   settings: Callable[[Row], dict] | None = None, version: int = 1,
                    in_row_key: bool | None = None):
     """Decorator adding ``build(tm, original, cell, cache) -> payload`` to :data:`EXTRAS`
     (:class:`Extra`; ``in_row_key`` defaults to whether it has ``columns``)."""
@@ -153,7 +156,7 @@ def frame(rows: list[dict]) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def _retrain_of(cell: Cell, cache: ArtifactCache) -> TrainedModel:
+def _retrain_of(cell: Row, cache: ArtifactCache) -> TrainedModel:
     """The cell's Retrain (trained once, whichever row asks first: the cache's lock)."""
     return unlearn_or_load(cell.dataset, cell.profile, cell.seed, cell.forget, "retrain",
                            cache=cache, progress=False)
@@ -227,7 +230,7 @@ def _stage_probes(tm, original, cell, cache) -> dict:
     return {"table": records(stage_probes({cell.label: tm}, cell.forget, cell.seed, cache))}
 
 
-def _attacks_of(cell: Cell) -> dict:
+def _attacks_of(cell: Row) -> dict:
     return {"relearn_record": RELEARN_RECORD,
             "attacks": {label: asdict(c) for label, c in
                         default_attacks(profile=cell.profile).items()}}
@@ -329,7 +332,7 @@ def _feature_sample(tm, original, cell, cache) -> dict:
 
 # ------------------------------------------------------------------------------- a cell
 
-def _method(cell: Cell):
+def _method(cell: Row):
     """The cell's configured method object (``None`` for the original)."""
     if cell.method in MODELS:
         return None
@@ -337,12 +340,12 @@ def _method(cell: Cell):
                           cell.dataset)
 
 
-def start_of(cell: Cell) -> str:
+def start_of(cell: Row) -> str:
     """The model the cell's method starts from (a key of :data:`illusion.pipeline.STARTS`)."""
     return cell.method if cell.method in MODELS else _method(cell).start_from
 
 
-def _extras_of(cell: Cell, extras: Sequence[str]) -> list[str]:
+def _extras_of(cell: Row, extras: Sequence[str]) -> list[str]:
     names = sorted({*extras, *cell.extras})
     unknown = [n for n in names if n not in EXTRAS]
     if unknown:
@@ -350,19 +353,19 @@ def _extras_of(cell: Cell, extras: Sequence[str]) -> list[str]:
     return names
 
 
-def cell_spec(cell: Cell, extras: Sequence[str] = ()) -> dict:
+def row_spec(cell: Row, extras: Sequence[str] = ()) -> dict:
     """Everything that decides a cell's row: the cache spec of its ``"sweep_cell"`` artifact
-    (:func:`illusion.keys.cell_spec`, naming the extras with columns)."""
+    (:func:`illusion.keys.row_spec`, naming the extras with columns)."""
     return _row_spec(cell, extras, keyed=[n for n, e in EXTRAS.items() if e.in_row_key])
 
 
-def extra_artifact_spec(cell: Cell, name: str) -> dict:
+def extra_artifact_spec(cell: Row, name: str) -> dict:
     """The spec of extra ``name``'s artifact on ``cell`` (:func:`illusion.keys.extra_spec`)."""
     e = EXTRAS[name]
     return extra_spec(cell, name, e.version, e.settings(cell))
 
 
-def cell_model(cell: Cell, cache: ArtifactCache | None = None
+def row_model(cell: Row, cache: ArtifactCache | None = None
                ) -> tuple[TrainedModel, TrainedModel]:
     """``(model, original)`` of a cell: trained, unlearned or loaded from the cache."""
     original = train_or_load(cell.dataset, cell.profile, cell.seed, (), cache, progress=False)
@@ -372,22 +375,22 @@ def cell_model(cell: Cell, cache: ArtifactCache | None = None
                            cell.hparams, cache, progress=False), original
 
 
-def _payload(name: str, tm: TrainedModel, original: TrainedModel, cell: Cell,
+def _payload(name: str, tm: TrainedModel, original: TrainedModel, cell: Row,
              cache: ArtifactCache) -> dict:
     payload, _ = cache.get_or_create(EXTRA_KIND, extra_artifact_spec(cell, name),
                                      lambda: EXTRAS[name].build(tm, original, cell, cache))
     return payload
 
 
-def is_built(cell: Cell, extras: Sequence[str] = (),
+def is_built(cell: Row, extras: Sequence[str] = (),
              cache: ArtifactCache | None = None) -> bool:
     """Whether the cell's row and every extra's artifact are stored."""
     cache = cache or ArtifactCache()
-    return cache.has(KIND, cell_spec(cell, extras)) and all(
+    return cache.has(KIND, row_spec(cell, extras)) and all(
         cache.has(EXTRA_KIND, extra_artifact_spec(cell, n)) for n in _extras_of(cell, extras))
 
 
-def run_cell(cell: Cell, extras: Sequence[str] = (),
+def run_row(cell: Row, extras: Sequence[str] = (),
              cache: ArtifactCache | None = None) -> tuple[dict, bool]:
     """``(row, cached)``: the cell's model (trained, unlearned or loaded), its metrics and
     its extras' artifacts and columns, computed once and stored in the cache: the one
@@ -400,7 +403,7 @@ def run_cell(cell: Cell, extras: Sequence[str] = (),
 
     def models() -> tuple[TrainedModel, TrainedModel]:
         if not loaded:
-            loaded.extend(cell_model(cell, cache))
+            loaded.extend(row_model(cell, cache))
         return loaded[0], loaded[1]
 
     def build() -> dict:
@@ -416,20 +419,20 @@ def run_cell(cell: Cell, extras: Sequence[str] = (),
         row["wall_seconds"] = time.perf_counter() - start
         return {k: v.item() if hasattr(v, "item") else v for k, v in row.items()}
 
-    row, cached = cache.get_or_create(KIND, cell_spec(cell, extras), build)
+    row, cached = cache.get_or_create(KIND, row_spec(cell, extras), build)
     missing = [n for n in names if not cache.has(EXTRA_KIND, extra_artifact_spec(cell, n))]
     for name in missing:
         _payload(name, *models(), cell, cache)
     return row, cached and not missing
 
 
-def read_cell(cell: Cell, extras: Sequence[str] = (),
+def read_row(cell: Row, extras: Sequence[str] = (),
               cache: ArtifactCache | None = None) -> dict:
     """The cell's stored row; never builds (:class:`illusion.cache.NotBuilt`)."""
-    return (cache or ArtifactCache()).read(KIND, cell_spec(cell, extras), _what(cell, "row"))
+    return (cache or ArtifactCache()).read(KIND, row_spec(cell, extras), _what(cell, "row"))
 
 
-def read_extra(cell: Cell, name: str, cache: ArtifactCache | None = None) -> dict:
+def read_extra(cell: Row, name: str, cache: ArtifactCache | None = None) -> dict:
     """The stored artifact of extra ``name`` on the cell; never builds
     (:class:`illusion.cache.NotBuilt`)."""
     if name not in EXTRAS:
@@ -438,6 +441,6 @@ def read_extra(cell: Cell, name: str, cache: ArtifactCache | None = None) -> dic
                                            _what(cell, f"extra {name!r} of"))
 
 
-def _what(cell: Cell, part: str) -> str:
+def _what(cell: Row, part: str) -> str:
     return (f"{part} {cell.label!r} (profile {cell.profile}, seed {cell.seed}, forget set "
             f"{list(cell.forget)})")
