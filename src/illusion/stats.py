@@ -10,7 +10,9 @@ where BCa's acceleration is undefined). Every call takes its own seeded generato
 interval is the same on every run.
 
 The uncertainty of training (another seed) is not in these intervals: the book shows it by
-judging several (seed, forget set) cells.
+judging several (seed, forget set) cells. :func:`mean_interval` averages the cells' draws and
+so keeps to the images' (and probe fits') noise; :func:`hierarchical_interval` also resamples
+the cells, so that the interval of a mean over cells widens with how much the cells disagree.
 
 :class:`Interval` carries the estimate and its bounds; :meth:`Interval.above` and
 :meth:`Interval.below` say whether the whole interval clears a margin (``None`` when the
@@ -28,7 +30,8 @@ import numpy as np
 from scipy import stats as _scipy_stats
 
 __all__ = ["LEVEL", "RESAMPLES", "CKAReference", "IMAGE_SEED", "Interval", "accuracy_gap",
-           "cka_draws", "mean_interval", "percentile_bounds", "resample_weights", "subset_gap"]
+           "cka_draws", "hierarchical_interval", "mean_interval", "percentile_bounds",
+           "resample_weights", "subset_gap"]
 
 LEVEL = 0.95
 RESAMPLES = 2000
@@ -159,6 +162,62 @@ def mean_interval(intervals: Sequence[Interval]) -> Interval:
     low, high = percentile_bounds(draws, level)
     return Interval(float(np.mean([iv.estimate for iv in intervals])), low, high,
                     sum(iv.n for iv in intervals), level, draws)
+
+
+def hierarchical_interval(intervals: Sequence[Interval], seed: int = 0,
+                          resamples: int | None = None, level: float = LEVEL) -> Interval:
+    """The mean of several cells' gaps (e.g. the five (seed, forget set) cells of a grid) with a
+    two-stage (hierarchical) bootstrap interval, so that the interval carries how much the
+    cells disagree, not only the noise within each cell.
+
+    Each of ``resamples`` draws (default: as many as each cell's bootstrap has) does two things:
+
+    1. resamples the cells: n of the n cells, with replacement (a cell may come twice, another
+       not at all), which is what puts the spread *between* the cells' estimates, i.e. the
+       training seed's and the forget set's effect, into the interval;
+    2. for each cell picked, takes one of that cell's own bootstrap draws
+       (:attr:`Interval.draws`) at random, independently for every pick, which puts the noise
+       *within* a cell into it: those draws already resample the cell's test images and, for
+       the probe, its fits (:func:`accuracy_gap`, :func:`subset_gap`);
+
+    and averages the n values. The bounds are the ``level`` percentile interval of those draws
+    (:func:`percentile_bounds`); the estimate is the plain mean of the cells' estimates, as in
+    :func:`mean_interval`. Resampling with replacement at both stages is on the cautious side:
+    the spread of the cells' estimates already holds some of their within-cell noise, which the
+    second stage adds again, so the interval is, if anything, too wide, never too narrow for
+    that reason (with few cells the percentile interval of stage 1 alone is itself somewhat
+    narrow: about 84% coverage for 5 normal cells, 93% for 30).
+
+    Unlike :func:`mean_interval`, the draws of different cells are not paired: cells that share
+    their test images need no common resampling seed here. The draws are a function of
+    ``seed`` alone, through a generator of their own (the global NumPy state is never used).
+
+    Missing when there are no cells or any cell is missing or has no draws (a mean over fewer
+    cells would be another quantity). A single cell is returned unchanged: with one cell there
+    is nothing to resample between cells, and stage 2 alone would only reshuffle its own
+    draws. ``n`` adds up the cells' images. Raises :class:`ValueError` when the cells' draws
+    differ in number, as :func:`mean_interval` does."""
+    intervals = list(intervals)
+    n_images = sum(iv.n for iv in intervals)
+    if not intervals or any(iv.is_missing or iv.draws is None or iv.draws.size == 0
+                            for iv in intervals):
+        return Interval.missing(n_images)
+    if len({iv.draws.size for iv in intervals}) != 1:
+        raise ValueError("hierarchical_interval: the cells' bootstraps differ in resamples")
+    if len(intervals) == 1:
+        return intervals[0]
+    cells = np.stack([np.asarray(iv.draws, dtype=np.float64).ravel() for iv in intervals])
+    n, per_cell = cells.shape
+    resamples = per_cell if resamples is None else int(resamples)
+    if resamples < 1:
+        raise ValueError(f"hierarchical_interval: resamples must be positive, not {resamples}")
+    rng = _rng(seed)
+    picked = rng.integers(n, size=(resamples, n))  # stage 1: n of the n cells
+    within = rng.integers(per_cell, size=(resamples, n))  # stage 2: one draw of each pick
+    draws = cells[picked, within].mean(axis=1)
+    low, high = percentile_bounds(draws, level)
+    estimate = float(np.mean([iv.estimate for iv in intervals]))
+    return Interval(estimate, low, high, n_images, level, draws)
 
 
 def subset_gap(a, b, positions, n_total: int, seed: int = 0, resamples: int = RESAMPLES,

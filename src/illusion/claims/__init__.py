@@ -34,19 +34,19 @@ from .c5_relearning import (Relearning, RelearningStronger, relearning, relearni
 from .c6_cmf import CMFRepresentation, cmf_representation
 from .c7_depth import (DepthForgetting, DepthForgettingStronger, depth_forgetting,
                        depth_forgetting_stronger)
-from .logic import (FAILS, HOLDS, OTHER, PAPER, PARTLY, STRONGER, UNDECIDED, Statement, Verdict,
-                    across_cells)
+from .logic import (FAILS, HEADLINE_RULE, HOLDS, OTHER, PAPER, PARTLY, STRONGER, UNDECIDED,
+                    HeadlineRule, Statement, Verdict, across_cells, headline_status)
 from .render import CRITERIA, criterion
 
 for _module in sorted(m.name for m in pkgutil.iter_modules(__path__)):
     importlib.import_module(f"{__name__}.{_module}")  # a claim module registers its criteria
 
-__all__ = ["CRITERIA", "FAILS", "HOLDS", "OTHER", "PAPER", "PARTLY", "STRONGER", "UNDECIDED",
-           "CMFRepresentation", "ClassifierOnly", "ClassifierOnlyStronger", "DepthForgetting",
-           "DepthForgettingStronger", "Illusion", "Misalignment", "MisalignmentStronger",
-           "NearCollapse", "OutputSuccess", "Relearning", "RelearningStronger", "Statement",
-           "TerminalPhase", "Verdict", "across_cells", "classifier_only",
-           "classifier_only_stronger", "cmf_representation", "criterion", "depth_forgetting",
-           "depth_forgetting_stronger", "illusion", "misalignment", "misalignment_stronger",
-           "near_collapse", "output_success", "relearning", "relearning_control",
-           "relearning_stronger", "terminal_phase"]
+__all__ = ["CRITERIA", "FAILS", "HEADLINE_RULE", "HOLDS", "OTHER", "PAPER", "PARTLY", "STRONGER",
+           "UNDECIDED", "CMFRepresentation", "ClassifierOnly", "ClassifierOnlyStronger",
+           "DepthForgetting", "DepthForgettingStronger", "HeadlineRule", "Illusion", "Misalignment",
+           "MisalignmentStronger", "NearCollapse", "OutputSuccess", "Relearning",
+           "RelearningStronger", "Statement", "TerminalPhase", "Verdict", "across_cells",
+           "classifier_only", "classifier_only_stronger", "cmf_representation", "criterion",
+           "depth_forgetting", "depth_forgetting_stronger", "headline_status", "illusion",
+           "misalignment", "misalignment_stronger", "near_collapse", "output_success", "relearning",
+           "relearning_control", "relearning_stronger", "terminal_phase"]

@@ -1,8 +1,9 @@
 """What every claim's verdict is made of: the statuses, :class:`Verdict`, three-valued logic
 (``True`` / ``False`` / ``None`` = undecidable) over possibly missing values, the words the
 verdicts are written with, and :func:`across_cells`, a claim judged cell by cell and on the
-means. A method that is missing, or a value that is NaN, is *not decided*: it never counts as
-passing or failing; one failed check decides "does not hold" even when another is undecidable.
+means, with :class:`HeadlineRule`, the stated k-of-n rule a headline may be held to. A method
+that is missing, or a value that is NaN, is *not decided*: it never counts as passing or
+failing; one failed check decides "does not hold" even when another is undecidable.
 """
 
 from __future__ import annotations
@@ -16,9 +17,10 @@ import pandas as pd
 
 from ..catalog import method_label
 
-__all__ = ["FAILS", "HOLDS", "OTHER", "PAPER", "PARTLY", "STRONGER", "UNDECIDED", "Statement",
-           "Verdict", "across_cells", "all_true", "any_true", "by_method", "capitalised",
-           "combine_statuses", "is_missing", "label_list", "methods_where", "pct_text",
+__all__ = ["FAILS", "HEADLINE_RULE", "HOLDS", "OTHER", "PAPER", "PARTLY", "STRONGER",
+           "UNDECIDED", "HeadlineRule", "Statement", "Verdict", "across_cells", "all_true",
+           "any_true", "by_method", "capitalised", "combine_statuses", "headline_status",
+           "is_missing", "label_list", "methods_where", "pct_text",
            "rows_frame", "series_text", "status_of", "tri_compare", "tri_majority",
            "truth_value", "value_of"]
 
@@ -173,9 +175,58 @@ def pct_text(x: float) -> str:
     return "n/a" if is_missing(x) else f"{x:.1f}%"
 
 
+@dataclass(frozen=True)
+class HeadlineRule:
+    """How many cells must agree before a claim's headline may say "holds": with n cells, the
+    claim must hold on the means **and** in at least ``ceil(min_share_holds * n)`` of them (the
+    default 0.8 asks 4 of 5, 8 of 10, and every cell of 1 to 4). A mean can hold on the
+    strength of a few cells that hold by far while the rest do not; the rule keeps such a claim
+    at "partly holds" instead, stated beforehand rather than judged case by case."""
+
+    min_share_holds: float = 0.8
+
+    def __post_init__(self):
+        share = self.min_share_holds
+        if isinstance(share, bool) or not (isinstance(share, (int, float))
+                                            and 0.0 < share <= 1.0):
+            raise ValueError(f"HeadlineRule: min_share_holds must be in (0, 1], not {share!r}")
+
+    def needed(self, n: int) -> int:
+        """The number of the ``n`` cells that must hold (rounded up; the share is rounded to 9
+        decimals first so that 0.7 * 10 asks 7, not 8)."""
+        return math.ceil(round(self.min_share_holds * n, 9))
+
+    def describe(self) -> str:
+        """The rule in one sentence, for a page to state beside the verdicts."""
+        return (f"The headline holds only when the claim holds on the means and in at least "
+                f"{self.min_share_holds:.0%} of the cells, rounded up ({self.needed(5)} of 5); "
+                "when it holds on the means but in fewer cells it partly holds, and otherwise "
+                "the headline is the status on the means.")
+
+
+HEADLINE_RULE = HeadlineRule()
+
+
+def headline_status(on_means: str, statuses: Mapping[str, str],
+                    rule: HeadlineRule = HEADLINE_RULE) -> str:
+    """A claim's headline status from its status ``on_means`` and its per-cell ``statuses``
+    (cell label -> status) under ``rule``: "holds" needs the means to hold and at least
+    ``rule.needed(n)`` of the n cells to hold; means that hold with fewer cells holding give
+    "partly holds". Any other status on the means is the headline as it is ("partly holds",
+    "does not hold", "not decided"): the cells can lower a headline, never raise it."""
+    if on_means not in (HOLDS, PARTLY, FAILS, UNDECIDED):
+        raise ValueError(f"headline_status: unknown status {on_means!r}")
+    if not statuses:
+        raise ValueError("headline_status: no cells")
+    if on_means != HOLDS:
+        return on_means
+    k = sum(s == HOLDS for s in statuses.values())
+    return HOLDS if k >= rule.needed(len(statuses)) else PARTLY
+
 
 def across_cells(per_cell: Mapping[str, Verdict], on_means: Verdict | None = None,
-                 unit: str = "(seed, forget set) cell") -> Verdict:
+                 unit: str = "(seed, forget set) cell",
+                 *, rule: HeadlineRule | None = None) -> Verdict:
     """One claim judged in several (seed, forget set) cells, and on the cells' means.
 
     ``per_cell`` maps a cell's label (:func:`illusion.catalog.cell_label`) to the claim's
@@ -186,7 +237,12 @@ def across_cells(per_cell: Mapping[str, Verdict], on_means: Verdict | None = Non
     in every cell names the cells where it does not (with one cell, the means' text alone).
     ``values`` carries ``k``, ``n``, ``k_of_n`` ("3/4"), the per-cell ``statuses`` and their
     table ``cells`` (status and text per cell). ``unit`` names a cell in the text
-    (``"seed"`` for a claim about the original models)."""
+    (``"seed"`` for a claim about the original models).
+
+    With a ``rule`` (:class:`HeadlineRule`), the status is :func:`headline_status` instead of
+    the means' alone: means that hold with too few cells holding give "partly holds", and the
+    text ends with a sentence saying so; ``values["rule"]`` states the rule
+    (:meth:`HeadlineRule.describe`). Without one (the default), the status is the means'."""
     if not per_cell:
         raise ValueError("across_cells: no cells")
     claims = {v.claim for v in per_cell.values()} | ({on_means.claim} if on_means else set())
@@ -206,20 +262,25 @@ def across_cells(per_cell: Mapping[str, Verdict], on_means: Verdict | None = Non
     cells_text = (f"holds in {k} of {n} {unit}{'s' * (n > 1)}"
                   + (f" ({counts})" if counts else ""))
     word = unit.split()[-1]
-    status = on_means.status if on_means else UNDECIDED
+    means_status = on_means.status if on_means else UNDECIDED
+    status = (headline_status(means_status, statuses, rule) if rule is not None and on_means
+              else means_status)
     if on_means is None:
         text = f"{capitalised(cells_text)}; not judged on the means."
     elif n == 1:  # the cell is the means: nothing to add
         text = on_means.text
     else:
         text = f"{on_means.text} {capitalised(word)} by {word} it {cells_text}."
-        if status == HOLDS and k < n:
+        if means_status == HOLDS and k < n:
             verb = {PARTLY: "partly holds", FAILS: "does not hold", UNDECIDED: "is not decided"}
             where = "; ".join(f"{verb[st]} for {series_text(cells)}" for st, cells in others if cells)
             text += f" It holds on the means but not for every {word}: it {where}."
-        elif status != HOLDS and k:
+        elif means_status != HOLDS and k:
             text += (f" It holds for {series_text([c for c, s in statuses.items() if s == HOLDS])}"
                      f" but not on the means.")
+    if means_status == HOLDS and status == PARTLY:
+        text += (f" Headline: {PARTLY}, because it holds in {k} of {n} {word}{'s' * (n > 1)}"
+                 f" and the rule needs {rule.needed(n)}.")
     table = pd.DataFrame({word: list(statuses), "status": list(statuses.values()),
                           "verdict": [per_cell[c].text for c in statuses]}).set_index(word)
     return Verdict(claim, status, text,
@@ -227,5 +288,6 @@ def across_cells(per_cell: Mapping[str, Verdict], on_means: Verdict | None = Non
                    parts=dict(on_means.parts) if on_means else {},
                    values={**(dict(on_means.values) if on_means else {}), "k": k, "n": n,
                            "k_of_n": f"{k}/{n}", "statuses": dict(statuses), "cells": table,
-                           "on_means": on_means.status if on_means else None},
+                           "on_means": on_means.status if on_means else None,
+                           **({"rule": rule.describe()} if rule is not None else {})},
                    reading=readings.pop())
