@@ -1,11 +1,13 @@
-"""What README and ARCHITECTURE.md promise a newcomer, tried as one: a method, a metric and a
-claim added from one new module each, with no other file of the repository edited.
+"""What README and ARCHITECTURE.md promise a newcomer, tried as one: a method, a metric, an
+extra and a claim added from one new module each, with no other file of the repository
+edited.
 
 The method and the metric are registered from a module written to a temporary folder; the
 test then checks that every part of the project that lists methods or metrics picks them up:
 the cost model of a grid (``illusion.cost``), dry runs (``illusion.methods.dry_caps``), the
-tuning defaults (``tools/tune_methods.py``), the sweep's row and the book's tables. The claim
-is a module (its criterion and verdict), a notebook and a ``book.PAGES`` entry.
+tuning defaults (``tools/tune_methods.py``), the sweep's row and the book's tables. The extra
+is stored by the sweep's executor and read back by a page that declares it. The claim is a
+module (its criterion and verdict), a notebook and a ``book.PAGES`` entry.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ import textwrap
 import pandas as pd
 import pytest
 
-from illusion import book, claims, cost, keys, metrics
+from illusion import book, claims, cost, keys, metrics, rows
 from illusion.book import Page
 from illusion.catalog import ForgetSet
 from illusion.rows import Row, Grid, row_spec, run_row
@@ -32,6 +34,7 @@ EXTENSION = '''
 from illusion.methods import Method, register_method
 from illusion.methods.work import Work, passes
 from illusion.metrics import register_metric
+from illusion.rows import register_extra
 
 
 @register_method
@@ -55,6 +58,12 @@ class Toy(Method):
 @register_metric("toy_metric", label="toy score (%)", percent=True)
 def toy_metric(features, forget, num_classes):
     return 100.0 * float(len(forget)) / num_classes
+
+
+@register_extra("toy_extra", columns=lambda payload: {"toy_norm": payload["norm"]})
+def toy_extra(tm, original, row, cache):
+    """The size of the row's head, and the classes it was asked to forget."""
+    return {"norm": float(tm.model.fc.weight.detach().norm()), "forget": list(row.forget)}
 '''
 
 CLAIM = '''
@@ -90,6 +99,7 @@ def extension(tmp_path, monkeypatch):
     finally:
         _REGISTRY.pop("toy_method", None)
         metrics.METRICS.pop("toy_metric", None)
+        rows.EXTRAS.pop("toy_extra", None)
         CRITERIA.clear()
         CRITERIA.update(before)
         for name in ("toy_extension", "toy_claim"):
@@ -131,6 +141,28 @@ def test_a_new_metric_reaches_keys_rows_and_tables(extension, tiny_profile, cach
     shown = readable(pd.DataFrame({"toy_metric": [33.3333]}, index=["toy_method"]))
     assert shown.columns.tolist() == ["toy score (%)"] and shown.iloc[0, 0] == 33.3
     assert shown.index.tolist() == ["Toy"]
+
+
+def test_a_new_extra_is_stored_by_the_sweep_and_read_by_its_page(extension, tiny_profile,
+                                                                  cache, monkeypatch):
+    """An extra with columns: the row's key names it and the row carries its column; its
+    payload is an artifact of its own that a page declaring it reads back, building nothing."""
+    from illusion.cache import NotBuilt
+
+    monkeypatch.setitem(book.PAGES, "T99", Page("99_toy", {"retrain": ("toy_extra",)}))
+    page = book.page("T99", "smoke", forget_sets=[[0]], seeds=[0], cache=cache)
+    with pytest.raises(NotBuilt, match="extra 'toy_extra' of 'retrain'"):
+        page.extra("toy_extra", "retrain")
+    grid = page.grid()
+    retrain = next(r for r in grid.rows if r.label == "retrain")
+    assert "toy_extra" in row_spec(retrain, grid.extras)["extras"]
+    for row in grid.rows:
+        run_row(row, grid.extras, cache)
+    log = (cache.root / "builds.jsonl").read_text()
+    payload = page.extra("toy_extra", "retrain")
+    assert payload["forget"] == [0] and payload["norm"] > 0
+    assert page.table(["retrain"]).loc[0, "toy_norm"] == payload["norm"]
+    assert (cache.root / "builds.jsonl").read_text() == log  # read, not built
 
 
 def test_without_registered_metrics_the_keys_are_the_old_ones():
