@@ -130,7 +130,8 @@ mean_train_eval = sum(train_evals.values()) / len(train_evals)
 verdict = claims.across_cells(
     {f"seed {s}": claims.terminal_phase(a, terminal_criterion, profile)
      for s, a in train_evals.items()},
-    claims.terminal_phase(mean_train_eval, terminal_criterion, profile), unit="seed")
+    claims.terminal_phase(mean_train_eval, terminal_criterion, profile), unit="seed",
+    rule=claims.HEADLINE_RULE)
 glue("verdict_terminal_phase", verdict.text, display=False)
 print(verdict)
 
@@ -179,7 +180,7 @@ verdict_c0 = claims.across_cells(
     {f"seed {s}": claims.near_collapse(h, train_evals[s], collapse_criterion, profile)
      for s, h in histories.items()},
     claims.near_collapse(mean_history, mean_train_eval, collapse_criterion, profile),
-    unit="seed")
+    unit="seed", rule=claims.HEADLINE_RULE)
 glue("verdict_c0", verdict_c0.text, display=False)
 glue("c0_k_of_n", verdict_c0.values["k_of_n"], display=False)
 display(readable(verdict_c0.details))

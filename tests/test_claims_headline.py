@@ -92,7 +92,7 @@ def _cells(k: int, n: int, other: str = FAILS) -> dict[str, claims.Verdict]:
 
 def test_across_cells_without_a_rule_is_unchanged():
     v = claims.across_cells(_cells(3, 5), _v(HOLDS))
-    assert v.status == HOLDS and "rule" not in v.values and "Headline" not in v.text
+    assert v.status == HOLDS and "rule" not in v.values and "headline needs" not in v.text
     assert v == claims.across_cells(_cells(3, 5), _v(HOLDS), rule=None)
 
 
@@ -102,8 +102,9 @@ def test_across_cells_with_the_rule_lowers_three_of_five_and_says_why():
     assert v.status == PARTLY and v.values["on_means"] == HOLDS
     assert v.values["rule"] == HEADLINE_RULE.describe()
     assert (v.values["k"], v.values["n"], v.values["k_of_n"]) == (3, 5, "3/5")
-    assert v.text == (plain.text + " Headline: partly holds, because it holds in 3 of 5 cells "
-                      "and the rule needs 4.")
+    # the text starts with the headline's status, then the means' own text
+    assert v.text == ("Partly holds: it holds on the means but in only 3 of 5 cells, and the "
+                      "headline needs 4. On the means: " + plain.text)
     # the sentences about the means stay about the means
     assert "It holds on the means but not for every cell" in v.text
     assert "but not on the means" not in v.text
@@ -122,18 +123,18 @@ def test_across_cells_with_the_rule_at_the_edges(k, n, needs):
     v = claims.across_cells(_cells(k, n), _v(HOLDS), rule=HEADLINE_RULE)
     assert v.status == PARTLY
     cells = "cell" if n == 1 else "cells"
-    assert v.text.endswith(f" Headline: partly holds, because it holds in {k} of {n} {cells} "
-                           f"and the rule needs {needs}.")
+    assert v.text.startswith(f"Partly holds: it holds on the means but in only {k} of {n} "
+                             f"{cells}, and the headline needs {needs}. On the means: ")
 
 
 def test_across_cells_with_the_rule_never_raises_the_means():
     fails = claims.across_cells(_cells(5, 5), _v(FAILS), rule=HEADLINE_RULE)
-    assert fails.status == FAILS and "Headline" not in fails.text
+    assert fails.status == FAILS and "headline needs" not in fails.text
     assert fails.text == claims.across_cells(_cells(5, 5), _v(FAILS)).text
     undecided = claims.across_cells(_cells(5, 5), _v(UNDECIDED), rule=HEADLINE_RULE)
-    assert undecided.status == UNDECIDED and "Headline" not in undecided.text
+    assert undecided.status == UNDECIDED and "headline needs" not in undecided.text
     partly = claims.across_cells(_cells(2, 5), _v(PARTLY), rule=HEADLINE_RULE)
-    assert partly.status == PARTLY and "Headline" not in partly.text
+    assert partly.status == PARTLY and "headline needs" not in partly.text
     none = claims.across_cells(_cells(5, 5), rule=HEADLINE_RULE)
     assert none.status == UNDECIDED and none.values["on_means"] is None
 
@@ -142,5 +143,5 @@ def test_across_cells_with_the_rule_names_seeds():
     v = claims.across_cells({"seed 0": _v(HOLDS), "seed 1": _v(FAILS)}, _v(HOLDS),
                             unit="seed", rule=HeadlineRule(0.8))
     assert v.status == PARTLY
-    assert v.text.endswith("Headline: partly holds, because it holds in 1 of 2 seeds and the "
-                           "rule needs 2.")
+    assert v.text.startswith("Partly holds: it holds on the means but in only 1 of 2 seeds, "
+                             "and the headline needs 2.")

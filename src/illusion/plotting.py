@@ -365,3 +365,34 @@ def gap_intervals(gaps: pd.DataFrame, means: pd.DataFrame | None = None,
         fig.supxlabel(xlabel, fontsize="medium")
     fig.tight_layout()
     return fig
+
+
+_STATUS_LEVELS = ("not decided", "does not hold", "partly holds", "holds")
+_STATUS_COLOURS = {"not decided": "0.6", "does not hold": "tab:red", "partly holds": "tab:orange",
+                   "holds": "tab:green"}
+
+
+def sensitivity_figure(table: pd.DataFrame, title: str = ""):
+    """The headline status re-judged over each constant's range
+    (:func:`illusion.book.sensitivity`), one panel per constant: the status against the value,
+    the stated value marked by a dotted line, so a reader sees how far the verdict is from
+    flipping. Returns the figure."""
+    import matplotlib.pyplot as plt
+
+    names = list(dict.fromkeys(table["constant"]))
+    fig, axes = plt.subplots(1, len(names), figsize=(FIG_WIDTH, 2.0), squeeze=False,
+                             sharey=True)
+    for ax, name in zip(axes[0], names):
+        rows = table[table["constant"] == name]
+        y = rows["status"].map(_STATUS_LEVELS.index)
+        ax.plot(rows["value"], y, color="0.7", lw=1, zorder=1, drawstyle="steps-mid")
+        ax.scatter(rows["value"], y, c=rows["status"].map(_STATUS_COLOURS).tolist(), s=28,
+                   zorder=2)
+        ax.axvline(float(rows.loc[rows["stated"], "value"].iloc[0]), color="0.3", ls=":",
+                   lw=1)
+        ax.set(xlabel=name, yticks=range(len(_STATUS_LEVELS)), ylim=(-0.5, 3.5))
+    axes[0][0].set_yticklabels(_STATUS_LEVELS, fontsize=8)
+    if title:
+        fig.suptitle(title, fontsize=9)
+    fig.tight_layout()
+    return fig

@@ -30,8 +30,8 @@ import numpy as np
 from scipy import stats as _scipy_stats
 
 __all__ = ["LEVEL", "RESAMPLES", "CKAReference", "IMAGE_SEED", "Interval", "accuracy_gap",
-           "cka_draws", "hierarchical_interval", "mean_interval", "percentile_bounds",
-           "resample_weights", "subset_gap"]
+           "cka_draws", "hierarchical_draws", "hierarchical_interval", "mean_interval",
+           "percentile_bounds", "resample_weights", "subset_gap"]
 
 LEVEL = 0.95
 RESAMPLES = 2000
@@ -206,7 +206,20 @@ def hierarchical_interval(intervals: Sequence[Interval], seed: int = 0,
         raise ValueError("hierarchical_interval: the cells' bootstraps differ in resamples")
     if len(intervals) == 1:
         return intervals[0]
-    cells = np.stack([np.asarray(iv.draws, dtype=np.float64).ravel() for iv in intervals])
+    draws = hierarchical_draws([iv.draws for iv in intervals], seed, resamples)
+    low, high = percentile_bounds(draws, level)
+    estimate = float(np.mean([iv.estimate for iv in intervals]))
+    return Interval(estimate, low, high, n_images, level, draws)
+
+
+def hierarchical_draws(cell_draws: Sequence[np.ndarray], seed: int = 0,
+                       resamples: int | None = None) -> np.ndarray:
+    """The two-stage bootstrap draws of the mean over cells (:func:`hierarchical_interval`),
+    from each cell's own draws (same number in every cell). The cells and draws picked depend
+    only on ``seed``, the number of cells and of draws, so two quantities of the same cells
+    (two models' CKA in claim C7) are resampled with the same picks: their differences are
+    draws of the difference."""
+    cells = np.stack([np.asarray(d, dtype=np.float64).ravel() for d in cell_draws])
     n, per_cell = cells.shape
     resamples = per_cell if resamples is None else int(resamples)
     if resamples < 1:
@@ -214,10 +227,7 @@ def hierarchical_interval(intervals: Sequence[Interval], seed: int = 0,
     rng = _rng(seed)
     picked = rng.integers(n, size=(resamples, n))  # stage 1: n of the n cells
     within = rng.integers(per_cell, size=(resamples, n))  # stage 2: one draw of each pick
-    draws = cells[picked, within].mean(axis=1)
-    low, high = percentile_bounds(draws, level)
-    estimate = float(np.mean([iv.estimate for iv in intervals]))
-    return Interval(estimate, low, high, n_images, level, draws)
+    return cells[picked, within].mean(axis=1)
 
 
 def subset_gap(a, b, positions, n_total: int, seed: int = 0, resamples: int = RESAMPLES,

@@ -5,7 +5,8 @@ through (:mod:`~illusion.book.reader`) and the judging of a claim over the cells
 """
 
 from . import judging, reader, table
-from .judging import change_from, depth_inputs, forget_cka, judge, judge_cells, means
+from .judging import (change_from, depth_inputs, flips, forget_cka, judge, judge_cells, means,
+                      sensitivity)
 from .reader import (ACCURACY_COLUMNS, PageReader, UndeclaredRead, ablation_table,
                      calibration_table, depth_tables, page, relearn_tables)
 from .table import (BOOK_EXTRAS, ENTRIES, PAGES, Entry, Page, book_grid, row_of,
@@ -14,5 +15,5 @@ from .table import (BOOK_EXTRAS, ENTRIES, PAGES, Entry, Page, book_grid, row_of,
 __all__ = ["ACCURACY_COLUMNS", "BOOK_EXTRAS", "ENTRIES", "PAGES", "Entry", "Page",
            "PageReader", "UndeclaredRead", "ablation_table", "book_grid", "calibration_table",
            "row_of", "change_from", "depth_inputs", "depth_tables", "extras_by_label",
-           "forget_cka", "grid_cells", "judge", "judge_cells", "judging", "means", "page",
-           "reader", "relearn_tables", "table"]
+           "flips", "forget_cka", "grid_cells", "judge", "judge_cells", "judging", "means", "page",
+           "reader", "relearn_tables", "sensitivity", "table"]

@@ -4,6 +4,7 @@ the cells (:func:`judge`, :func:`judge_cells`), with the helpers claims C3 and C
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any, Callable, Iterable, Mapping, Sequence
 
 import numpy as np
@@ -11,11 +12,13 @@ import pandas as pd
 
 from ..catalog import ForgetSet, cell_label
 from ..rows import summarise
-from ..claims import across_cells
+from ..claims import HEADLINE_RULE, HeadlineRule, across_cells
 from ..gaps import gap_columns, gap_means
+from ..stats import IMAGE_SEED, hierarchical_draws
 from .reader import PageReader
 
-__all__ = ["change_from", "depth_inputs", "forget_cka", "judge", "judge_cells", "means"]
+__all__ = ["STATUS_ORDER", "change_from", "depth_inputs", "flips", "forget_cka", "judge",
+           "judge_cells", "means", "sensitivity"]
 
 
 def means(table: pd.DataFrame, columns: Sequence[str]) -> pd.DataFrame:
@@ -27,7 +30,8 @@ def means(table: pd.DataFrame, columns: Sequence[str]) -> pd.DataFrame:
 
 
 def judge(grid: pd.DataFrame, columns: Sequence[str], verdict: Callable[[pd.DataFrame], Any],
-          gaps: pd.DataFrame | Mapping[str, pd.DataFrame] | None = None):
+          gaps: pd.DataFrame | Mapping[str, pd.DataFrame] | None = None,
+          rule: HeadlineRule | None = HEADLINE_RULE):
     """A claim judged in every (seed, forget set) cell of ``grid`` and on the means over them
     (:func:`illusion.claims.across_cells`).
 
@@ -37,7 +41,11 @@ def judge(grid: pd.DataFrame, columns: Sequence[str], verdict: Callable[[pd.Data
     :meth:`PageReader.gaps`, or ``{name: gaps}`` for several), each table also carries the
     gaps' intervals as ``<readout>_<name>_low`` / ``_high`` (name ``vs_retrain`` for a bare
     frame; :func:`illusion.gaps.gap_columns`): the cell's own, and on the means
-    :func:`illusion.gaps.gap_means`."""
+    :func:`illusion.gaps.gap_means` (a two-stage bootstrap over the cells, then within each).
+
+    The headline status follows ``rule`` (:data:`illusion.claims.HEADLINE_RULE`: "holds"
+    needs the means and at least 4 of 5 cells to hold); ``rule=None`` gives the status on the
+    means alone, as before issue 34."""
     named = {} if gaps is None else (dict(gaps) if isinstance(gaps, Mapping)
                                      else {"vs_retrain": gaps})
 
@@ -71,17 +79,18 @@ def judge(grid: pd.DataFrame, columns: Sequence[str], verdict: Callable[[pd.Data
         in_cell = lambda g: g[(g["seed"] == seed) & (g["forget"] == forget)]  # noqa: E731
         per_cell[cell_label(seed, forget)] = verdict(with_gaps(table, in_cell))
     on_means = verdict(with_gaps(means(grid, columns), gaps_on_means))
-    return across_cells(per_cell, on_means)
+    return across_cells(per_cell, on_means, rule=rule)
 
 
 def judge_cells(verdict: Callable[..., Any], cells: Iterable[tuple[int, Any]],
-                inputs: Callable[[int | None, Any], Mapping[str, Any]]):
+                inputs: Callable[[int | None, Any], Mapping[str, Any]],
+                rule: HeadlineRule | None = HEADLINE_RULE):
     """A claim judged in every cell and on the means, for claims whose verdict reads more than
     one per-method table: ``verdict(**inputs(seed, forget))`` in each of ``cells`` ((seed,
     forget set or its label) pairs) and ``verdict(**inputs(None, None))`` on the means
-    (:func:`illusion.claims.across_cells`)."""
+    (:func:`illusion.claims.across_cells`), the headline under ``rule`` as in :func:`judge`."""
     per_cell = {cell_label(s, f): verdict(**inputs(s, f)) for s, f in cells}
-    return across_cells(per_cell, verdict(**inputs(None, None)))
+    return across_cells(per_cell, verdict(**inputs(None, None)), rule=rule)
 
 
 def change_from(grid: pd.DataFrame, column: str, name: str, reference: str = "original",
@@ -128,7 +137,8 @@ def depth_inputs(page: PageReader, stack: Mapping[str, pd.DataFrame], models: Se
                             for m in models}
         for s, f in page.cells}
     mean_draws = None if draws is None else {
-        m: {st: np.mean([d[m][st] for d in draws.values()], axis=0) for st in cka.columns}
+        m: {st: hierarchical_draws([d[m][st] for d in draws.values()], IMAGE_SEED)
+            for st in cka.columns}
         for m in models}
 
     def inputs(seed, forget) -> dict:
@@ -143,3 +153,52 @@ def depth_inputs(page: PageReader, stack: Mapping[str, pd.DataFrame], models: Se
                 "retain_acc": acc["test_retain"], "forget_acc": acc["test_forget"]}
 
     return list(dict.fromkeys(zip(sim["seed"], sim["forget"]))), inputs
+
+
+# -------------------------------------------------------------- how robust a verdict is
+
+STATUS_ORDER = ("not decided", "does not hold", "partly holds", "holds")
+
+
+def sensitivity(judge_with: Callable[[Any], Any], criterion: Any,
+                ranges: Mapping[str, Sequence[float]]) -> pd.DataFrame:
+    """A verdict re-judged over a range of each of its criterion's constants, the others kept
+    at their values: ``judge_with(criterion)`` returns the verdict (e.g. ``lambda c:
+    book.judge(grid, cols, lambda t: claims.illusion(t, c), gaps)``), and ``ranges`` maps a
+    field of the (frozen dataclass) criterion to the values to try. Nothing is trained or
+    read again: only the cached tables are re-judged.
+
+    One row per (``constant``, ``value``): ``status`` (the headline's), ``k`` and ``n`` (the
+    cells that hold), ``on_means`` (the status on the means) and ``stated`` (the value the
+    page states). The stated value is always among the rows."""
+    rows = []
+    for field, values in ranges.items():
+        stated = getattr(criterion, field)
+        for value in sorted({*map(float, values), float(stated)}):
+            v = judge_with(dataclasses.replace(criterion, **{field: type(stated)(value)}))
+            rows.append({"constant": field, "value": value, "status": v.status,
+                         "k": v.values.get("k"), "n": v.values.get("n"),
+                         "on_means": v.values.get("on_means", v.status),
+                         "stated": value == float(stated)})
+    return pd.DataFrame(rows, columns=["constant", "value", "status", "k", "n", "on_means",
+                                       "stated"])
+
+
+def flips(table: pd.DataFrame) -> str:
+    """Where each constant's re-judged status differs from the stated value's, in one
+    sentence per constant (:func:`sensitivity`'s table): ``"margin: holds from 2 to 8
+    (stated 5); partly holds at 10; does not hold from 12 to 20."``"""
+    out = []
+    for field, rows in table.groupby("constant", sort=False):
+        stated = rows.loc[rows["stated"], "value"].iloc[0]
+        runs: list[list] = []
+        for r in rows.itertuples():
+            if runs and runs[-1][0] == r.status:
+                runs[-1][2] = r.value
+            else:
+                runs.append([r.status, r.value, r.value])
+        parts = [f"{status} {'at ' + f'{lo:g}' if lo == hi else f'from {lo:g} to {hi:g}'}"
+                 + (f" (stated {stated:g})" if lo <= stated <= hi else "")
+                 for status, lo, hi in runs]
+        out.append(f"{field}: " + "; ".join(parts) + ".")
+    return " ".join(out)

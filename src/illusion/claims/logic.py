@@ -278,9 +278,10 @@ def across_cells(per_cell: Mapping[str, Verdict], on_means: Verdict | None = Non
         elif means_status != HOLDS and k:
             text += (f" It holds for {series_text([c for c, s in statuses.items() if s == HOLDS])}"
                      f" but not on the means.")
-    if means_status == HOLDS and status == PARTLY:
-        text += (f" Headline: {PARTLY}, because it holds in {k} of {n} {word}{'s' * (n > 1)}"
-                 f" and the rule needs {rule.needed(n)}.")
+    if means_status == HOLDS and status == PARTLY:  # the text starts with the headline's status
+        text = (f"{capitalised(PARTLY)}: it holds on the means but in only {k} of {n} "
+                f"{word}{'s' * (n > 1)}, and the headline needs {rule.needed(n)}. "
+                f"On the means: {text}")
     table = pd.DataFrame({word: list(statuses), "status": list(statuses.values()),
                           "verdict": [per_cell[c].text for c in statuses]}).set_index(word)
     return Verdict(claim, status, text,
