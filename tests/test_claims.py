@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 
 from illusion import claims
-from illusion.catalog import ForgetSet, cell_label
+from illusion.catalog import ForgetSet, cell_label, method_label
 from illusion.claims import FAILS, HOLDS, PARTLY, UNDECIDED
 
 NAN = math.nan
@@ -57,6 +57,9 @@ def test_near_collapse_undecided_and_failure_wins():
 
 # ------------------------------------------------------------------------------ C1
 
+ABCD = claims.OutputSuccess(counted=("a", "b", "c", "d"))  # toy names all count
+
+
 def c1_rows(**methods):
     rows = {"original": {"output_test_forget": 90.0, "output_test_retain": 90.0},
             "retrain": {"output_test_forget": 0.0, "output_test_retain": 90.0}}
@@ -67,28 +70,46 @@ def c1_rows(**methods):
 
 def test_output_success_majority_and_thresholds():
     # exactly 5% forget and exactly 5 points of retain drop both pass
-    v = claims.output_success(c1_rows(a=(5.0, 85.0), b=(0.0, 90.0), c=(60.0, 90.0)))
+    v = claims.output_success(c1_rows(a=(5.0, 85.0), b=(0.0, 90.0), c=(60.0, 90.0)), ABCD)
     assert v.status == HOLDS and "2 of 3" in v.text
     assert v.details.loc["a", "output_success"] is True
-    v = claims.output_success(c1_rows(a=(5.01, 90.0), b=(0.0, 84.9)))
+    v = claims.output_success(c1_rows(a=(5.01, 90.0), b=(0.0, 84.9)), ABCD)
     assert v.status == FAILS and "0 of 2" in v.text
     # a tie is not a majority
-    assert claims.output_success(c1_rows(a=(0.0, 90.0), b=(50.0, 90.0))).status == FAILS
-    assert "retrain" not in claims.output_success(c1_rows(a=(0.0, 90.0))).details.index
+    assert claims.output_success(c1_rows(a=(0.0, 90.0), b=(50.0, 90.0)), ABCD).status == FAILS
+    assert "retrain" not in claims.output_success(c1_rows(a=(0.0, 90.0)), ABCD).details.index
 
 
 def test_output_success_not_decided():
-    assert claims.output_success(pd.DataFrame()).status == UNDECIDED
-    assert claims.output_success(c1_rows()).status == UNDECIDED  # no baseline
+    assert claims.output_success(pd.DataFrame(), ABCD).status == UNDECIDED
+    assert claims.output_success(c1_rows(), ABCD).status == UNDECIDED  # no baseline
     no_orig = c1_rows(a=(0.0, 90.0))
     no_orig = no_orig[no_orig["method"] != "original"]
-    assert claims.output_success(no_orig).status == UNDECIDED
+    assert claims.output_success(no_orig, ABCD).status == UNDECIDED
     # one NaN method could tip 1 vs 1 either way ...
-    v = claims.output_success(c1_rows(a=(0.0, 90.0), b=(50.0, 90.0), c=(NAN, 90.0)))
+    v = claims.output_success(c1_rows(a=(0.0, 90.0), b=(50.0, 90.0), c=(NAN, 90.0)), ABCD)
     assert v.status == UNDECIDED and v.details.loc["c", "output_success"] is None
     # ... but not 3 vs 0
-    v = claims.output_success(c1_rows(a=(0.0, 90.0), b=(1.0, 90.0), c=(2.0, 90.0), d=(NAN, 1.0)))
+    v = claims.output_success(c1_rows(a=(0.0, 90.0), b=(1.0, 90.0), c=(2.0, 90.0),
+                                      d=(NAN, 1.0)), ABCD)
     assert v.status == HOLDS
+
+def test_output_success_counts_as_baselines_only_those_of_a():
+    """[A]'s five baselines decide C1; the book's other four are judged and shown, not counted.
+    A realistic failing table: [A]'s five keep 20-40% forget accuracy (under-forgetting, as
+    at a learning rate too low), while our four reach 0%."""
+    from illusion.catalog import A_BASELINES, OTHER_BASELINES
+
+    rows = {m: (30.0, 89.0) for m in A_BASELINES} | {m: (0.0, 89.0) for m in OTHER_BASELINES}
+    v = claims.output_success(c1_rows(**rows))
+    assert v.status == FAILS and "0 of 5 of [A]'s baselines" in v.text
+    assert "Other baselines, shown, not counted: 4 of 4 succeed" in v.text
+    assert v.details["counted"].sum() == 5
+    holds = claims.output_success(c1_rows(**{m: (0.0, 89.0) for m in A_BASELINES[:3]},
+                                          **{m: (30.0, 89.0) for m in A_BASELINES[3:]}))
+    assert holds.status == HOLDS and "3 of 5" in holds.text
+    only_ours = claims.output_success(c1_rows(**{m: (0.0, 89.0) for m in OTHER_BASELINES}))
+    assert only_ours.status == UNDECIDED and "none of [A]'s baselines" in only_ours.text
 
 
 # ------------------------------------------------------------------------------ C2
@@ -286,6 +307,7 @@ def test_stronger_misalignment_not_decided():
 
 
 # ------------------------------------------------------------------------------ C4
+# (the headline, claims.classifier_only: tests/test_claims_c4.py)
 
 def flip(below=((0.5, 90.0, 0.0),), above=((2.0, 80.0, 0.0),)):
     return pd.DataFrame([{"c / bound": c, "test retain": r, "test forget": f}
@@ -297,53 +319,6 @@ def c4_rows(**methods):
             "prune_row": (0.0, 89.0, 80.0, 70.0), **methods}
     return table({m: {"output_test_forget": f, "output_test_retain": r, "probe_test_forget": p,
                       "ncc_test_forget": n} for m, (f, r, p, n) in rows.items()})
-
-
-def ll_rows(ll=(0.0, 88.0, 80.0, 70.0), **methods):
-    """C4's table with [A]'s experiments (last-layer RL, last-layer UNSIR at [A]'s lr) and an
-    untuned LL-NegGrad+ that fails."""
-    return c4_rows(**{"last_layer:random_label": ll,
-                      "last_layer:unsir@A": (1.0, 89.0, 80.0, 70.0),
-                      "last_layer:neggrad_plus": (40.0, 70.0, 80.0, 70.0), **methods})
-
-
-def test_classifier_only_is_existential_and_reads_as_experiment():
-    # one c keeps retain (0.5 x the bound), another below the bound does not: some c suffices
-    sweep = flip(below=((0.25, 90.0, 0.0), (0.9, 85.0, 0.0)), above=((2.0, 60.0, 0.0),))
-    v = claims.classifier_only(sweep, 90.0, ll_rows())
-    assert v.status == HOLDS and v.reading == claims.PAPER
-    assert v.parts == {"existence": HOLDS, "experiment": HOLDS}
-    assert v.values["largest_kept"] == 0.25 and v.values["smallest_lost"] == 0.9
-    # the untuned LL-NegGrad+ is shown, not counted; the stronger reading counts it
-    assert v.details.loc["last_layer:neggrad_plus", "counted"] is False
-    assert "LL-NegGrad+ (misses it)" in v.text
-    assert claims.classifier_only_stronger(sweep, 90.0, ll_rows()).status == PARTLY
-
-
-def test_classifier_only_thresholds_and_failures():
-    # retain exactly 2 points down with forget exactly 5%: the c exists
-    edge = flip(below=((0.5, 88.0, 5.0),), above=())
-    assert claims.classifier_only(edge, 90.0, ll_rows()).parts["existence"] == HOLDS
-    none = flip(below=((0.5, 87.9, 0.0),), above=((2.0, 60.0, 5.1),))
-    v = claims.classifier_only(none, 90.0, ll_rows())
-    assert v.parts["existence"] == FAILS and v.status == PARTLY
-    v = claims.classifier_only(flip(), 90.0, ll_rows(ll=(5.1, 88.0, 80.0, 70.0)))
-    assert v.parts["experiment"] == FAILS
-    assert "LL-RL misses it, LL-UNSIR@A meets it" in v.text
-    # features moved by 0.51 points under a frozen backbone: the sanity check catches it
-    moved = claims.classifier_only(flip(), 90.0, ll_rows(ll=(0.0, 88.0, 80.51, 70.0)))
-    assert moved.details.loc["last_layer:random_label", "features_kept"] is False
-
-
-def test_classifier_only_not_decided_never_passes():
-    assert claims.classifier_only(flip(below=(), above=()), 90.0, ll_rows()).parts[
-        "existence"] == UNDECIDED
-    assert claims.classifier_only(flip(), NAN, ll_rows()).parts["existence"] == UNDECIDED
-    v = claims.classifier_only(flip(), 90.0, c4_rows())  # [A]'s experiments were not run
-    assert v.parts["experiment"] == UNDECIDED and v.status == UNDECIDED
-    assert "LL-RL, LL-UNSIR@A not run" in v.text
-    v = claims.classifier_only(flip(), 90.0, ll_rows(ll=(NAN, 88.0, 80.0, 70.0)))
-    assert v.parts["experiment"] == UNDECIDED
 
 
 def test_stronger_classifier_only_holds_and_thresholds():
@@ -395,6 +370,21 @@ def steps_table(starts: dict, steps: dict, control="retain images only"):
             rows.append({"method": m, "attack": attack, "start": s, "steps_to_50": n})
         rows.append({"method": m, "attack": control, "start": s, "steps_to_50": NAN})
     return pd.DataFrame(rows)
+
+
+def test_relearning_counts_only_the_baselines_of_a():
+    """A realistic failing table: [A]'s five baselines relearn no faster than Retrain while
+    the book's four other baselines do. Only [A]'s five count, so the headline fails; the
+    others are shown."""
+    from illusion.catalog import A_BASELINES, OTHER_BASELINES
+
+    starts = {"retrain": 0.0, **{m: 0.0 for m in (*A_BASELINES, *OTHER_BASELINES)}}
+    steps = {"retrain": (40.0, 20.0), **{m: (45.0, 25.0) for m in A_BASELINES},
+             **{m: (5.0, 5.0) for m in OTHER_BASELINES}}
+    v = claims.relearning(steps_table(starts, steps))
+    assert v.status == FAILS and "0 of 5 of [A]'s standard methods" in v.text
+    assert "Shown, not counted (other baselines, EC, +CMF): " in v.text
+    assert all(f"{method_label(m)} (relearns faster)" in v.text for m in OTHER_BASELINES)
 
 
 def test_relearning_compares_steps_to_the_level_with_retrains():
@@ -595,6 +585,7 @@ def test_cmf_representation_not_decided():
 
 
 # ------------------------------------------------------------------------------ C7
+# (the headline, claims.depth_forgetting: tests/test_claims_c7.py)
 
 STAGES = ["stem", "stage1", "stage2", "stage3", "stage4"]
 
@@ -609,77 +600,6 @@ def cka(retrain=(1.0, 0.995, 0.95, 0.8, 0.5), base=(1.0, 0.99, 0.95, 0.92, 0.7),
 
 ACC = {"original": 90.0, "retrain": 90.0, "ec": 88.0, "random_label+ec": 88.0,
        "random_label": 89.0, "neggrad_plus": 89.0, "scrub": 89.0, "salun": 89.0}
-
-
-ABOVE = (1.0, 0.99, 0.97, 0.92, 0.7)  # a baseline above Retrain at stage2 and stage3
-FORGOT = {"ec": 1.0, "random_label+ec": 2.0}
-FORGOT_EDGE = {"ec": 5.0, "random_label+ec": 2.0}
-
-
-def test_depth_forgetting_is_the_papers_relative_statement():
-    v = claims.depth_forgetting(cka(base=ABOVE), ACC, forget_acc=FORGOT)
-    assert v.status == HOLDS and v.reading == claims.PAPER
-    assert v.values["judged_stages"] == ("stage2", "stage3", "stage4")
-    assert v.details.loc["random_label+ec", "below_its_base"] is True
-    assert v.details.loc["ec", "below_its_base"] is True  # EC alone has no base
-    # no absolute cut: baselines at 0.7-0.8, far below the stronger reading's 0.9, still sit
-    # above Retrain (0.6-0.5) and forget superficially in [B]'s sense
-    low = cka(retrain=(1.0, 0.995, 0.6, 0.5, 0.4), base=(1.0, 0.99, 0.8, 0.7, 0.6))
-    assert claims.depth_forgetting(low, ACC, forget_acc=FORGOT).parts["a"] == HOLDS
-    assert claims.depth_forgetting_stronger(low, ACC).parts["a"] == FAILS
-
-
-def test_depth_forgetting_each_relative_check_fails_alone():
-    # a baseline equal to Retrain at stage2 is not more similar (strictly above needed)
-    assert claims.depth_forgetting(cka(), ACC, forget_acc=FORGOT).parts["a"] == FAILS
-    # the plug-in above its base RL at stage3
-    v = claims.depth_forgetting(cka(base=ABOVE, plug=(1.0, 0.9, 0.8, 0.93, 0.3)), ACC,
-                                forget_acc=FORGOT)
-    assert v.parts["random_label+ec"] == FAILS and v.parts["ec"] == HOLDS
-    assert "RL+EC lower than the original at every judged stage, not below RL" in v.text
-    # EC still predicts the class at the output: 5% passes, 5.1% does not (EC's own check)
-    edge = claims.depth_forgetting(cka(base=ABOVE), ACC, forget_acc=FORGOT_EDGE)
-    assert edge.parts["ec"] == HOLDS
-    v = claims.depth_forgetting(cka(base=ABOVE), ACC, forget_acc={**FORGOT, "ec": 5.1})
-    assert v.parts["ec"] == FAILS and v.details.loc["ec", "forgets_at_output"] is False
-    # retain lost beyond the margin
-    v = claims.depth_forgetting(cka(base=ABOVE), {**ACC, "ec": 84.9}, forget_acc=FORGOT)
-    assert v.parts["ec"] == FAILS
-
-
-
-def test_depth_forgetting_reads_paired_intervals():
-    table = cka(base=ABOVE)
-    exact = _draws(table, {})
-    assert claims.depth_forgetting(table, ACC, draws=exact, forget_acc=FORGOT).status == HOLDS
-    # a baseline whose difference to Retrain spans 0 at stage2 (0.97 - 0.95 = 0.02, spread
-    # 0.03) is not above it
-    spread = _draws(table, {b: 0.03 for b in ("random_label", "neggrad_plus", "scrub")})
-    assert claims.depth_forgetting(table, ACC, draws=spread, forget_acc=FORGOT).parts["a"] == FAILS
-    # EC's CKA interval reaching 1 at a judged stage: not lower than the original there
-    wide = _draws(table, {})
-    wide["ec"] = {s: table.loc["ec", s] + 0.45 * np.linspace(-1, 1, 2001) for s in STAGES}
-    assert claims.depth_forgetting(table, ACC, draws=wide, forget_acc=FORGOT).parts["ec"] == FAILS
-    # Retrain's draws missing: (a) cannot be judged, never passes
-    gone = _draws(table, {})
-    del gone["retrain"]
-    assert claims.depth_forgetting(table, ACC, draws=gone, forget_acc=FORGOT).parts["a"] == UNDECIDED
-
-
-def test_depth_forgetting_not_decided_never_passes():
-    v = claims.depth_forgetting(cka(retrain=(1.0, 0.999, 0.995, 0.99, 0.99)), ACC,
-                                forget_acc=FORGOT)
-    assert v.status == UNDECIDED and "no stage can be judged" in v.text
-    assert claims.depth_forgetting(pd.DataFrame(), ACC).status == UNDECIDED
-    # no output accuracy given: EC's forgetting is not decided
-    assert claims.depth_forgetting(cka(base=ABOVE), ACC).parts["ec"] == UNDECIDED
-    # accuracies as Series (as the notebooks pass them) read the same as mappings
-    v = claims.depth_forgetting(cka(base=ABOVE), pd.Series(ACC), forget_acc=pd.Series(FORGOT))
-    assert v.status == HOLDS
-    # only the last stage judged: (a) has no stage before the last
-    v = claims.depth_forgetting(cka(retrain=(1.0, 0.999, 0.995, 0.99, 0.5)), ACC,
-                                forget_acc=FORGOT)
-    assert v.parts["a"] == UNDECIDED and v.status == UNDECIDED
 
 
 def test_stronger_depth_forgetting_holds_and_stages_judged():

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from ..catalog import BASELINES, method_label
+from ..catalog import A_BASELINES, method_label
 from .logic import (OTHER, UNDECIDED, Statement, Verdict, all_true, capitalised, tri_compare, rows_frame,
                     tri_majority, label_list, is_missing, status_of, truth_value, methods_where)
 from .render import criterion
@@ -45,12 +45,14 @@ class Relearning:
     reaches the level within the attack, reaching it at all counts, and ``details`` and the
     text say that Retrain did not relearn measurably there. It relearns faster when it does so
     in every attack that shows forget images (every attack but ``control_attack``). Only
-    [A]'s nine baselines (``counted``) count: the claim holds when more than half of the
-    judged ones relearn faster; other rows are judged the same way and shown, not counted."""
+    [A]'s five baselines (``counted``, :data:`illusion.catalog.A_BASELINES`) count: the claim
+    holds when more than half of the judged ones relearn faster; other rows (our other
+    baselines, EC, +CMF) are judged the same way and shown, not counted. Until issue 34 the
+    counted set was all nine baselines the book runs, four of which are ours, not [A]'s."""
 
     margin: float = 10.0
     level: float = 50.0
-    counted: tuple[str, ...] = BASELINES
+    counted: tuple[str, ...] = A_BASELINES
     reference: str = "retrain"
     control_attack: str = "retain images only"
 
@@ -99,8 +101,13 @@ def relearning(summary: pd.DataFrame, criterion: Relearning = Relearning()) -> V
     verdict = tri_majority(len(fast), len(slow), len(open_))
     unknown = methods_where(forgot, None)
     not_forgotten = [m for m in details.index if truth_value(details.loc[m, "forgot"]) is False]
-    extra = (f" Not judged, forget accuracy already above Retrain's + {c.margin:g} before the "
-             f"attack: {label_list(not_forgotten)}." if not_forgotten else "")
+    word = {True: "relearns faster", False: "not faster", None: "not judged"}
+    shown = details[~details["counted"].astype(bool)] if len(details) else details
+    extra = ((" Shown, not counted (other baselines, EC, +CMF): " + ", ".join(
+        f"{method_label(m)} ({word[truth_value(v)]})" for m, v in shown["faster"].items())
+        + ".") if len(shown) else "") + (
+        f" Not judged, forget accuracy already above Retrain's + {c.margin:g} before the "
+        f"attack: {label_list(not_forgotten)}." if not_forgotten else "")
     if is_missing(ref_start) or not len(judged) or verdict is None or unknown or not names:
         why = ("no Retrain reference" if is_missing(ref_start) else
                "no attack with forget images" if not names else
@@ -128,9 +135,9 @@ class RelearningStronger:
     Retrain's) are judged. A judged method *relearns faster than Retrain* when, in every
     attack that shows forget images (every attack but ``control_attack``), its forget
     accuracy averaged over the evaluated steps exceeds Retrain's by more than ``margin``
-    points. Only [A]'s standard methods (``counted``) count: the claim holds when more than
-    half of the judged ones relearn faster. Other rows (EC, +CMF) are judged the same way
-    and shown, not counted.
+    points. Only [A]'s five baselines (``counted``) count: the claim holds when more than
+    half of the judged ones relearn faster. Other rows (our other baselines, EC, +CMF) are
+    judged the same way and shown, not counted.
 
     When the table carries the leads' 95% bootstrap intervals over the test images
     (``gap_low``, :func:`illusion.attacks.relearn_leads`), a lead exceeds the margin
@@ -138,7 +145,7 @@ class RelearningStronger:
     judged."""
 
     margin: float = 10.0
-    counted: tuple[str, ...] = BASELINES
+    counted: tuple[str, ...] = A_BASELINES
     reference: str = "retrain"
     control_attack: str = "retain images only"
 
