@@ -15,11 +15,15 @@
 # # Fidelity: where this companion departs from [A] and [B]
 #
 # A reproduction is only as trustworthy as the list of places where it does something other
-# than the papers' released code or text. This page gathers them. Nothing on it is retyped:
-# the method deviations are read from the "Deviations" section of each module's docstring
-# (`illusion.fidelity.deviations`), where every module states them next to the code they
-# concern; the evaluation's departures are the structured list
-# `illusion.fidelity.METRIC_DEVIATIONS`; the hyperparameter differences are read from the
+# than the papers' released code or text. This page gathers them. [A]'s released code is its
+# official repository, [`ycgao1/CMF_Unlearning`](https://github.com/ycgao1/CMF_Unlearning) at
+# commit `f575c2f` (its first): where [A]'s text is silent, that code is the reference this
+# project compares with, and the files named below ("[A]'s evaluation/nc.py") are its files.
+#
+# Nothing on this page is retyped: the method deviations are read from the "Deviations"
+# section of each module's docstring (`illusion.fidelity.deviations`), where every module
+# states them next to the code they concern; the evaluation's departures are the structured
+# list `illusion.fidelity.METRIC_DEVIATIONS`; the hyperparameter differences are read from the
 # versioned `methods/hparams.toml`. Where an effect is measured, the measurement is computed
 # on this page from the models of this build, or read from the CSV a benchmark wrote; where
 # it is not, the page says so.
@@ -36,6 +40,7 @@ seeds = None
 from pathlib import Path
 
 import pandas as pd
+from IPython.display import Markdown
 from myst_nb import glue
 
 from illusion import fidelity
@@ -43,7 +48,7 @@ from illusion import book
 from illusion.catalog import method_label
 from illusion.plotting import readable
 
-pd.set_option("display.max_colwidth", None)  # the deviations are sentences: show them whole
+pd.set_option("display.max_colwidth", None)  # tables below print their text cells whole
 ROOT = Path.cwd()  # papermill runs the notebooks from the repository root
 
 # %% [markdown]
@@ -51,15 +56,15 @@ ROOT = Path.cwd()  # papermill runs the notebooks from the repository root
 #
 # Every item of the "Deviations" section (and, for the relearning attack, "Protocol
 # choices" and "Disclosure") of the method modules, the CMF head and the attack, as written
-# there. Each item says what differs from the reference named in the same docstring and,
-# mostly, why. Effects of the methods' deviations are not measured one by one; the
-# learning-rate choices below are, on the C6 page.
+# there: per module, what it implements in bold, the module and the section, then its items.
+# Each item says what differs from the reference named in the same docstring and, mostly,
+# why. Effects of the methods' deviations are not measured one by one; the learning-rate
+# choices below are, on the C6 page.
 
 # %% tags=["hide-input"]
 items = fidelity.deviations()
-table = fidelity.deviation_table(items)
-glue("fidelity_n_items", str(len(table)), display=False)
-table.set_index(["module", "subject", "section"])
+glue("fidelity_n_items", str(len(items)), display=False)
+Markdown(fidelity.method_markdown(items))
 
 # %% [markdown]
 # {glue:text}`fidelity_n_items` items. Modules read, with their number of items (0: the
@@ -85,11 +90,11 @@ hp.assign(method=hp["method"].map(method_label)).style.hide(axis="index").format
 # %% [markdown]
 # ## Evaluation
 #
-# Departures of the metrics, the features and the data from [A]'s code and text, and how
-# each effect is measured.
+# Departures of the metrics, the features and the data from [A]'s code and text: for each,
+# what [A] (or [B]) do, what this project does, why, and how its effect is measured.
 
 # %% tags=["hide-input"]
-fidelity.metric_table()
+Markdown(fidelity.metric_markdown())
 
 # %% [markdown]
 # ## Measured effects

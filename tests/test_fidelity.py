@@ -109,3 +109,44 @@ def test_hparam_differences_read_the_versioned_file():
     assert diff[(diff.method == "scrub") & (diff.hyperparameter == "batch_size")].empty
     same = fidelity.hparam_differences("paper", "paper")
     assert same.empty
+
+
+def test_method_markdown_lists_every_deviation_with_its_name_in_bold():
+    items = fidelity.deviations()
+    md = fidelity.method_markdown(items)
+    for d in items:
+        assert f"**{fidelity._md(d.subject)}**" in md  # each deviation's name, in bold
+        assert fidelity._md(d.text) in md and d.module.removeprefix("illusion.") in md
+    assert not any(line.startswith("|") for line in md.splitlines())  # a list, not a table
+    # one entry per (module, section); a module with several items lists them beneath it
+    heads = [line for line in md.splitlines() if line.startswith("- **")]
+    assert len(heads) == len({(d.module, d.section) for d in items})
+    # markup in the text stays literal: <method> is no HTML tag, C*H*W no emphasis
+    one = fidelity.Deviation("m.x", "<method>+cmf", "Deviations", "maps (N, C*H*W), a_b")
+    assert fidelity.method_markdown([one]) == (
+        "- **\\<method\\>+cmf** (`m.x`), Deviations: maps (N, C\\*H\\*W), a\\_b\n")
+    two = fidelity.method_markdown([one, fidelity.Deviation("m.x", "<method>+cmf",
+                                                            "Deviations", "second")])
+    assert two.splitlines()[1:] == ["  - maps (N, C\\*H\\*W), a\\_b", "  - second"]
+
+
+def test_metric_markdown_gives_every_record_and_its_fields():
+    md = fidelity.metric_markdown()
+    for r in fidelity.METRIC_DEVIATIONS:
+        assert f"- **{fidelity._md(r.subject)}**" in md
+        for text in (r.reference, r.ours, r.why, r.measured_by or "not measured"):
+            assert fidelity._md(text) in md
+    rec = fidelity.MetricDeviation("x", "ref", "ours", "why")
+    assert fidelity.metric_markdown([rec]).splitlines() == [
+        "- **x**", "  - *[A] / [B]:* ref", "  - *This project:* ours", "  - *Why:* why",
+        "  - *Effect measured by:* not measured"]
+
+
+def test_the_scale_record_names_the_cpu_grid():
+    from illusion.profiles import CPU_CELLS
+
+    scale = next(r for r in fidelity.METRIC_DEVIATIONS if r.subject.startswith("data and model"))
+    assert f"a grid of {len(CPU_CELLS)} (seed, forget set) cells" in scale.ours
+    assert "one forget class and one seed" not in scale.ours
+    assert fidelity._cells_text(((0, (0,)), (0, (2, 4, 8)), (1, (0,)))) == (
+        "seed 0: {0}, {2, 4, 8}; seed 1: {0}")

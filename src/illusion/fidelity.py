@@ -13,6 +13,9 @@ names a pair of columns of the evaluation rows (:func:`illusion.records.method_r
 difference is the effect, computed by the Fidelity page from the models of its build; or
 ``effect_csv`` names a CSV (relative to the repository root) that a benchmark writes, shown by
 the page when it exists. The page says "not measured" otherwise.
+
+The page shows both lists as Markdown a reader can scan (:func:`method_markdown`,
+:func:`metric_markdown`): one entry per deviation, its name in bold, then its fields.
 """
 
 from __future__ import annotations
@@ -31,9 +34,10 @@ import pandas as pd
 
 from . import methods
 from .methods import hparams_for, with_defaults
+from .profiles import CPU_CELLS
 
 __all__ = ["HEADERS", "METRIC_DEVIATIONS", "Deviation", "MetricDeviation", "coverage",
-           "deviation_table", "hparam_differences",
+           "deviation_table", "hparam_differences", "method_markdown", "metric_markdown",
            "deviations", "effect_table", "metric_table", "parse_deviations", "source_modules"]
 
 # Docstring section headers that list departures from a reference ("Deviations / choices
@@ -67,6 +71,14 @@ class MetricDeviation:
     effect_columns: tuple[str, ...] = ()  # (ours, reference): columns of the evaluation rows
 
 
+def _cells_text(cells: Sequence[tuple[int, tuple[int, ...]]]) -> str:
+    """(seed, forget set) cells grouped by seed: "seed 0: {0}, {1}; seed 1: {0}"."""
+    by_seed: dict[int, list[str]] = {}
+    for seed, forget in cells:
+        by_seed.setdefault(seed, []).append("{" + ", ".join(map(str, forget)) + "}")
+    return "; ".join(f"seed {s}: {', '.join(f)}" for s, f in by_seed.items())
+
+
 METRIC_DEVIATIONS: tuple[MetricDeviation, ...] = (
     MetricDeviation(
         "linear probe",
@@ -83,7 +95,11 @@ METRIC_DEVIATIONS: tuple[MetricDeviation, ...] = (
         "the L-BFGS probe was faster but read the unlearned models differently from [A]'s "
         "protocol, where the verdicts of C2 are decided, so [A]'s protocol became the "
         "default; one fit's accuracy depends on its seed, and a gap to Retrain that one "
-        "fit's noise could explain should not decide C2",
+        "fit's noise could explain should not decide C2. The evaluation rows keep the fits' "
+        "mean only (each fit's accuracies stay in the evaluation record's probe_fits); how "
+        "far one model's fits stray, Retrain's included, was measured by the retired "
+        "bench/probe_fits.py, whose question, numbers and conclusion are on the Reproducing "
+        "page (Retired one-off investigations)",
         measured_by="bench/probe.py: both probes on the cpu features of Original, Retrain, RL, "
                     "SalUn, SCRUB and NegGrad+ (forget class 0)",
         effect_csv="bench/results/probe_cpu.csv"),
@@ -174,7 +190,8 @@ METRIC_DEVIATIONS: tuple[MetricDeviation, ...] = (
         "CIFAR-10 (and CIFAR-100, Tiny-ImageNet), all training images, ResNet-18 width 64, up "
         "to 300 epochs with crop and flip, early stopping",
         "Fashion-MNIST, 500 images per class (10% held out), ResNet-18 width 16, 20 epochs "
-        "without augmentation; one forget class and one seed by default. The paper profile "
+        f"without augmentation; a grid of {len(CPU_CELLS)} (seed, forget set) cells "
+        f"(illusion.profiles.CPU_CELLS; {_cells_text(CPU_CELLS)}). The paper profile "
         "runs [A]'s recipe and grid",
         "the book is rebuilt on a 2-core CPU; augmentation kept the model out of the terminal "
         "phase (C0's premise) within that budget. Probe numbers mean something only relative "
@@ -298,6 +315,48 @@ def metric_table(records: Sequence[MetricDeviation] = METRIC_DEVIATIONS) -> pd.D
     return pd.DataFrame([{"subject": r.subject, "[A] / [B]": r.reference, "this project": r.ours,
                           "why": r.why, "effect measured by": r.measured_by or "not measured"}
                          for r in records]).set_index("subject")
+
+
+# ------------------------------------------------------------------------------ markdown
+
+_MARKDOWN_SPECIAL = re.compile(r"([\\`*_\[\]<>|$])")
+
+
+def _md(text: str) -> str:
+    """``text`` as literal Markdown: the characters that would start emphasis, code, a link,
+    an HTML tag (``<method>``), a table cell or math are escaped."""
+    return _MARKDOWN_SPECIAL.sub(r"\\\1", text)
+
+
+def method_markdown(items: Sequence[Deviation]) -> str:
+    """The method deviations as a Markdown list: one entry per (module, section), the
+    module's subject in bold, its module (without ``illusion.``) and section, then its items
+    (inline when there is one, else one sub-item each), in the order of ``items``."""
+    groups: dict[tuple[str, str, str], list[str]] = {}
+    for d in items:
+        groups.setdefault((d.module, d.subject, d.section), []).append(d.text)
+    lines = []
+    for (module, subject, section), texts in groups.items():
+        head = f"- **{_md(subject)}** (`{module.removeprefix('illusion.')}`), {_md(section)}:"
+        if len(texts) == 1:
+            lines.append(f"{head} {_md(texts[0])}")
+        else:
+            lines += [head, *(f"  - {_md(t)}" for t in texts)]
+    return "\n".join(lines) + "\n"
+
+
+def metric_markdown(records: Sequence[MetricDeviation] = METRIC_DEVIATIONS) -> str:
+    """The evaluation's deviations as a Markdown list: one entry per record, its subject in
+    bold, then what [A] / [B] do, what this project does, why, and how the effect is measured
+    ("not measured" when it is not), the fields of :func:`metric_table`."""
+    lines = []
+    for r in records:
+        lines += [f"- **{_md(r.subject)}**",
+                  f"  - *[A] / [B]:* {_md(r.reference)}",
+                  f"  - *This project:* {_md(r.ours)}",
+                  f"  - *Why:* {_md(r.why)}",
+                  f"  - *Effect measured by:* {_md(r.measured_by or 'not measured')}"]
+    return "\n".join(lines) + "\n"
 
 
 def effect_table(record: MetricDeviation, rows: pd.DataFrame | None = None,

@@ -33,7 +33,8 @@ class Illusion:
     neither can a gap that the probe's own training noise could explain.
 
     Why 5 points for (iii): it is the same distance this book calls "near" everywhere (C1's
-    retain drop, (ii)'s margin), fixed before any ``cpu`` result; with (ii) it asks the
+    retain drop, (ii)'s margin, both set before any ``cpu`` result); (iii) itself was added
+    on 2026-12-01, after the cpu pages had first run. With (ii) it asks the
     readout to sit nearer the original than Retrain sits below it whenever Retrain trails the
     original by more than 10 points. The tolerance is one-sided on purpose: a readout *above*
     the original's recovers the class at least as well as before unlearning, which is the

@@ -1,11 +1,14 @@
 """C3, the mechanism: feature-classifier misalignment. Unlearning turns the forget class's
 classifier row away from that class's feature mean while the features stay discriminative.
 
-The headline criterion (:class:`Misalignment`) makes [A]'s statement operational; the project's
-earlier, stricter test, that the forget class's own features barely move (CKA to the original
-at least 0.9), is kept as a labelled stronger reading (:class:`MisalignmentStronger`). Only
-Finetune, which forgets nothing, cleared that cut on the cpu book, and Retrain itself sits far
-below it: [A] claims discriminative features, not unmoved ones.
+The headline criterion (:class:`Misalignment`) makes [A]'s statement operational; it was
+rebuilt from that statement on 2026-12-05 (issue 25), after the first cpu verdicts. The
+project's earlier, stricter test, whether the forget class's own features also barely move
+(CKA to the original at least 0.9, on all test images from 2026-11-22, on the forget class's
+from 2026-12-01; the headline until the rebuild), is kept as a labelled stronger reading
+(:class:`MisalignmentStronger`): [A] claims discriminative features, not unmoved ones. It is
+a test, not a finding: in the cpu build the forget class's features do move (the stronger
+reading's verdict, glued on the C3 page).
 """
 
 from __future__ import annotations
