@@ -31,7 +31,7 @@ seeds = None
 pca_method = "random_label"
 
 # %% [markdown]
-# ## Criterion, fixed before any result
+# ## Criterion (revised on 2026-12-01, 2026-12-02 and 2026-12-05, after cpu verdicts; see below)
 #
 # Judged for the linear probe and for NCC **separately**. A method shows *the illusion*
 # through a readout when (i) its output test-forget accuracy is at most `forget_max` (it looks
@@ -59,6 +59,15 @@ pca_method = "random_label"
 # as well as the images'. The
 # claim is judged in every (seed, forget set) cell of the grid and on the means over them
 # (`illusion.book.judge`); the verdict gives both.
+#
+# **History.** The page's first criterion (2026-11-22) asked only (i) and a probe *or* NCC
+# gap of `retrain_margin` to Retrain. After the page had given cpu verdicts it was revised
+# three times: on 2026-12-01 each readout was judged on its own and (iii) added, to test the
+# claim's "close to the original"; on 2026-12-02 a gap had to clear with its whole interval,
+# since it rests on about a thousand test images; on 2026-12-05 (issue 25) a readout that
+# does not separate the original from Retrain became "not decided" and the probe got its
+# three fits, so that neither such a readout nor one fit's noise decides C2. `forget_max` and
+# `retrain_margin` have not changed.
 
 # %%
 from illusion import claims
@@ -114,7 +123,11 @@ plt.close(fig)
 #
 # {numref}`fig-probe-gaps` shows what criterion (ii) reads: each method's probe and NCC
 # accuracy on the forgotten class minus Retrain's, with the 95% interval of resampling the
-# test images, per cell (and, with several cells, for their mean).
+# test images, per cell (and, with several cells, for their mean). Retrain's probe accuracy,
+# which anchors every gap, is the mean of its three fits; the intervals redraw the fits, but
+# this page's rows carry only their mean, so the spread of Retrain's probe over its fits is
+# not shown here: the {doc}`Fidelity page <10_fidelity>` discusses it (the linear probe,
+# under Evaluation).
 
 # %% tags=["hide-input"]
 fig = gap_intervals(gaps, gap_means(gaps), margin=criterion.retrain_margin)
@@ -202,3 +215,29 @@ verdict_c2.values["cells"]
 
 # %% [markdown]
 # **Verdict (C2):** {glue:text}`verdict_c2`
+
+
+# %% [markdown]
+# ## How robust the verdict is
+#
+# The headline re-judged on this page's cached tables with each constant of its criterion
+# moved over a range, the others kept at their stated values (`illusion.book.sensitivity`;
+# nothing is trained or read again). The dotted line marks the stated value. Where the
+# status changes: {glue:text}`c2_flips`
+
+# %% tags=["hide-input"]
+from illusion.plotting import sensitivity_figure
+
+robust = book.sensitivity(lambda c: book.judge(grid, cols, lambda t: claims.illusion(t, c), gaps), criterion, {"forget_max": [1, 2, 3, 7.5, 10, 15], "retrain_margin": [1, 2, 3, 7.5, 10, 15],
+                   "original_tolerance": [1, 2, 3, 7.5, 10, 15]})
+glue("c2_flips", book.flips(robust), display=False)
+fig = sensitivity_figure(robust)
+glue("fig_c2_sensitivity", fig, display=False)
+plt.close(fig)
+
+# %% [markdown]
+# ```{glue:figure} fig_c2_sensitivity
+# :name: fig-c2-sensitivity
+#
+# C2's headline status as each constant moves (the stated value dotted).
+# ```
