@@ -115,3 +115,47 @@ def test_rerun_box_says_what_the_launch_buttons_open(monkeypatch):
 ])
 def test_run_line(values, expected):
     assert re.fullmatch(expected, run_notebooks.run_line(values))
+
+
+def test_the_summary_runs_after_every_other_notebook():
+    """The summary collects what the claim pages published: it runs in a batch of its own,
+    after all the others (which keep their order and run in parallel)."""
+    notebooks = [Path(f"notebooks/{n}.py") for n in
+                 ("11_summary", "03_probe_recovery", "01_original_model", "10_fidelity")]
+    assert run_notebooks.stages(notebooks) == [notebooks[1:], notebooks[:1]]
+    assert run_notebooks.stages(notebooks[1:]) == [notebooks[1:]]
+    assert run_notebooks.stages(notebooks[:1]) == [notebooks[:1]]
+    assert run_notebooks.COLLECTORS == {"11_summary"}
+    every = sorted((ROOT / "notebooks").glob("[0-9]*.py"))
+    batches = run_notebooks.stages(every)
+    assert [s.stem for s in batches[-1]] == ["11_summary"]
+    assert sum(batches, []) == [s for s in every if s.stem != "11_summary"] + batches[-1]
+
+
+def test_one_fresh_results_directory_per_run(tmp_path, monkeypatch):
+    """Every notebook of a run publishes to one directory, exported as ILLUSION_RESULTS: the
+    profile's under build/results unless the variable names one. A run that executes a claim
+    page clears the verdicts there first; the summary alone reads them; --prepare-only
+    touches nothing."""
+    monkeypatch.setattr(run_notebooks, "ROOT", tmp_path)
+    claim, summary = Path("notebooks/02_output_level.py"), Path("notebooks/11_summary.py")
+    environ: dict = {}
+    results = run_notebooks.prepare_results("smoke", [claim, summary], False, environ)
+    assert results == tmp_path / "build" / "results" / "smoke" and results.is_dir()
+    assert environ == {"ILLUSION_RESULTS": str(results)}
+    (results / "c1.json").write_text("{}")
+    (results / "notes.txt").write_text("kept")
+    assert run_notebooks.prepare_results("smoke", [summary], False, environ) == results
+    assert (results / "c1.json").exists()  # the summary alone reads the last run's
+    assert run_notebooks.prepare_results("smoke", [claim], True, {}) is None
+    assert (results / "c1.json").exists()  # --prepare-only: nbval executes them later
+    # a second run of the same profile: the same directory, cleared of verdicts
+    assert run_notebooks.prepare_results("smoke", [claim, summary], False, environ) == results
+    assert sorted(p.name for p in results.iterdir()) == ["notes.txt"]
+    # the variable, when set, names the run's directory
+    given = tmp_path / "elsewhere"
+    environ = {"ILLUSION_RESULTS": str(given)}
+    assert run_notebooks.prepare_results("cpu", [claim], False, environ) == given.resolve()
+    assert environ["ILLUSION_RESULTS"] == str(given.resolve()) and given.is_dir()
+    cpu = run_notebooks.prepare_results("cpu", [claim], False, {})
+    assert cpu == tmp_path / "build" / "results" / "cpu"  # one directory per profile

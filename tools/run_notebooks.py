@@ -21,6 +21,15 @@ threads). They share the artifact cache, whose locks make an artifact needed by 
 be built once; ``make book`` first fills that cache with ``illusion sweep book:<profile>``,
 so the notebooks mostly read. A failing notebook does not stop the others; the run exits 1
 and names it.
+
+The claim pages publish their verdicts (``illusion.book.publish``) and the summary page
+(``11_summary``) collects them (``illusion.book.collect``): :func:`stages` runs the summary
+only after every other notebook of the run has finished. Every notebook of a run publishes to
+one directory, ``$ILLUSION_RESULTS`` (when set) or ``build/results/<profile>`` under the
+repository root, which the run exports as ``ILLUSION_RESULTS`` to its kernels
+(:func:`prepare_results`). A run that executes a claim page first clears the verdicts there,
+so that a verdict the run did not compute never shows; a run of the summary alone reads what
+the last run left; ``--prepare-only`` neither clears nor exports anything.
 """
 
 from __future__ import annotations
@@ -42,6 +51,7 @@ import papermill
 from traitlets.config import Config
 
 from illusion.book import PAGES, grid_cells, page
+from illusion.book.results import RESULTS_ENV, clean_results
 from illusion.rows import Grid
 from illusion.sweep import run_sweep
 from illusion.cache import build_log
@@ -49,6 +59,36 @@ from illusion.catalog import ForgetSet, cell_label
 from illusion.profiles import get_profile
 
 ROOT = Path(__file__).resolve().parents[1]
+# the pages that collect what the others published: executed once all the others have finished
+COLLECTORS = frozenset({PAGES["summary"].notebook})
+
+
+def stages(sources: list[Path]) -> list[list[Path]]:
+    """The notebooks of a run in the batches they execute in, one batch after the other (the
+    notebooks of a batch in parallel, in the given order): every page that computes, then the
+    pages that collect their verdicts (:data:`COLLECTORS`). Empty batches are left out."""
+    computing = [s for s in sources if s.stem not in COLLECTORS]
+    collecting = [s for s in sources if s.stem in COLLECTORS]
+    return [batch for batch in (computing, collecting) if batch]
+
+
+def prepare_results(profile: str, sources: list[Path], prepare_only: bool,
+                    environ=os.environ) -> Path | None:
+    """The directory every notebook of this run publishes its verdicts to and the summary
+    reads them from: ``environ[ILLUSION_RESULTS]`` when set, else ``build/results/<profile>``
+    under the repository root; set in ``environ`` (the kernels inherit it). When the run
+    executes a page that is not a collector, the verdicts already there are removed first
+    (:func:`illusion.book.results.clean_results`): a stale verdict never shows. ``None``, and
+    nothing cleared or set, for ``--prepare-only`` (nbval executes those notebooks later)."""
+    if prepare_only:
+        return None
+    given = environ.get(RESULTS_ENV, "").strip()
+    results = (Path(given) if given else ROOT / "build" / "results" / profile).resolve()
+    if any(s.stem not in COLLECTORS for s in sources):
+        clean_results(results)
+    results.mkdir(parents=True, exist_ok=True)
+    environ[RESULTS_ENV] = str(results)
+    return results
 
 
 def execute(source: Path, out_dir: Path, parameters: dict, prepare_only: bool) -> float:
@@ -230,6 +270,7 @@ def main(argv: list[str] | None = None) -> int:
     args.out.mkdir(parents=True, exist_ok=True)
     if not args.no_builds and not args.prepare_only:  # the pages read; the sweep builds
         run_sweep(page_grid(sources, params), max_parallel=args.jobs)
+    prepare_results(args.profile, sources, args.prepare_only)
     jobs = max(1, min(args.jobs, len(sources)))
     threads = max(1, (os.cpu_count() or 1) // jobs)
     times, failed = {}, []
@@ -237,18 +278,20 @@ def main(argv: list[str] | None = None) -> int:
     start = time.perf_counter()
     with concurrent.futures.ProcessPoolExecutor(jobs, initializer=_worker_init,
                                                 initargs=(threads,)) as pool:
-        running = {pool.submit(execute, source, args.out, params, args.prepare_only): source
-                   for source in sources}
-        for done in concurrent.futures.as_completed(running):
-            name = running[done].name
-            try:
-                times[name] = done.result()
-            except Exception as exc:  # report, let the other notebooks finish
-                failed.append(name)
-                print(f"{name:<32}  FAILED: {type(exc).__name__}: {str(exc).splitlines()[0]}"
-                      if str(exc) else f"{name:<32}  FAILED: {type(exc).__name__}", flush=True)
-                continue
-            print(f"{name:<32} {times[name]:7.1f} s", flush=True)
+        for batch in stages(sources):  # the summary once every other notebook has finished
+            running = {pool.submit(execute, source, args.out, params, args.prepare_only):
+                       source for source in batch}
+            for done in concurrent.futures.as_completed(running):
+                name = running[done].name
+                try:
+                    times[name] = done.result()
+                except Exception as exc:  # report, let the other notebooks finish
+                    failed.append(name)
+                    print(f"{name:<32}  FAILED: {type(exc).__name__}: "
+                          f"{str(exc).splitlines()[0]}" if str(exc)
+                          else f"{name:<32}  FAILED: {type(exc).__name__}", flush=True)
+                    continue
+                print(f"{name:<32} {times[name]:7.1f} s", flush=True)
     print(f"{'total (sum)':<32} {sum(times.values()):7.1f} s")
     print(f"{'wall':<32} {time.perf_counter() - start:7.1f} s")
     if failed:

@@ -396,3 +396,61 @@ def sensitivity_figure(table: pd.DataFrame, title: str = ""):
         fig.suptitle(title, fontsize=9)
     fig.tight_layout()
     return fig
+
+
+_STATUS_MARKS = {"holds": "✓", "partly holds": "~", "does not hold": "✗", "not decided": "?"}
+
+
+def status_grid(frame: pd.DataFrame, cells: list[str] | None = None, title: str = ""):
+    """The claims' headline verdicts as a grid (:func:`illusion.book.collect`'s frame): one
+    row per claim (its headline reading only), one column per (seed, forget set) cell (C0's
+    per seed), then the status on the means and the headline status, each square coloured by
+    status (holds green, partly orange, does not hold red, not decided grey) and marked
+    (✓ ~ ✗ ?) for readers who do not tell the colours apart; blank where a claim was not
+    judged. ``cells``: the cell labels in the order to show them first (default: as the
+    verdicts list them). Without any verdict the figure says so. Returns the figure."""
+    import matplotlib.pyplot as plt
+    from matplotlib.patches import Patch, Rectangle
+
+    rows = frame[frame["headline"].astype(bool)] if len(frame) else frame
+    if not len(rows):
+        fig, ax = plt.subplots(figsize=(FIG_WIDTH, 1.2))
+        ax.axis("off")
+        ax.text(0.5, 0.5, "no verdict published: execute the claim pages first",
+                ha="center", va="center", fontsize=10, color="0.3")
+        return fig
+    seen = list(dict.fromkeys(c for statuses in rows["statuses"] for c in statuses))
+    order = [c for c in (cells or []) if c in seen]
+    columns = [*order, *(c for c in seen if c not in order)]
+    n_cells = len(columns)
+    labels = [c.replace(", seed", "\nseed") for c in columns] + ["means", "headline"]
+    xs = list(range(n_cells)) + [n_cells + 0.5, n_cells + 1.5]  # a gap before the means
+    fig, ax = plt.subplots(figsize=(FIG_WIDTH, 0.45 * len(rows) + 1.7))
+    for y, (_, row) in enumerate(rows.iterrows()):
+        values = [row["statuses"].get(c) for c in columns] + [row["on_means"], row["status"]]
+        for x, status in zip(xs, values):
+            if status is None:
+                continue
+            ax.add_patch(Rectangle((x - 0.45, y - 0.45), 0.9, 0.9, lw=0,
+                                   facecolor=_STATUS_COLOURS.get(status, "white")))
+            ax.text(x, y, _STATUS_MARKS.get(status, ""), ha="center", va="center",
+                    fontsize=10, color="white", fontweight="bold")
+    ax.axvline(n_cells - 0.25, color="0.4", lw=0.8)
+    ax.set_xlim(-0.6, xs[-1] + 0.6)
+    ax.set_ylim(len(rows) - 0.4, -0.6)
+    ax.set_aspect("equal")  # squares, however many cells
+    ax.set_xticks(xs, labels, fontsize=8.5)
+    ax.set_yticks(range(len(rows)), list(rows["claim"]), fontsize=10)
+    ax.xaxis.tick_top()
+    ax.tick_params(length=0)
+    ax.grid(False)
+    for side in ax.spines.values():
+        side.set_visible(False)
+    ax.legend(handles=[Patch(facecolor=_STATUS_COLOURS[s], label=f"{_STATUS_MARKS[s]} {s}")
+                       for s in reversed(_STATUS_LEVELS)],
+              loc="upper center", bbox_to_anchor=(0.5, 0.0), ncol=4, frameon=False,
+              fontsize=9)
+    if title:
+        fig.suptitle(title, fontsize=9)
+    fig.tight_layout()
+    return fig
