@@ -508,6 +508,21 @@ def c6_rows(variant="+cmf", **cmf):
 METHODS = ["random_label", "salun", "neggrad_plus", "scrub", "unsir"]
 
 
+def test_cmf_representation_needs_the_probe_ncc_reads_the_head():
+    """A realistic failing table: with CMF, SCRUB and UNSIR's NCC falls far below Retrain's,
+    but their probe stays at the base's (85%). NCC of a CMF model is its head's own prediction,
+    so it is shown, not counted, and the headline fails."""
+    rows = c6_rows(scrub=(20.0, 88.0, 85.0, 5.0), unsir=(10.0, 86.0, 85.0, 5.0))
+    v = claims.cmf_representation(rows, METHODS)
+    assert v.status == FAILS
+    assert v.details.loc["scrub", "ncc_moved"] is True and v.details.loc["scrub", "moved"] is False
+    assert "NCC on a CMF model reads its own head (its class means): shown, not counted." in v.text
+    both = claims.CMFRepresentation(counted_readouts=("probe", "ncc"))
+    assert claims.cmf_representation(rows, METHODS, both).status == HOLDS  # the old rule
+    at_a = claims.cmf_representation(c6_rows("+cmf@A"), METHODS, variant="+cmf@A")
+    assert "the change mixes CMF with a change of learning rate" in at_a.text
+
+
 def test_cmf_representation_holds_partly_fails():
     v = claims.cmf_representation(c6_rows(), METHODS, setting="tuned")
     assert v.status == HOLDS and v.text.startswith("Holds (tuned).")
@@ -535,7 +550,7 @@ def test_cmf_representation_margin_and_variant_labels():
                                           salun=(10.0, 89.0, 85.0, 80.0)), METHODS)
     assert "Unlike [A], neither RL+CMF nor SalUn+CMF kept much" in v.text
     # lists of three or more read "a, b and c"
-    assert ("moved forgetting into the representation for RL+CMF, SalUn+CMF, NegGrad++CMF, "
+    assert ("moved forgetting into the representation (probe) for RL+CMF, SalUn+CMF, NegGrad++CMF, "
             "SCRUB+CMF and UNSIR+CMF;") in claims.cmf_representation(
         c6_rows(random_label=(20.0, 89.0, 10.0, 10.0), salun=(10.0, 89.0, 10.0, 10.0)),
         METHODS).text

@@ -10,7 +10,8 @@ from typing import Sequence
 import pandas as pd
 
 from ..catalog import method_label
-from .logic import (FAILS, HOLDS, PARTLY, UNDECIDED, Verdict, all_true, any_true, tri_compare, combine_statuses, rows_frame,
+from .logic import (FAILS, HOLDS, PARTLY, UNDECIDED, Verdict, all_true, any_true, combine_statuses,
+                    rows_frame, tri_compare,
                     value_of, by_method, pct_text, series_text, methods_where)
 from .render import criterion
 
@@ -21,9 +22,13 @@ __all__ = ["CMFRepresentation", "cmf_representation"]
 @dataclass(frozen=True)
 class CMFRepresentation:
     """C6: for each base method, *CMF moves forgetting into the representation* when its
-    probe **or** NCC test-forget accuracy with CMF lies at least ``margin`` points below the
-    same readout without CMF and, for ``below_retrain`` methods (SCRUB, UNSIR, where [A]
-    reports it), also below Retrain's. The claim holds when every ``below_retrain`` method
+    probe test-forget accuracy with CMF (a readout of ``counted_readouts``) lies at least
+    ``margin`` points below the same readout without CMF and, for ``below_retrain`` methods
+    (SCRUB, UNSIR, where [A] reports it), also below Retrain's. NCC is computed and shown, not
+    counted: a CMF model's head *is* its class means, so NCC on its features is (nearly) the
+    head's own prediction, output-level forgetting rather than the representation's (issue
+    34, 2026-12-06: until then the probe **or** NCC counted, after the cpu verdicts had been
+    seen). The claim holds when every ``below_retrain`` method
     passes with output test-retain accuracy within ``retain_drop_max`` points of the
     original's. [A]'s other observation, that the ``little`` methods (RL, SalUn) forget little
     with CMF, is checked as output test-forget accuracy of at least ``little_min``.
@@ -43,6 +48,7 @@ class CMFRepresentation:
     margin: float = 1.0
     retain_drop_max: float = 5.0
     little_min: float = 50.0
+    counted_readouts: tuple[str, ...] = ("probe",)
     below_retrain: tuple[str, ...] = ("scrub", "unsir")
     little: tuple[str, ...] = ("random_label", "salun")
 
@@ -79,7 +85,7 @@ def cmf_representation(table: pd.DataFrame, methods: Sequence[str],
                        else tri_compare(change, "<=", -c.margin))
             row[f"{r}_moved"] = all_true([changed] + ([row[f"{r}_below_retrain"]]
                                                   if m in c.below_retrain else []))
-        row["moved"] = any_true([row["probe_moved"], row["ncc_moved"]])
+        row["moved"] = any_true([row[f"{r}_moved"] for r in c.counted_readouts])
         row["retain_ok"] = tri_compare(value_of(t, v, "output_test_retain"), ">=",
                                 value_of(t, "original", "output_test_retain") - c.retain_drop_max)
         row["output_forget"] = value_of(t, v, "output_test_forget")
@@ -113,9 +119,15 @@ def cmf_representation(table: pd.DataFrame, methods: Sequence[str],
              FAILS: "Does not reproduce at this scale"}[status]
     ref = {r: value_of(t, "retrain", f"{r}_test_forget") for r in ("probe", "ncc")}
     moved_all = methods_where(details["moved"].to_dict(), True)
-    text = (f"{label}{where}. CMF moved forgetting into the representation for "
+    readouts = series_text([r if r == "probe" else r.upper() for r in c.counted_readouts])
+    shown = [r.upper() if r == "ncc" else r for r in ("probe", "ncc")
+             if r not in c.counted_readouts]
+    text = (f"{label}{where}. CMF moved forgetting into the representation ({readouts}) for "
             f"{names(moved_all, 'no method')}"
-            + (" (each against its base method at the same learning rates)" if base else "")
+            + (" (each against its base method at the same learning rates)" if base else
+               " (against each base method at the profile's learning rates: the change mixes "
+               "CMF with a change of learning rate; the same-rate control is the ablation)"
+               if variant.endswith("@A") else "")
             + "; of [A]'s key cases "
             f"({names(c.below_retrain)}), {names(passed)} met the criterion (Retrain's probe /"
             f" NCC test-forget accuracy: {pct_text(ref['probe'])} / {pct_text(ref['ncc'])}). "
@@ -124,7 +136,9 @@ def cmf_representation(table: pd.DataFrame, methods: Sequence[str],
                if agree else f"Unlike [A], {_none_kept(labels(little))} much of the class"
                if little else "No RL / SalUn variant was run")
             + (f"; {names([m for m in little if m not in agree])} forgot more than [A] "
-               f"reports." if agree and len(agree) < len(little) else "."))
+               f"reports." if agree and len(agree) < len(little) else ".")
+            + (f" {series_text(shown)} on a CMF model reads its own head (its class means): "
+               f"shown, not counted." if shown else ""))
     return Verdict("C6", status, text, details)
 
 
