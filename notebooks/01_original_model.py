@@ -183,6 +183,7 @@ verdict_c0 = claims.across_cells(
     unit="seed", rule=claims.HEADLINE_RULE)
 glue("verdict_c0", verdict_c0.text, display=False)
 glue("c0_k_of_n", verdict_c0.values["k_of_n"], display=False)
+book.publish("c0", verdict_c0, profile=profile, facts={"orig_test_acc": acc["test_retain"]})
 display(readable(verdict_c0.details))
 verdict_c0.values["cells"]
 

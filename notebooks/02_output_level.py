@@ -99,6 +99,7 @@ plt.close(fig)
 verdict_c1 = book.judge(grid, cols, lambda t: claims.output_success(t, criterion))
 glue("verdict_c1", verdict_c1.text, display=False)
 glue("c1_k_of_n", verdict_c1.values["k_of_n"], display=False)
+book.publish("c1", verdict_c1, profile=profile)  # for the summary page (illusion.book.results)
 readable(verdict_c1.details)
 
 # %%
@@ -107,6 +108,26 @@ verdict_c1.values["cells"]
 # %% [markdown]
 # **Verdict (C1):** {glue:text}`verdict_c1`
 
+
+# %% [markdown]
+# ## Run to run
+#
+# In the cell shown in detail, [A]'s five baselines were each unlearned three times from the same original:
+# run 0, the row every table above shows, and two more with their own batch order,
+# augmentation and random labels (`illusion.book.RUN_SEEDS`). The spread below is how far a
+# rerun of the same method moves; that cell's gap intervals above include it (its gap is the
+# runs' mean, its interval a bootstrap over the runs, then over each run's images and probe
+# fits: `illusion.book.PageReader.gaps`).
+
+# %% tags=["hide-input"]
+from illusion.catalog import A_BASELINES
+
+run_spread = page.run_spread(list(A_BASELINES), ["output_test_forget", "output_test_retain"])
+glue("c1_run_sd", f"{run_spread.filter(like=' sd').max().max():.1f}", display=False)
+readable(run_spread.set_index("method"))
+
+# %% [markdown]
+# The largest standard deviation over the runs above is {glue:text}`c1_run_sd` points.
 
 # %% [markdown]
 # ## How robust the verdict is
@@ -119,7 +140,12 @@ verdict_c1.values["cells"]
 # %% tags=["hide-input"]
 from illusion.plotting import sensitivity_figure
 
-robust = book.sensitivity(lambda c: book.judge(grid, cols, lambda t: claims.output_success(t, c)), criterion, {"forget_max": [1, 2, 3, 7.5, 10, 15], "retain_drop_max": [1, 2, 3, 7.5, 10, 15]})
+def rejudge(c):  # the page's headline verdict under criterion c
+    return book.judge(grid, cols, lambda t: claims.output_success(t, c))
+
+
+ranges = {"forget_max": [1, 2, 3, 7.5, 10, 15], "retain_drop_max": [1, 2, 3, 7.5, 10, 15]}
+robust = book.sensitivity(rejudge, criterion, ranges)
 glue("c1_flips", book.flips(robust), display=False)
 fig = sensitivity_figure(robust)
 glue("fig_c1_sensitivity", fig, display=False)

@@ -206,6 +206,9 @@ plt.close(fig)
 verdict_c2 = book.judge(grid, cols, lambda t: claims.illusion(t, criterion), gaps)
 glue("verdict_c2", verdict_c2.text, display=False)
 glue("c2_k_of_n", verdict_c2.values["k_of_n"], display=False)
+book.publish("c2", verdict_c2, book.means_interval(gaps, "random_label", "probe",
+                                                  "RL probe − Retrain (points)"),
+             profile=profile)  # for the summary page (illusion.book.results)
 readable(verdict_c2.details[
     ["output_test_forget", "probe_vs_retrain", "probe_vs_retrain_low", "probe_vs_original",
      "ncc_vs_retrain", "ncc_vs_retrain_low", "ncc_vs_original", "illusion_via"]])
@@ -218,6 +221,27 @@ verdict_c2.values["cells"]
 
 
 # %% [markdown]
+# ## Run to run
+#
+# In the cell shown in detail, [A]'s five baselines were each unlearned three times from the same original:
+# run 0, the row every table above shows, and two more with their own batch order,
+# augmentation and random labels (`illusion.book.RUN_SEEDS`). The spread below is how far a
+# rerun of the same method moves; that cell's gap intervals above include it (its gap is the
+# runs' mean, its interval a bootstrap over the runs, then over each run's images and probe
+# fits: `illusion.book.PageReader.gaps`).
+
+# %% tags=["hide-input"]
+from illusion.catalog import A_BASELINES
+
+run_spread = page.run_spread(list(A_BASELINES),
+                              ["output_test_forget", "probe_test_forget", "ncc_test_forget"])
+glue("c2_run_sd", f"{run_spread.filter(like=' sd').max().max():.1f}", display=False)
+readable(run_spread.set_index("method"))
+
+# %% [markdown]
+# The largest standard deviation over the runs above is {glue:text}`c2_run_sd` points.
+
+# %% [markdown]
 # ## How robust the verdict is
 #
 # The headline re-judged on this page's cached tables with each constant of its criterion
@@ -228,8 +252,13 @@ verdict_c2.values["cells"]
 # %% tags=["hide-input"]
 from illusion.plotting import sensitivity_figure
 
-robust = book.sensitivity(lambda c: book.judge(grid, cols, lambda t: claims.illusion(t, c), gaps), criterion, {"forget_max": [1, 2, 3, 7.5, 10, 15], "retrain_margin": [1, 2, 3, 7.5, 10, 15],
-                   "original_tolerance": [1, 2, 3, 7.5, 10, 15]})
+def rejudge(c):  # the page's headline verdict under criterion c
+    return book.judge(grid, cols, lambda t: claims.illusion(t, c), gaps)
+
+
+ranges = {"forget_max": [1, 2, 3, 7.5, 10, 15], "retrain_margin": [1, 2, 3, 7.5, 10, 15],
+          "original_tolerance": [1, 2, 3, 7.5, 10, 15]}
+robust = book.sensitivity(rejudge, criterion, ranges)
 glue("c2_flips", book.flips(robust), display=False)
 fig = sensitivity_figure(robust)
 glue("fig_c2_sensitivity", fig, display=False)

@@ -173,6 +173,9 @@ strong_c3 = book.judge(grid, cols, lambda t: claims.misalignment_stronger(t, str
 for name, v in (("c3", verdict_c3), ("c3_strong", strong_c3)):
     glue(f"verdict_{name}", v.text, display=False)
     glue(f"{name}_k_of_n", v.values["k_of_n"], display=False)
+    book.publish(name, v, book.means_interval(gaps, "random_label", "probe",
+                                              "RL probe − Retrain (points)")
+                 if name == "c3" else None, profile=profile)
 readable(verdict_c3.details)
 
 # %%
@@ -185,6 +188,26 @@ pd.concat({v.reading: v.values["cells"] for v in (verdict_c3, strong_c3)}, names
 
 
 # %% [markdown]
+# ## Run to run
+#
+# In the cell shown in detail, [A]'s five baselines were each unlearned three times from the same original:
+# run 0, the row every table above shows, and two more with their own batch order,
+# augmentation and random labels (`illusion.book.RUN_SEEDS`). The spread below is how far a
+# rerun of the same method moves; that cell's gap intervals above include it (its gap is the
+# runs' mean, its interval a bootstrap over the runs, then over each run's images and probe
+# fits: `illusion.book.PageReader.gaps`).
+
+# %% tags=["hide-input"]
+from illusion.catalog import A_BASELINES
+
+run_spread = page.run_spread(list(A_BASELINES), ["duality_forget", "ncc_test_forget"])
+glue("c3_run_sd", f"{run_spread.filter(like=' sd').max().max():.1f}", display=False)
+readable(run_spread.set_index("method"))
+
+# %% [markdown]
+# The largest standard deviation over the runs above is {glue:text}`c3_run_sd` points.
+
+# %% [markdown]
 # ## How robust the verdict is
 #
 # The headline re-judged on this page's cached tables with each constant of its criterion
@@ -195,9 +218,13 @@ pd.concat({v.reading: v.values["cells"] for v in (verdict_c3, strong_c3)}, names
 # %% tags=["hide-input"]
 from illusion.plotting import sensitivity_figure
 
-robust = book.sensitivity(lambda c: book.judge(grid, cols, lambda t: claims.misalignment(t, c), gaps), criterion, {"duality_growth_min": [0.05, 0.1, 0.2, 0.4, 0.5, 0.75, 1.0],
-                   "retrain_margin": [1, 2, 3, 7.5, 10, 15],
-                   "retain_tolerance": [0.025, 0.05, 0.2, 0.3]})
+def rejudge(c):  # the page's headline verdict under criterion c
+    return book.judge(grid, cols, lambda t: claims.misalignment(t, c), gaps)
+
+
+ranges = {"duality_growth_min": [0.05, 0.1, 0.2, 0.4, 0.5, 0.75, 1.0],
+          "retrain_margin": [1, 2, 3, 7.5, 10, 15], "retain_tolerance": [0.025, 0.05, 0.2, 0.3]}
+robust = book.sensitivity(rejudge, criterion, ranges)
 glue("c3_flips", book.flips(robust), display=False)
 fig = sensitivity_figure(robust)
 glue("fig_c3_sensitivity", fig, display=False)

@@ -228,6 +228,7 @@ verdict_c4, strong_c4 = verdicts["c4"], verdicts["c4_strong"]
 for name, v in verdicts.items():
     glue(f"verdict_{name}", v.text, display=False)
     glue(f"{name}_k_of_n", v.values["k_of_n"], display=False)
+    book.publish(name, v, profile=profile)
 glue("c4_tightness", tightness(verdict_c4), display=False)
 readable(verdict_c4.details)
 
@@ -252,9 +253,14 @@ pd.concat({v.reading: v.values["cells"] for v in verdicts.values()}, names=["rea
 # %% tags=["hide-input"]
 from illusion.plotting import sensitivity_figure
 
-robust = book.sensitivity(lambda c: book.judge_cells(lambda **k: claims.classifier_only(criterion=c, **k),
-                                                         [(s, ForgetSet(f)) for s, f in cells], c4_inputs), criterion, {"forget_max": [1, 2, 3, 7.5, 10, 15], "retain_drop_max": [1, 2, 3, 7.5, 10, 15],
-                   "output_margin": [1, 2, 3, 7.5, 10, 15]})
+def rejudge(c):  # the page's headline verdict under criterion c
+    return book.judge_cells(lambda **k: claims.classifier_only(criterion=c, **k),
+                            [(s, ForgetSet(f)) for s, f in cells], c4_inputs)
+
+
+ranges = {"forget_max": [1, 2, 3, 7.5, 10, 15], "retain_drop_max": [1, 2, 3, 7.5, 10, 15],
+          "output_margin": [1, 2, 3, 7.5, 10, 15]}
+robust = book.sensitivity(rejudge, criterion, ranges)
 glue("c4_flips", book.flips(robust), display=False)
 fig = sensitivity_figure(robust)
 glue("fig_c4_sensitivity", fig, display=False)

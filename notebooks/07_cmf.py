@@ -57,12 +57,19 @@ seeds = None
 methods = ["random_label", "salun", "neggrad_plus", "scrub", "unsir"]  # base methods shown
 
 # %% [markdown]
-# ## Criterion (revised on 2026-12-02 and 2026-12-05, after cpu verdicts; see below)
+# ## Criterion (revised on 2026-12-02, 2026-12-05 and 2026-12-06, after cpu verdicts; see below)
 #
-# For each base method, *CMF moves forgetting into the representation* when its probe **or**
-# its NCC test-forget accuracy with CMF lies at least `margin` points below the same readout
-# without CMF and — for SCRUB and UNSIR (`below_retrain`), where [A] reports it — also below
-# Retrain's. Both gaps are measured on the same test images, so each carries a 95% bootstrap
+# For each base method, *CMF moves forgetting into the representation* when its probe
+# test-forget accuracy with CMF (`counted_readouts`) lies at least `margin` points below the
+# same readout without CMF and — for SCRUB and UNSIR (`below_retrain`), where [A] reports it —
+# also below Retrain's. NCC is shown, not counted: a CMF model's head is its class means, so
+# NCC on its features is (nearly) the head's own prediction, forgetting at the output rather
+# than in the representation (until 2026-12-06 the probe **or** NCC counted). The headline
+# compares each +CMF@A row, run at [A]'s learning rates, with its base method at the profile's
+# tuned ones, so its change mixes CMF with a change of learning rate; the ablation below
+# compares at equal learning rates, and the verdict's text says which it is. A result that
+# would fail the headline: SCRUB+CMF@A and UNSIR+CMF@A whose NCC falls below Retrain's while
+# their probe stays at their base method's. Both gaps are measured on the same test images, so each carries a 95% bootstrap
 # interval over them (`illusion.stats`), and a gap counts only when its **whole interval**
 # clears: the change at most `-margin`, the gap to Retrain below 0. The claim holds when
 # SCRUB+CMF and UNSIR+CMF both pass with output test-retain accuracy within `retain_drop_max`
@@ -71,8 +78,9 @@ methods = ["random_label", "salun", "neggrad_plus", "scrub", "unsir"]  # base me
 # test-forget accuracy of at least `little_min`. A change measured against a base model that
 # lost more than `retain_drop_max` points of retain accuracy decides nothing (a collapsed
 # network forgets everything through every readout, so it is no base to compare with): that
-# method is "not decided". The same criterion is applied to both sets of learning rates (`illusion.claims.cmf_representation`), in every (seed, forget set) cell of
-# the grid and on the means over them (`illusion.book.judge`).
+# method is "not decided". The same criterion is applied to both sets of learning rates
+# (`illusion.claims.cmf_representation`), in every (seed, forget set) cell of the grid and on
+# the means over them (`illusion.book.judge`).
 #
 # **History.** `margin`, `retain_drop_max` and `little_min` date from the page's first
 # version (2026-11-23). After the page had given cpu verdicts the criterion was revised: on
@@ -244,6 +252,10 @@ verdict_c6_tuned = c6_verdict(detail, ablation_gaps, "+cmf", "@cmf-lr",
 for name, v in (("c6", verdict_c6), ("c6_tuned", verdict_c6_tuned)):
     glue(f"verdict_{name}", v.text, display=False)
     glue(f"{name}_k_of_n", v.values["k_of_n"], display=False)
+    book.publish(name, v, book.means_interval(headline_gaps["vs_base"], "scrub+cmf@A", "probe",
+                                              "SCRUB+CMF@A probe − SCRUB (points)")
+                 if name == "c6" else None, profile=profile,
+                 label="ablation: the profile's tuned learning rates, one cell")
 readable(verdict_c6.details)
 
 # %%
@@ -269,6 +281,25 @@ readable(verdict_c6_tuned.details)
 
 
 # %% [markdown]
+# ## Run to run
+#
+# In the cell shown in detail, [A]'s five baselines and their +CMF@A variants were each unlearned three times from the same original:
+# run 0, the row every table above shows, and two more with their own batch order,
+# augmentation and random labels (`illusion.book.RUN_SEEDS`). The spread below is how far a
+# rerun of the same method moves; that cell's gap intervals above include it (its gap is the
+# runs' mean, its interval a bootstrap over the runs, then over each run's images and probe
+# fits: `illusion.book.PageReader.gaps`).
+
+# %% tags=["hide-input"]
+run_spread = page.run_spread([*methods, *(f"{m}+cmf@A" for m in methods)],
+                              ["output_test_forget", "probe_test_forget", "ncc_test_forget"])
+glue("c6_run_sd", f"{run_spread.filter(like=' sd').max().max():.1f}", display=False)
+readable(run_spread.set_index("method"))
+
+# %% [markdown]
+# The largest standard deviation over the runs above is {glue:text}`c6_run_sd` points.
+
+# %% [markdown]
 # ## How robust the verdict is
 #
 # The headline re-judged on this page's cached tables with each constant of its criterion
@@ -279,9 +310,15 @@ readable(verdict_c6_tuned.details)
 # %% tags=["hide-input"]
 from illusion.plotting import sensitivity_figure
 
-robust = book.sensitivity(lambda c: book.judge(grid, cols, lambda t: claims.cmf_representation(
-    t, methods, c, "+cmf@A", f"profile '{profile}', [A]'s learning rates", ""), headline_gaps), criterion, {"margin": [0.25, 0.5, 2, 5, 10], "retain_drop_max": [1, 2, 3, 7.5, 10, 15],
-                   "little_min": [25, 35, 65, 75]})
+def rejudge(c):  # the page's headline verdict under criterion c
+    return book.judge(grid, cols, lambda t: claims.cmf_representation(
+        t, methods, c, "+cmf@A", f"profile '{profile}', [A]'s learning rates", ""),
+        headline_gaps)
+
+
+ranges = {"margin": [0.25, 0.5, 2, 5, 10], "retain_drop_max": [1, 2, 3, 7.5, 10, 15],
+          "little_min": [25, 35, 65, 75]}
+robust = book.sensitivity(rejudge, criterion, ranges)
 glue("c6_flips", book.flips(robust), display=False)
 fig = sensitivity_figure(robust)
 glue("fig_c6_sensitivity", fig, display=False)

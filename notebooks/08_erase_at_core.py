@@ -215,6 +215,7 @@ c7_ablation = (f"In the first cell, lowest mean forget-class CKA over the "
 for name, v in (("c7", verdict_c7), ("c7_strong", strong_c7)):
     glue(f"verdict_{name}", v.text, display=False)
     glue(f"{name}_k_of_n", v.values["k_of_n"], display=False)
+    book.publish(name, v, profile=profile)
 glue("c7_ablation", c7_ablation, display=False)
 acc = accuracy.set_index("method")["test_retain"]
 display(readable(verdict_c7.details.assign(retain_acc=acc.reindex(verdict_c7.details.index))))
@@ -290,6 +291,8 @@ verdict_c7_flat = book.judge_cells(
     lambda **k: claims.depth_forgetting(criterion=criterion, **k), cells_flat, inputs_flat)
 glue("verdict_c7_flat", verdict_c7_flat.text, display=False)
 glue("c7_flat_k_of_n", verdict_c7_flat.values["k_of_n"], display=False)
+book.publish("c7_flat", verdict_c7_flat, profile=profile,
+             label="variant: CKA on flattened feature maps, point values")
 verdict_c7_flat.values["cells"]
 
 # %% [markdown]
@@ -308,9 +311,14 @@ verdict_c7_flat.values["cells"]
 # %% tags=["hide-input"]
 from illusion.plotting import sensitivity_figure
 
-robust = book.sensitivity(lambda c: book.judge_cells(lambda **k: claims.depth_forgetting(criterion=c, **k),
-                                                         cells_c7, inputs_c7), criterion, {"moved_max": [0.2, 0.3, 0.4, 0.6, 0.7, 0.8], "ec_margin": [0.01, 0.02, 0.1, 0.2],
-                   "retain_margin": [1, 2, 3, 7.5, 10, 15]})
+def rejudge(c):  # the page's headline verdict under criterion c
+    return book.judge_cells(lambda **k: claims.depth_forgetting(criterion=c, **k),
+                            cells_c7, inputs_c7)
+
+
+ranges = {"moved_max": [0.2, 0.3, 0.4, 0.6, 0.7, 0.8], "ec_margin": [0.01, 0.02, 0.1, 0.2],
+          "retain_margin": [1, 2, 3, 7.5, 10, 15]}
+robust = book.sensitivity(rejudge, criterion, ranges)
 glue("c7_flips", book.flips(robust), display=False)
 fig = sensitivity_figure(robust)
 glue("fig_c7_sensitivity", fig, display=False)

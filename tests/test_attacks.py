@@ -141,3 +141,30 @@ def test_summary_compares_with_retrain(models, cache):
     assert summary.loc["prune_row", "gap"] == pytest.approx(
         summary.loc["prune_row", "mean"] - summary.loc["retrain", "mean"])
     assert {"start", "mean", "steps_to_50", "final_retain"} <= set(summary.columns)
+
+
+@pytest.mark.parametrize("tol", [5.0, 100.0, -1.0])
+def test_calibrate_attack_follows_its_rule(models, cache, tol):
+    """The calibration's choice recomputed from its own table (each row is the validation
+    curve's, ``tests/test_dose_response.py``): among the rates that keep retain, the smallest
+    that reaches the level; else the highest final forget accuracy among those that keep
+    retain; else the smallest rate. Exactly one row is chosen and it carries the note."""
+    from illusion.attacks import calibrate_attack
+
+    lrs = (0.3, 1e-3, 0.03)
+    table = calibrate_attack(models["retrain"], lrs, retain_tol=tol, seed=0, cache=cache,
+                             steps=6, eval_every=3)
+    assert list(table.columns) == ["lr", "start_retain", "final_retain", "keeps_retain",
+                                   "final_forget", "steps_to_50", "chosen", "note"]
+    assert table["lr"].tolist() == sorted(lrs) and table["chosen"].sum() == 1
+    kept = table[table["keeps_retain"]]
+    reaching = kept[kept["steps_to_50"].notna()]
+    expected = (reaching.index[0] if len(reaching) else kept["final_forget"].idxmax()
+                if len(kept) else table.index[0])
+    assert table.index[table["chosen"]].tolist() == [expected]
+    note = table.loc[expected, "note"]
+    assert note == ("smallest lr at which Retrain reaches 50%" if len(reaching) else
+                    "no lr keeps retain and reaches 50%: the highest final forget accuracy"
+                    if len(kept) else "no lr keeps retain: the smallest")
+    assert (table.loc[~table["chosen"], "note"] == "").all()
+    assert len(list(cache.root.glob("relearn/*.pt"))) == 3  # one validation curve per rate

@@ -74,11 +74,19 @@ def test_book_grid_is_the_union_of_the_pages():
     assert grid.name == "cpu" and grid.extras == book.BOOK_EXTRAS
     labels = [c.label for c in grid.rows]
     assert labels == [label for label in book.ENTRIES if label in labels]  # the table's order
-    assert set(labels) == {lab for p in book.PAGES.values() for lab in p.labels}
+    assert set(labels) == {lab for p in book.PAGES.values() for lab in p.all_labels}
     by_label = {c.label: c for c in grid.rows}
+    # the other runs of the deciding rows: [A]'s baselines and their +CMF@A, book extras only
+    runs = {c.label: c for c in grid.rows if c.run_seed}
+    assert set(runs) == {book.run_label(m, r) for m in book.RUN_BASES for r in book.RUN_SEEDS}
+    assert runs["scrub~run2"].method == "scrub" and runs["scrub~run2"].run_seed == 2
+    assert runs["scrub+cmf@A~run1"].hparams == by_label["scrub+cmf@A"].hparams
+    assert all(c.extras == () for c in runs.values())
     assert by_label["retrain"].extras == ("attack_calibration", "feature_sample", "relearn",
-                                          "stage_cka", "stage_cka_draws", "stage_cka_flat",
-                                          "stage_probes")
+                                          "relearn_dose", "stage_cka", "stage_cka_draws",
+                                          "stage_cka_flat", "stage_probes")
+    assert "relearn_dose" in by_label["scrub"].extras  # C5's dose-response, first cell
+    assert "relearn_dose" not in by_label["boundary_shrink"].extras  # [A]'s five only
     assert "relearn" in by_label["boundary_shrink"].extras  # C5 attacks all nine baselines
     assert by_label["original"].extras == ("feature_sample", "flip_curve", "stage_probes",
                                            "training")
@@ -100,7 +108,7 @@ def test_book_grid_is_the_union_of_the_pages():
     # controls; RL+CMF stays everywhere because C5 attacks it in every cell) and C7's EC
     # layer weights
     first_only = ({f"{m}{v}" for m in CMF_BASES for v in ("+cmf", "@cmf-lr")}
-                  - {"random_label+cmf"}) | {"ec_ramp", "ec_output_only"}
+                  - {"random_label+cmf"}) | {"ec_ramp", "ec_output_only"} | set(runs)
     n_cells = len(book.grid_cells("paper"))
     assert len(paper.rows) == (len(set(labels) - first_only) * n_cells + len(first_only))
     assert by_label["scrub@cmf-lr"].method == "scrub"
@@ -118,18 +126,20 @@ def test_later_cells_compute_only_what_a_page_reads_there():
     cells = book.grid_cells("cpu")
     by_cell = {c: {x.label: x for x in grid.rows if (x.seed, x.forget) == c} for c in cells}
     first, later = by_cell[cells[0]], by_cell[cells[1]]
-    assert set(first) == {lab for p in book.PAGES.values() for lab in p.labels}
+    assert set(first) == {lab for p in book.PAGES.values() for lab in p.all_labels}
     ablation = {f"{m}{v}" for m in CMF_BASES for v in ("+cmf", "@cmf-lr")}
-    # C6's and C7's ablations run in the first cell only; C5 still attacks RL+CMF everywhere
+    runs = {book.run_label(m, r) for m in book.RUN_BASES for r in book.RUN_SEEDS}
+    # C6's and C7's ablations and the other runs run in the first cell only; C5 still attacks
+    # RL+CMF everywhere
     assert set(first) - set(later) == (ablation - {"random_label+cmf"}
-                                       | {"ec_ramp", "ec_output_only"})
+                                       | {"ec_ramp", "ec_output_only"} | runs)
     assert {f"{m}+cmf@A" for m in CMF_BASES} <= set(later)
     assert all(set(by_cell[c]) == set(later) for c in cells[1:])
     assert "audit_page" in first["random_label"].extras
     assert "audit_page" not in later["random_label"].extras
-    # C5 and C7 read it everywhere; C2's PCA reads its features in the first cell only
+    # C5 and C7 read it everywhere; C2's PCA and C5's dose-response only in the first cell
     assert later["retrain"].extras == tuple(e for e in first["retrain"].extras
-                                            if e != "feature_sample")
+                                            if e not in ("feature_sample", "relearn_dose"))
     # a later cell's row is keyed by its own extras: the page reader asks for the same cell
     page = book.page("C5", "cpu")
     for c in cells:
@@ -426,3 +436,36 @@ def test_sensitivity_rejudges_each_constant_and_names_where_it_flips():
     assert all(c.retain_drop_max == 5.0 for c in calls)  # the others at their stated values
     assert book.flips(robust) == ("forget_max: does not hold at 1; holds from 2 to 10 "
                                   "(stated 5).")
+
+
+def test_the_first_cells_gaps_carry_the_runs_and_their_spread(tiny_profile, cache,
+                                                               monkeypatch):
+    """A label whose other runs the page reads: in the first cell its gap is the runs' mean
+    with the two-stage bootstrap over them, in a later cell its own; run_spread shows each
+    column's runs beside run 0's value."""
+    from illusion.gaps import readout_gaps
+    from illusion.stats import IMAGE_SEED, hierarchical_interval
+
+    monkeypatch.setattr(book.table, "PAGES", {"T": book.Page(
+        "01_original_model", {"retrain": (), "random_label": ()}, runs=("random_label",))})
+    page = book.page("T", "smoke", forget_sets=[[1], [2]], seeds=[0], cache=cache)
+    grid = page.grid()
+    assert sorted(r.label for r in grid.rows if r.run_seed) == ["random_label~run1",
+                                                               "random_label~run2"]
+    for row in grid.rows:
+        rows.run_row(row, grid.extras, cache)
+    gaps = page.gaps(["random_label"], readouts=("ncc",))
+    first, later = gaps[gaps["forget"] == "1"], gaps[gaps["forget"] == "2"]
+    assert first["runs"].tolist() == [3] and later["runs"].tolist() == [1]
+    ref = page.extra("predictions", "retrain")
+    preds = {"retrain": ref["test_predictions"],
+             **{r: page.predictions(r) for r in page.runs_of("random_label")}}
+    each = readout_gaps(preds, ref["test_y"].long(), (1,), "retrain", ("ncc",))
+    expected = hierarchical_interval(list(each["interval"]), seed=IMAGE_SEED)
+    assert first["gap"].iloc[0] == pytest.approx(each["gap"].mean())
+    assert (first["low"].iloc[0], first["high"].iloc[0]) == (expected.low, expected.high)
+    spread = page.run_spread(["random_label", "retrain"], ["ncc_test_forget"])
+    assert spread["method"].tolist() == ["random_label"] and spread["runs"].tolist() == [3]
+    values = page.table(page.runs_of("random_label"))["ncc_test_forget"]
+    assert spread["ncc_test_forget sd"].iloc[0] == pytest.approx(values.std(ddof=1))
+    assert spread["ncc_test_forget (run 0)"].iloc[0] == values.iloc[0]

@@ -271,3 +271,23 @@ def test_an_original_read_again_shares_its_network_until_its_file_changes(train_
     assert loads == ["original"] and third.model is not first.model
     assert all(torch.equal(a, b) for a, b in zip(third.model.state_dict().values(),
                                                  first.model.state_dict().values()))
+
+
+def test_another_run_of_an_unlearning_has_its_own_streams_and_key(tiny_data, tiny_config,
+                                                                 cache):
+    """Run 0 keeps its key; run 1 is another artifact with other weights (its own batch order
+    and random labels) from the same original, the same again when rebuilt; Retrain's other
+    runs are other seeds, so asking for one is an error."""
+    kw = dict(profile="smoke", forget=[1], method="random_label", config=tiny_config,
+              data=tiny_data, cache=cache, device="cpu", progress=False)
+    run0 = pipeline.unlearn_or_load(**kw)
+    run1 = pipeline.unlearn_or_load(**kw, run_seed=1)
+    assert "run_seed" not in run0.spec and run1.spec["run_seed"] == 1
+    assert {k: v for k, v in run1.spec.items() if k != "run_seed"} == run0.spec
+    assert run1.spec["original"] == run0.spec["original"]  # the same original
+    w0, w1 = run0.model.fc.weight, run1.model.fc.weight
+    assert not torch.equal(w0, w1)
+    again = pipeline.unlearn_or_load(**kw, run_seed=1)
+    assert again.cached and torch.equal(again.model.fc.weight, w1)
+    with pytest.raises(ValueError, match="other runs are other seeds"):
+        pipeline.unlearn_or_load(**{**kw, "method": "retrain"}, run_seed=1)

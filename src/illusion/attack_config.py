@@ -1,6 +1,6 @@
 """What a relearning attack is, apart from running it: its settings (:class:`RelearnConfig`),
-the attacks the book runs (:func:`default_attacks`) and the learning rates the calibration
-tries (:data:`CALIBRATION_LRS`).
+the attacks the book runs (:func:`default_attacks`), the learning rates the calibration
+tries (:data:`CALIBRATION_LRS`) and those of claim C5's dose-response (:data:`DOSE_LRS`).
 
 They live apart from :mod:`illusion.attacks` (which runs attacks on models) because the
 attacks a row runs are part of that row's cache key (:func:`illusion.keys.row_spec`), and
@@ -15,9 +15,17 @@ from typing import Sequence
 
 from .profiles import ATTACK_LR_DEFAULT, get_profile
 
-__all__ = ["CALIBRATION_LRS", "RelearnConfig", "default_attacks"]
+__all__ = ["CALIBRATION_LRS", "DOSE_LRS", "RelearnConfig", "default_attacks"]
 
 CALIBRATION_LRS = (1e-3, 3e-3, 1e-2, 3e-2, 1e-1)  # half-decades up from the default
+# Claim C5's dose-response (illusion.attacks.dose_response): steps to 50% against the attack's
+# learning rate, a tenth of a decade apart from the default (1e-3) to 1e-2: the R10 preferred
+# numbers 10^(k/10), k = 0..10, to two significant digits (3.16 -> 3.2e-3). Fixed on 2026-12-06
+# before any dose-response ran, after the cpu calibration (tuning/attack_cpu.csv) had shown
+# Retrain relearning nothing at 1e-3 and losing its retained classes at 3e-3: a half-decade
+# is too coarse to find a rate in between, four of these lie strictly between the two. 1e-3
+# and 1e-2 are the calibration's own rates (the same cached curves for Retrain).
+DOSE_LRS = (1e-3, 1.25e-3, 1.6e-3, 2e-3, 2.5e-3, 3.2e-3, 4e-3, 5e-3, 6.3e-3, 8e-3, 1e-2)
 
 
 @dataclass(frozen=True)

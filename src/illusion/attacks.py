@@ -25,6 +25,12 @@ learning rate is now chosen per profile on the **validation** split by
 relearns measurably (its validation forget accuracy reaches 50%) without losing its retained
 classes (:attr:`illusion.profiles.Profile.attack_lr`). [A]'s released code has no relearning
 attack: the protocol is this project's.
+
+The cpu calibration (``tuning/attack_cpu.csv``) found no such rate on its half-decade grid:
+Retrain relearned nothing at 1e-3 and lost its retained classes at 3e-3. Claim C5's
+dose-response (:func:`dose_response`) runs the same validation attack, on Retrain and on every
+judged model, at every rate of :data:`illusion.attack_config.DOSE_LRS` (a tenth of a decade
+apart from 1e-3 to 1e-2), so that steps to 50% can be compared as curves over the rate.
 """
 
 from __future__ import annotations
@@ -40,7 +46,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .attack_config import CALIBRATION_LRS, RelearnConfig, default_attacks
+from .attack_config import CALIBRATION_LRS, DOSE_LRS, RelearnConfig, default_attacks
 from .cache import ArtifactCache
 from .data import ImageData, batches, normalize
 from .gaps import gap_means
@@ -49,7 +55,8 @@ from .pipeline import TrainedModel, generators
 from .stats import IMAGE_SEED, subset_gap
 from .train import evaluate_accuracy, predict
 
-__all__ = ["calibrate_attack", "intra_op_threads", "lead_means", "relearn", "relearn_curve",
+__all__ = ["calibrate_attack", "dose_curves", "dose_response", "dose_summary",
+           "intra_op_threads", "lead_means", "relearn", "relearn_curve",
            "relearn_curves", "relearn_leads", "relearn_sample", "relearn_scores",
            "relearn_summary", "relearn_tables"]
 
@@ -154,6 +161,40 @@ def _relearn(model: nn.Module, data: ImageData, forget_idx: torch.Tensor,
             "forget_images": ev_f.tolist(), "forget_hits": hits.tolist()}
 
 
+def _val_curves(tm: TrainedModel, lrs: Sequence[float], seed: int,
+                cache: ArtifactCache | None, attack: Mapping) -> list[tuple[float, pd.DataFrame]]:
+    """``(lr, curve)`` for each of ``lrs`` in increasing order: :func:`relearn` of ``tm`` on
+    the **validation** split under the largest-fraction attack of :func:`default_attacks`
+    (``attack`` overrides its settings) at that learning rate, cached under
+    :func:`relearn`'s keys."""
+    configs = default_attacks(**attack, lr=lrs[0], retain_only_control=False)
+    base = configs[list(configs)[-1]]  # the largest fraction
+    return [(lr, relearn(tm, replace(base, lr=lr), seed, cache, split="val"))
+            for lr in sorted(lrs)]
+
+
+def _lr_row(lr: float, curve: pd.DataFrame, level: float, retain_tol: float) -> dict:
+    """One learning rate's row of :func:`calibrate_attack` and :func:`dose_response` from its
+    curve (rows in step order, step 0 first), with ``start_forget`` last (the calibration
+    leaves it out)."""
+    after = curve[curve["step"] > 0]
+    reached = after.loc[after["forget_acc"] >= level, "step"]
+    start, final = curve.iloc[0], curve.iloc[-1]
+    return {"lr": lr, "start_retain": float(start["retain_acc"]),
+            "final_retain": float(final["retain_acc"]),
+            "keeps_retain": bool(final["retain_acc"] >= start["retain_acc"] - retain_tol),
+            "final_forget": float(final["forget_acc"]),
+            f"steps_to_{level:g}": float(reached.min()) if len(reached) else np.nan,
+            "start_forget": float(start["forget_acc"])}
+
+
+def _lr_rows(tm: TrainedModel, lrs: Sequence[float], seed: int, cache: ArtifactCache | None,
+             level: float, retain_tol: float, attack: Mapping) -> pd.DataFrame:
+    """:func:`_lr_row` of every learning rate's validation curve (:func:`_val_curves`)."""
+    return pd.DataFrame([_lr_row(lr, curve, level, retain_tol)
+                         for lr, curve in _val_curves(tm, lrs, seed, cache, attack)])
+
+
 def calibrate_attack(retrain: TrainedModel, lrs: Sequence[float] = CALIBRATION_LRS,
                      level: float = 50.0, retain_tol: float = 5.0, seed: int = 0,
                      cache: ArtifactCache | None = None, **attack) -> pd.DataFrame:
@@ -167,21 +208,10 @@ def calibrate_attack(retrain: TrainedModel, lrs: Sequence[float] = CALIBRATION_L
     at the last step (``note`` says so); none keeps retain: the smallest (noted).
 
     One row per learning rate: ``lr``, ``start_retain``, ``final_retain``, ``keeps_retain``,
-    ``final_forget``, ``steps_to_<level>`` (NaN if never), ``chosen`` and ``note``."""
-    configs = default_attacks(**attack, lr=lrs[0], retain_only_control=False)
-    base = configs[list(configs)[-1]]  # the largest fraction
-    rows = []
-    for lr in sorted(lrs):
-        curve = relearn(retrain, replace(base, lr=lr), seed, cache, split="val")
-        after = curve[curve["step"] > 0]
-        reached = after.loc[after["forget_acc"] >= level, "step"]
-        start, final = curve.iloc[0], curve.iloc[-1]
-        rows.append({"lr": lr, "start_retain": float(start["retain_acc"]),
-                     "final_retain": float(final["retain_acc"]),
-                     "keeps_retain": bool(final["retain_acc"] >= start["retain_acc"] - retain_tol),
-                     "final_forget": float(final["forget_acc"]),
-                     f"steps_to_{level:g}": float(reached.min()) if len(reached) else np.nan})
-    table = pd.DataFrame(rows)
+    ``final_forget``, ``steps_to_<level>`` (NaN if never), ``chosen`` and ``note``. The
+    per-rate rows are :func:`dose_response`'s (the same cached curves)."""
+    table = _lr_rows(retrain, lrs, seed, cache, level, retain_tol, attack)
+    table = table.drop(columns="start_forget")
     kept = table[table["keeps_retain"]]
     reaching = kept[kept[f"steps_to_{level:g}"].notna()]
     if len(reaching):
@@ -196,6 +226,53 @@ def calibrate_attack(retrain: TrainedModel, lrs: Sequence[float] = CALIBRATION_L
     return table
 
 
+def dose_response(tm: TrainedModel, lrs: Sequence[float] = DOSE_LRS, seed: int = 0,
+                  cache: ArtifactCache | None = None, level: float = 50.0,
+                  retain_tol: float = 5.0, **attack) -> pd.DataFrame:
+    """Claim C5 as a dose-response: how many attack steps ``tm`` (Retrain or an unlearned
+    model) needs to reach ``level`` percent forget accuracy, against the attack's learning
+    rate. For each of ``lrs`` (default :data:`illusion.attack_config.DOSE_LRS`, a tenth of a
+    decade apart), the largest-fraction attack of :func:`default_attacks` (``attack``
+    overrides its settings) runs on the **validation** split, exactly as
+    :func:`calibrate_attack` runs it on Retrain (the same code and cached curves).
+
+    One row per learning rate, in increasing order: ``lr``, ``start_retain``,
+    ``final_retain`` (validation retain accuracy before the attack and after its last step),
+    ``keeps_retain`` (the final one at most ``retain_tol`` points below the start),
+    ``final_forget``, ``steps_to_<level>`` (the first evaluated step at which validation
+    forget accuracy reaches ``level`` percent; NaN if never) and ``start_forget`` (forget
+    accuracy before the attack: whether the model forgot at all). :func:`dose_summary` of
+    :func:`dose_curves` gives the same table."""
+    return _lr_rows(tm, lrs, seed, cache, level, retain_tol, attack)
+
+
+def dose_curves(tm: TrainedModel, lrs: Sequence[float] = DOSE_LRS, seed: int = 0,
+                cache: ArtifactCache | None = None, **attack) -> pd.DataFrame:
+    """The validation curves behind :func:`dose_response` (read from the cache when it ran):
+    :func:`relearn`'s rows of every learning rate, with its ``lr``; what a page averages over
+    the cells before it reads steps from a curve (:func:`dose_summary`)."""
+    return pd.concat([curve.assign(lr=lr) for lr, curve in _val_curves(tm, lrs, seed, cache,
+                                                                       attack)],
+                     ignore_index=True)
+
+
+def dose_summary(curves: pd.DataFrame, level: float = 50.0,
+                 retain_tol: float = 5.0) -> pd.DataFrame:
+    """:func:`dose_response`'s rows from curves (:func:`dose_curves`, possibly stacked with a
+    ``method`` column, or averaged over cells): one row per (``method``, if any, and) ``lr``,
+    in order of first appearance, read from the curve's rows in step order."""
+    keys = [k for k in ("method",) if k in curves.columns] + ["lr"]
+    rows = []
+    for key, curve in curves.groupby(keys, sort=False):
+        named = dict(zip(keys, key))
+        rows.append({**{k: named[k] for k in keys if k != "lr"},
+                     **_lr_row(named["lr"], curve.sort_values("step", kind="stable"), level,
+                               retain_tol)})
+    columns = [*keys[:-1], "lr", "start_retain", "final_retain", "keeps_retain",
+               "final_forget", f"steps_to_{level:g}", "start_forget"]
+    return pd.DataFrame(rows, columns=columns)
+
+
 def relearn(tm: TrainedModel, config: RelearnConfig = RelearnConfig(), seed: int = 0,
             cache: ArtifactCache | None = None,
             device: torch.device | str | None = None, split: str = "test") -> pd.DataFrame:
@@ -203,7 +280,7 @@ def relearn(tm: TrainedModel, config: RelearnConfig = RelearnConfig(), seed: int
 
     Returns one row per evaluated step: ``step``, ``forget_acc``, ``retain_acc`` (percent, on
     the ``split`` images: ``"test"``, or ``"val"``, the training split's held-out images, which
-    only :func:`calibrate_attack` reads), ``loss`` (mean fine-tuning loss since the previous
+    only :func:`calibrate_attack` and :func:`dose_response` read), ``loss`` (mean fine-tuning loss since the previous
     row), ``n_forget``, ``n_retain``. ``tm.model`` is never modified.
     """
     payload = _relearn_payload(tm, config, seed, cache, device, split)

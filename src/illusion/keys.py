@@ -88,10 +88,12 @@ def model_spec(dataset: str, train: Mapping[str, Any], seed: int,
 
 
 def unlearned_spec(start: dict, method: str, hparams: dict, forget: Sequence[int], seed: int,
-                   passes: dict) -> dict:
-    """A model unlearned by ``method`` from the model of spec ``start``."""
+                   passes: dict, run_seed: int = 0) -> dict:
+    """A model unlearned by ``method`` from the model of spec ``start``; ``run_seed`` > 0 is
+    another run of the same unlearning (its own batch order, augmentation and labels), named
+    only then so that run 0 keeps its old key."""
     return {"original": start, "method": method, "hparams": hparams, "forget": list(forget),
-            "seed": seed, **passes}
+            "seed": seed, **passes, **({"run_seed": run_seed} if run_seed else {})}
 
 
 def cmf_original_spec(original: dict, hparams: dict, passes: dict) -> dict:
@@ -182,7 +184,8 @@ def row_spec(cell, extras: Sequence[str] = (), keyed: Sequence[str] | None = Non
             **start_passes_spec(start, train.bf16),
             **(passes_spec(algo, train.bf16) if algo is not None else {}),
             "extras": extras, **metrics_spec(),
-            "record": EVALUATION_RECORD, **relearn_record}
+            "record": EVALUATION_RECORD, **relearn_record,
+            **({"run_seed": cell.run_seed} if cell.run_seed else {})}
 
 
 def extra_spec(cell, name: str, version: int, settings: Mapping[str, Any]) -> dict:

@@ -287,8 +287,12 @@ def unlearn_or_load(dataset: str | None = None, profile: str = "cpu", seed: int 
                     hparams: dict | None = None, cache: ArtifactCache | None = None,
                     device: torch.device | str | None = None, progress: bool = True,
                     config: TrainConfig | None = None,
-                    data: ImageData | None = None) -> TrainedModel:
+                    data: ImageData | None = None, run_seed: int = 0) -> TrainedModel:
     """Unlearn ``forget`` from the cached original with ``method``, cached.
+
+    ``run_seed`` > 0 is another run of the same unlearning from the same original: its own
+    unlearning streams (batch order, augmentation, random labels, noise), so that the
+    run-to-run spread of a method can be read beside its effect; run 0 is the usual one.
 
     Hyperparameters: the profile's entry in ``methods/hparams.toml`` for this forget set's size
     and dataset (:func:`illusion.methods.hparams_for`), updated by ``hparams``.
@@ -303,6 +307,8 @@ def unlearn_or_load(dataset: str | None = None, profile: str = "cpu", seed: int 
     data = data or load_dataset(dataset or recipe.dataset)
     forget = check_forget(forget, data.num_classes)  # before the original is trained, not after
     if algo.from_scratch:
+        if run_seed:
+            raise ValueError(f"{method} trains from scratch: its other runs are other seeds")
         return train_or_load(dataset, profile, seed, forget, cache, device, progress, config, data)
     cache = cache or ArtifactCache()
     original = train_or_load(dataset, profile, seed, (), cache, device, progress, config, data)
@@ -310,12 +316,14 @@ def unlearn_or_load(dataset: str | None = None, profile: str = "cpu", seed: int 
     start = STARTS[algo.start_from](original, profile, cache, progress)
     cfg = config or recipe.train
     splits = make_splits(original.data, cfg, seed, forget)
-    spec = unlearned_spec(start.spec, method, algo.hp, forget, seed, passes_spec(algo, cfg.bf16))
+    spec = unlearned_spec(start.spec, method, algo.hp, forget, seed, passes_spec(algo, cfg.bf16),
+                          run_seed)
+    salt = f"unlearn:{method}:" + (f"run{run_seed}:" if run_seed else "")
 
     def train(_: Checkpoint) -> tuple[nn.Module, list[dict], float]:
         return run_unlearning(
             algo, copy.deepcopy(start.model), original.data, splits.retain, splits.forget, forget,
-            generators(seed, ("order", "augment", "labels", "noise"), salt=f"unlearn:{method}:"),
+            generators(seed, ("order", "augment", "labels", "noise"), salt=salt),
             start.model.fc.weight.device, cfg.padding, cfg.flip, progress, cfg.bf16)
 
     return _model_artifact(cache, "unlearned", spec, train, lambda: copy.deepcopy(start.model),

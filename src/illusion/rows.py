@@ -26,8 +26,9 @@ from typing import Any, Callable, Sequence
 import pandas as pd
 import torch
 
-from .attack_config import CALIBRATION_LRS, default_attacks
-from .attacks import calibrate_attack, relearn, relearn_scores, relearn_summary
+from .attack_config import CALIBRATION_LRS, DOSE_LRS, default_attacks
+from .attacks import (calibrate_attack, dose_curves, dose_response, relearn, relearn_scores,
+                      relearn_summary)
 from .audit.demo import audit_demo
 from .cache import ArtifactCache
 from .catalog import ForgetSet
@@ -83,6 +84,7 @@ class Row:
     label: str
     hparams: dict[str, Any] = field(default_factory=dict, hash=False)
     extras: tuple[str, ...] = ()  # this entry's extras, on top of the grid's
+    run_seed: int = 0  # > 0: another run of the same unlearning (illusion.pipeline)
 
     @property
     def group(self) -> tuple[str, str, int]:
@@ -96,8 +98,9 @@ class Row:
     def describe(self) -> str:
         """The cell's config on one line."""
         hp = f" hparams={self.hparams}" if self.hparams else ""
+        run = f" run={self.run_seed}" if self.run_seed else ""
         return (f"dataset={self.dataset} profile={self.profile} seed={self.seed} "
-                f"forget={ForgetSet(self.forget)} method={self.label} ({self.method}){hp}")
+                f"forget={ForgetSet(self.forget)} method={self.label} ({self.method}){hp}{run}")
 
 
 @dataclass(frozen=True)
@@ -289,6 +292,24 @@ def _attack_calibration(tm, original, cell, cache) -> dict:
     return {"table": records(calibrate_attack(tm, seed=cell.seed, cache=cache))}
 
 
+def _dose_settings(cell: Row) -> dict:
+    base = list(default_attacks(retain_only_control=False).values())[-1]
+    return {"lrs": list(DOSE_LRS), "relearn_record": RELEARN_RECORD, "attack": asdict(base),
+            "level": 50.0, "retain_tol": 5.0}
+
+
+@register_extra("relearn_dose", settings=_dose_settings)
+def _relearn_dose(tm, original, cell, cache) -> dict:
+    """Claim C5's dose-response on the row's validation split
+    (:func:`illusion.attacks.dose_response` at every rate of
+    :data:`illusion.attack_config.DOSE_LRS`): its table and the curves behind it (the same
+    cached curves). Empty for a model row."""
+    if cell.method in MODELS:
+        return {}
+    return {"table": records(dose_response(tm, seed=cell.seed, cache=cache)),
+            "curves": records(dose_curves(tm, seed=cell.seed, cache=cache))}
+
+
 @register_extra("audit_page", columns=lambda p: {
     "audit_seconds": float(json.loads(p["record"])["seconds"])},
     settings=lambda cell: {"test_per_class": AUDIT_TEST_PER_CLASS})
@@ -372,7 +393,8 @@ def row_model(cell: Row, cache: ArtifactCache | None = None
     if cell.method in MODELS:
         return STARTS[cell.method](original, cell.profile, cache, False), original
     return unlearn_or_load(cell.dataset, cell.profile, cell.seed, cell.forget, cell.method,
-                           cell.hparams, cache, progress=False), original
+                           cell.hparams, cache, progress=False,
+                           run_seed=cell.run_seed), original
 
 
 def _payload(name: str, tm: TrainedModel, original: TrainedModel, cell: Row,

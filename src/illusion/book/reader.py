@@ -24,11 +24,12 @@ from ..catalog import ForgetSet
 from ..rows import Row, Grid, frame, read_row, read_extra
 from ..gaps import GAP_COLUMNS, readout_gaps
 from ..profiles import get_profile
+from ..stats import IMAGE_SEED, Interval, hierarchical_interval
 from . import table as _table
-from .table import BOOK_EXTRAS, row_of, extras_by_label, grid_cells
+from .table import BOOK_EXTRAS, extras_by_label, grid_cells, row_of, runs_of
 
 __all__ = ["ACCURACY_COLUMNS", "PageReader", "UndeclaredRead", "ablation_table",
-           "calibration_table", "depth_tables", "page", "relearn_tables"]
+           "calibration_table", "depth_tables", "dose_table", "page", "relearn_tables"]
 
 
 class UndeclaredRead(KeyError):
@@ -67,10 +68,10 @@ class PageReader:
         return self.cells[0]
 
     def _check(self, label: str) -> None:
-        if label not in _table.PAGES[self.name].labels:
+        if label not in _table.PAGES[self.name].all_labels:
             raise UndeclaredRead(f"page {self.name} does not declare {label!r}; add it to "
-                                 f"illusion.book._table.PAGES[{self.name!r}] (declared: "
-                                 f"{', '.join(_table.PAGES[self.name].labels)})")
+                                 f"illusion.book.PAGES[{self.name!r}] (declared: "
+                                 f"{', '.join(_table.PAGES[self.name].all_labels)})")
 
     def cells_of(self, label: str) -> list[tuple[int, tuple[int, ...]]]:
         """The cells in which the page reads ``label``: all, or the first alone for a label
@@ -88,7 +89,7 @@ class PageReader:
         first = (seed, forget) == (s, f)
         if not first and not _table.PAGES[self.name].in_later_cells(label):
             raise UndeclaredRead(f"page {self.name} reads {label!r} in its first cell only "
-                                 f"(illusion.book._table.PAGES[{self.name!r}].first_only), not in "
+                                 f"(illusion.book.PAGES[{self.name!r}].first_only), not in "
                                  f"seed {seed}, forget set {list(forget)}")
         extras = self._extras[first][label]  # later cells: this page reads it there, so listed
         return row_of(self.profile, self.dataset, seed, forget, label, extras)
@@ -97,7 +98,8 @@ class PageReader:
         """Every row the page reads, with the book's extras (the same keys as
         :func:`book_grid`'s): what ``tools/run_notebooks.py`` sweeps before it executes a page
         with parameters of its own. A page never runs it."""
-        out = [self.cell(label, s, f) for s, f in self.cells for label in self.labels
+        out = [self.cell(label, s, f) for s, f in self.cells
+               for label in _table.PAGES[self.name].all_labels
                if (s, f) in self.cells_of(label)]
         return Grid(f"{self.profile} page {self.name}", tuple(out), BOOK_EXTRAS)
 
@@ -141,8 +143,19 @@ class PageReader:
             raise UndeclaredRead(
                 f"page {self.name} does not declare extra {name!r} of {label!r} "
                 f"{'in its first cell' if first else 'beyond its first cell'}; add it to "
-                f"illusion.book._table.PAGES[{self.name!r}] (declared: {', '.join(declared)})")
+                f"illusion.book.PAGES[{self.name!r}] (declared: {', '.join(declared)})")
         return self._read(lambda: read_extra(cell, name, self.cache))
+
+    def declares(self, name: str, label: str, seed: int | None = None,
+                 forget: Sequence[int] | None = None) -> bool:
+        """Whether the page reads extra ``name`` of ``label`` in that cell (default: the
+        first)."""
+        s, f = self.first
+        cell = ((s if seed is None else seed),
+                (f if forget is None else ForgetSet(forget).classes))
+        if label not in _table.PAGES[self.name].all_labels or cell not in self.cells_of(label):
+            return False
+        return name in (*BOOK_EXTRAS, *_table.PAGES[self.name].extras(label, cell == (s, f)))
 
     def extra_table(self, name: str, labels: Sequence[str], key: str = "table",
                     first_only: bool = False) -> pd.DataFrame:
@@ -184,18 +197,75 @@ class PageReader:
         """:func:`illusion.gaps.readout_gaps` of ``labels`` against ``reference`` in
         every cell where the page reads ``reference`` (a first-cell-only control: that cell),
         stacked with each cell's ``seed``, ``forget`` and ``n_forget``; the mean over the
-        cells is :func:`illusion.gaps.gap_means` of the result."""
+        cells is :func:`illusion.gaps.gap_means` of the result.
+
+        Where the page reads other runs of a label (:attr:`Page.runs`, the first cell), its
+        gap is the mean over the runs and its interval the two-stage bootstrap over them
+        (:func:`illusion.stats.hierarchical_interval`: the runs, then each run's images and
+        probe fits), so that the cell's interval carries the run-to-run spread; ``runs``
+        counts them (1 elsewhere)."""
         def one(seed: int, forget: tuple[int, ...]) -> pd.DataFrame:
             if (seed, forget) not in self.cells_of(reference):  # e.g. a first-cell-only row
-                return pd.DataFrame(columns=GAP_COLUMNS)
+                return pd.DataFrame(columns=[*GAP_COLUMNS, "runs"])
             ref = self.extra("predictions", reference, seed, forget)
+            runs = {lab: self.runs_of(lab, seed, forget) for lab in labels
+                    if (seed, forget) in self.cells_of(lab)}
             preds = {reference: ref["test_predictions"],
-                     **{lab: self.predictions(lab, seed, forget) for lab in labels
-                        if (seed, forget) in self.cells_of(lab)}}
-            return readout_gaps(preds, ref["test_y"].long(), forget, reference, readouts,
-                                split)
+                     **{run: self.predictions(run, seed, forget)
+                        for lab in runs for run in runs[lab]}}
+            table = readout_gaps(preds, ref["test_y"].long(), forget, reference, readouts,
+                                 split)
+            return _combine_runs(table, runs)
 
         return self.per_cell(one)
+
+    def runs_of(self, label: str, seed: int | None = None,
+                forget: Sequence[int] | None = None) -> list[str]:
+        """The labels of every run of ``label`` the page reads in one cell (default: the
+        first), run 0 (``label``) first: the other runs only where :attr:`Page.runs` names
+        ``label``, and only in the first cell."""
+        s, f = self.first
+        here = ((s if seed is None else seed), (f if forget is None
+                                                else ForgetSet(forget).classes)) == (s, f)
+        return runs_of(label) if here and label in _table.PAGES[self.name].runs else [label]
+
+    def run_spread(self, labels: Sequence[str], columns: Sequence[str]) -> pd.DataFrame:
+        """The run-to-run spread, in the first cell, of ``columns`` of each of ``labels``
+        whose other runs the page reads: one row per label with each column's value in run 0
+        (the row every table shows), the mean, standard deviation and range over the runs, and
+        ``runs``."""
+        out = []
+        for label in labels:
+            runs = self.runs_of(label)
+            if len(runs) < 2:
+                continue
+            table = self.table(runs)
+            row = {"method": label, "runs": len(runs)}
+            for c in columns:
+                values = table[c].astype(float)
+                row.update({f"{c} (run 0)": values.iloc[0], f"{c} mean": values.mean(),
+                            f"{c} sd": values.std(ddof=1),
+                            f"{c} range": values.max() - values.min()})
+            out.append(row)
+        return pd.DataFrame(out)
+
+
+def _combine_runs(table: pd.DataFrame, runs: Mapping[str, list[str]]) -> pd.DataFrame:
+    """One row per (label, readout) of :func:`readout_gaps`' ``table`` over every run of the
+    label (``runs``: label -> its runs' labels): the mean gap and the two-stage bootstrap
+    interval over the runs; a label with one run is left as it is."""
+    rows = []
+    for label, names in runs.items():
+        for readout in dict.fromkeys(table["readout"]):
+            part = table[(table["method"].isin(names)) & (table["readout"] == readout)]
+            if len(part) == 1:
+                rows.append({**part.iloc[0].to_dict(), "runs": 1})
+                continue
+            iv = hierarchical_interval(list(part["interval"]), seed=IMAGE_SEED)
+            iv = Interval(float(part["gap"].mean()), iv.low, iv.high, iv.n, iv.level, iv.draws)
+            rows.append({"method": label, "readout": readout, "gap": iv.estimate,
+                         "low": iv.low, "high": iv.high, "interval": iv, "runs": len(part)})
+    return pd.DataFrame(rows, columns=[*GAP_COLUMNS, "runs"])
 
 
 def page(name: str, profile: str = "cpu", dataset: str | None = None, seed: int | None = None,
@@ -232,6 +302,23 @@ def relearn_tables(page: PageReader, labels: Sequence[str], reference: str = "re
                 "leads": relearn_leads(scores, test_forget, reference)}
 
     return page.per_cell(one)
+
+
+def dose_table(page: PageReader, labels: Sequence[str]) -> dict[str, pd.DataFrame]:
+    """Claim C5's dose-response of every cell where the page reads it (the ``relearn_dose``
+    extra, :func:`illusion.attacks.dose_response`), of those of ``labels`` it is declared
+    for, stacked with each cell's ``seed``, ``forget`` and ``n_forget``: ``curves`` (the
+    validation curves at every rate) and ``table`` (one row per method and rate)."""
+    parts: dict[str, list] = {"curves": [], "table": []}
+    for seed, forget in page.cells:
+        got = {label: page.extra("relearn_dose", label, seed, forget) for label in labels
+               if page.declares("relearn_dose", label, seed, forget)}
+        for key in parts:
+            for label, payload in got.items():
+                rows = frame(payload[key]).assign(method=label)
+                parts[key].append(rows.assign(seed=seed, forget=[ForgetSet(forget)] * len(rows),
+                                              n_forget=len(forget)))
+    return {key: pd.concat(frames, ignore_index=True) for key, frames in parts.items()}
 
 
 def calibration_table(page: PageReader, reference: str = "retrain") -> pd.DataFrame:

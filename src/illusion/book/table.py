@@ -12,14 +12,14 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable, Mapping, Sequence
 
-from ..catalog import BASELINES, CMF_BASES, ForgetSet
+from ..catalog import A_BASELINES, BASELINES, CMF_BASES, ForgetSet
 from ..data import known_num_classes
 from ..rows import Row, Grid
 from ..methods import hparams_for
 from ..profiles import get_profile
 
-__all__ = ["BOOK_EXTRAS", "ENTRIES", "PAGES", "Entry", "Page", "book_grid", "row_of",
-           "extras_by_label", "grid_cells"]
+__all__ = ["BOOK_EXTRAS", "ENTRIES", "PAGES", "RUN_BASES", "RUN_SEEDS", "Entry", "Page",
+           "book_grid", "extras_by_label", "grid_cells", "row_of", "run_label", "runs_of"]
 
 
 # extras of every row the book reads: the feature drift's columns, and the test predictions
@@ -47,11 +47,13 @@ def cmf_lrs(method: str, profile: str, n_forget: int, dataset: str | None) -> di
 @dataclass(frozen=True)
 class Entry:
     """One row label of the table: ``method`` with ``hparams`` overriding the profile's, or a
-    function of (method, profile, forget-set size, dataset) giving them."""
+    function of (method, profile, forget-set size, dataset) giving them; ``run_seed`` > 0 is
+    another run of the same unlearning (:func:`run_label`)."""
 
     method: str
     hparams: Mapping[str, Any] | Callable[[str, str, int, str | None], dict] = \
         field(default_factory=dict)
+    run_seed: int = 0
 
     def overrides(self, profile: str, n_forget: int, dataset: str | None) -> dict:
         hp = self.hparams
@@ -60,6 +62,33 @@ class Entry:
 
 def _plain(*names: str) -> dict[str, Entry]:
     return {n: Entry(n) for n in names}
+
+
+# Other runs of the rows whose verdicts decide a claim, in the cell shown in detail: the same
+# unlearning from the same original with other unlearning streams, so that each page can show
+# the run-to-run spread beside the effect it judges and that cell's intervals carry it
+# (issue 34). Fewer rows with more runs: [A]'s five baselines (C1-C3) and their +CMF@A
+# variants (C6); EC's rows (C7) and the relearning attacks (C5) on the runs are left out for
+# their cost (book/reproducing.md).
+RUN_SEEDS = (1, 2)
+RUN_BASES = (*A_BASELINES, *(f"{m}+cmf@A" for m in CMF_BASES))
+
+
+def run_label(label: str, run_seed: int) -> str:
+    """The label of run ``run_seed`` of ``label`` (run 0 is ``label`` itself)."""
+    return f"{label}~run{run_seed}" if run_seed else label
+
+
+def runs_of(label: str) -> list[str]:
+    """Every run's label of ``label`` in :data:`ENTRIES`, run 0 first."""
+    return [label, *(run_label(label, r) for r in RUN_SEEDS if run_label(label, r) in ENTRIES)]
+
+
+def _runs(labels) -> dict[str, Entry]:
+    def entry(label: str, r: int) -> Entry:
+        base = ENTRIES[label]
+        return Entry(base.method, base.hparams, r)
+    return {run_label(label, r): entry(label, r) for label in labels for r in RUN_SEEDS}
 
 
 ENTRIES: dict[str, Entry] = {
@@ -78,6 +107,7 @@ ENTRIES: dict[str, Entry] = {
     "ec_output_only": Entry("ec", {"layer_weights": [0.0, 0.0, 0.0, 1.0]}),
     "cmf_original": Entry("cmf_original"),
 }
+ENTRIES.update(_runs(RUN_BASES))
 
 
 @dataclass(frozen=True)
@@ -88,18 +118,31 @@ class Page:
     ``first_only``: labels the page reads in the grid's first cell only (the cell it shows in
     detail), because no verdict of the page reads them in the others; ``True`` for every label
     (a page that is not a claim). ``first_extras``: label -> extras the page reads in the
-    first cell only (a figure of the cell shown in detail). The later cells compute only what
-    some page reads there."""
+    first cell only (a figure of the cell shown in detail). ``runs``: labels whose other runs
+    (:data:`RUN_SEEDS`, :func:`runs_of`) the page reads in the first cell, with the book's
+    extras only; they are not among :attr:`labels` (a page's tables and verdicts), the page
+    reads them by name. The later cells compute only what some page reads there."""
 
     notebook: str
     reads: Mapping[str, tuple[str, ...]]
     first_only: tuple[str, ...] | bool = ()
     first_extras: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    runs: tuple[str, ...] = ()
 
     @property
     def labels(self) -> list[str]:
         return ["original", *(label for label in {**self.reads, **self.first_extras}
                               if label != "original")]
+
+    @property
+    def run_labels(self) -> list[str]:
+        """The labels of the other runs the page reads (run 0 is the label itself)."""
+        return [run for label in self.runs for run in runs_of(label)[1:]]
+
+    @property
+    def all_labels(self) -> list[str]:
+        """Every label the page reads: :attr:`labels` and :attr:`run_labels`."""
+        return [*self.labels, *self.run_labels]
 
     def extras(self, label: str, first: bool) -> tuple[str, ...]:
         """The extras the page reads of ``label`` in the grid's first cell or a later one."""
@@ -121,21 +164,25 @@ _DEPTH = ("stage_cka", "stage_cka_draws", "stage_probes")
 PAGES: dict[str, Page] = {
     # each seed's training record
     "C0": Page("01_original_model", {"original": ("training",)}),
-    "C1": Page("02_output_level", _reads(("retrain", *BASELINES))),
+    "C1": Page("02_output_level", _reads(("retrain", *BASELINES)), runs=A_BASELINES),
     # the feature PCA of the cell shown in detail: the original, Retrain and every baseline
     # (the page's parameter picks one)
     "C2": Page("03_probe_recovery", _reads(("retrain", *BASELINES)),
-               first_extras=_reads(("original", "retrain", *BASELINES), ("feature_sample",))),
-    "C3": Page("04_misalignment", _reads(("retrain", *BASELINES))),
+               first_extras=_reads(("original", "retrain", *BASELINES), ("feature_sample",)),
+               runs=A_BASELINES),
+    "C3": Page("04_misalignment", _reads(("retrain", *BASELINES)), runs=A_BASELINES),
     # the analytic flip of the original's head in every cell
     "C4": Page("05_classifier_only", {"original": ("flip_curve",),
                                       **_reads(("retrain", "prune_row", "nc_flip",
                                                 "last_layer:random_label",
                                                 "last_layer:neggrad_plus",
                                                 "last_layer:unsir@A"))}),
-    # every one of [A]'s baselines is attacked; Retrain also calibrates the attack
+    # every one of [A]'s baselines is attacked; Retrain also calibrates the attack; the
+    # dose-response (the attack at every rate of DOSE_LRS on the validation split) of Retrain
+    # and [A]'s five in the cell shown in detail, for its cost (eleven curves a row)
     "C5": Page("06_relearning", {"retrain": ("relearn", "attack_calibration"),
-                                 **_reads((*BASELINES, "ec", "random_label+cmf"), ("relearn",))}),
+                                 **_reads((*BASELINES, "ec", "random_label+cmf"), ("relearn",))},
+               first_extras=_reads(("retrain", *A_BASELINES), ("relearn_dose",))),
     # the claim's verdict reads [A]'s learning rates (@A) in every cell; the profile's tuned
     # ones are an ablation, with each base method at the same learning rates as its control,
     # in the first cell (the one shown in detail)
@@ -146,7 +193,8 @@ PAGES: dict[str, Page] = {
                            *(f"{m}@cmf-lr" for m in CMF_BASES)),
                # the feature PCA of the cell shown in detail
                first_extras=_reads(("cmf_original", *(f"{m}+cmf@A" for m in CMF_BASES)),
-                                   ("feature_sample",))),
+                                   ("feature_sample",)),
+               runs=(*A_BASELINES, *(f"{m}+cmf@A" for m in CMF_BASES))),
     # stage_cka_flat: the flattened-map CKA of the page's variant reading
     "C7": Page("08_erase_at_core", {"original": ("stage_probes",),
                                     **_reads(("retrain", "random_label", "neggrad_plus", "scrub",
@@ -160,6 +208,8 @@ PAGES: dict[str, Page] = {
     # the models on which the metric deviations' effects are measured
     "fidelity": Page("10_fidelity", _reads(("retrain", "random_label", "salun", "scrub",
                                             "neggrad_plus"))),
+    # the verdicts of the claim pages, as they published them (illusion.book.results): no row
+    "summary": Page("11_summary", {}, first_only=True),
 }
 
 
@@ -197,7 +247,7 @@ def extras_by_label(pages: Iterable[Page], first: bool = True) -> dict[str, tupl
     that read the label there, :meth:`Page.in_later_cells`)."""
     wanted: dict[str, set[str]] = {}
     for p in pages:
-        for label in p.labels:
+        for label in p.all_labels:
             if first or p.in_later_cells(label):
                 wanted.setdefault(label, set()).update(p.extras(label, first))
     return {label: tuple(sorted(wanted[label])) for label in ENTRIES if label in wanted}
@@ -208,7 +258,7 @@ def row_of(profile: str, dataset: str, seed: int, forget: tuple[int, ...], label
     """The grid row of ``label`` (an :data:`ENTRIES` key) in one (seed, forget set) cell."""
     entry = ENTRIES[label]
     return Row(dataset, profile, seed, forget, entry.method, label,
-                entry.overrides(profile, len(forget), dataset), extras)
+               entry.overrides(profile, len(forget), dataset), extras, entry.run_seed)
 
 
 def book_grid(profile: str, dataset: str | None = None, pages: Iterable[str] | None = None,

@@ -29,7 +29,8 @@ from .c3_misalignment import (Misalignment, MisalignmentStronger, misalignment,
                               misalignment_stronger)
 from .c4_classifier_only import (ClassifierOnly, ClassifierOnlyStronger, classifier_only,
                                  classifier_only_stronger)
-from .c5_relearning import (Relearning, RelearningStronger, relearning, relearning_control,
+from .c5_relearning import (DOSE_FASTER, DOSE_WHERE_NOT, Relearning, RelearningDose,
+                            RelearningStronger, relearning, relearning_control, relearning_dose,
                             relearning_stronger)
 from .c6_cmf import CMFRepresentation, cmf_representation
 from .c7_depth import (DepthForgetting, DepthForgettingStronger, depth_forgetting,
@@ -49,4 +50,5 @@ __all__ = ["CRITERIA", "FAILS", "HEADLINE_RULE", "HOLDS", "OTHER", "PAPER", "PAR
            "classifier_only", "classifier_only_stronger", "cmf_representation", "criterion",
            "depth_forgetting", "depth_forgetting_stronger", "headline_status", "illusion",
            "misalignment", "misalignment_stronger", "near_collapse", "output_success", "relearning",
-           "relearning_control", "relearning_stronger", "terminal_phase"]
+           "relearning_control", "relearning_stronger", "terminal_phase", "DOSE_FASTER",
+           "DOSE_WHERE_NOT", "RelearningDose", "relearning_dose"]

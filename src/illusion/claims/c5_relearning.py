@@ -10,6 +10,13 @@ where Retrain still never reaches the level, the verdict says so. The project's 
 lead's 95% interval, in every attack) is kept as another reading of ours, labelled as such
 (:class:`RelearningStronger`): it is stricter in its margin but reads an area under the curve,
 not a level crossing, so neither reading implies the other.
+
+The calibration's half-decade grid found no rate at which Retrain relearns and keeps its
+retained classes on cpu (issue 34), so C5 is also read as a dose-response
+(:class:`RelearningDose`): steps to ``level`` percent against the attack's learning rate on a
+tenth-of-a-decade grid, on the validation split, for Retrain and every judged method; where no
+rate of that grid lets Retrain relearn while keeping its retained classes, the verdict says so
+and judges "relearns where Retrain does not" (another reading, ours).
 """
 
 from __future__ import annotations
@@ -19,11 +26,13 @@ from dataclasses import dataclass
 import pandas as pd
 
 from ..catalog import A_BASELINES, method_label
-from .logic import (OTHER, UNDECIDED, Statement, Verdict, all_true, capitalised, tri_compare, rows_frame,
-                    tri_majority, label_list, is_missing, status_of, truth_value, methods_where)
+from .logic import (OTHER, PAPER, UNDECIDED, Statement, Verdict, all_true, any_true, capitalised,
+                    tri_compare, rows_frame, tri_majority, label_list, is_missing, status_of,
+                    truth_value, methods_where)
 from .render import criterion
 
-__all__ = ["STATEMENT", "Relearning", "RelearningStronger", "relearning", "relearning_control",
+__all__ = ["DOSE_FASTER", "DOSE_WHERE_NOT", "STATEMENT", "Relearning", "RelearningDose",
+           "RelearningStronger", "relearning", "relearning_control", "relearning_dose",
            "relearning_stronger"]
 
 STATEMENT = Statement(
@@ -233,3 +242,200 @@ def relearning_control(summary: pd.DataFrame, verdict: Verdict,
     return (f"Fine-tuning on retain images alone brings the class back to at most "
             f"{top['mean']:.1f}% on average over the steps ({method_label(top['method'])}), "
             f"Retrain to {ref:.1f}%.", float(top["mean"]))
+
+
+# ------------------------------------------------------------------ the dose-response reading
+
+# The two comparisons :func:`relearning_dose` can make (``values["rule"]``): steps to the level
+# against Retrain's where Retrain relearns (the paper's "faster"), or, where it never does while
+# keeping its retained classes, relearning at all (another reading, ours).
+DOSE_FASTER = "faster"
+DOSE_WHERE_NOT = "where Retrain does not"
+
+
+@criterion("C5")
+@dataclass(frozen=True)
+class RelearningDose:
+    """C5 as a **dose-response** over the attack's learning rate, on the validation split
+    (:func:`illusion.attacks.dose_response` at every rate of
+    :data:`illusion.attack_config.DOSE_LRS`, a tenth of a decade apart from 1e-3 to 1e-2).
+    Written on 2026-12-06, after the cpu calibration table (``tuning/attack_cpu.csv``) had
+    been seen: on its half-decade grid Retrain relearned nothing at 1e-3 and lost its
+    retained classes at 3e-3 and above (issue 34), so :class:`Relearning`'s "faster than
+    Retrain" reduced to "reaches 50% at all". No dose-response had run.
+
+    A model *keeps its retained classes* at a rate when its validation retain accuracy after
+    the attack is at most ``retain_tol`` points below its value before it. The *usable*
+    rates are those at which Retrain keeps its retained classes. Only methods that forgot at
+    the output (validation forget accuracy before the attack at most ``margin`` points above
+    Retrain's) are judged; only [A]'s five baselines (``counted``) count, the other rows are
+    judged the same way and shown, not counted.
+
+    - **Retrain reaches** ``level`` **percent at some usable rate** (the paper's statement): a
+      judged method *relearns faster* when, at every usable rate at which Retrain reaches the
+      level, it reaches it in fewer attack steps than Retrain while keeping its own retained
+      classes. The claim holds when more than half of the judged counted methods do.
+    - **Retrain reaches it at no usable rate**: no rate of the grid lets Retrain relearn
+      while keeping its retained classes, so "faster" cannot be read; the verdict says so and
+      judges **"relearns where Retrain does not"** (another reading, ours): a method passes
+      when it reaches the level, keeping its retained classes, at some usable rate. The claim
+      holds when more than half of the judged counted methods do.
+    - No usable rate at all, Retrain missing or unknown at some rate, or undecidable methods
+      that could tip the majority: not decided."""
+
+    level: float = 50.0
+    retain_tol: float = 5.0
+    margin: float = 10.0
+    counted: tuple[str, ...] = A_BASELINES
+    reference: str = "retrain"
+
+
+def _lrs_text(lrs) -> str:
+    return ", ".join(f"{lr:g}" for lr in lrs)
+
+
+def relearning_dose(doses: pd.DataFrame, criterion: RelearningDose = RelearningDose(),
+                    rule: str | None = None) -> Verdict:
+    """C5's dose-response verdict (:class:`RelearningDose`) from a table with one row per
+    (``method``, ``lr``): ``steps_to_<level>`` (NaN: never reached), and either
+    ``start_retain`` and ``final_retain`` (then whether the model keeps its retained classes
+    is read at ``criterion.retain_tol``) or ``keeps_retain``; with ``start_forget``, methods
+    that did not forget at the output are not judged (without it every method is judged).
+    :func:`illusion.attacks.dose_response` of each model, stacked, is such a table, and so is
+    :func:`illusion.attacks.dose_summary` of curves averaged over the cells.
+
+    ``rule`` forces the comparison (:data:`DOSE_FASTER` or :data:`DOSE_WHERE_NOT`) instead of
+    choosing it from the table, so that every cell of a page is judged by the reading chosen on
+    the means (:func:`illusion.claims.across_cells` takes one reading): forced "faster" where
+    Retrain reaches the level at no usable rate is not decided; forced "where Retrain does
+    not" compares at the usable rates at which Retrain does not reach the level.
+
+    ``details`` per method: ``start``, ``forgot``, ``counted``, ``passes`` (relearns faster,
+    or relearns where Retrain does not; ``None`` when not judged) and ``passes_at`` (the
+    rates at which it does). ``values``: ``rule``, ``usable``, ``retrain_reaches`` (usable
+    rates at which Retrain reaches the level), ``retrain_steps`` there, ``compared`` (the
+    rates the rule reads), ``n_pass``, ``n_judged``. The reading is :data:`PAPER` for
+    "faster", :data:`OTHER` for "where Retrain does not"."""
+    c = criterion
+    if rule not in (None, DOSE_FASTER, DOSE_WHERE_NOT):
+        raise ValueError(f"relearning_dose: rule must be None, {DOSE_FASTER!r} or "
+                         f"{DOSE_WHERE_NOT!r}, not {rule!r}")
+    col = f"steps_to_{c.level:g}"
+    has = set(doses.columns)
+    def keeps(r: dict) -> bool | None:  # final retain at most retain_tol below the start
+        if {"start_retain", "final_retain"} <= has:
+            if is_missing(r["start_retain"]):
+                return None
+            return tri_compare(r["final_retain"], ">=", float(r["start_retain"]) - c.retain_tol)
+        return truth_value(r.get("keeps_retain"))
+
+    rows_of = {}
+    for r in doses.to_dict("records"):
+        key = (r["method"], float(r["lr"]))
+        if key in rows_of:
+            raise ValueError(f"relearning_dose: two rows for {key} (one cell's table, or "
+                             "one of the means, not several stacked)")
+        rows_of[key] = {"keeps": keeps(r), "steps": r.get(col, float("nan")),
+                        "start": r.get("start_forget", float("nan"))}
+    lrs = sorted({lr for _, lr in rows_of})
+    methods = list(dict.fromkeys(m for m, _ in rows_of))
+    ref = {lr: rows_of[(c.reference, lr)] for lr in lrs if (c.reference, lr) in rows_of}
+    usable = [lr for lr in lrs if lr in ref and ref[lr]["keeps"] is True]
+    reaches = [lr for lr in usable if not is_missing(ref[lr]["steps"])]
+    rule = rule or (DOSE_FASTER if reaches else DOSE_WHERE_NOT)
+    reading = PAPER if rule == DOSE_FASTER else OTHER
+    compared = reaches if rule == DOSE_FASTER else [lr for lr in usable if lr not in reaches]
+    ref_steps = {lr: float(ref[lr]["steps"]) for lr in reaches}
+
+    def start_of(m: str) -> float:
+        starts = [rows_of[(m, lr)]["start"] for lr in lrs if (m, lr) in rows_of
+                  and not is_missing(rows_of[(m, lr)]["start"])]
+        return float(starts[0]) if starts else float("nan")
+
+    checks_start = "start_forget" in has
+    ref_start = start_of(c.reference)
+    rows = []
+    for m in [m for m in methods if m != c.reference]:
+        forgot = tri_compare(start_of(m), "<=", ref_start + c.margin) if checks_start else True
+        per = {}
+        for lr in compared:
+            mine = rows_of.get((m, lr))
+            if mine is None or mine["keeps"] is None:
+                per[lr] = None
+            elif mine["keeps"] is False or is_missing(mine["steps"]):
+                per[lr] = False
+            else:
+                per[lr] = (bool(float(mine["steps"]) < ref_steps[lr]) if rule == DOSE_FASTER
+                           else True)
+        passes = ((all_true(per.values()) if rule == DOSE_FASTER else any_true(per.values()))
+                  if compared else (None if rule == DOSE_FASTER else False))
+        rows.append({"method": m, "start": start_of(m), "forgot": forgot,
+                     "counted": m in c.counted, "passes": passes if forgot else None,
+                     "passes_at": _lrs_text(lr for lr, f in per.items() if f is True)})
+    details = rows_frame(rows, ["method", "start", "forgot", "counted", "passes", "passes_at"])
+    counted = details[details["counted"].astype(bool)] if len(details) else details
+    forgot = counted["forgot"].to_dict() if len(counted) else {}
+    judged = counted.loc[methods_where(forgot, True)] if forgot else counted
+    flags = judged["passes"].to_dict() if len(judged) else {}
+    yes, no, open_ = (methods_where(flags, True), methods_where(flags, False),
+                      methods_where(flags, None))
+    values = {"rule": rule, "usable": usable, "retrain_reaches": reaches,
+              "retrain_steps": ref_steps, "compared": compared, "n_pass": len(yes),
+              "n_judged": len(judged)}
+    verdict = tri_majority(len(yes), len(no), len(open_))
+    unknown = methods_where(forgot, None)
+    unknown_ref = [lr for lr in lrs if lr not in ref or ref[lr]["keeps"] is None]
+    not_forgotten = [m for m in details.index if truth_value(details.loc[m, "forgot"]) is False]
+    word = ({True: "relearns faster", False: "not faster", None: "not judged"}
+            if rule == DOSE_FASTER else
+            {True: "relearns", False: "does not relearn", None: "not judged"})
+    shown = details[~details["counted"].astype(bool)] if len(details) else details
+    extra = ((" Shown, not counted (other baselines, EC, +CMF): " + ", ".join(
+        f"{method_label(m)} ({word[truth_value(v)]})" for m, v in shown["passes"].items())
+        + ".") if len(shown) else "") + (
+        f" Not judged, forget accuracy already above Retrain's + {c.margin:g} before the "
+        f"attack: {label_list(not_forgotten)}." if not_forgotten else "")
+    grid = f"{_lrs_text(lrs[:1])} to {_lrs_text(lrs[-1:])}" if lrs else "none"
+    if (not ref or col not in has or not usable or unknown_ref or unknown or not len(judged)
+            or verdict is None or (rule == DOSE_FASTER and not reaches)):
+        why = ("no Retrain reference" if not ref else
+               f"the table has no {col}" if col not in has else
+               f"Retrain's retain accuracy is unknown at learning rate(s) "
+               f"{_lrs_text(unknown_ref)}" if unknown_ref else
+               f"no learning rate of the grid ({grid}) keeps Retrain's retained classes "
+               f"within {c.retain_tol:g} points" if not usable else
+               f"no learning rate of the grid ({grid}) lets Retrain reach {c.level:g}% while "
+               f"keeping its retained classes here, so 'faster than Retrain' (the reading "
+               f"chosen on the means) cannot be read"
+               if rule == DOSE_FASTER and not reaches else
+               f"{label_list(unknown)} could not be compared with Retrain" if unknown else
+               "no standard method that forgot at the output was run" if not len(judged) else
+               f"{label_list(open_)} could not be judged")
+        return Verdict("C5", UNDECIDED, f"Not decided: {why}." + extra, details,
+                       values=values, reading=reading)
+    status = status_of(verdict)
+    if rule == DOSE_FASTER:
+        text = (f"{capitalised(status)}: {len(yes)} of {len(judged)} of [A]'s standard methods "
+                f"that forgot at the output reach {c.level:g}% validation forget accuracy in "
+                f"fewer attack steps than Retrain, keeping their retained classes, at every "
+                f"learning rate at which Retrain relearns while keeping its own ("
+                + ", ".join(f"{lr:g}: Retrain in {ref_steps[lr]:g} steps" for lr in reaches)
+                + f"; grid {grid}) ({label_list(yes) or 'none'}).")
+    elif not reaches:
+        text = (f"{capitalised(status)}: no learning rate of the grid ({grid}) lets Retrain "
+                f"reach {c.level:g}% validation forget accuracy while keeping its retained "
+                f"classes (within {c.retain_tol:g} points), so 'faster than Retrain' cannot "
+                f"be read and the comparison is 'relearns where Retrain does not' (another "
+                f"reading, ours, not the paper's): {len(yes)} of {len(judged)} of [A]'s "
+                f"standard methods that forgot at the output reach it, keeping their retained "
+                f"classes, at a learning rate at which Retrain keeps its own "
+                f"({label_list(yes) or 'none'}).")
+    else:
+        text = (f"{capitalised(status)}: read as 'relearns where Retrain does not' (another "
+                f"reading, ours, the one chosen on the means), at the learning rates at which "
+                f"Retrain keeps its retained classes but does not reach {c.level:g}% "
+                f"({_lrs_text(compared) or 'none'}; it does at {_lrs_text(reaches)}): "
+                f"{len(yes)} of {len(judged)} of [A]'s standard methods that forgot at the "
+                f"output reach it there, keeping their retained classes "
+                f"({label_list(yes) or 'none'}).")
+    return Verdict("C5", status, text + extra, details, values=values, reading=reading)
