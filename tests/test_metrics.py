@@ -455,9 +455,12 @@ def test_linear_probe_retain_forget_split():
     assert math.isnan(empty["forget"]) and empty["retain"] == 100.0
 
 
-def _reference_probe(x, y, xt, num_classes, g, epochs, lr=0.01, momentum=0.9, batch=64):
+def _reference_probe(x, y, xt, num_classes, g, epochs, lr=0.01, momentum=0.9, batch=64,
+                     cosine=False):
     """[A]'s protocol written out with nn.Linear and an explicit momentum buffer (the same
-    random draws in the same order as linear_probe), returning test predictions."""
+    random draws in the same order as linear_probe), returning test predictions; with
+    ``cosine``, the rate of epoch e is lr * (1 + cos(pi (e - 1) / epochs)) / 2 and the last
+    epoch is kept."""
     n, d = x.shape
     perm = torch.randperm(n, generator=g)
     n_val = int(0.1 * n)
@@ -471,7 +474,8 @@ def _reference_probe(x, y, xt, num_classes, g, epochs, lr=0.01, momentum=0.9, ba
         lin.bias.copy_(b)
     bufs = [None, None]
     best = (-1.0, None)
-    for _ in range(epochs):
+    for e in range(epochs):
+        rate = lr * 0.5 * (1 + math.cos(math.pi * e / epochs)) if cosine else lr
         order = torch.randperm(len(fit), generator=g)
         for s in range(0, len(order), batch):
             idx = fit[order[s:s + batch]]
@@ -480,10 +484,10 @@ def _reference_probe(x, y, xt, num_classes, g, epochs, lr=0.01, momentum=0.9, ba
             with torch.no_grad():
                 for i, p in enumerate((lin.weight, lin.bias)):
                     bufs[i] = p.grad.clone() if bufs[i] is None else momentum * bufs[i] + p.grad
-                    p -= lr * bufs[i]
+                    p -= rate * bufs[i]
         with torch.no_grad():
             acc = (lin(x[val]).argmax(1) == y[val]).double().mean().item()
-        if acc > best[0]:
+        if cosine or acc > best[0]:
             best = (acc, lin(xt).argmax(1).detach())
     return best[1]
 
@@ -495,19 +499,27 @@ def test_linear_probe_matches_a_written_out_sgd_on_overlapping_classes():
     x, y = _clusters(80, seed=29, spread=2.5)
     xt, yt = _clusters(40, seed=30, spread=2.5)
     x, xt = 3.0 * x + 4.0, 3.0 * xt + 4.0
-    out = linear_probe(x, y, xt, yt, num_classes=3, generator=_gen(5), epochs=6)
-    ref = _reference_probe(x.float(), y, xt.float(), 3, _gen(5), epochs=6)
-    assert 40.0 < out["all"] < 100.0
-    assert out["all"] == pytest.approx(100.0 * (ref == yt).double().mean().item(), abs=1e-9)
+    for schedule, cosine in (("first-best", False), ("cosine-last", True)):
+        out = linear_probe(x, y, xt, yt, num_classes=3, generator=_gen(5), epochs=6,
+                           schedule=schedule)
+        ref = _reference_probe(x.float(), y, xt.float(), 3, _gen(5), epochs=6, cosine=cosine)
+        assert 40.0 < out["all"] < 100.0
+        assert out["all"] == pytest.approx(100.0 * (ref == yt).double().mean().item(),
+                                           abs=1e-9), schedule
+    cosine = linear_probe(x, y, xt, yt, num_classes=3, generator=_gen(5), epochs=6)
+    assert cosine["epoch"] == 6  # the default keeps the last epoch
+    with pytest.raises(ValueError, match="schedule must be one of"):
+        linear_probe(x, y, xt, yt, num_classes=3, generator=_gen(5), schedule="best")
 
 
 def test_linear_probe_keeps_the_best_held_out_epoch_not_the_last():
     """A learning rate so large that SGD oscillates: the reported epoch is the first one with
     the best held-out accuracy, and ``val`` is that accuracy."""
     x, y = _clusters(80, seed=31, spread=2.0)
-    out = linear_probe(x, y, x, y, num_classes=3, generator=_gen(1), lr=50.0, epochs=8)
-    traj = [linear_probe(x, y, x, y, num_classes=3, generator=_gen(1), lr=50.0, epochs=e)
-            for e in range(1, 9)]
+    out = linear_probe(x, y, x, y, num_classes=3, generator=_gen(1), lr=50.0, epochs=8,
+                       schedule="first-best")
+    traj = [linear_probe(x, y, x, y, num_classes=3, generator=_gen(1), lr=50.0, epochs=e,
+                         schedule="first-best") for e in range(1, 9)]
     vals = [t["val"] for t in traj]
     assert out["val"] == max(vals)
     assert out["epoch"] == 1 + vals.index(max(vals))

@@ -166,7 +166,8 @@ def test_a_new_extra_is_stored_by_the_sweep_and_read_by_its_page(extension, tiny
 
 
 def test_without_registered_metrics_the_keys_are_the_old_ones():
-    assert keys.metrics_spec() == {"metrics": keys.METRICS_VERSION}
+    assert keys.metrics_spec() == {"metrics": keys.METRICS_VERSION,
+                                   "probe": keys.PROBE_VERSION}
 
 
 def test_a_new_claim_is_its_module_notebook_and_page(extension, tmp_path, monkeypatch):

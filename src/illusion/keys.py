@@ -24,7 +24,7 @@ from .methods.cmf import cmf_finetune
 from .metrics import METRICS
 from .profiles import get_profile
 
-__all__ = ["EVALUATION_RECORD", "EXTRA_RECORD", "METRICS_VERSION", "MODEL_ROWS", "RELEARN_RECORD",
+__all__ = ["EVALUATION_RECORD", "EXTRA_RECORD", "METRICS_VERSION", "MODEL_ROWS", "PROBE_VERSION", "RELEARN_RECORD",
            "ROW_KIND", "START_HPARAMS", "audit_page_spec", "row_spec", "cmf_original_spec",
            "evaluation_spec", "extra_spec", "feature_spec", "metrics_spec", "model_spec",
            "passes_spec", "relearn_spec", "stage_cka_draws_spec", "stage_cka_flat_spec",
@@ -36,6 +36,11 @@ __all__ = ["EVALUATION_RECORD", "EXTRA_RECORD", "METRICS_VERSION", "MODEL_ROWS",
 # 4: [A]'s linear probe (minibatch SGD on raw features) and [A]'s NC1–NC3 (per-sample
 #    L2-normalised features, Frobenius-only normalisation of the Gram matrices).
 METRICS_VERSION = 4
+# The linear probe's training, apart from the other metrics (so that a change of the probe
+# recomputes only what reads it: evaluation records, rows and stage probes):
+# 2: the learning rate decays by a cosine and the last epoch is kept (illusion.metrics,
+#    "cosine-last"; issue 34), instead of [A]'s first epoch with the best held-out accuracy.
+PROBE_VERSION = 2
 # What an evaluation record holds, beyond its metrics' definitions (METRICS_VERSION):
 # 2: each readout's predicted class of every test image (``test_predictions``).
 # 3: the linear probe fitted PROBE_FITS times (illusion.evaluation): its accuracies are the
@@ -59,7 +64,8 @@ def metrics_spec() -> dict[str, Any]:
     definitions' version, and the registered metrics' names and versions when there are any
     (absent otherwise, so that every existing key is unchanged)."""
     extra = {m.name: m.version for m in METRICS.values()}
-    return {"metrics": METRICS_VERSION, **({"registered_metrics": extra} if extra else {})}
+    return {"metrics": METRICS_VERSION, "probe": PROBE_VERSION,
+            **({"registered_metrics": extra} if extra else {})}
 
 
 def passes_spec(method, bf16: bool) -> dict[str, Any]:
@@ -132,7 +138,7 @@ def stage_cka_draws_spec(model: dict, original: dict, forget: Sequence[int], see
 
 def stage_probe_spec(model: dict, kind: str, forget: Sequence[int], seed: int) -> dict:
     return {"model": model, "kind": kind, "forget": sorted(forget), "seed": seed,
-            "metrics": METRICS_VERSION}
+            "metrics": METRICS_VERSION, "probe": PROBE_VERSION}
 
 
 def stage_cka_flat_spec(model: dict, kind: str, original: dict, forget: Sequence[int],
@@ -145,7 +151,8 @@ def stage_cka_flat_spec(model: dict, kind: str, original: dict, forget: Sequence
 def audit_page_spec(audited: dict, retrain: dict, original: dict, forget: Sequence[int],
                     seed: int, test_per_class: int) -> dict:
     return {"audited": audited, "retrain": retrain, "original": original,
-            "forget": list(forget), "seed": seed, "test_per_class": test_per_class}
+            "forget": list(forget), "seed": seed, "test_per_class": test_per_class,
+            "probe": PROBE_VERSION}
 
 
 # -------------------------------------------------------------------------- grid rows

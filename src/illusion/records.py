@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from typing import Sequence
 
+import numpy as np
 import pandas as pd
 
 from .cache import ArtifactCache
@@ -37,6 +38,9 @@ def flatten(record: dict) -> dict:
         for k, v in nc.get(group, {}).items():
             row[f"{k}_{group}"] = v
     row["duality_forget"], row["duality_retain"] = nc["duality_forget"], nc["duality_retain"]
+    for split, values in record.get("probe_fits", {}).items():  # the probe's fit-to-fit spread
+        if split != "epoch" and len(values) > 1:
+            row[f"probe_{split}_sd"] = float(np.std(values, ddof=1))
     row.update(record.get("registered", {}))  # illusion.metrics.register_metric
     return row
 
