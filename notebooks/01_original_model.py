@@ -34,8 +34,11 @@ seed = None  # one seed, or None: every seed of the profile's grid (the first sh
 # collapse* (claim C0) when, at the last epoch: the terminal phase was reached; NC1 fell to at
 # most `nc1_max_ratio` times its first-epoch value and below `nc1_max`; NC2 and NC3 fell below
 # their first-epoch values; NC4 is at least `nc4_min`. Both are judged for the original of
-# every seed of the grid and on the means over the seeds (per-epoch means of the metrics).
-# The thresholds (`illusion.claims`):
+# every seed of the grid and on the means over the seeds (per-epoch means of the metrics); a
+# headline holds only when it holds on the means and for every seed (4 of 5 at five seeds,
+# `illusion.claims.HEADLINE_RULE`, added on 2026-12-06). A result that would fail C0: NC1
+# still above a fifth of its first-epoch value at the last epoch, as a model stopped before
+# its terminal phase would read. The thresholds (`illusion.claims`):
 
 # %%
 from illusion import claims

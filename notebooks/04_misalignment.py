@@ -53,7 +53,11 @@ STATEMENT
 # [A]'s cases, RL and SalUn (`key_methods`), show all three (`illusion.claims.misalignment`).
 # How far the forgotten class's own features moved is reported against Retrain's drift
 # (`cka_vs_retrain`), not judged: [A] claims the features remain discriminative, not that
-# they stay put. It is judged in every (seed, forget set) cell of the grid and on the means.
+# they stay put. It is judged in every (seed, forget set) cell of the grid and on the means;
+# the headline holds only when it holds on the means and in at least 4 of 5 cells
+# (`illusion.claims.HEADLINE_RULE`). A result that would fail it: RL's and SalUn's forget row
+# keeping its duality distance (no rotation) while their output forgets, i.e. forgetting
+# carried by the features rather than by the head.
 #
 # **Stronger reading (ours, not [A]'s claim).** It asks, in addition, whether the class's own
 # features barely move: linear CKA between the original's and the method's penultimate

@@ -109,14 +109,8 @@ def relearning(summary: pd.DataFrame, criterion: Relearning = Relearning()) -> V
     values = {"n_faster": len(fast), "retrain_reaches": [a for a in names if a not in never]}
     verdict = tri_majority(len(fast), len(slow), len(open_))
     unknown = methods_where(forgot, None)
-    not_forgotten = [m for m in details.index if truth_value(details.loc[m, "forgot"]) is False]
-    word = {True: "relearns faster", False: "not faster", None: "not judged"}
-    shown = details[~details["counted"].astype(bool)] if len(details) else details
-    extra = ((" Shown, not counted (other baselines, EC, +CMF): " + ", ".join(
-        f"{method_label(m)} ({word[truth_value(v)]})" for m, v in shown["faster"].items())
-        + ".") if len(shown) else "") + (
-        f" Not judged, forget accuracy already above Retrain's + {c.margin:g} before the "
-        f"attack: {label_list(not_forgotten)}." if not_forgotten else "")
+    extra = _asides(details, "faster", {True: "relearns faster", False: "not faster",
+                                        None: "not judged"}, c.margin)
     if is_missing(ref_start) or not len(judged) or verdict is None or unknown or not names:
         why = ("no Retrain reference" if is_missing(ref_start) else
                "no attack with forget images" if not names else
@@ -159,6 +153,19 @@ class RelearningStronger:
     control_attack: str = "retain images only"
 
 
+def _asides(details: pd.DataFrame, flag: str, word: dict, margin: float,
+            shown_as: str = "Shown, not counted (other baselines, EC, +CMF)") -> str:
+    """The sentences after a C5 verdict: the rows shown but not counted, with ``word`` of
+    their ``flag``, and the methods not judged because they had not forgotten."""
+    not_forgotten = [m for m in details.index if truth_value(details.loc[m, "forgot"]) is False]
+    shown = details[~details["counted"].astype(bool)] if len(details) else details
+    return ((f" {shown_as}: " + ", ".join(
+        f"{method_label(m)} ({word[truth_value(v)]})" for m, v in shown[flag].items())
+        + ".") if len(shown) else "") + (
+        f" Not judged, forget accuracy already above Retrain's + {margin:g} before the "
+        f"attack: {label_list(not_forgotten)}." if not_forgotten else "")
+
+
 def relearning_stronger(summary: pd.DataFrame,
                         criterion: RelearningStronger = RelearningStronger()) -> Verdict:
     """C5's other reading (ours) from :func:`illusion.attacks.relearn_summary`'s table (means over
@@ -197,14 +204,8 @@ def relearning_stronger(summary: pd.DataFrame,
               "mean_gap": float(judged["mean_gap"].mean()) if len(judged) else float("nan"),
               "max_gap": float(attacks.loc[attacks["method"].isin(judged.index), "gap"].max())
               if len(judged) else float("nan"), "n_faster": len(faster)}
-    word = {True: "relearns faster", False: "not faster", None: "not judged"}
-    shown = details[~is_counted]
-    not_forgotten = [m for m in details.index if truth_value(details.loc[m, "forgot"]) is False]
-    extra = ((" Shown, not counted: " + ", ".join(
-        f"{method_label(m)} ({word[truth_value(v)]})" for m, v in shown["faster"].items()) + ".")
-        if len(shown) else "") + (
-        f" Not judged, forget accuracy already above Retrain's + {c.margin:g} before the "
-        f"attack: {label_list(not_forgotten)}." if not_forgotten else "")
+    extra = _asides(details, "faster", {True: "relearns faster", False: "not faster",
+                                        None: "not judged"}, c.margin, "Shown, not counted")
     verdict = tri_majority(len(faster), len(slower), len(open_))
     unknown = methods_where(forgot, None)  # counted methods whose start could not be compared
     if is_missing(ref_start) or judged.empty or verdict is None or unknown:
@@ -385,16 +386,10 @@ def relearning_dose(doses: pd.DataFrame, criterion: RelearningDose = RelearningD
     verdict = tri_majority(len(yes), len(no), len(open_))
     unknown = methods_where(forgot, None)
     unknown_ref = [lr for lr in lrs if lr not in ref or ref[lr]["keeps"] is None]
-    not_forgotten = [m for m in details.index if truth_value(details.loc[m, "forgot"]) is False]
-    word = ({True: "relearns faster", False: "not faster", None: "not judged"}
-            if rule == DOSE_FASTER else
-            {True: "relearns", False: "does not relearn", None: "not judged"})
-    shown = details[~details["counted"].astype(bool)] if len(details) else details
-    extra = ((" Shown, not counted (other baselines, EC, +CMF): " + ", ".join(
-        f"{method_label(m)} ({word[truth_value(v)]})" for m, v in shown["passes"].items())
-        + ".") if len(shown) else "") + (
-        f" Not judged, forget accuracy already above Retrain's + {c.margin:g} before the "
-        f"attack: {label_list(not_forgotten)}." if not_forgotten else "")
+    extra = _asides(details, "passes",
+                    {True: "relearns faster", False: "not faster", None: "not judged"}
+                    if rule == DOSE_FASTER else
+                    {True: "relearns", False: "does not relearn", None: "not judged"}, c.margin)
     grid = f"{_lrs_text(lrs[:1])} to {_lrs_text(lrs[-1:])}" if lrs else "none"
     if (not ref or col not in has or not usable or unknown_ref or unknown or not len(judged)
             or verdict is None or (rule == DOSE_FASTER and not reaches)):
