@@ -239,7 +239,9 @@ class PageReader:
             runs = self.runs_of(label)
             if len(runs) < 2:
                 continue
-            table = self.table(runs)
+            seed, forget = self.first
+            table = self.table(runs)  # run 0 is read in every cell: keep the first cell's
+            table = table[(table["seed"] == seed) & (table["forget"] == ForgetSet(forget))]
             row = {"method": label, "runs": len(runs)}
             for c in columns:
                 values = table[c].astype(float)
