@@ -420,10 +420,14 @@ pd.concat({v.reading: v.values["cells"] for v in verdicts.values()}, names=["rea
 # %% tags=["hide-input"]
 from illusion.plotting import sensitivity_figure
 
-def rejudge(c):  # the page's headline verdict under criterion c
+def rejudge(c):  # the page's headline verdict under criterion c: steps to c.level re-read
+    def summary_at(s, f):  # from the curves (each cell's, or their mean), at c's level
+        cell = mean_curves if s is None else curves[(curves["seed"] == s)
+                                                    & (curves["forget"] == f)]
+        return relearn_summary(cell, level=c.level)
+
     return book.judge_cells(lambda summary: claims.relearning(summary, c), cells_c5,
-                            lambda s, f: {"summary": summary if s is None
-                                          else per_cell_of(s, f)})
+                            lambda s, f: {"summary": summary_at(s, f)})
 
 
 ranges = {"level": [20, 30, 40, 60, 70, 80], "margin": [2, 5, 15, 20]}
