@@ -48,6 +48,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import asdict
 from pathlib import Path
 
+import pandas as pd
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -250,7 +251,13 @@ def main() -> None:
     parser.add_argument("--forget", type=int, nargs="*", default=[0])
     parser.add_argument("--variants", default=None, help="comma-separated subset")
     parser.add_argument("--out", default=None)
+    parser.add_argument("--from-json", default=None, metavar="JSON",
+                        help="only rewrite the CSV summary from a JSON this script wrote")
     args = parser.parse_args()
+    if args.from_json:
+        saved = json.loads(Path(args.from_json).read_text())
+        write_summary(saved["variants"], Path(args.from_json).with_suffix(".csv"))
+        return
     torch.set_num_threads(1)
     if args.features:
         path = Path(args.features)
@@ -330,6 +337,21 @@ def main() -> None:
                                        "init_offset": INIT_OFFSET, "variants": results}),
                               separators=(",", ":")) + "\n")
     print(f"wrote {out}")
+    write_summary(results, out.with_suffix(".csv"))
+
+
+def write_summary(results: dict, path: Path) -> None:
+    """One row per variant (the Fidelity page shows it): test-forget and test-retain accuracy
+    over the fits, mean and sd, and the forget accuracy's range."""
+    rows = [{"variant": name, "fits": len(r["summary"]["forget_per_fit"]),
+             "forget mean": r["summary"]["forget"]["mean"],
+             "forget sd": r["summary"]["forget"]["sd"],
+             "forget min": r["summary"]["forget"]["min"],
+             "forget max": r["summary"]["forget"]["max"],
+             "retain mean": r["summary"]["retain"]["mean"],
+             "retain sd": r["summary"]["retain"]["sd"]} for name, r in results.items()]
+    pd.DataFrame(rows).round(2).to_csv(path, index=False)
+    print(f"wrote {path}")
 
 
 if __name__ == "__main__":
