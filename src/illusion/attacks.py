@@ -280,8 +280,8 @@ def relearn(tm: TrainedModel, config: RelearnConfig = RelearnConfig(), seed: int
 
     Returns one row per evaluated step: ``step``, ``forget_acc``, ``retain_acc`` (percent, on
     the ``split`` images: ``"test"``, or ``"val"``, the training split's held-out images, which
-    only :func:`calibrate_attack` and :func:`dose_response` read), ``loss`` (mean fine-tuning loss since the previous
-    row), ``n_forget``, ``n_retain``. ``tm.model`` is never modified.
+    only :func:`calibrate_attack` and :func:`dose_response` read), ``loss`` (mean
+    fine-tuning loss since the previous row), ``n_forget``, ``n_retain``. ``tm.model`` is never modified.
     """
     payload = _relearn_payload(tm, config, seed, cache, device, split)
     return pd.DataFrame(payload["curve"]).assign(n_forget=payload["n_forget"],

@@ -24,8 +24,9 @@ from .methods.cmf import cmf_finetune
 from .metrics import METRICS
 from .profiles import get_profile
 
-__all__ = ["EVALUATION_RECORD", "EXTRA_RECORD", "METRICS_VERSION", "MODEL_ROWS", "PROBE_VERSION", "RELEARN_RECORD",
-           "ROW_KIND", "START_HPARAMS", "audit_page_spec", "row_spec", "cmf_original_spec",
+__all__ = ["EVALUATION_RECORD", "EXTRA_RECORD", "METRICS_VERSION", "MODEL_ROWS", "PROBE_VERSION",
+           "RELEARN_RECORD", "ROW_KIND", "START_HPARAMS", "audit_page_spec", "cmf_original_spec",
+           "row_method", "row_spec",
            "evaluation_spec", "extra_spec", "feature_spec", "metrics_spec", "model_spec",
            "passes_spec", "relearn_spec", "stage_cka_draws_spec", "stage_cka_flat_spec",
            "stage_probe_spec", "start_passes_spec", "unlearned_spec"]
@@ -157,7 +158,7 @@ def audit_page_spec(audited: dict, retrain: dict, original: dict, forget: Sequen
 
 # -------------------------------------------------------------------------- grid rows
 
-def _method(cell):
+def row_method(cell):
     """The row's configured method object (``None`` for a model row)."""
     if cell.method in MODEL_ROWS:
         return None
@@ -172,7 +173,7 @@ def row_spec(cell, extras: Sequence[str] = (), keyed: Sequence[str] | None = Non
     ``extras`` are the grid's extras on top of the row's own. Only the extras that put
     columns in the row (``keyed``, default: all) are named: an extra that only stores its
     own artifact (:func:`extra_spec`) does not change the row."""
-    algo = _method(cell)
+    algo = row_method(cell)
     start = cell.method if algo is None else algo.start_from
     train = get_profile(cell.profile).train
     extras = sorted(e for e in {*extras, *cell.extras} if keyed is None or e in keyed)

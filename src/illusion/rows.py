@@ -39,8 +39,7 @@ from .records import evaluation_record, flip_curve, method_row
 from .features import extract_features
 from .keys import MODEL_ROWS, RELEARN_RECORD, ROW_KIND
 from .keys import row_spec as _row_spec
-from .keys import extra_spec
-from .methods import resolve_method
+from .keys import extra_spec, row_method
 from .pipeline import (STARTS, TrainedModel, cached_features, cached_stage_features,
                        train_or_load, unlearn_or_load)
 from .stats import IMAGE_SEED
@@ -353,17 +352,9 @@ def _feature_sample(tm, original, cell, cache) -> dict:
 
 # ------------------------------------------------------------------------------- a cell
 
-def _method(cell: Row):
-    """The cell's configured method object (``None`` for the original)."""
-    if cell.method in MODELS:
-        return None
-    return resolve_method(cell.method, cell.profile, cell.hparams, len(cell.forget),
-                          cell.dataset)
-
-
 def start_of(cell: Row) -> str:
     """The model the cell's method starts from (a key of :data:`illusion.pipeline.STARTS`)."""
-    return cell.method if cell.method in MODELS else _method(cell).start_from
+    return cell.method if cell.method in MODELS else row_method(cell).start_from
 
 
 def _extras_of(cell: Row, extras: Sequence[str]) -> list[str]:

@@ -7,7 +7,6 @@ from __future__ import annotations
 import dataclasses
 from typing import Any, Callable, Iterable, Mapping, Sequence
 
-import numpy as np
 import pandas as pd
 
 from ..catalog import ForgetSet, cell_label
