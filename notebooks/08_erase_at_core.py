@@ -107,6 +107,7 @@ import pandas as pd
 from myst_nb import glue
 
 from illusion import book
+from illusion.catalog import ForgetSet
 from illusion.depth import FLAT_CKA_IMAGES
 from illusion.plotting import cell_spread, method_lines, readable, set_theme
 
@@ -167,12 +168,12 @@ readable(probes.pivot_table(index="method", columns="stage", values="probe_test_
 # :name: fig-probe-stages
 #
 # A linear probe on each stage's pooled features, trained on all classes with true labels:
-# how much of the forgotten class each depth still separates (mean over the grid's cells;
-# Retrain is the floor a model that never saw the class reaches).
+# how much of the forgotten class each depth still separates, in the cell shown in detail
+# (Retrain is the floor a model that never saw the class reaches).
 # ```
 #
-# {numref}`fig-probe-stages` reads the same depths with [A]'s linear probe (table: means over
-# the cells).
+# {numref}`fig-probe-stages` reads the same depths with [A]'s linear probe in the cell shown
+# in detail (no verdict reads the probes, so the other cells do not run them).
 #
 # ## Ablation: layer weights
 #
@@ -229,6 +230,31 @@ pd.concat({v.reading: v.values["cells"] for v in (verdict_c7, strong_c7)}, names
 #
 # **Ablation:** {glue:text}`c7_ablation`
 #
+# ## Run-to-run spread in the cell shown in detail
+#
+# In the first cell EC and RL+EC were run three times from the same original, with other
+# unlearning streams (`illusion.book.RUN_SEEDS`). Their forget-class CKA to the original at
+# each judged stage (each run's row) is below: the value of run 0, the mean, standard
+# deviation and range over the runs (CKA, 0 to 1). The verdict of that cell reads the runs'
+# mean, and its intervals resample the runs as well as the images
+# (`illusion.stats.run_draws`), so this spread is inside them. The largest standard deviation is {glue:text}`c7_run_sd`, against
+# the margin of (b), `ec_margin` = {glue:text}`c7_ec_margin`.
+
+# %% tags=["hide-input"]
+run_columns = [f"stage_cka_forget_{st}" for st in (judged or stages)]
+run_spread = page.run_spread(ec_methods, run_columns)
+run_sd = run_spread.filter(like=" sd")
+glue("c7_run_sd", f"{run_sd.max().max():.3f}" if run_sd.size else "not measured",
+     display=False)
+glue("c7_ec_margin", f"{criterion.ec_margin:g}", display=False)
+# one row per (method, stage): run 0, the runs' mean, sd and range
+run_long = pd.DataFrame([
+    {"method": row["method"], "stage": st, "runs": row["runs"],
+     **{k: row[f"stage_cka_forget_{st} {k}"] for k in ("(run 0)", "mean", "sd", "range")}}
+    for _, row in run_spread.iterrows() for st in (judged or stages)])
+readable(run_long.set_index(["method", "stage"]), other=3)
+
+# %% [markdown]
 # ## Spread over forget sets and seeds
 #
 # Each point of {numref}`fig-cka-spread` is one (seed, forget set) cell: a model's forget-class
@@ -263,25 +289,30 @@ plt.close(fig)
 # Everything above reads CKA on globally pooled stage features, the reference of this page:
 # UUEF's public code, the earlier work of [B]'s group, pools, and [B]'s own computation could
 # not be read. Layer-similarity work also computes CKA on the flattened feature maps
-# (N, C·H·W), which keep where in the image each channel responds. The table gives both, to
-# the original on the forgotten classes' test images, per method and stage (means over the
-# {glue:text}`c7_cells` cell(s); flattened:
-# `illusion.depth.stage_cka_flat`, on {glue:text}`c7_flat_images` images per cell, all
-# of the forgotten classes' test images up to {glue:text}`c7_flat_cap`). The criterion of the
+# (N, C·H·W), which keep where in the image each channel responds. No verdict of the
+# headline reads them, so they are computed in the cell shown in detail only
+# ({glue:text}`c7_ablation_cell`). The table gives both there, to the original on the
+# forgotten classes' test images, per method and stage (flattened:
+# `illusion.depth.stage_cka_flat`, on {glue:text}`c7_flat_images` images, all of the
+# forgotten classes' test images up to {glue:text}`c7_flat_cap`). The criterion of the
 # paper's statement (`criterion` above) is then re-applied to the flattened values **without
-# bootstrap intervals**: each comparison reads the point values, so a small difference counts
-# as fully as a large one. This is a variant reading; it does not replace the verdict above.
+# bootstrap intervals**, in that cell: each comparison reads the point values, so a small
+# difference counts as fully as a large one. This is a variant reading; it does not replace
+# the verdict above.
 
 # %% tags=["hide-input"]
-flat = page.per_cell(lambda s, f: pd.DataFrame(
-    [{"method": m, "stage": stage, "cka": cka, "images": p["images"]}
-     for m in main for p in [page.extra("stage_cka_flat", m, s, f)]
-     for stage, cka in p["cka"].items()]))
+s0, f0 = page.first  # the variant runs in the cell shown in detail (illusion.book.PAGES)
+flat = pd.DataFrame(
+    [{"method": m, "stage": stage, "cka": cka, "images": p["images"], "seed": s0,
+      "forget": ForgetSet(f0), "n_forget": len(f0)}
+     for m in main for p in [page.extra("stage_cka_flat", m, s0, f0)]
+     for stage, cka in p["cka"].items()])
 glue("c7_flat_images", ", ".join(str(n) for n in sorted(set(flat["images"]))), display=False)
 glue("c7_flat_cap", str(FLAT_CKA_IMAGES), display=False)
-readings = {"pooled": forget_sim, "flattened": flat}
+in_first = (forget_sim["seed"] == s0) & (forget_sim["forget"] == ForgetSet(f0))
+readings = {"pooled": forget_sim[in_first], "flattened": flat}  # the same cell
 cka_both = pd.concat({name: t[t["method"].isin(main)].pivot_table(
-    index="method", columns="stage", values="cka", sort=False)[stages]  # mean over the cells
+    index="method", columns="stage", values="cka", sort=False)[stages]
     for name, t in readings.items()}, names=["features", "method"])
 readable(cka_both.swaplevel().reindex(main, level=0))
 

@@ -133,3 +133,27 @@ def test_coverage_of_normal_cell_means_is_near_the_nominal_level():
         iv = hierarchical_interval(cells, seed=t)
         hits += iv.low <= 5.0 <= iv.high
     assert 0.90 <= hits / trials <= 0.97
+
+
+def test_run_draws_keep_the_image_pairing_and_add_the_runs():
+    """One run: its draws unchanged. Runs that agree: their draws (nothing added). Two runs
+    at 0 and 1: each resample is a mean of two picks (0, 0.5 or 1), about half of them 0.5,
+    centred on 0.5. Draw i reads draw i of the runs it picks, so a shift of every run's draw
+    i shifts resample i alone (the pairing with other models' draw i is kept)."""
+    from illusion.stats import run_draws
+
+    rng = np.random.default_rng(0)
+    one = rng.normal(size=400)
+    np.testing.assert_array_equal(run_draws([one]), one)
+    np.testing.assert_allclose(run_draws([one, one, one], seed=4), one)
+    mixed = run_draws([np.zeros(4000), np.ones(4000)], seed=1)
+    assert set(np.unique(mixed)) <= {0.0, 0.5, 1.0}
+    assert np.mean(mixed == 0.5) == pytest.approx(0.5, abs=0.03)
+    assert mixed.mean() == pytest.approx(0.5, abs=0.03)
+    shift = np.zeros(4000)
+    shift[7] = 10.0
+    moved = run_draws([np.zeros(4000) + shift, np.ones(4000) + shift], seed=1)
+    assert moved[7] == mixed[7] + 10.0 and np.array_equal(np.delete(moved, 7),
+                                                           np.delete(mixed, 7))
+    np.testing.assert_array_equal(run_draws([np.zeros(50), np.ones(50)], seed=2),
+                                  run_draws([np.zeros(50), np.ones(50)], seed=2))

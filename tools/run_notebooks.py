@@ -287,9 +287,12 @@ def main(argv: list[str] | None = None) -> int:
                     times[name] = done.result()
                 except Exception as exc:  # report, let the other notebooks finish
                     failed.append(name)
-                    print(f"{name:<32}  FAILED: {type(exc).__name__}: "
-                          f"{str(exc).splitlines()[0]}" if str(exc)
-                          else f"{name:<32}  FAILED: {type(exc).__name__}", flush=True)
+                    # papermill's error names the cell's exception (its text starts with a
+                    # blank line); others: their first line
+                    why = (f"{exc.ename}: {exc.evalue}" if hasattr(exc, "ename") else
+                           next((line for line in str(exc).splitlines() if line.strip()), ""))
+                    print(f"{name:<32}  FAILED: {type(exc).__name__}"
+                          + (f": {why}" if why else ""), flush=True)
                     continue
                 print(f"{name:<32} {times[name]:7.1f} s", flush=True)
     print(f"{'total (sum)':<32} {sum(times.values()):7.1f} s")

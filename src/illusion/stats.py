@@ -31,7 +31,7 @@ from scipy import stats as _scipy_stats
 
 __all__ = ["LEVEL", "RESAMPLES", "CKAReference", "IMAGE_SEED", "Interval", "accuracy_gap",
            "cka_draws", "hierarchical_draws", "hierarchical_interval", "mean_interval",
-           "percentile_bounds", "resample_weights", "subset_gap"]
+           "percentile_bounds", "resample_weights", "run_draws", "subset_gap"]
 
 LEVEL = 0.95
 RESAMPLES = 2000
@@ -228,6 +228,21 @@ def hierarchical_draws(cell_draws: Sequence[np.ndarray], seed: int = 0,
     picked = rng.integers(n, size=(resamples, n))  # stage 1: n of the n cells
     within = rng.integers(per_cell, size=(resamples, n))  # stage 2: one draw of each pick
     return cells[picked, within].mean(axis=1)
+
+
+def run_draws(per_run: Sequence[np.ndarray], seed: int = 0) -> np.ndarray:
+    """The bootstrap draws of a model's mean over its runs in one cell, from each run's own
+    draws (same number in every run, draw ``i`` of every run on the same resample of the
+    same images): resample ``i`` picks as many runs as there are, with replacement, and
+    averages their draw ``i``. The image resamples thus stay paired with those of every other
+    model of the cell (their differences are still draws of the difference), and the runs'
+    spread is added. One run gives its draws unchanged."""
+    runs = np.stack([np.asarray(d, dtype=np.float64).ravel() for d in per_run])
+    n_runs, per_run_draws = runs.shape
+    if n_runs == 1:
+        return runs[0]
+    picked = _rng(seed).integers(n_runs, size=(per_run_draws, n_runs))
+    return runs[picked, np.arange(per_run_draws)[:, None]].mean(axis=1)
 
 
 def subset_gap(a, b, positions, n_total: int, seed: int = 0, resamples: int = RESAMPLES,
