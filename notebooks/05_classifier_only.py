@@ -199,8 +199,9 @@ plt.close(fig)
 def c4_inputs(seed, forget):
     """The analytic sweep, the original's retained accuracy and the per-method table of one
     cell, or their means over the cells (seed and forget None)."""
-    if seed is None:
-        return {"flip": sweep, "original_retain": orig_retain, "table": table,
+    if seed is None:  # the methods of every cell (the others: the first cell's verdict)
+        return {"flip": sweep, "original_retain": orig_retain,
+                "table": book.means(book.in_every_cell(grid), cols),
                 "originals": "original" + ("s" if len({s for s, _ in cells}) > 1 else "")}
     flip = sweep_cells[(sweep_cells["seed"] == seed) & (sweep_cells["forget"] == forget)]
     rows = grid[(grid["seed"] == seed) & (grid["forget"] == forget)]

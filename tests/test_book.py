@@ -76,12 +76,16 @@ def test_book_grid_is_the_union_of_the_pages():
     assert labels == [label for label in book.ENTRIES if label in labels]  # the table's order
     assert set(labels) == {lab for p in book.PAGES.values() for lab in p.all_labels}
     by_label = {c.label: c for c in grid.rows}
-    # the other runs of the deciding rows: [A]'s baselines and their +CMF@A, book extras only
+    # the other runs of the deciding rows: [A]'s baselines (with their relearning, C5), their
+    # +CMF@A (book extras only) and EC, RL+EC (with what C7's verdict reads of them)
     runs = {c.label: c for c in grid.rows if c.run_seed}
     assert set(runs) == {book.run_label(m, r) for m in book.RUN_BASES for r in book.RUN_SEEDS}
     assert runs["scrub~run2"].method == "scrub" and runs["scrub~run2"].run_seed == 2
     assert runs["scrub+cmf@A~run1"].hparams == by_label["scrub+cmf@A"].hparams
-    assert all(c.extras == () for c in runs.values())
+    assert runs["scrub~run1"].extras == ("relearn",)
+    assert runs["scrub+cmf@A~run1"].extras == ()
+    assert runs["random_label+ec~run2"].extras == ("stage_cka", "stage_cka_draws")
+    assert {c.seed for c in runs.values()} == {grid.rows[0].seed}
     assert by_label["retrain"].extras == ("attack_calibration", "feature_sample", "relearn",
                                           "relearn_dose", "stage_cka", "stage_cka_draws",
                                           "stage_cka_flat", "stage_probes")
@@ -93,7 +97,8 @@ def test_book_grid_is_the_union_of_the_pages():
     # the PCA's features only in the cell shown in detail
     later = {c.label: c for c in book.book_grid("cpu", cells=[(0, (0,)), (0, (1,))]).rows
              if c.forget == (1,)}
-    assert later["original"].extras == ("flip_curve", "stage_probes", "training")
+    # C0's and C4's headlines; the rest (C2's PCA, C7's probes) in the first cell only
+    assert later["original"].extras == ("flip_curve", "training")
     assert by_label["ec_ramp"].hparams == {"layer_weights": [0.25, 0.5, 0.75, 1.0]}
     # [A]'s learning rates, single- and multi-class
     assert by_label["scrub+cmf@A"].hparams == {"lr": hparams_for("scrub+cmf", "paper")["lr"]}
@@ -103,14 +108,10 @@ def test_book_grid_is_the_union_of_the_pages():
                   if k == "lr" or k.endswith("_lr")}
     assert book.book_grid("cpu", pages=["C1"]).rows[0].extras == ()
     paper = book.book_grid("paper")
-    # every cell has every label (C6's @A rows included) but the ablations' rows, which only
-    # the first cell has: C6's (the tuned +CMF variants and their same-learning-rate
-    # controls; RL+CMF stays everywhere because C5 attacks it in every cell) and C7's EC
-    # layer weights
-    first_only = ({f"{m}{v}" for m in CMF_BASES for v in ("+cmf", "@cmf-lr")}
-                  - {"random_label+cmf"}) | {"ec_ramp", "ec_output_only"} | set(runs)
+    # every cell has the labels some headline reads; the others only the first cell
+    headline = {lab for p in book.PAGES.values() for lab in p.labels if p.in_later_cells(lab)}
     n_cells = len(book.grid_cells("paper"))
-    assert len(paper.rows) == (len(set(labels) - first_only) * n_cells + len(first_only))
+    assert len(paper.rows) == len(headline) * n_cells + len(set(labels) - headline)
     assert by_label["scrub@cmf-lr"].method == "scrub"
     assert by_label["scrub@cmf-lr"].hparams == {"lr": hparams_for("scrub+cmf", "cpu")["lr"]}
     assert {c.label: c.hparams for c in multi.rows}["unsir@cmf-lr"] == {
@@ -118,28 +119,29 @@ def test_book_grid_is_the_union_of_the_pages():
         if k == "lr" or k.endswith("_lr")}
 
 
-def test_later_cells_compute_only_what_a_page_reads_there():
-    """The first cell has every label and extra; a later cell drops the extras that pages read
-    in the first cell only (the audit page's) and the labels only the first cell's pages read
-    (C6's and C7's ablations); C6's @A rows give the claim's verdict, so they run everywhere."""
+def test_later_cells_hold_only_what_a_headline_reads():
+    """The first cell has every label and extra; a later cell holds only what some page's
+    headline reads there (issue 35): [A]'s five baselines, Retrain, C4's counted head-only
+    runs, C6's pairs and C7's models, with the extras those headlines read. Ablations, other
+    baselines, controls, checks, the other runs, figures and extra attacks stay in the first
+    cell."""
+    from illusion.catalog import A_BASELINES, OTHER_BASELINES
+
     grid = book.book_grid("cpu")
     cells = book.grid_cells("cpu")
     by_cell = {c: {x.label: x for x in grid.rows if (x.seed, x.forget) == c} for c in cells}
     first, later = by_cell[cells[0]], by_cell[cells[1]]
     assert set(first) == {lab for p in book.PAGES.values() for lab in p.all_labels}
-    ablation = {f"{m}{v}" for m in CMF_BASES for v in ("+cmf", "@cmf-lr")}
-    runs = {book.run_label(m, r) for m in book.RUN_BASES for r in book.RUN_SEEDS}
-    # C6's and C7's ablations and the other runs run in the first cell only; C5 still attacks
-    # RL+CMF everywhere
-    assert set(first) - set(later) == (ablation - {"random_label+cmf"}
-                                       | {"ec_ramp", "ec_output_only"} | runs)
-    assert {f"{m}+cmf@A" for m in CMF_BASES} <= set(later)
+    assert set(later) == {"original", "retrain", *A_BASELINES, "last_layer:random_label",
+                          "last_layer:unsir@A", *(f"{m}+cmf@A" for m in CMF_BASES),
+                          *book.EC_METHODS}
+    assert not set(OTHER_BASELINES) & set(later)
     assert all(set(by_cell[c]) == set(later) for c in cells[1:])
     assert "audit_page" in first["random_label"].extras
-    assert "audit_page" not in later["random_label"].extras
-    # C5 and C7 read it everywhere; C2's PCA and C5's dose-response only in the first cell
-    assert later["retrain"].extras == tuple(e for e in first["retrain"].extras
-                                            if e not in ("feature_sample", "relearn_dose"))
+    assert later["random_label"].extras == ("relearn", "stage_cka", "stage_cka_draws")
+    assert later["retrain"].extras == ("relearn", "stage_cka", "stage_cka_draws")
+    assert later["ec"].extras == ("stage_cka", "stage_cka_draws")
+    assert later["scrub+cmf@A"].extras == ()
     # a later cell's row is keyed by its own extras: the page reader asks for the same cell
     page = book.page("C5", "cpu")
     for c in cells:
@@ -149,19 +151,28 @@ def test_later_cells_compute_only_what_a_page_reads_there():
     assert audit.cells_of("random_label") == cells[:1]
     with pytest.raises(book.UndeclaredRead, match="first cell only"):
         audit.cell("random_label", *cells[1])
+    with pytest.raises(book.UndeclaredRead, match="first cell only"):
+        page.cell("finetune", *cells[1])  # an other baseline: shown, not counted
     c6 = book.page("C6", "cpu")
     assert c6.cells_of("scrub+cmf@A") == cells and c6.cells_of("scrub+cmf") == cells[:1]
-    assert c6.cells_of("scrub@cmf-lr") == cells[:1]
+    assert c6.cells_of("scrub@cmf-lr") == cells[:1] and c6.cells_of("cmf_original") == cells[:1]
     # a grid of one cell is its own first cell: everything
     assert {x.label for x in book.book_grid("cpu", cells=[cells[2]]).rows} == set(first)
 
 
-def test_first_only_declarations():
-    page = book.Page("x", {"a": (), "b": ()}, first_only=("b",))
+def test_headline_declarations():
+    """A headline reads a part of the page's reads (else the declaration is refused); a page
+    with a headline reads the original everywhere, one without reads everything once."""
+    page = book.Page("x", {"a": ("relearn",), "b": ()}, headline={"a": ()})
     assert page.in_later_cells("a") and not page.in_later_cells("b")
     assert page.in_later_cells("original") and not page.in_later_cells("zzz")
-    every = book.Page("x", {"a": ()}, first_only=True)
-    assert not every.in_later_cells("a") and not every.in_later_cells("original")
+    assert page.extras("a", first=True) == ("relearn",) and page.extras("a", first=False) == ()
+    none = book.Page("x", {"a": ()})
+    assert not none.in_later_cells("a") and not none.in_later_cells("original")
+    with pytest.raises(ValueError, match="headline reads 'c'"):
+        book.Page("x", {"a": ()}, headline={"c": ()})
+    with pytest.raises(ValueError, match=r"headline reads \['relearn'\] of 'a'"):
+        book.Page("x", {"a": ()}, headline={"a": ("relearn",)})
 
 
 def test_page_refuses_an_undeclared_label():
@@ -195,7 +206,8 @@ def test_notebooks_read_only_through_their_page():
 def test_page_table_is_the_sweeps_row(tiny_profile, cache, monkeypatch):
     """A page's rows are the sweep's cached rows: sweeping the page's grid first leaves the
     page nothing to build, over every cell, with the cell columns added."""
-    monkeypatch.setattr(book.table, "PAGES", {"T": book.Page("01_original_model", {"prune_row": ()})})
+    monkeypatch.setattr(book.table, "PAGES", {"T": book.Page("01_original_model", {"prune_row": ()},
+                                                             headline={"prune_row": ()})})
     pairs = [(0, (1,)), (0, (0, 2))]
     grid = book.book_grid("smoke", cells=pairs)
     assert [c.label for c in grid.rows] == ["original", "prune_row"] * 2
@@ -225,8 +237,8 @@ def test_a_page_never_builds_and_reads_only_declared_extras(tiny_profile, cache,
     from illusion.cache import NotBuilt
 
     monkeypatch.setattr(book.table, "PAGES", {"T": book.Page(
-        "01_original_model", {"prune_row": ("stage_cka",)},
-        first_extras={"original": ("training",)})})
+        "01_original_model", {"prune_row": ("stage_cka",), "original": ("training",)},
+        headline={"prune_row": ("stage_cka",)})})
     pairs = [(0, (1,)), (0, (0, 2))]
     page = book.page("T", "smoke", forget_sets=[[1], [2, 0]], seeds=[0], cache=cache)
     assert not hasattr(page, "model") and not hasattr(page, "models")
@@ -447,7 +459,8 @@ def test_the_first_cells_gaps_carry_the_runs_and_their_spread(tiny_profile, cach
     from illusion.stats import IMAGE_SEED, hierarchical_interval
 
     monkeypatch.setattr(book.table, "PAGES", {"T": book.Page(
-        "01_original_model", {"retrain": (), "random_label": ()}, runs=("random_label",))})
+        "01_original_model", {"retrain": (), "random_label": ()},
+        headline={"retrain": (), "random_label": ()}, runs=("random_label",))})
     page = book.page("T", "smoke", forget_sets=[[1], [2]], seeds=[0], cache=cache)
     grid = page.grid()
     assert sorted(r.label for r in grid.rows if r.run_seed) == ["random_label~run1",
@@ -471,3 +484,84 @@ def test_the_first_cells_gaps_carry_the_runs_and_their_spread(tiny_profile, cach
     values = table[table["forget"] == "1"]["ncc_test_forget"]  # the runs of the first cell
     assert spread["ncc_test_forget sd"].iloc[0] == pytest.approx(values.std(ddof=1))
     assert spread["ncc_test_forget (run 0)"].iloc[0] == values.iloc[0]
+
+
+def test_the_first_cells_depth_reads_carry_the_runs(tiny_profile, cache, monkeypatch):
+    """C7's runs: a run row carries the extras the page declares for its runs (and no
+    other); in the first cell a model's CKA and accuracy are its runs' means and its draws
+    the runs resampled with the images kept paired (illusion.stats.run_draws); a later cell
+    reads run 0 alone."""
+    from illusion.stats import IMAGE_SEED, run_draws
+
+    monkeypatch.setattr(book.table, "PAGES", {"T": book.Page(
+        "08_erase_at_core", {"retrain": ("stage_cka", "stage_cka_draws", "stage_probes"),
+                             "random_label": ("stage_cka", "stage_cka_draws", "stage_probes"),
+                             "original": ("stage_probes",)},
+        headline={m: ("stage_cka", "stage_cka_draws") for m in ("retrain", "random_label")},
+        runs=("random_label",), run_extras=("stage_cka", "stage_cka_draws"))})
+    page = book.page("T", "smoke", forget_sets=[[1], [2]], seeds=[0], cache=cache)
+    grid = page.grid()
+    run_rows = [r for r in grid.rows if r.run_seed]
+    assert [r.extras for r in run_rows] == [("stage_cka", "stage_cka_draws")] * 2
+    for row in grid.rows:
+        rows.run_row(row, grid.extras, cache)
+    with pytest.raises(book.UndeclaredRead, match="stage_probes"):
+        page.extra("stage_probes", "random_label~run1")
+    runs = page.runs_of("random_label")
+    stack = book.depth_tables(page, ["retrain", "random_label"])
+    sim = stack["sim"]
+    rl = sim[(sim["method"] == "random_label") & (sim["split"] == "forget")
+             & (sim["reference"] == "original")]
+    each = [pd.DataFrame(page.extra("stage_cka", r)["table"]) for r in runs]
+    each = [t[(t["split"] == "forget") & (t["reference"] == "original")] for t in each]
+    np.testing.assert_allclose(rl[rl["forget"] == "1"]["cka"].to_numpy(),
+                               np.mean([t["cka"].to_numpy() for t in each], axis=0))
+    later = pd.DataFrame(page.extra("stage_cka", "random_label", 0, (2,))["table"])
+    later = later[(later["split"] == "forget") & (later["reference"] == "original")]
+    np.testing.assert_allclose(rl[rl["forget"] == "2"]["cka"].to_numpy(), later["cka"])
+    acc = stack["accuracy"]
+    table = page.table(runs)
+    first_runs = table[table["forget"] == "1"]
+    assert acc[(acc["method"] == "random_label") & (acc["forget"] == "1")][
+        "test_forget"].iloc[0] == pytest.approx(first_runs["output_test_forget"].mean())
+    cells, inputs = book.depth_inputs(page, stack, ["retrain", "random_label"])
+    first = inputs(*cells[0])["draws"]
+    per_run = [page.extra("stage_cka_draws", r) for r in runs]
+    for stage, values in first["random_label"].items():
+        np.testing.assert_array_equal(
+            values, run_draws([p[stage].numpy() for p in per_run], IMAGE_SEED + 1))
+    np.testing.assert_array_equal(  # one run: Retrain's own draws
+        first["retrain"][stage], page.extra("stage_cka_draws", "retrain")[stage].numpy())
+
+
+def test_relearning_of_the_runs_is_averaged_and_shown_run_by_run(monkeypatch):
+    """C5's runs: the first cell's summary reads the runs' mean curve (relearn_tables), and
+    relearn_runs gives each run's steps to the level; a method without runs is read alone."""
+    from types import SimpleNamespace
+
+    import torch
+
+    def payload(forget_acc):
+        steps = [0, 5, 10]
+        curve = [{"step": s, "forget_acc": a, "retain_acc": 90.0}
+                 for s, a in zip(steps, forget_acc)]
+        return {"configs": {"a": {"fraction": 0.1}}, "curves": {"a": curve},
+                "scores": {"a": {"images": torch.tensor([0, 1]),
+                                 "scores": torch.tensor([forget_acc[-1] / 100] * 2)}}}
+
+    payloads = {"retrain": payload([0.0, 10.0, 20.0]), "rl": payload([0.0, 60.0, 90.0]),
+                "rl~run1": payload([0.0, 40.0, 60.0]), "rl~run2": payload([0.0, 20.0, 30.0])}
+    fake = SimpleNamespace(
+        first=(0, (1,)), cells=[(0, (1,))], cells_of=lambda label: [(0, (1,))],
+        runs_of=lambda label, *a: ["rl", "rl~run1", "rl~run2"] if label == "rl" else [label],
+        extra=lambda name, label, *a: (payloads[label] if name == "relearn" else
+                                       {"test_y": torch.tensor([1, 1, 0])}))
+    fake.per_cell = lambda fn: book.PageReader.per_cell(fake, fn)
+    by_run = book.relearn_runs(fake, ["rl", "retrain"], level=50.0)
+    assert by_run["run"].tolist() == [0, 1, 2]
+    assert by_run["steps_to_50"].tolist()[:2] == [5.0, 10.0] and np.isnan(
+        by_run["steps_to_50"].iloc[2])
+    summary = book.relearn_tables(fake, ["retrain", "rl"], level=50.0)["summary"]
+    rl = summary[summary["method"] == "rl"].iloc[0]
+    assert rl["mean"] == pytest.approx(np.mean([(60 + 90) / 2, (40 + 60) / 2, (20 + 30) / 2]))
+    assert rl["steps_to_50"] == 10.0  # the mean curve: 40 at step 5, 60 at step 10

@@ -6,22 +6,22 @@ through (:mod:`~illusion.book.reader`) and the judging of a claim over the cells
 """
 
 from . import judging, reader, results, table
-from .judging import (change_from, depth_inputs, flips, forget_cka, judge, judge_cells, means,
-                      sensitivity)
+from .judging import (change_from, depth_inputs, flips, forget_cka, in_every_cell, judge,
+                      judge_cells, means, sensitivity)
 from .reader import (ACCURACY_COLUMNS, PageReader, UndeclaredRead, ablation_table,
-                     calibration_table, depth_tables, dose_table, page,
-                     relearn_tables)
+                     calibration_table, depth_tables, dose_table, page, relearn_runs,
+                     relearn_tables, run_means)
 from .results import (collect, means_interval, publish, results_dir, scale_caveat,
                       summary_table)
-from .table import (BOOK_EXTRAS, ENTRIES, PAGES, RUN_BASES, RUN_SEEDS, Entry, Page, book_grid,
-                    extras_by_label, grid_cells, row_of, run_label, runs_of)
+from .table import (BOOK_EXTRAS, EC_METHODS, ENTRIES, PAGES, RUN_BASES, RUN_SEEDS, Entry, Page,
+                    book_grid, extras_by_label, grid_cells, row_of, run_label, runs_of)
 
-__all__ = ["ACCURACY_COLUMNS", "BOOK_EXTRAS", "ENTRIES", "PAGES", "Entry", "Page",
+__all__ = ["ACCURACY_COLUMNS", "BOOK_EXTRAS", "EC_METHODS", "ENTRIES", "PAGES", "Entry", "Page",
            "PageReader", "UndeclaredRead", "ablation_table", "book_grid", "calibration_table",
            "row_of", "change_from", "depth_inputs", "depth_tables", "dose_table", "extras_by_label",
-           "flips", "forget_cka", "grid_cells", "judge", "judge_cells", "judging", "means", "page",
-           "reader", "relearn_tables", "RUN_BASES", "RUN_SEEDS", "run_label", "runs_of",
-           "sensitivity", "table",
+           "flips", "forget_cka", "grid_cells", "in_every_cell", "judge", "judge_cells", "judging",
+           "means", "page", "reader", "relearn_runs", "relearn_tables", "run_means", "RUN_BASES",
+           "RUN_SEEDS", "run_label", "runs_of", "sensitivity", "table",
            # the verdicts the claim pages publish and the summary page collects
            "collect", "means_interval", "publish", "results", "results_dir", "scale_caveat",
            "summary_table"]

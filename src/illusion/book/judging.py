@@ -13,11 +13,11 @@ from ..catalog import ForgetSet, cell_label
 from ..rows import summarise
 from ..claims import HEADLINE_RULE, HeadlineRule, across_cells
 from ..gaps import gap_columns, gap_means
-from ..stats import IMAGE_SEED, hierarchical_draws
+from ..stats import IMAGE_SEED, hierarchical_draws, run_draws
 from .reader import PageReader
 
-__all__ = ["STATUS_ORDER", "change_from", "depth_inputs", "flips", "forget_cka", "judge",
-           "judge_cells", "means", "sensitivity"]
+__all__ = ["STATUS_ORDER", "change_from", "depth_inputs", "flips", "forget_cka",
+           "in_every_cell", "judge", "judge_cells", "means", "sensitivity"]
 
 
 def means(table: pd.DataFrame, columns: Sequence[str]) -> pd.DataFrame:
@@ -28,6 +28,18 @@ def means(table: pd.DataFrame, columns: Sequence[str]) -> pd.DataFrame:
     return out.rename(columns=lambda c: c.removesuffix("_mean")).reset_index()
 
 
+def in_every_cell(table: pd.DataFrame) -> pd.DataFrame:
+    """The rows of ``table`` (stacked over the cells, ``seed`` / ``forget`` / ``method``) of
+    the methods present in every one of its cells: what a verdict on the means may read.
+    Since issue 35 the later cells hold only what a headline reads, so the other baselines,
+    controls and checks of the cell shown in detail do not enter the means (their one cell
+    is not a mean over cells); that cell's own verdict reads them."""
+    cells = set(zip(table["seed"], table["forget"]))
+    seen = table.groupby("method", sort=False)[["seed", "forget"]].apply(
+        lambda rows: set(zip(rows["seed"], rows["forget"])))
+    return table[table["method"].isin([m for m, c in seen.items() if c == cells])]
+
+
 def judge(grid: pd.DataFrame, columns: Sequence[str], verdict: Callable[[pd.DataFrame], Any],
           gaps: pd.DataFrame | Mapping[str, pd.DataFrame] | None = None,
           rule: HeadlineRule | None = HEADLINE_RULE):
@@ -36,7 +48,8 @@ def judge(grid: pd.DataFrame, columns: Sequence[str], verdict: Callable[[pd.Data
 
     ``verdict`` is the claim's function of a per-method table (e.g.
     ``lambda t: claims.illusion(t, criterion)``). Each cell's table is its rows of ``grid``
-    (``method`` and ``columns``); the means' table is :func:`means`. With ``gaps`` (a page's
+    (``method`` and ``columns``); the means' table is :func:`means` of the methods in every
+    cell (:func:`in_every_cell`). With ``gaps`` (a page's
     :meth:`PageReader.gaps`, or ``{name: gaps}`` for several), each table also carries the
     gaps' intervals as ``<readout>_<name>_low`` / ``_high`` (name ``vs_retrain`` for a bare
     frame; :func:`illusion.gaps.gap_columns`): the cell's own, and on the means
@@ -77,7 +90,7 @@ def judge(grid: pd.DataFrame, columns: Sequence[str], verdict: Callable[[pd.Data
         table = rows[["method", *columns]].reset_index(drop=True)
         in_cell = lambda g: g[(g["seed"] == seed) & (g["forget"] == forget)]  # noqa: E731
         per_cell[cell_label(seed, forget)] = verdict(with_gaps(table, in_cell))
-    on_means = verdict(with_gaps(means(grid, columns), gaps_on_means))
+    on_means = verdict(with_gaps(means(in_every_cell(grid), columns), gaps_on_means))
     return across_cells(per_cell, on_means, rule=rule)
 
 
@@ -120,7 +133,9 @@ def depth_inputs(page: PageReader, stack: Mapping[str, pd.DataFrame], models: Se
     ``stack["sim"]``), output test-retain and test-forget accuracy per method
     (``stack["accuracy"]``) and the bootstrap draws of each of
     ``models``' CKA (:func:`illusion.depth.stage_cka_draws`, every model of a cell on
-    the same resamples of the same images; on the means, the cells' draws averaged).
+    the same resamples of the same images; a model whose other runs the page reads, in the
+    first cell, over its runs too (:func:`illusion.stats.run_draws`); on the means, the
+    two-stage bootstrap over the cells).
 
     With ``flat`` (:func:`illusion.depth.stage_cka_flat` of every cell, stacked by
     :meth:`PageReader.per_cell`), the CKA is the flattened maps' instead, and ``draws`` is
@@ -129,11 +144,19 @@ def depth_inputs(page: PageReader, stack: Mapping[str, pd.DataFrame], models: Se
     pivot = lambda t: t.pivot_table(index="method", columns="stage", values="cka",  # noqa: E731
                                     sort=False)
     cka = pivot(sim)  # mean over the cells
+    judged = set(zip(sim["seed"], sim["forget"]))  # the flat variant: the first cell only
     accuracy = stack["accuracy"]
+    accuracy = accuracy[[c in judged for c in zip(accuracy["seed"], accuracy["forget"])]]
+    def model_draws(m: str, s: int, f: tuple[int, ...], k: int) -> dict[str, Any]:
+        # a model whose other runs the page reads (the first cell): the runs resampled too,
+        # each image resample kept paired with the other models' (illusion.stats.run_draws)
+        runs = page.runs_of(m, s, f)
+        per_run = [page.extra("stage_cka_draws", run, s, f) for run in runs]
+        return {stage: run_draws([p[stage].numpy() for p in per_run], IMAGE_SEED + k)
+                for stage in per_run[0]}
+
     draws = None if flat is not None else {
-        (s, ForgetSet(f)): {m: {stage: d.numpy() for stage, d in
-                                page.extra("stage_cka_draws", m, s, f).items()}
-                            for m in models}
+        (s, ForgetSet(f)): {m: model_draws(m, s, f, k) for k, m in enumerate(models)}
         for s, f in page.cells}
     mean_draws = None if draws is None else {
         m: {st: hierarchical_draws([d[m][st] for d in draws.values()], IMAGE_SEED)

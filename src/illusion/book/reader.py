@@ -29,7 +29,8 @@ from . import table as _table
 from .table import BOOK_EXTRAS, extras_by_label, grid_cells, row_of, runs_of
 
 __all__ = ["ACCURACY_COLUMNS", "PageReader", "UndeclaredRead", "ablation_table",
-           "calibration_table", "depth_tables", "dose_table", "page", "relearn_tables"]
+           "calibration_table", "depth_tables", "dose_table", "page", "relearn_runs",
+           "relearn_tables", "run_means"]
 
 
 class UndeclaredRead(KeyError):
@@ -75,7 +76,7 @@ class PageReader:
 
     def cells_of(self, label: str) -> list[tuple[int, tuple[int, ...]]]:
         """The cells in which the page reads ``label``: all, or the first alone for a label
-        of its :attr:`Page.first_only`."""
+        its headline does not read (:attr:`Page.headline`)."""
         self._check(label)
         return self.cells if _table.PAGES[self.name].in_later_cells(label) else self.cells[:1]
 
@@ -89,7 +90,8 @@ class PageReader:
         first = (seed, forget) == (s, f)
         if not first and not _table.PAGES[self.name].in_later_cells(label):
             raise UndeclaredRead(f"page {self.name} reads {label!r} in its first cell only "
-                                 f"(illusion.book.PAGES[{self.name!r}].first_only), not in "
+                                 f"(its headline does not: illusion.book.PAGES[{self.name!r}]"
+                                 "), not in "
                                  f"seed {seed}, forget set {list(forget)}")
         extras = self._extras[first][label]  # later cells: this page reads it there, so listed
         return row_of(self.profile, self.dataset, seed, forget, label, extras)
@@ -287,23 +289,61 @@ def relearn_tables(page: PageReader, labels: Sequence[str], reference: str = "re
     (``reference`` among them), stacked with each cell's ``seed``, ``forget`` and
     ``n_forget``: ``curves`` (one row per method, attack and evaluated step), ``summary``
     (:func:`illusion.attacks.relearn_summary` of each cell) and ``leads``
-    (:func:`illusion.attacks.relearn_leads` of each cell)."""
+    (:func:`illusion.attacks.relearn_leads` of each cell). In the first cell, a model whose
+    other runs the page reads has its curves and per-image scores averaged over the runs
+    (the summary's step counts are read on the runs' mean curve); :func:`relearn_runs`
+    shows the runs one by one."""
     def one(seed: int, forget: tuple[int, ...]) -> dict[str, pd.DataFrame]:
-        payloads = {label: page.extra("relearn", label, seed, forget) for label in labels
-                    if (seed, forget) in page.cells_of(label)}
-        configs = payloads[reference]["configs"]
-        curves = pd.concat([frame(p["curves"][attack]).assign(
+        payloads = {label: [page.extra("relearn", run, seed, forget)
+                            for run in page.runs_of(label, seed, forget)]
+                    for label in labels if (seed, forget) in page.cells_of(label)}
+        configs = payloads[reference][0]["configs"]
+        curves = pd.concat([_mean_curve([frame(p["curves"][attack]) for p in runs]).assign(
             method=label, attack=attack, fraction=configs[attack]["fraction"])
-            for label, p in payloads.items() for attack in configs], ignore_index=True)
-        scores = {label: {attack: (p["scores"][attack]["images"].numpy(),
-                                   p["scores"][attack]["scores"].numpy()) for attack in configs}
-                  for label, p in payloads.items()}
+            for label, runs in payloads.items() for attack in configs], ignore_index=True)
+        scores = {label: {attack: (runs[0]["scores"][attack]["images"].numpy(),
+                                   np.mean([p["scores"][attack]["scores"].numpy()
+                                            for p in runs], axis=0))
+                          for attack in configs}
+                  for label, runs in payloads.items()}
         test_y = page.extra("predictions", reference, seed, forget)["test_y"].numpy()
         test_forget = np.flatnonzero(np.isin(test_y, forget))
         return {"curves": curves, "summary": relearn_summary(curves, reference, level),
                 "leads": relearn_leads(scores, test_forget, reference)}
 
     return page.per_cell(one)
+
+
+def _mean_curve(curves: Sequence[pd.DataFrame]) -> pd.DataFrame:
+    """The mean of one attack's curves over runs (the same evaluated steps in each)."""
+    if len(curves) == 1:
+        return curves[0]
+    steps = [tuple(c["step"]) for c in curves]
+    if len(set(steps)) != 1:
+        raise ValueError(f"relearning curves of runs evaluated at different steps: {steps}")
+    out = curves[0].copy()
+    for col in ("forget_acc", "retain_acc"):
+        out[col] = np.mean([c[col].to_numpy(dtype=float) for c in curves], axis=0)
+    return out
+
+
+def relearn_runs(page: PageReader, labels: Sequence[str], level: float = 50.0) -> pd.DataFrame:
+    """The run-to-run spread of claim C5's summary in the first cell: for each of ``labels``
+    whose other runs the page reads and each attack, the steps to ``level`` percent and the
+    mean forget accuracy over the attack (:func:`illusion.attacks.relearn_summary`) of every
+    run (``run`` 0, 1, ...), one row each."""
+    seed, forget = page.first
+    rows = []
+    for label in labels:
+        runs = page.runs_of(label)
+        if len(runs) < 2:
+            continue
+        for r, run in enumerate(runs):
+            payload = page.extra("relearn", run, seed, forget)
+            curves = pd.concat([frame(c).assign(method=label, attack=attack)
+                                for attack, c in payload["curves"].items()], ignore_index=True)
+            rows.append(relearn_summary(curves, level=level).assign(run=r))
+    return pd.concat(rows, ignore_index=True) if rows else pd.DataFrame()
 
 
 def dose_table(page: PageReader, labels: Sequence[str]) -> dict[str, pd.DataFrame]:
@@ -324,27 +364,64 @@ def dose_table(page: PageReader, labels: Sequence[str]) -> dict[str, pd.DataFram
 
 
 def calibration_table(page: PageReader, reference: str = "retrain") -> pd.DataFrame:
-    """The attack's calibration on ``reference`` in every cell (the ``attack_calibration``
-    extra; :func:`illusion.attacks.calibrate_attack`)."""
-    return page.per_cell(lambda s, f: frame(
-        page.extra("attack_calibration", reference, s, f)["table"]))
+    """The attack's calibration on ``reference`` in the cell shown in detail (the
+    ``attack_calibration`` extra; :func:`illusion.attacks.calibrate_attack`), whose choice
+    fixed the profile's attack rate; no verdict reads it, so the other cells do not run it."""
+    seed, forget = page.first
+    table = frame(page.extra("attack_calibration", reference, seed, forget)["table"])
+    return table.assign(seed=seed, forget=[ForgetSet(forget)] * len(table),
+                        n_forget=len(forget))
 
 
 ACCURACY_COLUMNS = ("train_retain", "train_forget", "test_retain", "test_forget")
+
+
+def run_means(page: PageReader, table: pd.DataFrame, read: Callable[[str], pd.DataFrame],
+              values: Sequence[str]) -> pd.DataFrame:
+    """``table`` (one cell's rows per ``method``, stacked over the cells) with ``values``, in
+    the first cell, replaced by their mean over the runs of each method whose other runs the
+    page reads (:meth:`PageReader.runs_of`); ``read(run)`` gives a run's rows of the first
+    cell, in the same order as the method's rows there (the same extra or row of another
+    run). Other cells and methods are unchanged."""
+    seed, forget = page.first
+    out = table.copy()
+    here = (out["seed"] == seed) & (out["forget"] == ForgetSet(forget))
+    for label in dict.fromkeys(out["method"]):
+        runs = page.runs_of(label)
+        if len(runs) < 2:
+            continue
+        mask = here & (out["method"] == label)
+        parts = [read(run) for run in runs]
+        parts = [p[(p["seed"] == seed) & (p["forget"] == ForgetSet(forget))]
+                 if "seed" in p.columns else p for p in parts]  # read in every cell: the first
+        if any(len(p) != int(mask.sum()) for p in parts):
+            raise ValueError(f"run_means: the runs of {label!r} have {[len(p) for p in parts]} "
+                             f"rows, the table {int(mask.sum())}")
+        out.loc[mask, list(values)] = np.mean([p[list(values)].to_numpy(dtype=float)
+                                               for p in parts], axis=0)
+    return out
 
 
 def depth_tables(page: PageReader, main: Sequence[str]) -> dict[str, pd.DataFrame]:
     """Claim C7's tables of every cell: ``accuracy`` (the original's and every ``main``
     model's output accuracy and time, from their rows), ``sim`` (per-stage CKA of the ``main``
     models to the original and to Retrain, the ``stage_cka`` extra) and ``probes`` (per-stage
-    probes of the original and the ``main`` models, the ``stage_probes`` extra)."""
+    probes of the original and the ``main`` models, the ``stage_probes`` extra, in the first
+    cell: no verdict reads them). In the first cell, a model whose other runs the page reads
+    has its accuracy and CKA averaged over the runs (:func:`run_means`); its probes are run
+    0's."""
     labels = ["original", *main]
     rows = page.table(labels)
     accuracy = rows[["method", "seconds", *(f"output_{c}" for c in ACCURACY_COLUMNS),
                      "seed", "forget", "n_forget"]]
     accuracy = accuracy.rename(columns={f"output_{c}": c for c in ACCURACY_COLUMNS})
-    return {"accuracy": accuracy, "sim": page.extra_table("stage_cka", main),
-            "probes": page.extra_table("stage_probes", labels)}
+    accuracy = run_means(page, accuracy, lambda run: page.table([run]).rename(
+        columns={f"output_{c}": c for c in ACCURACY_COLUMNS}),
+        ["seconds", *ACCURACY_COLUMNS])
+    sim = run_means(page, page.extra_table("stage_cka", main),
+                    lambda run: frame(page.extra("stage_cka", run)["table"]), ["cka"])
+    return {"accuracy": accuracy, "sim": sim,
+            "probes": page.extra_table("stage_probes", labels, first_only=True)}
 
 
 def ablation_table(page: PageReader, models: Mapping[str, str]) -> pd.DataFrame:

@@ -12,14 +12,14 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable, Mapping, Sequence
 
-from ..catalog import A_BASELINES, BASELINES, CMF_BASES, ForgetSet
+from ..catalog import A_BASELINES, BASELINES, CMF_BASES, OTHER_BASELINES, ForgetSet
 from ..data import known_num_classes
 from ..rows import Row, Grid
 from ..methods import hparams_for
 from ..profiles import get_profile
 
-__all__ = ["BOOK_EXTRAS", "ENTRIES", "PAGES", "RUN_BASES", "RUN_SEEDS", "Entry", "Page",
-           "book_grid", "extras_by_label", "grid_cells", "row_of", "run_label", "runs_of"]
+__all__ = ["BOOK_EXTRAS", "EC_METHODS", "ENTRIES", "PAGES", "RUN_BASES", "RUN_SEEDS", "Entry",
+           "Page", "book_grid", "extras_by_label", "grid_cells", "row_of", "run_label", "runs_of"]
 
 
 # extras of every row the book reads: the feature drift's columns, and the test predictions
@@ -67,11 +67,12 @@ def _plain(*names: str) -> dict[str, Entry]:
 # Other runs of the rows whose verdicts decide a claim, in the cell shown in detail: the same
 # unlearning from the same original with other unlearning streams, so that each page can show
 # the run-to-run spread beside the effect it judges and that cell's intervals carry it
-# (issue 34). Fewer rows with more runs: [A]'s five baselines (C1-C3) and their +CMF@A
-# variants (C6); EC's rows (C7) and the relearning attacks (C5) on the runs are left out for
-# their cost (book/reproducing.md).
+# (issue 34). Fewer rows with more runs: [A]'s five baselines (C1-C3, and their relearning
+# for C5), their +CMF@A variants (C6), and [B]'s EC and RL+EC with their per-stage CKA (C7)
+# (book/reproducing.md).
 RUN_SEEDS = (1, 2)
-RUN_BASES = (*A_BASELINES, *(f"{m}+cmf@A" for m in CMF_BASES))
+EC_METHODS = ("ec", "random_label+ec")
+RUN_BASES = (*A_BASELINES, *(f"{m}+cmf@A" for m in CMF_BASES), *EC_METHODS)
 
 
 def run_label(label: str, run_seed: int) -> str:
@@ -112,27 +113,40 @@ ENTRIES.update(_runs(RUN_BASES))
 
 @dataclass(frozen=True)
 class Page:
-    """A notebook's reads: label -> the extras it needs of that row (on top of
-    :data:`BOOK_EXTRAS`). Every page reads ``original``.
+    """A notebook's reads, label -> the extras it needs of that row (on top of
+    :data:`BOOK_EXTRAS`), in two parts from which the grid is derived (:func:`book_grid`):
 
-    ``first_only``: labels the page reads in the grid's first cell only (the cell it shows in
-    detail), because no verdict of the page reads them in the others; ``True`` for every label
-    (a page that is not a claim). ``first_extras``: label -> extras the page reads in the
-    first cell only (a figure of the cell shown in detail). ``runs``: labels whose other runs
-    (:data:`RUN_SEEDS`, :func:`runs_of`) the page reads in the first cell, with the book's
-    extras only; they are not among :attr:`labels` (a page's tables and verdicts), the page
-    reads them by name. The later cells compute only what some page reads there."""
+    * ``reads``: everything the page reads in the grid's first cell, the one it shows in
+      detail (tables, figures, other readings, ablations, controls, other baselines);
+    * ``headline``: what its headline verdict reads in *every* cell, a part of ``reads``.
+
+    The later cells hold only what some page's headline reads there (issue 35): ablations,
+    other baselines, extra attacks and figures stay in the first cell. A page with a headline
+    also reads the ``original`` row in every cell (with the extras its headline names).
+    ``runs``: labels whose other runs (:data:`RUN_SEEDS`, :func:`runs_of`) the page reads in
+    the first cell, with the book's extras and ``run_extras`` (what the page's verdict reads
+    of every run); they are not among :attr:`labels` (a page's tables and verdicts), the page
+    reads them by name."""
 
     notebook: str
     reads: Mapping[str, tuple[str, ...]]
-    first_only: tuple[str, ...] | bool = ()
-    first_extras: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    headline: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     runs: tuple[str, ...] = ()
+    run_extras: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        for label, extras in self.headline.items():
+            if label != "original" and label not in self.reads:
+                raise ValueError(f"page {self.notebook}: its headline reads {label!r}, which "
+                                 "its reads do not list")
+            missing = set(extras) - set(self.reads.get(label, ()))
+            if missing:
+                raise ValueError(f"page {self.notebook}: its headline reads {sorted(missing)} "
+                                 f"of {label!r}, which its reads do not list")
 
     @property
     def labels(self) -> list[str]:
-        return ["original", *(label for label in {**self.reads, **self.first_extras}
-                              if label != "original")]
+        return ["original", *(label for label in self.reads if label != "original")]
 
     @property
     def run_labels(self) -> list[str]:
@@ -146,12 +160,14 @@ class Page:
 
     def extras(self, label: str, first: bool) -> tuple[str, ...]:
         """The extras the page reads of ``label`` in the grid's first cell or a later one."""
-        return (*self.reads.get(label, ()), *(self.first_extras.get(label, ()) if first else ()))
+        if label in self.run_labels:
+            return self.run_extras
+        return tuple((self.reads if first else self.headline).get(label, ()))
 
     def in_later_cells(self, label: str) -> bool:
-        """Whether the page reads ``label`` beyond the grid's first cell."""
-        return (label in self.labels and self.first_only is not True
-                and label not in (self.first_only or ()))
+        """Whether the page reads ``label`` beyond the grid's first cell: its headline reads
+        it (and ``original``, when the page has a headline)."""
+        return label in self.headline or (label == "original" and bool(self.headline))
 
 
 def _reads(labels: Iterable[str], extras: tuple[str, ...] = ()) -> dict[str, tuple[str, ...]]:
@@ -161,55 +177,71 @@ def _reads(labels: Iterable[str], extras: tuple[str, ...] = ()) -> dict[str, tup
 _DEPTH = ("stage_cka", "stage_cka_draws", "stage_probes")
 
 
+_A = ("retrain", *A_BASELINES)  # what C1-C3 judge: Retrain and [A]'s five baselines
+_PAIRS = ("retrain", *CMF_BASES, *(f"{m}+cmf@A" for m in CMF_BASES))  # C6's headline
+_C7 = ("retrain", "random_label", "neggrad_plus", "scrub", "salun", *EC_METHODS)
+
 PAGES: dict[str, Page] = {
     # each seed's training record
-    "C0": Page("01_original_model", {"original": ("training",)}),
-    "C1": Page("02_output_level", _reads(("retrain", *BASELINES)), runs=A_BASELINES),
+    "C0": Page("01_original_model", {"original": ("training",)},
+               headline={"original": ("training",)}),
+    # [A]'s five are counted in every cell; the other baselines are shown in the first
+    "C1": Page("02_output_level", _reads(("retrain", *BASELINES)), headline=_reads(_A),
+               runs=A_BASELINES),
     # the feature PCA of the cell shown in detail: the original, Retrain and every baseline
     # (the page's parameter picks one)
-    "C2": Page("03_probe_recovery", _reads(("retrain", *BASELINES)),
-               first_extras=_reads(("original", "retrain", *BASELINES), ("feature_sample",)),
+    "C2": Page("03_probe_recovery", _reads(("original", "retrain", *BASELINES),
+                                           ("feature_sample",)),
+               headline=_reads(_A), runs=A_BASELINES),
+    "C3": Page("04_misalignment", _reads(("retrain", *BASELINES)), headline=_reads(_A),
                runs=A_BASELINES),
-    "C3": Page("04_misalignment", _reads(("retrain", *BASELINES)), runs=A_BASELINES),
-    # the analytic flip of the original's head in every cell
+    # counted: [A]'s head-only runs and Retrain (output metrics); the analytic flip of the
+    # original's head is a check whose finding the headline states; the other head-only edits
+    # are shown in the first cell
     "C4": Page("05_classifier_only", {"original": ("flip_curve",),
                                       **_reads(("retrain", "prune_row", "nc_flip",
                                                 "last_layer:random_label",
                                                 "last_layer:neggrad_plus",
-                                                "last_layer:unsir@A"))}),
-    # every one of [A]'s baselines is attacked; Retrain also calibrates the attack; the
-    # dose-response (the attack at every rate of DOSE_LRS on the validation split) of Retrain
-    # and [A]'s five in the cell shown in detail, for its cost (eleven curves a row)
-    "C5": Page("06_relearning", {"retrain": ("relearn", "attack_calibration"),
-                                 **_reads((*BASELINES, "ec", "random_label+cmf"), ("relearn",))},
-               first_extras=_reads(("retrain", *A_BASELINES), ("relearn_dose",))),
+                                                "last_layer:unsir@A"))},
+               # the flip's check and the bound's tightness are in the headline's text
+               headline={"original": ("flip_curve",),
+                         **_reads(("retrain", "last_layer:random_label",
+                                   "last_layer:unsir@A"))}),
+    # [A]'s five and Retrain are attacked in every cell; the other baselines, EC and RL+CMF,
+    # Retrain's calibration of the attack and the dose-response (the attack at every rate of
+    # DOSE_LRS on the validation split, eleven curves a row) in the cell shown in detail
+    "C5": Page("06_relearning", {"retrain": ("relearn", "attack_calibration", "relearn_dose"),
+                                 **_reads(A_BASELINES, ("relearn", "relearn_dose")),
+                                 **_reads((*OTHER_BASELINES, "ec", "random_label+cmf"),
+                                          ("relearn",))},
+               headline=_reads(_A, ("relearn",)),
+               # the other runs of [A]'s five, attacked as run 0 is
+               runs=A_BASELINES, run_extras=("relearn",)),
     # the claim's verdict reads [A]'s learning rates (@A) in every cell; the profile's tuned
     # ones are an ablation, with each base method at the same learning rates as its control,
-    # in the first cell (the one shown in detail)
-    "C6": Page("07_cmf", _reads(("retrain", *CMF_BASES, *(f"{m}+cmf" for m in CMF_BASES),
-                                *(f"{m}+cmf@A" for m in CMF_BASES),
-                                *(f"{m}@cmf-lr" for m in CMF_BASES), "cmf_original")),
-               first_only=(*(f"{m}+cmf" for m in CMF_BASES),
-                           *(f"{m}@cmf-lr" for m in CMF_BASES)),
-               # the feature PCA of the cell shown in detail
-               first_extras=_reads(("cmf_original", *(f"{m}+cmf@A" for m in CMF_BASES)),
-                                   ("feature_sample",)),
+    # and the CMF original's own row, in the first cell, with the feature PCA
+    "C6": Page("07_cmf", {**_reads((*_PAIRS, *(f"{m}+cmf" for m in CMF_BASES),
+                                    *(f"{m}@cmf-lr" for m in CMF_BASES))),
+                          **_reads(("cmf_original", *(f"{m}+cmf@A" for m in CMF_BASES)),
+                                   ("feature_sample",))},
+               headline=_reads(_PAIRS),
                runs=(*A_BASELINES, *(f"{m}+cmf@A" for m in CMF_BASES))),
-    # stage_cka_flat: the flattened-map CKA of the page's variant reading
+    # the verdict reads the pooled per-stage CKA (and its draws) in every cell; the probes at
+    # every depth, the flattened-map CKA (a variant reading) and the layer-weight ablation
+    # in the first cell
     "C7": Page("08_erase_at_core", {"original": ("stage_probes",),
-                                    **_reads(("retrain", "random_label", "neggrad_plus", "scrub",
-                                              "salun", "ec", "random_label+ec"),
-                                             (*_DEPTH, "stage_cka_flat")),
+                                    **_reads(_C7, (*_DEPTH, "stage_cka_flat")),
                                     **_reads(("ec_ramp", "ec_output_only"), ("stage_cka",))},
-               # the layer-weight ablation: no verdict reads it, shown in the first cell
-               first_only=("ec_ramp", "ec_output_only")),
-    "audit": Page("09_audit", {"retrain": (), "random_label": ("audit_page",)},
-                  first_only=True),
+               headline=_reads(_C7, ("stage_cka", "stage_cka_draws")),
+               # EC's other runs, with what the verdict reads of them
+               runs=EC_METHODS, run_extras=("stage_cka", "stage_cka_draws")),
+    # no headline: the first cell only
+    "audit": Page("09_audit", {"retrain": (), "random_label": ("audit_page",)}),
     # the models on which the metric deviations' effects are measured
     "fidelity": Page("10_fidelity", _reads(("retrain", "random_label", "salun", "scrub",
                                             "neggrad_plus"))),
     # the verdicts of the claim pages, as they published them (illusion.book.results): no row
-    "summary": Page("11_summary", {}, first_only=True),
+    "summary": Page("11_summary", {}),
 }
 
 
@@ -265,7 +297,7 @@ def book_grid(profile: str, dataset: str | None = None, pages: Iterable[str] | N
               cells: Sequence[tuple[int, tuple[int, ...]]] | None = None) -> Grid:
     """The union of the pages' reads (default: every page) as a sweep grid named after the
     profile, over ``cells`` (default: the profile's): every read in the first cell, in the
-    later ones only the labels and extras some page reads there (:attr:`Page.first_only`)."""
+    later ones only the labels and extras some page's headline reads (:attr:`Page.headline`)."""
     dataset = dataset or get_profile(profile).dataset
     chosen = [PAGES[p] for p in (PAGES if pages is None else pages)]
     first, later = extras_by_label(chosen), extras_by_label(chosen, first=False)
