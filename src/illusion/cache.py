@@ -9,10 +9,13 @@ a file whose checksum does not match, or that does not load, is treated as missi
 Writes go to a temporary file in the same folder and are renamed into place, so an interrupted
 run leaves no artifact behind; a ``filelock`` makes concurrent processes build it once.
 
-Every build appends one JSON line to ``<root>/builds.jsonl``: kind, key, wall seconds and
-*self* seconds (wall minus the artifacts built inside it, e.g. an evaluation's features), so
-:func:`build_log` can say where the time of a cold run went (``bench/book_time.py``). While it
-runs, a build leaves a small marker in ``<root>/running/``, so that :func:`running_builds` can
+Every build appends one JSON line to ``<root>/builds.jsonl``: kind, key, wall seconds,
+*self* seconds (wall minus the artifacts built inside it, e.g. an evaluation's features), and
+the process, host and Ray node (``ILLUSION_NODE``, set by the sweep's tasks) that built it, so
+:func:`build_log` can say where the time of a cold run went (``bench/book_time.py``) and
+where each artifact was built. A builder killed mid-write leaves a temporary file that is
+never read as the artifact; the next builder of that artifact, holding its lock, removes it.
+While it runs, a build leaves a small marker in ``<root>/running/``, so that :func:`running_builds` can
 tell a sweep's progress line which kinds of artifact are being built now.
 """
 
@@ -34,12 +37,12 @@ from filelock import FileLock
 
 from . import __version__
 
-__all__ = ["atomic_write", "ArtifactCache", "NotBuilt", "Checkpoint", "Recent", "build_log", "cache_root", "running_builds",
-           "spec_key"]
+__all__ = ["HOST", "atomic_write", "ArtifactCache", "NotBuilt", "Checkpoint", "Recent",
+           "build_log", "cache_root", "process_alive", "running_builds", "spec_key"]
 
 LOG_NAME = "builds.jsonl"
 RUNNING = "running"  # folder of the markers of the builds in progress
-_HOST = socket.gethostname()
+HOST = socket.gethostname()
 _nesting = threading.local()  # stack of child-build seconds, one entry per build in progress
 
 
@@ -156,6 +159,29 @@ class ArtifactCache:
         path = self.path(kind, spec)
         return path.exists() and path.with_suffix(".sha256").exists()
 
+    def verify(self, load: bool = True) -> dict[str, list[Path] | int]:
+        """Check every stored artifact without changing anything: ``artifacts`` (how many),
+        ``corrupt`` (a file whose checksum sidecar is missing or does not match, or, with
+        ``load``, that ``torch.load(weights_only=True)`` refuses), ``temporary`` (files a
+        killed writer left; never read as artifacts) and ``checkpoints`` (training
+        checkpoints of interrupted builds, which resume them)."""
+        corrupt, n = [], 0
+        for path in sorted(self.root.glob("*/*.pt")):
+            if path.name.endswith(".partial.pt"):
+                continue
+            n += 1
+            sidecar = path.with_suffix(".sha256")
+            try:
+                if not sidecar.exists() or sidecar.read_text().strip() != _sha256(path):
+                    raise ValueError("checksum")
+                if load:
+                    torch.load(path, map_location="cpu", weights_only=True)
+            except Exception:  # noqa: BLE001 (whatever the reason, it is not a good artifact)
+                corrupt.append(path)
+        return {"artifacts": n, "corrupt": corrupt,
+                "temporary": sorted(self.root.glob("*/.*.tmp")),
+                "checkpoints": sorted(self.root.glob("*/*.partial.pt"))}
+
     def read(self, kind: str, spec: dict, what: str = "") -> dict:
         """The stored artifact; never builds: :class:`NotBuilt` (``what`` names it in the
         message) when it is missing or corrupted."""
@@ -180,6 +206,9 @@ class ArtifactCache:
             found = self.load(kind, spec)
             if found is not None:
                 return found, True
+            # the lock is ours: a temporary file of this artifact is a killed writer's
+            for stale in path.parent.glob(f".{path.name}.*.tmp"):
+                stale.unlink(missing_ok=True)
             stack = _nesting.__dict__.setdefault("stack", [])
             stack.append(0.0)
             key = spec_key(kind, spec)
@@ -196,6 +225,7 @@ class ArtifactCache:
             self.save(kind, spec, payload)
             self._log({"kind": kind, "key": key, "seconds": round(wall, 3),
                        "self_seconds": round(wall - children, 3), "pid": os.getpid(),
+                       "host": HOST, "node": os.environ.get("ILLUSION_NODE", ""),
                        "time": time.time()})
             return payload, False
 
@@ -204,8 +234,8 @@ class ArtifactCache:
         folder = self.root / RUNNING
         folder.mkdir(parents=True, exist_ok=True)
         path = folder / f"{kind}.{key}.{os.getpid()}.json"
-        record = {"kind": kind, "key": key, "pid": os.getpid(), "host": _HOST,
-                  "since": time.time()}
+        record = {"kind": kind, "key": key, "pid": os.getpid(), "host": HOST,
+                  "node": os.environ.get("ILLUSION_NODE", ""), "since": time.time()}
         atomic_write(path, lambda fh: fh.write(json.dumps(record).encode()))
         return path
 
@@ -253,7 +283,7 @@ class Recent:
         return value
 
 
-def _alive(pid: int) -> bool:
+def process_alive(pid: int) -> bool:
     if pid <= 0:  # os.kill(0 or -1, ...) would address a process group
         return False
     try:
@@ -276,7 +306,7 @@ def running_builds(root: str | Path | None = None) -> list[dict]:
             record = json.loads(path.read_text(encoding="utf-8"))
         except (OSError, ValueError):
             continue
-        if record.get("host") == _HOST and not _alive(int(record.get("pid", -1))):
+        if record.get("host") == HOST and not process_alive(int(record.get("pid", -1))):
             continue
         found.append(record)
     return sorted(found, key=lambda r: r.get("since", 0.0))

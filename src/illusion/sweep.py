@@ -21,8 +21,10 @@ own (what it is, what decides it, how it runs) is :mod:`illusion.rows`.
 
 from __future__ import annotations
 
+import json
 import logging
 import os
+import time
 from collections import deque
 from pathlib import Path
 from typing import Callable, Iterator, Mapping, Sequence
@@ -32,7 +34,8 @@ import torch
 from tqdm.auto import tqdm
 
 from . import data as idata
-from .cache import ArtifactCache, atomic_write, cache_root, running_builds
+from .cache import (HOST, ArtifactCache, atomic_write, cache_root, process_alive,
+                    running_builds, spec_key)
 from .catalog import ForgetSet
 from .rows import KIND, Row, Grid, row_spec, is_built, run_row, start_of, summarise
 from .pipeline import STARTS, train_or_load
@@ -61,10 +64,59 @@ def _describe(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {' '.join(str(exc).split())}"
 
 
+ATTEMPTS = "attempts"  # folder of the markers of the rows being computed (one per row)
+RETRIED = "_retried"  # a row task's note that an earlier attempt at its row did not finish
+
+
+def _on_node() -> None:
+    """Name the Ray node this task runs on (``ILLUSION_NODE``): the cache's build log and
+    markers then say where each artifact was built."""
+    import ray
+
+    if ray.is_initialized():  # a Ray task (called outside Ray, e.g. by a test: no node)
+        os.environ["ILLUSION_NODE"] = ray.get_runtime_context().get_node_id()[:12]
+
+
+def _begin_attempt(cell: Row, extras: Sequence[str], root: str) -> tuple[Path, dict, str]:
+    """Write the marker of this attempt at ``cell``'s row (node, host, pid, start time) in
+    ``<root>/attempts/``; returns its path, its record and a description of an earlier
+    attempt whose marker was still there (its process was killed, or its node died: a retry
+    by Ray or a rerun), or ``""``. An attempt still running in a live process of this host
+    (a concurrent sweep on the same cache) is not an earlier one."""
+    folder = Path(root) / ATTEMPTS
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{spec_key(KIND, row_spec(cell, extras))}.json"
+    earlier = ""
+    try:
+        before = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        before = None
+    if before and not (before.get("host") == HOST
+                       and process_alive(int(before.get("pid", 0)))):
+        when = time.strftime("%H:%M:%S", time.localtime(float(before.get("since", 0))))
+        earlier = (f"an earlier attempt (node {before.get('node') or '?'}, host "
+                   f"{before.get('host')}, pid {before.get('pid')}, started {when}) did not "
+                   "finish")
+    record = {"node": os.environ.get("ILLUSION_NODE", ""), "host": HOST, "pid": os.getpid(),
+              "since": time.time()}
+    atomic_write(path, lambda fh: fh.write(json.dumps(record).encode()))
+    return path, record, earlier
+
+
+def _end_attempt(path: Path, record: dict) -> None:
+    """Remove this attempt's marker (not a later attempt's)."""
+    try:
+        if json.loads(path.read_text(encoding="utf-8")) == record:
+            path.unlink(missing_ok=True)
+    except (OSError, ValueError):
+        pass
+
+
 def _prepare_task(dataset: str, profile: str, seed: int, starts: list[str], root: str,
                   threads: int | None) -> dict:
     """Ray task: train or load the original model and the start models the cells need;
     returns ``{}`` (or ``{"error": ...}``), never a model."""
+    _on_node()
     if threads:
         torch.set_num_threads(threads)
     try:
@@ -79,15 +131,22 @@ def _prepare_task(dataset: str, profile: str, seed: int, starts: list[str], root
 
 def _row_task(cell: Row, extras: Sequence[str], root: str, threads: int | None,
                prepared: dict) -> dict:
-    """Ray task: :func:`run_row`, or ``{"error": ...}`` when it (or the original) failed."""
+    """Ray task: :func:`run_row`, or ``{"error": ...}`` when it (or the original) failed.
+    When an earlier attempt at the row did not finish (:func:`_begin_attempt`), the result
+    says so under :data:`RETRIED`, for the sweep's log."""
     if prepared.get("error"):
         return {"error": f"original model: {prepared['error']}"}
+    _on_node()
     if threads:
         torch.set_num_threads(threads)
+    marker, record, earlier = _begin_attempt(cell, extras, root)
     try:
-        return run_row(cell, extras, ArtifactCache(root))[0]
+        out = run_row(cell, extras, ArtifactCache(root))[0]
     except Exception as exc:  # one failed cell must not stop the sweep
-        return {"error": _describe(exc)}
+        out = {"error": _describe(exc)}
+    finally:
+        _end_attempt(marker, record)
+    return {**out, RETRIED: earlier} if earlier else out
 
 
 def _not_token_notice(record: logging.LogRecord) -> bool:
@@ -106,7 +165,10 @@ def _start_ray(address: str | None, max_parallel: int | None, root: Path) -> Non
         if address:
             ray.init(address=address, **quiet)
         else:
-            ray.init(num_cpus=max_parallel or os.cpu_count(), include_dashboard=False, **quiet)
+            # "local": a new Ray of this process's own, even where a cluster runs on this
+            # machine (joining one is --address's job)
+            ray.init(address="local", num_cpus=max_parallel or os.cpu_count(),
+                     include_dashboard=False, **quiet)
     finally:
         notices.removeFilter(_not_token_notice)
 
@@ -222,6 +284,9 @@ def run_sweep(grid: Grid, address: str | None = None, max_parallel: int | None =
                     bar.set_postfix_str(f"{status}now: {now or '-'}", refresh=True)
                     continue
                 i, out = item
+                retried = out.pop(RETRIED, "")
+                if retried and log is not None:
+                    log(f"retried: {grid.rows[i].describe()}: {retried}")
                 left.remove(i)
                 results[i] = {**out, "status": "failed" if "error" in out else "run"}
                 if isinstance(out.get("wall_seconds"), (int, float)):
