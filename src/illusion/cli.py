@@ -2,13 +2,16 @@
 
 Bad input (unknown dataset or profile, a class out of range, missing data with no network, a
 bad grid file) exits with status 2 and one line on stderr, never a traceback. ``sweep`` exits
-with status 1 when a cell failed, after writing the results.
+with status 1 when a cell failed, after writing the results; a failed write (no space left,
+a read-only or failing disk) exits 1 with one line, and leaves no partial artifact.
 """
 
 from __future__ import annotations
 
 import argparse
+import errno
 import json
+import os
 import sys
 import tempfile
 import time
@@ -20,6 +23,7 @@ from tqdm.auto import tqdm
 from .audit.command import add_parser as add_audit  # its own module: illusion.audit
 from .cache import ArtifactCache
 from .data import DataUnavailable, known_num_classes
+from .data import available as available_datasets
 from .dryrun import dry_grid, kinds_only
 from .catalog import check_forget
 from .evaluation import evaluate, evaluate_checkpoint
@@ -244,13 +248,26 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+# A write that fails for want of space or a working disk is not bad input: exit 1, one line
+WRITE_FAILURES = {errno.ENOSPC, errno.EDQUOT, errno.EIO, errno.EROFS}
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
         _check_args(args)
         record = args.run(args)
-    except (KeyError, ValueError, DataUnavailable, OSError) as exc:
+    except OSError as exc:
+        if exc.errno not in WRITE_FAILURES:  # a missing or unreadable input: bad input
+            print(f"illusion: error: {' '.join(str(exc).split())}", file=sys.stderr)
+            return 2
+        where = f" ({exc.filename})" if exc.filename else ""
+        print(f"illusion: error: {os.strerror(exc.errno).lower()}{where}: a write failed; "
+              "no partial artifact was kept, the finished ones are: free space (or fix the "
+              "disk) and run the command again", file=sys.stderr)
+        return 1
+    except (KeyError, ValueError, DataUnavailable) as exc:
         message = exc.args[0] if isinstance(exc, KeyError) and exc.args else str(exc)
         print(f"illusion: error: {' '.join(str(message).split())}", file=sys.stderr)
         return 2
@@ -279,6 +296,11 @@ def _check_args(args: argparse.Namespace) -> None:
         raise ValueError(f"--seed must be in 0..2**63-1, got {seed}")
     if getattr(args, "profile", None) is not None:
         dataset = args.dataset or get_profile(args.profile).dataset
+        if known_num_classes(dataset) is None:  # before any data is read
+            raise ValueError(
+                f"unknown dataset {dataset!r}; choose from {', '.join(available_datasets())}"
+                if not dataset.startswith("imagefolder:") else
+                f"--dataset {dataset}: no such folder with class sub-folders under train/")
         # the forget set is checked here, once, where it enters (illusion.catalog)
         if getattr(args, "forget", None) is not None:
             args.forget = list(check_forget(args.forget, known_num_classes(dataset), dataset,

@@ -16,14 +16,14 @@ import time
 from pathlib import Path
 
 from ..cache import atomic_write
-from ..data import load_dataset, per_class_subset
+from ..data import known_num_classes, load_dataset, per_class_subset
 from .loading import AuditInputError, build_arch, fit_data, input_shape, load_model, parse_forget
 from .measure import AuditConfig, audit
 from .reference import train_reference
 from .report import render_html
 from .taps import extract, find_taps
 
-__all__ = ["add_parser", "run"]
+__all__ = ["add_parser", "check", "run"]
 
 EPILOG = """MODEL, --original and --reference: a TorchScript file, a state dict (with --arch), or a
 pickled nn.Module (only with --unsafe-pickle). --arch: torchvision:NAME, timm:NAME,
@@ -108,8 +108,41 @@ def _load_all(args, data):
     return model, others["reference"], others["original"], data
 
 
+def check(args: argparse.Namespace) -> None:
+    """What can be checked before anything is read: the files named exist, the data is a
+    dataset this package knows or an ImageFolder that exists, the counts and sizes are
+    positive, the normalisation is per channel with positive spreads (``ValueError``, one
+    line)."""
+    for what, path in (("MODEL", args.model), ("--original", args.original),
+                       ("--reference", args.reference)):
+        if path is not None and not Path(path).is_file():
+            raise ValueError(f"{what} {path}: " + ("not a regular file" if Path(path).exists()
+                                                   else "no such file"))
+    if args.data.startswith("imagefolder:"):
+        folder = Path(args.data.split(":", 1)[1])
+        if not (folder / "train").is_dir() or not (folder / "test").is_dir():
+            lack = [str(folder / d) for d in ("train", "test") if not (folder / d).is_dir()]
+            raise ValueError(f"--data {args.data}: missing {' and '.join(lack)} (an ImageFolder "
+                             "needs train/ and test/, one sub-folder of images per class)")
+    elif known_num_classes(args.data) is None:
+        raise ValueError(f"--data {args.data}: not imagefolder:PATH nor a dataset this "
+                         "package knows (fashion_mnist, cifar10, cifar100)")
+    for name in ("image_size", "per_class", "test_per_class"):
+        value = getattr(args, name)
+        if value is not None and value < 1:
+            raise ValueError(f"--{name.replace('_', '-')} must be at least 1, got {value}")
+    if not 0 <= args.seed < 2**63:
+        raise ValueError(f"--seed must be in 0..2**63-1, got {args.seed}")
+    if args.std is not None and not all(s > 0 for s in args.std):
+        raise ValueError(f"--std must be positive, got {args.std}")
+    if args.mean is not None and args.std is not None and len(args.mean) != len(args.std):
+        raise ValueError(f"--mean has {len(args.mean)} values but --std {len(args.std)}: one "
+                         "per channel each")
+
+
 def run(args: argparse.Namespace) -> dict:
     """Load, measure, judge, write the report; return the record (NaN -> None)."""
+    check(args)
     start = time.perf_counter()
     data = load_dataset(args.data)
     data = _subset(data, args.per_class, args.test_per_class, args.seed)
