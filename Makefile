@@ -21,7 +21,7 @@ GRID ?= $(GRID_$(PROFILE))
 export ILLUSION_CACHE ?= $(CURDIR)/artifacts
 export ILLUSION_DATA ?= $(CURDIR)/data
 
-.PHONY: book test data bench book-time clean
+.PHONY: book book-pages test data bench book-time clean
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -33,8 +33,14 @@ $(STAMP): pyproject.toml
 data: $(STAMP)
 	$(BIN)/python tools/get_data.py
 
+# Two `make book` at once: the sweeps share the cache (a lock per artifact builds each once);
+# the pages and the book, which write the same folders, run one build at a time (flock).
 book: $(STAMP) data
 	$(foreach g,$(GRID),$(BIN)/illusion sweep $(g) --max-parallel $(JOBS) &&) true
+	@mkdir -p build
+	flock build/.book.lock $(MAKE) --no-print-directory book-pages
+
+book-pages:
 	$(BIN)/python tools/run_notebooks.py --profile $(PROFILE) --out book/notebooks --jobs $(JOBS) $(NO_BUILDS_$(PROFILE))
 	$(BIN)/jupyter-book build . --warningiserror --nitpick --keep-going
 
