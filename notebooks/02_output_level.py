@@ -66,11 +66,12 @@ cols = ["output_test_retain", "output_test_forget", "output_train_forget", "mia_
         "seconds"]
 table = book.means(grid, cols)
 glue("c1_cells", str(len(page.cells)), display=False)
-readable(table.set_index("method")[cols])
+readable(table.set_index("method")[[*cols, "n"]])
 
 # %% [markdown]
 # Columns (means over the {glue:text}`c1_cells` (seed, forget set) cell(s) of this build's
-# grid): output accuracy (%) on the test images of the retained classes and of the forgotten
+# grid; `n`: the cells a method ran in, one for those only the cell shown in detail runs,
+# because no headline reads them elsewhere): output accuracy (%) on the test images of the retained classes and of the forgotten
 # class(es), on the forgotten training images, SalUn's MIA-efficacy (share of forget samples an
 # attacker calls non-members; Retrain ≈ 100) and the unlearning time in seconds (training time
 # for the original and Retrain).

@@ -99,12 +99,13 @@ table = book.means(grid, cols)  # mean (and std over the grid's cells) per metho
 methods = [m for m in page.labels if m not in ("original", "retrain")]
 gaps = page.gaps(methods)  # each readout vs Retrain, per cell, with its interval
 glue("c2_cells", str(n_cells), display=False)
-readable(table.set_index("method")[cols])
+readable(table.set_index("method")[[*cols, "n"]])
 
 # %% [markdown]
 # Mean test accuracy (%) per method over the {glue:text}`c2_cells` (seed, forget set) cell(s)
 # of this build's grid: output, linear probe, nearest class mean, 5-NN (cosine) on the
-# forgotten class(es), and the probe on the retained classes.
+# forgotten class(es), and the probe on the retained classes; `n`: the cells a method ran in
+# (one for the other baselines, which only the cell shown in detail runs).
 
 # %% tags=["hide-input"]
 fig = readout_bars(grid, {"output_test_forget": "output", "probe_test_forget": "linear probe",

@@ -97,10 +97,11 @@ cols = ["duality_forget", "duality_retain", "cka_test", "cka_test_forget", "forg
         "output_test_forget", "probe_test_forget", "ncc_test_forget"]
 table = book.means(grid, cols)  # mean (and std over the grid's cells) per method
 glue("c3_cells", str(n_cells), display=False)
-readable(table.set_index("method")[cols])
+readable(table.set_index("method")[[*cols, "n"]])
 
 # %% [markdown]
-# Means over the {glue:text}`c3_cells` (seed, forget set) cell(s) of this build's grid: duality
+# Means over the {glue:text}`c3_cells` (seed, forget set) cell(s) of this build's grid (`n`:
+# the cells a method ran in; one for the other baselines, run in the cell shown in detail): duality
 # distance of the forget row(s) and of the retained rows (for a multi-class forget set, the mean
 # over its classes' rows), CKA to the original on all test images and on those of the forgotten
 # class(es), the relative shift of the forget classes' mean training feature, and output

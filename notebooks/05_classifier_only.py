@@ -149,7 +149,7 @@ cols = ["output_test_retain", "output_test_forget", "probe_test_forget", "ncc_te
         "nc2_all", "nc3_all",
         "cka_test"]
 table = book.means(grid, cols)  # mean (and std over the grid's cells) per method
-readable(table.set_index("method")[cols])
+readable(table.set_index("method")[[*cols, "n"]])  # n: the cells a method ran in
 
 # %% tags=["hide-input"]
 fig = readout_bars(grid, {"output_test_forget": "output", "probe_test_forget": "linear probe",

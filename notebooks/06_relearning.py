@@ -205,8 +205,9 @@ plt.close(fig)
 #
 # Forget accuracy (test images of the forgotten class) while a copy of each model is
 # fine-tuned on a small labelled sample; one panel per attack, mean over the grid's cells (band
-# ±1 standard deviation when there are several). Retrain (dashed grey) is the model that never
-# saw the class: a curve above it relearns faster than learning from scratch would allow.
+# ±1 standard deviation when there are several; the methods other than Retrain and [A]'s five
+# run in the cell shown in detail only). Retrain (dashed grey) is the model that never saw the
+# class: a curve above it relearns faster than learning from scratch would allow.
 # ```
 #
 # ```{glue:figure} fig_relearning_retain

@@ -174,8 +174,8 @@ METRIC_DEVIATIONS: tuple[MetricDeviation, ...] = (
         "image a channel responds; they are measured as a labelled variant, not the reference",
         measured_by="the C7 page's variant reading: pooled and flattened-map CKA to the "
                     "original per (method, stage) on the forget classes' test images (all of "
-                    "them up to 3000; illusion.depth.stage_cka_flat), means over the "
-                    "cells, and the headline criterion re-applied to the flattened values on "
+                    "them up to 3000; illusion.depth.stage_cka_flat) in the cell shown in "
+                    "detail, and the headline criterion re-applied to the flattened values on "
                     "point comparisons (no bootstrap interval), its verdict beside the "
                     "pooled one"),
     MetricDeviation(

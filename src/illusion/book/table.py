@@ -180,6 +180,7 @@ _DEPTH = ("stage_cka", "stage_cka_draws", "stage_probes")
 _A = ("retrain", *A_BASELINES)  # what C1-C3 judge: Retrain and [A]'s five baselines
 _PAIRS = ("retrain", *CMF_BASES, *(f"{m}+cmf@A" for m in CMF_BASES))  # C6's headline
 _C7 = ("retrain", "random_label", "neggrad_plus", "scrub", "salun", *EC_METHODS)
+_FIDELITY = ("retrain", "random_label", "salun", "scrub", "neggrad_plus")
 
 PAGES: dict[str, Page] = {
     # each seed's training record
@@ -237,9 +238,9 @@ PAGES: dict[str, Page] = {
                runs=EC_METHODS, run_extras=("stage_cka", "stage_cka_draws")),
     # no headline: the first cell only
     "audit": Page("09_audit", {"retrain": (), "random_label": ("audit_page",)}),
-    # the models on which the metric deviations' effects are measured
-    "fidelity": Page("10_fidelity", _reads(("retrain", "random_label", "salun", "scrub",
-                                            "neggrad_plus"))),
+    # the models on which the metric deviations' effects are measured, means over every
+    # cell: rows C1-C3's headlines already hold in every cell (so nothing is added there)
+    "fidelity": Page("10_fidelity", _reads(_FIDELITY), headline=_reads(_FIDELITY)),
     # the verdicts of the claim pages, as they published them (illusion.book.results): no row
     "summary": Page("11_summary", {}),
 }
