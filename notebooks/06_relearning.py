@@ -424,6 +424,7 @@ pd.concat({v.reading: v.values["cells"] for v in verdicts.values()}, names=["rea
 
 # %% tags=["hide-input"]
 from illusion.catalog import A_BASELINES, ForgetSet
+from illusion.claims.c5_relearning import reaches_first
 
 steps_col = f"steps_to_{level:g}"
 by_run = book.relearn_runs(page, list(A_BASELINES), level=level)
@@ -434,14 +435,8 @@ s0, f0 = page.first
 first_cell = per_cell_of(s0, ForgetSet(f0))
 ref_steps = first_cell[first_cell["method"] == criterion.reference].set_index("attack")[steps_col]
 runs_wide["Retrain"] = ref_steps.reindex(runs_wide.index.get_level_values("attack")).to_numpy()
-
-
-def run_faster(steps, ref):  # claims.relearning's rule per attack: never reached is not faster
-    return [False if pd.isna(x) else (True if pd.isna(ref) else bool(x < ref)) for x in steps]
-
-
-split = [(m, a) for (m, a), row in runs_wide.iterrows()
-         if len(set(run_faster(row.filter(like="run "), row["Retrain"]))) > 1]
+split = [(m, a) for (m, a), row in runs_wide.iterrows()  # claims.relearning's rule per run
+         if len({reaches_first(x, row["Retrain"]) for x in row.filter(like="run ")}) > 1]
 glue("c5_run_note", (f"In this build some runs are faster than Retrain and others not in "
                      f"{len(split)} of {len(runs_wide)} (method, attack) pairs"
                      + (f": {', '.join(f'{m} ({a})' for m, a in split)}." if split else ".")),

@@ -287,7 +287,7 @@ def main(argv: list[str] | None = None) -> int:
 def _check_args(args: argparse.Namespace) -> None:
     """Every argument a command reads, checked before any data is loaded or model trained
     (``ValueError`` / ``KeyError``, one line); the commands' own checks follow later."""
-    for name in ("width", "per_class", "max_parallel"):
+    for name in ("width", "per_class", "test_per_class", "image_size", "max_parallel"):
         value = getattr(args, name, None)
         if value is not None and value < 1:
             raise ValueError(f"--{name.replace('_', '-')} must be at least 1, got {value}")

@@ -109,10 +109,10 @@ def _load_all(args, data):
 
 
 def check(args: argparse.Namespace) -> None:
-    """What can be checked before anything is read: the files named exist, the data is a
-    dataset this package knows or an ImageFolder that exists, the counts and sizes are
-    positive, the normalisation is per channel with positive spreads (``ValueError``, one
-    line)."""
+    """What can be checked before anything is read, beyond the counts, sizes and seed that
+    :func:`illusion.cli._check_args` checks for every command: the files named exist, the data
+    is a dataset this package knows or an ImageFolder that exists, the normalisation is per
+    channel with positive spreads (``ValueError``, one line)."""
     for what, path in (("MODEL", args.model), ("--original", args.original),
                        ("--reference", args.reference)):
         if path is not None and not Path(path).is_file():
@@ -127,12 +127,6 @@ def check(args: argparse.Namespace) -> None:
     elif known_num_classes(args.data) is None:
         raise ValueError(f"--data {args.data}: not imagefolder:PATH nor a dataset this "
                          "package knows (fashion_mnist, cifar10, cifar100)")
-    for name in ("image_size", "per_class", "test_per_class"):
-        value = getattr(args, name)
-        if value is not None and value < 1:
-            raise ValueError(f"--{name.replace('_', '-')} must be at least 1, got {value}")
-    if not 0 <= args.seed < 2**63:
-        raise ValueError(f"--seed must be in 0..2**63-1, got {args.seed}")
     if args.std is not None and not all(s > 0 for s in args.std):
         raise ValueError(f"--std must be positive, got {args.std}")
     if args.mean is not None and args.std is not None and len(args.mean) != len(args.std):

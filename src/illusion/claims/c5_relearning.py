@@ -32,8 +32,8 @@ from .logic import (OTHER, PAPER, UNDECIDED, Statement, Verdict, all_true, any_t
 from .render import criterion
 
 __all__ = ["DOSE_FASTER", "DOSE_WHERE_NOT", "STATEMENT", "Relearning", "RelearningDose",
-           "RelearningStronger", "relearning", "relearning_control", "relearning_dose",
-           "relearning_stronger"]
+           "RelearningStronger", "reaches_first", "relearning", "relearning_control",
+           "relearning_dose", "relearning_stronger"]
 
 STATEMENT = Statement(
     "C5", "[A], abstract and introduction, paraphrased (its text was not reachable offline "
@@ -66,6 +66,15 @@ class Relearning:
     control_attack: str = "retain images only"
 
 
+def reaches_first(steps: float, reference_steps: float) -> bool:
+    """Whether a model reaching the level in ``steps`` (NaN: never) relearns faster than the
+    reference reaching it in ``reference_steps``: fewer steps, or at all where the reference
+    never does; never reaching it is never faster."""
+    if is_missing(steps):
+        return False
+    return True if is_missing(reference_steps) else bool(steps < reference_steps)
+
+
 def relearning(summary: pd.DataFrame, criterion: Relearning = Relearning()) -> Verdict:
     """C5 from :func:`illusion.attacks.relearn_summary`'s table (one cell's, or that of the
     curves averaged over the cells): one row per (``method``, ``attack``) with ``start`` and
@@ -91,9 +100,7 @@ def relearning(summary: pd.DataFrame, criterion: Relearning = Relearning()) -> V
             if (m, a) not in steps.index:
                 per[a] = None
                 continue
-            mine = steps[(m, a)]
-            per[a] = (not is_missing(mine)) if is_missing(ref[a]) else (False if is_missing(mine)
-                                                            else bool(mine < ref[a]))
+            per[a] = reaches_first(steps[(m, a)], ref[a])
         faster = all_true(per.values()) if per else None
         rows.append({"method": m, "start": float(start[m]), "forgot": forgot,
                      "counted": m in c.counted, "faster": faster if forgot else None,
