@@ -35,10 +35,16 @@ data: $(STAMP)
 
 # Two `make book` at once: the sweeps share the cache (a lock per artifact builds each once);
 # the pages and the book, which write the same folders, run one build at a time (flock).
+# BUNDLE=FILE|URL: first import a bundle of the profile's artifacts (illusion cache import:
+# every checksum verified before anything enters the cache), so that the sweep finds every row.
+# The book ends with the reproduction report against reference/$(PROFILE).json.
+BUNDLE ?=
 book: $(STAMP) data
+	$(if $(BUNDLE),$(BIN)/illusion cache import $(BUNDLE) --profile $(PROFILE),true)
 	$(foreach g,$(GRID),$(BIN)/illusion sweep $(g) --max-parallel $(JOBS) &&) true
 	@mkdir -p build
 	flock build/.book.lock $(MAKE) --no-print-directory book-pages
+	@$(BIN)/illusion results --profile $(PROFILE)
 
 book-pages:
 	$(BIN)/python tools/run_notebooks.py --profile $(PROFILE) --out book/notebooks --jobs $(JOBS) $(NO_BUILDS_$(PROFILE))
@@ -56,7 +62,7 @@ test: $(STAMP) data
 	$(BIN)/illusion sweep $(GRID_smoke) --max-parallel $(JOBS) --quiet
 	$(BIN)/python tools/run_notebooks.py --profile smoke --stage-book $(SMOKE_BOOK) --jobs $(JOBS) --no-builds
 	ILLUSION_REPOSITORY_URL=$(SMOKE_REPOSITORY_URL) $(BIN)/jupyter-book build $(SMOKE_BOOK) --warningiserror --nitpick --keep-going --quiet
-	ILLUSION_REPOSITORY_URL=$(SMOKE_REPOSITORY_URL) ILLUSION_BOOK_HTML=$(SMOKE_BOOK)/_build/html $(BIN)/python -m pytest tests build/smoke --nbval-lax -q
+	ILLUSION_REPOSITORY_URL=$(SMOKE_REPOSITORY_URL) ILLUSION_BOOK_HTML=$(SMOKE_BOOK)/_build/html ILLUSION_SMOKE_RESULTS=$(SMOKE_BOOK)/_build/results/smoke.json $(BIN)/python -m pytest tests build/smoke --nbval-lax -q
 	$(foreach g,$(DRY_RUN_GRIDS),$(BIN)/illusion sweep $(g) --dry-run kinds --max-parallel $(JOBS) --quiet &&) true
 
 # The paper grids' dry run (illusion.dryrun): every method entry and extra of each grid, for one

@@ -54,7 +54,7 @@ criterion
 
 # %% tags=["hide-input"]
 import matplotlib.pyplot as plt
-from myst_nb import glue
+from illusion.book.numbers import glue  # myst_nb.glue, recorded for the build's results
 
 from illusion import book
 from illusion.plotting import readable, readout_bars, set_theme

@@ -81,7 +81,7 @@ criterion
 # %% tags=["hide-input"]
 import matplotlib.pyplot as plt
 import seaborn as sns
-from myst_nb import glue
+from illusion.book.numbers import glue  # myst_nb.glue, recorded for the build's results
 
 from illusion import book
 from illusion.gaps import gap_means

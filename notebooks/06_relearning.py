@@ -114,7 +114,7 @@ dose_criterion
 # %% tags=["hide-input"]
 import matplotlib.pyplot as plt
 import pandas as pd
-from myst_nb import glue
+from illusion.book.numbers import glue  # myst_nb.glue, recorded for the build's results
 
 from illusion import book
 from illusion.attack_config import default_attacks

@@ -100,7 +100,7 @@ criterion
 # %% tags=["hide-input"]
 import matplotlib.pyplot as plt
 import pandas as pd
-from myst_nb import glue
+from illusion.book.numbers import glue  # myst_nb.glue, recorded for the build's results
 
 from illusion import book
 from illusion.methods import hparams_for

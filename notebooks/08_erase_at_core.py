@@ -104,7 +104,7 @@ display(criterion, stronger)
 # %% tags=["hide-input"]
 import matplotlib.pyplot as plt
 import pandas as pd
-from myst_nb import glue
+from illusion.book.numbers import glue  # myst_nb.glue, recorded for the build's results
 
 from illusion import book
 from illusion.catalog import ForgetSet

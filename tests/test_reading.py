@@ -117,19 +117,21 @@ def test_run_line(values, expected):
     assert re.fullmatch(expected, run_notebooks.run_line(values))
 
 
-def test_the_summary_runs_after_every_other_notebook():
-    """The summary collects what the claim pages published: it runs in a batch of its own,
-    after all the others (which keep their order and run in parallel)."""
+def test_the_collectors_run_after_every_other_notebook():
+    """The summary and the Reproduction page collect what the claim pages published: they run
+    in a batch of their own, after all the others (which keep their order and run in
+    parallel)."""
     notebooks = [Path(f"notebooks/{n}.py") for n in
                  ("11_summary", "03_probe_recovery", "01_original_model", "10_fidelity")]
     assert run_notebooks.stages(notebooks) == [notebooks[1:], notebooks[:1]]
     assert run_notebooks.stages(notebooks[1:]) == [notebooks[1:]]
     assert run_notebooks.stages(notebooks[:1]) == [notebooks[:1]]
-    assert run_notebooks.COLLECTORS == {"11_summary"}
+    assert run_notebooks.COLLECTORS == {"11_summary", "12_reproduction"}
     every = sorted((ROOT / "notebooks").glob("[0-9]*.py"))
     batches = run_notebooks.stages(every)
-    assert [s.stem for s in batches[-1]] == ["11_summary"]
-    assert sum(batches, []) == [s for s in every if s.stem != "11_summary"] + batches[-1]
+    assert [s.stem for s in batches[-1]] == ["11_summary", "12_reproduction"]
+    assert sum(batches, []) == [s for s in every if s.stem not in run_notebooks.COLLECTORS] \
+        + batches[-1]
 
 
 def test_one_fresh_results_directory_per_run(tmp_path, monkeypatch):
@@ -142,9 +144,13 @@ def test_one_fresh_results_directory_per_run(tmp_path, monkeypatch):
     environ: dict = {}
     results = run_notebooks.prepare_results("smoke", [claim, summary], False, environ)
     assert results == tmp_path / "build" / "results" / "smoke" and results.is_dir()
-    assert environ == {"ILLUSION_RESULTS": str(results)}
+    assert environ == {"ILLUSION_RESULTS": str(results),
+                       "ILLUSION_READS": str(results / "reads.txt")}
     (results / "c1.json").write_text("{}")
     (results / "notes.txt").write_text("kept")
+    (results / "reads.txt").write_text("sweep_cell/abc\n")  # the last run's reads ...
+    (results / "numbers").mkdir()
+    (results / "numbers" / "C1.json").write_text("{}")  # ... and numbers: cleared with it
     assert run_notebooks.prepare_results("smoke", [summary], False, environ) == results
     assert (results / "c1.json").exists()  # the summary alone reads the last run's
     assert run_notebooks.prepare_results("smoke", [claim], True, {}) is None

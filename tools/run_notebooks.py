@@ -51,7 +51,10 @@ import papermill
 from traitlets.config import Config
 
 from illusion.book import PAGES, grid_cells, page
+from illusion.book.numbers import NUMBERS_DIR
 from illusion.book.results import RESULTS_ENV, clean_results
+from illusion.cache import READS_ENV
+from illusion.contract import BUILD_RESULTS_ENV, assemble, build_results_path, write_json
 from illusion.rows import Grid
 from illusion.sweep import run_sweep
 from illusion.cache import build_log
@@ -60,7 +63,8 @@ from illusion.profiles import get_profile
 
 ROOT = Path(__file__).resolve().parents[1]
 # the pages that collect what the others published: executed once all the others have finished
-COLLECTORS = frozenset({PAGES["summary"].notebook})
+COLLECTORS = frozenset({PAGES["summary"].notebook, PAGES["reproduction"].notebook})
+READS_NAME = "reads.txt"  # under the results directory: every artifact the pages loaded
 
 
 def stages(sources: list[Path]) -> list[list[Path]]:
@@ -86,9 +90,23 @@ def prepare_results(profile: str, sources: list[Path], prepare_only: bool,
     results = (Path(given) if given else ROOT / "build" / "results" / profile).resolve()
     if any(s.stem not in COLLECTORS for s in sources):
         clean_results(results)
+        shutil.rmtree(results / NUMBERS_DIR, ignore_errors=True)
+        (results / READS_NAME).unlink(missing_ok=True)
     results.mkdir(parents=True, exist_ok=True)
     environ[RESULTS_ENV] = str(results)
+    environ[READS_ENV] = str(results / READS_NAME)  # the artifacts the pages read
     return results
+
+
+def write_build_results(profile: str, results: Path, target: Path) -> Path:
+    """The build's results file (:func:`illusion.contract.assemble`) at ``target``, from what
+    the claim pages published to ``results`` and the artifacts they read."""
+    saved = os.environ.pop(READS_ENV, None)  # assembling reads rows; those are not the pages'
+    try:
+        return write_json(target, assemble(results, profile))
+    finally:
+        if saved is not None:
+            os.environ[READS_ENV] = saved
 
 
 def execute(source: Path, out_dir: Path, parameters: dict, prepare_only: bool) -> float:
@@ -270,7 +288,14 @@ def main(argv: list[str] | None = None) -> int:
     args.out.mkdir(parents=True, exist_ok=True)
     if not args.no_builds and not args.prepare_only:  # the pages read; the sweep builds
         run_sweep(page_grid(sources, params), max_parallel=args.jobs)
-    prepare_results(args.profile, sources, args.prepare_only)
+    results = prepare_results(args.profile, sources, args.prepare_only)
+    # a run of every page with the profile's own grid writes the build's results file
+    # (illusion.contract), which the collectors (the Reproduction page) read
+    whole = (results is not None and not args.notebooks and not args.p)
+    target = build_results_path(args.profile, args.stage_book or ROOT)
+    if whole:
+        target.unlink(missing_ok=True)
+        os.environ[BUILD_RESULTS_ENV] = str(target.resolve())
     jobs = max(1, min(args.jobs, len(sources)))
     threads = max(1, (os.cpu_count() or 1) // jobs)
     times, failed = {}, []
@@ -279,6 +304,9 @@ def main(argv: list[str] | None = None) -> int:
     with concurrent.futures.ProcessPoolExecutor(jobs, initializer=_worker_init,
                                                 initargs=(threads,)) as pool:
         for batch in stages(sources):  # the summary once every other notebook has finished
+            if whole and not failed and batch[0].stem in COLLECTORS:
+                write_build_results(args.profile, results, target)
+                print(f"{'results':<32} {target}", flush=True)
             running = {pool.submit(execute, source, args.out, params, args.prepare_only):
                        source for source in batch}
             for done in concurrent.futures.as_completed(running):

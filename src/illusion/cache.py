@@ -127,6 +127,19 @@ class NotBuilt(LookupError):
                 + (f": {self.hint}" if self.hint else ""))
 
 
+READS_ENV = "ILLUSION_READS"  # a file: every artifact loaded is appended to it ("kind/key")
+
+
+def _note_read(kind: str, key: str) -> None:
+    """Append ``kind/key`` to ``$ILLUSION_READS`` when set: the book's run records which
+    artifacts its pages read (their keys go in the build's results, and are what
+    ``illusion cache export`` bundles). One short ``O_APPEND`` write per line."""
+    target = os.environ.get(READS_ENV, "").strip()
+    if target:
+        with open(target, "a", encoding="utf-8") as fh:
+            fh.write(f"{kind}/{key}\n")
+
+
 class ArtifactCache:
     """Artifacts under ``root`` (default :func:`cache_root`)."""
 
@@ -148,11 +161,13 @@ class ArtifactCache:
         try:
             if sidecar.read_text().strip() != _sha256(path):
                 raise ValueError("checksum mismatch")
-            return torch.load(path, map_location="cpu", weights_only=True)
+            payload = torch.load(path, map_location="cpu", weights_only=True)
         except Exception:
             path.unlink(missing_ok=True)
             sidecar.unlink(missing_ok=True)
             return None
+        _note_read(kind, path.stem)
+        return payload
 
     def has(self, kind: str, spec: dict) -> bool:
         """Whether the artifact is stored (its file and checksum; :meth:`load` verifies)."""

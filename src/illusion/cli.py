@@ -1,4 +1,5 @@
-"""Command-line interface: ``illusion train | evaluate | unlearn | methods | sweep | audit``.
+"""Command-line interface: ``illusion train | evaluate | unlearn | methods | sweep | audit |
+results | cache``.
 
 Bad input (unknown dataset or profile, a class out of range, missing data with no network, a
 bad grid file) exits with status 2 and one line on stderr, never a traceback. ``sweep`` exits
@@ -21,6 +22,8 @@ import torch
 from tqdm.auto import tqdm
 
 from .audit.command import add_parser as add_audit  # its own module: illusion.audit
+from .bundle import add_parser as add_cache  # illusion cache export | import
+from .contract import add_parser as add_results  # illusion results
 from .cache import ArtifactCache
 from .data import DataUnavailable, known_num_classes
 from .data import available as available_datasets
@@ -245,6 +248,8 @@ def build_parser() -> argparse.ArgumentParser:
                          "only the first seed and one single- and one multi-class forget set")
     sw.set_defaults(run=_sweep, show=_print_sweep)
     add_audit(sub)
+    add_results(sub)
+    add_cache(sub)
     return parser
 
 
@@ -294,7 +299,7 @@ def _check_args(args: argparse.Namespace) -> None:
     seed = getattr(args, "seed", None)
     if seed is not None and not 0 <= seed < 2**63:
         raise ValueError(f"--seed must be in 0..2**63-1, got {seed}")
-    if getattr(args, "profile", None) is not None:
+    if getattr(args, "profile", None) is not None and hasattr(args, "dataset"):
         dataset = args.dataset or get_profile(args.profile).dataset
         if known_num_classes(dataset) is None:  # before any data is read
             raise ValueError(

@@ -101,10 +101,16 @@ def _decimals(name: str, percent: int, other: int) -> int:
     return 0 if name in ("seconds", "wall_seconds") else other
 
 
-def readable(table: pd.DataFrame, percent: int = 1, other: int = 3) -> pd.DataFrame:
+def readable(table: pd.DataFrame, percent: int = 1, other: int = 3,
+             name: str | None = None) -> pd.DataFrame:
     """``table`` as the book shows it: method names as labels (:func:`method_label`) in the
     index, human column headers (:func:`column_label`), percentages rounded to ``percent``
-    decimals, times to whole seconds and other numbers to ``other``."""
+    decimals, times to whole seconds and other numbers to ``other``. During a book run its
+    numbers, unrounded and under the sweep's names, are recorded for the build's results
+    (:func:`illusion.book.numbers.record_table`; ``name`` names the table there)."""
+    from .book.numbers import record_table
+
+    record_table(table, name)
     out = table.copy()
     for col in out.columns:
         if isinstance(col, str) and pd.api.types.is_float_dtype(out[col]):

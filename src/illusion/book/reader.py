@@ -26,6 +26,7 @@ from ..gaps import GAP_COLUMNS, readout_gaps
 from ..profiles import get_profile
 from ..stats import IMAGE_SEED, Interval, hierarchical_interval
 from . import table as _table
+from .numbers import set_page
 from .table import BOOK_EXTRAS, extras_by_label, grid_cells, row_of, runs_of
 
 __all__ = ["ACCURACY_COLUMNS", "PageReader", "UndeclaredRead", "ablation_table",
@@ -279,6 +280,7 @@ def page(name: str, profile: str = "cpu", dataset: str | None = None, seed: int 
     select (:func:`grid_cells`)."""
     if name not in _table.PAGES:
         raise KeyError(f"unknown page {name!r}; choose from {', '.join(_table.PAGES)}")
+    set_page(name)  # what the page shows next is recorded under its name (book.numbers)
     return PageReader(name, profile, dataset or get_profile(profile).dataset,
                       grid_cells(profile, seed, forget, forget_sets, seeds), cache)
 

@@ -243,6 +243,8 @@ PAGES: dict[str, Page] = {
     "fidelity": Page("10_fidelity", _reads(_FIDELITY), headline=_reads(_FIDELITY)),
     # the verdicts of the claim pages, as they published them (illusion.book.results): no row
     "summary": Page("11_summary", {}),
+    # the build's numbers and verdicts against the committed reference (illusion.contract)
+    "reproduction": Page("12_reproduction", {}),
 }
 
 

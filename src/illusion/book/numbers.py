@@ -1,0 +1,139 @@
+"""Every number a page shows, recorded under a stable name for the build's results file.
+
+While :mod:`tools/run_notebooks.py` executes the pages (``$ILLUSION_RESULTS`` set), each page
+records what it tabulates and glues:
+
+- :func:`record_table` (called by :func:`illusion.plotting.readable`, which every page table
+  goes through): each finite number of the table as ``<page>/<table>/<row>/<column>``, with the
+  row's index values (method labels as the sweep names them, cells...) joined by ``|``;
+- :func:`glue` (the pages' ``glue``: :func:`myst_nb.glue` plus the record): a glued number,
+  or a glued string that is one number, as ``<page>/glue/<name>``.
+
+``<page>`` is the page's key in :data:`illusion.book.PAGES` (``C2``), set by
+:func:`illusion.book.page`; ``<table>`` is the name given to ``readable`` or, without one,
+``t1``, ``t2``... in the order the page shows its tables. The numbers go to
+``$ILLUSION_RESULTS/numbers/<page>.json`` (written atomically after every record), which
+:mod:`illusion.contract` collects into the build's results file. Outside a run (no
+``$ILLUSION_RESULTS``, e.g. nbval or a test) nothing is recorded.
+
+A number whose name says it is a time or a size (:func:`is_timing`) is recorded but never
+compared with a reference: it measures the machine, not the science.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import re
+import threading
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from ..cache import atomic_write
+
+__all__ = ["NUMBERS_DIR", "glue", "is_timing", "number_of", "record_table", "record_value",
+           "recorded", "set_page"]
+
+NUMBERS_DIR = "numbers"  # under $ILLUSION_RESULTS
+_RESULTS_ENV = "ILLUSION_RESULTS"
+_TIMING = re.compile(r"(seconds|wall|_time\b|time_s|minutes|bytes|_kb\b|html_kb)", re.I)
+_ONE_NUMBER = re.compile(r"^\s*([+\-−]?\d[\d,]*(?:\.\d+)?(?:e[+\-]?\d+)?)\s*%?\s*$", re.I)
+
+_state = threading.local()
+
+
+def is_timing(name: str) -> bool:
+    """Whether a recorded number's name says it is a time or a size (never compared)."""
+    return bool(_TIMING.search(name))
+
+
+def set_page(name: str | None) -> None:
+    """Record what follows under page ``name`` (``None``: stop recording); resets the table
+    counter. :func:`illusion.book.page` calls it."""
+    _state.page = name
+    _state.tables = 0
+    _state.numbers = {}
+
+
+def _folder() -> Path | None:
+    env = os.environ.get(_RESULTS_ENV, "").strip()
+    page = getattr(_state, "page", None)
+    if not env or not page:
+        return None
+    return Path(env) / NUMBERS_DIR
+
+
+def number_of(value: Any) -> float | None:
+    """A finite number from ``value``: an int or float (not a bool), or a string that is one
+    number (``"10.0"``, ``"+2.4"``, ``"1,234"``, ``"87.5%"``); ``None`` otherwise."""
+    if isinstance(value, bool) or value is None:
+        return None
+    if isinstance(value, (int, float)) or (hasattr(value, "dtype") and getattr(value, "ndim", 1) == 0):
+        try:
+            x = float(value)
+        except (TypeError, ValueError):
+            return None
+        return x if math.isfinite(x) else None
+    if isinstance(value, str):
+        m = _ONE_NUMBER.match(value)
+        if m:
+            x = float(m.group(1).replace(",", "").replace("−", "-"))
+            return x if math.isfinite(x) else None
+    return None
+
+
+def _flush(folder: Path) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    text = json.dumps(_state.numbers, indent=0, sort_keys=True, allow_nan=False)
+    atomic_write(folder / f"{_state.page}.json", lambda fh: fh.write(text.encode()))
+
+
+def _clean(part: Any) -> str:
+    return str(part).replace("/", "∕").strip()
+
+
+def record_value(name: str, value: Any) -> None:
+    """Record ``value`` as ``<page>/glue/<name>`` when it is one number (:func:`number_of`)."""
+    folder = _folder()
+    x = number_of(value)
+    if folder is None or x is None:
+        return
+    _state.numbers[f"{_state.page}/glue/{_clean(name)}"] = x
+    _flush(folder)
+
+
+def record_table(table: pd.DataFrame, name: str | None = None) -> None:
+    """Record every finite number of ``table`` as ``<page>/<name>/<row>/<column>`` (``name``
+    default: ``t<n>``, the page's n-th table)."""
+    folder = _folder()
+    if folder is None:
+        return
+    _state.tables += 1
+    name = _clean(name or f"t{_state.tables}")
+    for index, row in table.iterrows():
+        parts = index if isinstance(index, tuple) else (index,)
+        row_name = "|".join(_clean(p) for p in parts)
+        for column, value in row.items():
+            x = number_of(value)
+            if x is None:
+                continue
+            col = "|".join(_clean(c) for c in column) if isinstance(column, tuple) else _clean(column)
+            _state.numbers[f"{_state.page}/{name}/{row_name}/{col}"] = x
+    _flush(folder)
+
+
+def recorded() -> dict[str, float]:
+    """What this page recorded so far (a copy)."""
+    return dict(getattr(_state, "numbers", {}) or {})
+
+
+def glue(name: str, value: Any, display: bool = True) -> None:
+    """:func:`myst_nb.glue`, and the value recorded when it is one number
+    (:func:`record_value`)."""
+    from myst_nb import glue as _glue
+
+    _glue(name, value, display=display)
+    record_value(name, value)

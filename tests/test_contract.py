@@ -1,0 +1,272 @@
+"""The reproducibility contract (illusion.contract, illusion.book.numbers): the numbers a page
+records, the bands of a reference, the comparison and its report, and `illusion results`."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from illusion import cli, contract
+from illusion.book import numbers
+from illusion.contract import BAND_K, ContractError, band_of, compare, make_reference
+
+
+# ---- what a page records ----------------------------------------------------------------------
+
+@pytest.mark.parametrize("value, expected", [
+    (3, 3.0), (2.5, 2.5), (np.float64(1.25), 1.25), ("10.0", 10.0), ("+2.4", 2.4),
+    ("−1.5", -1.5), ("1,234", 1234.0), ("87.5%", 87.5), ("1e-3", 1e-3),
+    ("3/5", None), ("holds", None), ("seed 0, forget set {0}", None), (True, None),
+    (None, None), (float("nan"), None), (math.inf, None), ("", None)])
+def test_number_of(value, expected):
+    assert numbers.number_of(value) == expected
+
+
+def test_pages_record_tables_and_glue_only_during_a_run(tmp_path, monkeypatch):
+    from illusion.plotting import readable
+
+    table = pd.DataFrame({"probe_test_forget": [80.0, 12.5], "label": ["a", "b"]},
+                         index=pd.Index(["random_label", "retrain"], name="method"))
+    monkeypatch.delenv("ILLUSION_RESULTS", raising=False)
+    numbers.set_page("C2")
+    readable(table)
+    numbers.record_value("c2_run_sd", "1.5")
+    assert numbers.recorded() == {}  # no run: nothing recorded
+    monkeypatch.setenv("ILLUSION_RESULTS", str(tmp_path))
+    numbers.set_page("C2")
+    readable(table)
+    readable(table.head(1), name="means")
+    numbers.record_value("c2_run_sd", "1.5")
+    numbers.record_value("c2_k_of_n", "3/5")  # not one number: not recorded
+    got = json.loads((tmp_path / "numbers" / "C2.json").read_text())
+    assert got == numbers.recorded()
+    assert got["C2/t1/random_label/probe_test_forget"] == 80.0
+    assert got["C2/t1/retrain/probe_test_forget"] == 12.5
+    assert got["C2/means/random_label/probe_test_forget"] == 80.0
+    assert got["C2/glue/c2_run_sd"] == 1.5
+    assert not any("label" in k.rsplit("/", 1)[1] for k in got)  # text cells are not numbers
+    assert len(got) == 4
+    numbers.set_page(None)
+
+
+def test_multiindex_rows_join_with_a_bar(tmp_path, monkeypatch):
+    monkeypatch.setenv("ILLUSION_RESULTS", str(tmp_path))
+    numbers.set_page("C5")
+    numbers.record_table(pd.DataFrame({"steps": [50]}, index=pd.MultiIndex.from_tuples(
+        [("scrub", "1% of the forget class")])))
+    assert numbers.recorded() == {"C5/t1/scrub|1% of the forget class/steps": 50.0}
+    numbers.set_page(None)
+
+
+@pytest.mark.parametrize("name, timing", [
+    ("C0/glue/orig_seconds", True), ("C1/t1/rl/wall_seconds", True),
+    ("audit/glue/audit_html_kb", True), ("C2/t1/rl/probe_test_forget", False),
+    ("C7/t1/ec/stage3", False)])
+def test_times_and_sizes_are_never_compared(name, timing):
+    assert numbers.is_timing(name) is timing
+
+
+# ---- bands --------------------------------------------------------------------------------------
+
+SPREAD = {"run": {"random_label": {"probe_test_forget": 0.5, "output_test_retain": 0.2},
+                  "salun": {"probe_test_forget": 1.5}},
+          "cells": {"retrain": {"probe_test_forget": 4.0, "cka_test": 0.01}},
+          "relative": 0.02}
+
+
+@pytest.mark.parametrize("name, value, band, source", [
+    # the row's own runs
+    ("C2/t1/random_label/probe_test_forget", 80.0, BAND_K * 0.5, "run"),
+    ("C2/t3/random_label/probe_test_forget sd", 0.4, BAND_K * 0.5, "run"),  # a spread column
+    ("C5/t1/random_label|1% attack/output_test_retain", 90.0, BAND_K * 0.2, "run"),
+    # no runs of its own: the median over the methods whose runs were measured
+    ("C2/t1/retrain/probe_test_forget", 20.0, BAND_K * 1.0, "run, quantity"),
+    # measured over cells only
+    ("C7/t1/retrain/cka_test", 0.9, BAND_K * 0.01, "cells"),
+    # no row quantity: max(relative * |value|, median run sd)
+    ("C2/glue/c2_retrain_probe_sd", 2.0, BAND_K * 0.5, "fallback"),
+    ("C2/t2/random_label/probe_vs_retrain", 60.0, BAND_K * 1.2, "fallback"),
+])
+def test_band_sources_in_order(name, value, band, source):
+    got, src = band_of(name, value, SPREAD)
+    assert src == source and got == pytest.approx(band)
+
+
+def test_the_floor_lifts_a_small_band():
+    assert band_of("C2/t1/random_label/probe_test_forget", 80.0, SPREAD, floor=5.0)[0] == 5.0
+
+
+def _build(profile="smoke", numbers_=None, verdicts=None):
+    return {"schema": contract.SCHEMA, "kind": "build", "profile": profile,
+            "provenance": {"commit": "abc", "precision": "float32", "cpu": {"model": "x"},
+                           "artifacts": {}},
+            "numbers": dict(numbers_ if numbers_ is not None else {
+                "C2/t1/random_label/probe_test_forget": 80.0,
+                "C2/glue/c2_run_sd": 0.4, "C0/glue/orig_seconds": 12.0}),
+            "verdicts": verdicts if verdicts is not None else {
+                "c2": {"status": "holds", "k": 4, "n": 5, "on_means": "holds",
+                       "statuses": {"a": "holds"}}},
+            "spreads": SPREAD}
+
+
+def test_a_reference_leaves_out_times_and_says_each_band_s_source():
+    ref = make_reference(_build())
+    assert set(ref["numbers"]) == {"C2/t1/random_label/probe_test_forget", "C2/glue/c2_run_sd"}
+    assert ref["numbers"]["C2/t1/random_label/probe_test_forget"] == {
+        "value": 80.0, "band": BAND_K * 0.5, "source": "run"}
+    assert ref["kind"] == "reference" and ref["rule"]["k"] == BAND_K
+    with pytest.raises(ContractError):
+        make_reference(ref)
+
+
+def test_band_edges():
+    ref = make_reference(_build())
+    band = ref["numbers"]["C2/t1/random_label/probe_test_forget"]["band"]
+    at_edge = _build(numbers_={"C2/t1/random_label/probe_test_forget": 80.0 + band,
+                               "C2/glue/c2_run_sd": 0.4})
+    c = compare(at_edge, ref)
+    assert c.ok and c.within == 2
+    beyond = _build(numbers_={"C2/t1/random_label/probe_test_forget": 80.0 - 2.5 * band,
+                              "C2/glue/c2_run_sd": 0.4})
+    c = compare(beyond, ref)
+    assert not c.ok and c.within == 1
+    (name, value, reference, b, bands), = c.outside
+    assert name == "C2/t1/random_label/probe_test_forget" and bands == pytest.approx(2.5)
+    assert "C2/t1/random_label/probe_test_forget" in contract.report_text(c)
+    assert "2.5 bands" in contract.report_text(c)
+
+
+def test_a_band_of_zero_is_met_only_exactly():
+    ref = make_reference(_build())
+    ref["numbers"]["C2/glue/c2_run_sd"]["band"] = 0.0
+    assert compare(_build(), ref).ok
+    moved = _build(numbers_={"C2/t1/random_label/probe_test_forget": 80.0,
+                             "C2/glue/c2_run_sd": 0.41})
+    c = compare(moved, ref)
+    assert c.outside[0][4] == math.inf and "∞ bands" in contract.report_text(c)
+
+
+def test_a_changed_verdict_fails_naming_it():
+    ref = make_reference(_build())
+    changed = _build(verdicts={"c2": {"status": "partly holds", "k": 3, "n": 5,
+                                      "on_means": "holds", "statuses": {"a": "holds"}}})
+    c = compare(changed, ref)
+    assert not c.ok
+    assert ("c2", "status", "holds", "partly holds") in c.mismatches
+    assert ("c2", "k", 4, 3) in c.mismatches
+    assert "c2 status: 'holds' -> 'partly holds'" in contract.report_text(c)
+    per_cell = _build(verdicts={"c2": {"status": "holds", "k": 4, "n": 5, "on_means": "holds",
+                                       "statuses": {"a": "does not hold"}}})
+    assert [m[1] for m in compare(per_cell, ref).mismatches] == ["statuses"]
+
+
+def test_a_missing_number_or_verdict_fails():
+    ref = make_reference(_build())
+    c = compare(_build(numbers_={"C2/glue/c2_run_sd": 0.4}), ref)
+    assert c.missing == ["C2/t1/random_label/probe_test_forget"] and not c.ok
+    assert "missing" in contract.report_text(c)
+    c = compare(_build(verdicts={}), ref)
+    assert ("c2", "published", True, False) in c.mismatches
+    extra = _build(numbers_={**_build()["numbers"], "C9/glue/new": 1.0})
+    c = compare(extra, ref)
+    assert c.ok and c.new == ["C9/glue/new"]  # new numbers are reported, not failed
+
+
+def test_a_reference_of_another_profile_is_refused(tmp_path):
+    ref = make_reference(_build(profile="cpu"))
+    with pytest.raises(ContractError, match="profile 'smoke' against a reference of 'cpu'"):
+        compare(_build(profile="smoke"), ref)
+    path = contract.write_json(tmp_path / "cpu.json", ref)
+    with pytest.raises(ContractError, match="profile 'cpu', not 'smoke'"):
+        contract.load_results(path, kind="reference", profile="smoke")
+    with pytest.raises(ContractError, match="a reference, not a build"):
+        contract.load_results(path, kind="build")
+    (tmp_path / "bad.json").write_text("{not json")
+    with pytest.raises(ContractError, match="not a results file"):
+        contract.load_results(tmp_path / "bad.json")
+
+
+def test_an_identical_build_reports_all_within_and_every_verdict_matching():
+    c = compare(_build(), make_reference(_build()))
+    text = contract.report_text(c)
+    assert c.ok and "2 of 2 numbers within their band" in text
+    assert "all 1 match the reference" in text
+
+
+# ---- the command line -----------------------------------------------------------------------
+
+def _files(tmp_path, build=None, reference=None):
+    b = contract.write_json(tmp_path / "build.json", build or _build())
+    r = contract.write_json(tmp_path / "ref.json", reference or make_reference(_build()))
+    return ["--profile", "smoke", "--build", str(b), "--reference", str(r)]
+
+
+def test_cli_report_and_check(tmp_path, capsys):
+    assert cli.main(["results", *_files(tmp_path)]) == 0
+    assert "2 of 2 numbers within their band" in capsys.readouterr().out
+    changed = _build(numbers_={"C2/t1/random_label/probe_test_forget": 70.0,
+                               "C2/glue/c2_run_sd": 0.4})
+    args = _files(tmp_path, build=changed)
+    assert cli.main(["results", *args]) == 0  # a report, not a failure
+    assert cli.main(["results", *args, "--check"]) == 1
+    assert "probe_test_forget" in capsys.readouterr().out
+
+
+def test_cli_bad_input_is_one_line_exit_2(tmp_path, capsys):
+    assert cli.main(["results", "--profile", "smoke", "--build", str(tmp_path / "no.json")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "no such file" in err
+    args = _files(tmp_path, reference=make_reference(_build(profile="cpu")))
+    assert cli.main(["results", *args]) == 2
+    assert "profile 'cpu', not 'smoke'" in capsys.readouterr().err
+    assert cli.main(["results", "--profile", "nope"]) == 2
+
+
+def test_cli_writes_a_reference_only_from_a_clean_commit(tmp_path, capsys):
+    args = _files(tmp_path)
+    target = tmp_path / "written.json"
+    args[args.index("--reference") + 1] = str(target)
+    assert cli.main(["results", *args, "--write-reference"]) == 0
+    assert "2 numbers with bands (1 fallback, 1 run)" in capsys.readouterr().out
+    assert contract.load_results(target, kind="reference")["numbers"]
+    dirty = _build()
+    dirty["provenance"]["commit"] = "abc+dirty"
+    args = _files(tmp_path, build=dirty)
+    assert cli.main(["results", *args, "--write-reference"]) == 2
+    assert "uncommitted changes" in capsys.readouterr().err
+
+
+def test_other_builds_widen_bands_by_their_pooled_spread():
+    build = _build(numbers_={"C2/t1/random_label/probe_test_forget": 80.0,
+                             "C2/t1/retrain/probe_test_forget": 20.0,
+                             "C2/glue/c2_run_sd": 0.4})
+    other = _build(numbers_={"C2/t1/random_label/probe_test_forget": 86.0,   # d = 6
+                             "C2/t1/retrain/probe_test_forget": 12.0,       # d = 8
+                             "C2/glue/c2_run_sd": 0.4})
+    pooled = math.sqrt((6 ** 2 + 8 ** 2) / 2 / 2)  # one group: C2/t1/*/probe_test_forget
+    assert contract.build_spread(build, [other]) == {
+        "C2/t1/*/probe_test_forget": pytest.approx(pooled), "C2/glue/c2_run_sd": 0.0}
+    ref = make_reference(build, others=[other])
+    entry = ref["numbers"]["C2/t1/random_label/probe_test_forget"]
+    assert entry == {"value": 80.0, "band": pytest.approx(BAND_K * pooled), "source": "builds"}
+    assert ref["numbers"]["C2/glue/c2_run_sd"]["source"] == "fallback"  # the wider one wins
+    assert ref["rule"]["other_builds"][0]["commit"] == "abc"
+    with pytest.raises(ContractError, match="cannot set the bands"):
+        make_reference(build, others=[_build(profile="cpu")])
+
+
+def test_cli_spread_from_needs_the_same_commit(tmp_path, capsys):
+    args = _files(tmp_path)
+    target = tmp_path / "written.json"
+    args[args.index("--reference") + 1] = str(target)
+    other = _build()
+    other["provenance"]["commit"] = "def"
+    path = contract.write_json(tmp_path / "other.json", other)
+    assert cli.main(["results", *args, "--write-reference", "--spread-from", str(path)]) == 2
+    assert "not of the reference's own" in capsys.readouterr().err
+    same = contract.write_json(tmp_path / "same.json", _build())
+    assert cli.main(["results", *args, "--write-reference", "--spread-from", str(same)]) == 0
