@@ -115,4 +115,4 @@ for record in fidelity.METRIC_DEVIATIONS:
         where = record.effect_csv or " - ".join(record.effect_columns)
         print(f"  not measured in this build ({where} not found)\n")
     else:
-        display(readable(effect))
+        display(readable(effect, name=record.subject))
