@@ -190,7 +190,8 @@ Markdown(reference["rule"]["text"] if reference else "No reference for this prof
 # `reference/builds/`, compared here with the reference exactly as this build is: in
 # float32 instead of bfloat16 (`ILLUSION_CPU_BF16=0`), from an incrementally built cache
 # instead of a cold one, or with oneDNN held to another instruction set
-# (`ONEDNN_MAX_CPU_ISA`, as another CPU would run).
+# (`ONEDNN_MAX_CPU_ISA` and its kin, as another CPU would run) or, for the smoke book, on the
+# machine's own instruction sets instead of the AVX2 paths it is held to.
 
 # %% tags=["hide-input"]
 others = []

@@ -24,12 +24,14 @@ first that exists of
    median run-to-run sd, both of the same build.
 
 A column ``q (run 0)``, ``q mean``, ``q sd`` or ``q range`` reads the spread of ``q``.
-With other builds of the same commit made another way (``--spread-from``: on ``smoke``, the
-same build with oneDNN, MKL and ATen held to AVX2, as an older or AMD CPU computes; one
-machine's smoke build is deterministic, so a rebuild there measures nothing), a band is at
-least :data:`BAND_K` times the spread between the builds, pooled over the number's page,
-table and quantity (:func:`build_spread`; source ``builds``). The reference says which
-source each band came from and which builds it used. Times and sizes are never compared
+Optionally (``--spread-from``), builds of the same commit made another way widen each band
+to at least :data:`BAND_K` times the spread between the builds, pooled over the number's page,
+table and quantity (:func:`build_spread`; source ``builds``). The committed references do not
+use it: on ``smoke``, a build on other instruction sets moves half the numbers by more than
+three run-to-run spreads and flips verdicts, so bands covering it would test nothing; the
+smoke build instead computes on the AVX2 code paths every x86-64 CI machine has (the
+Makefile's ``ISA_smoke``), and its bands come from its runs (``reference/README.md``). The
+reference says which source each band came from. Times and sizes are never compared
 (:func:`illusion.book.numbers.is_timing`); statuses are compared exactly.
 
 **The report** (:func:`compare`, :func:`report_text`): how many numbers fall within their
