@@ -81,7 +81,13 @@ def _prov(data: dict | None) -> dict:
     return {"commit": str(p.get("commit", ""))[:12], "date": p.get("date"),
             "torch": p.get("torch"), "precision": p.get("precision"),
             "CPU": cpu.get("model"), "instruction sets": ", ".join(cpu.get("isa", [])),
-            "cores": cpu.get("cores"), "artifacts read": len(p.get("artifacts", {})),
+            "instruction-set caps": ", ".join(f"{k}={v}" for k, v in cpu.get("caps", {}).items())
+            or "none",
+            "cores": cpu.get("cores"),
+            "cache built": (f"{p['cache']['builds']} artifacts, {p['cache'].get('first_build')} "
+                            f"to {p['cache'].get('last_build')}" if p.get("cache", {}).get("builds")
+                            else "—"),
+            "artifacts read": len(p.get("artifacts", {})),
             "numbers": len(data.get("numbers", {})), "verdicts": len(data.get("verdicts", {}))}
 
 
@@ -91,7 +97,10 @@ pd.DataFrame({"this build": pd.Series(_prov(build), dtype=object),
 # %% [markdown]
 # Provenance side by side: the commit each was built from, when, with which torch, in which
 # precision, on which CPU (the instruction sets that change the arithmetic: AMX and AVX-512
-# BF16 for bfloat16, AVX-512 and AVX2 for float32), and how many artifacts their pages read.
+# BF16 for bfloat16, AVX-512 and AVX2 for float32) and with which of them held back (the
+# smoke book computes on the AVX2 paths), how its artifact cache was built (a cold build is
+# one span of an hour or less; an incremental cache spans days) and how many artifacts the
+# pages read.
 
 # %% [markdown]
 # ## Verdicts

@@ -96,6 +96,22 @@ def test_band_sources_in_order(name, value, band, source):
     assert src == source and got == pytest.approx(band)
 
 
+def test_a_spread_of_zero_falls_through_to_the_next_source():
+    spread = {"run": {"random_label": {"probe_test_forget": 0.0, "ncc_test_forget": 0.0},
+                      "salun": {"probe_test_forget": 2.0, "ncc_test_forget": 0.0}},
+              "cells": {"random_label": {"ncc_test_forget": 0.7}}, "relative": 0.0}
+    # the row's runs agree exactly: the median over the methods whose runs moved
+    assert band_of("C2/t1/random_label/probe_test_forget", 80.0, spread) == \
+        (BAND_K * 2.0, "run, quantity")
+    # no method's runs moved: the cells' spread
+    assert band_of("C2/t1/random_label/ncc_test_forget", 80.0, spread) == \
+        (pytest.approx(BAND_K * 0.7), "cells")
+    # nothing moved at all: the fallback's median over the positive run spreads
+    assert band_of("C2/t1/salun/ncc_test_forget", 80.0, spread) == (BAND_K * 2.0, "fallback")
+    nothing = {"run": {"salun": {"x": 0.0}}, "cells": {}, "relative": 0.0}
+    assert band_of("C2/t1/salun/x", 5.0, nothing) == (0.0, "fallback")  # compared exactly
+
+
 def test_the_floor_lifts_a_small_band():
     assert band_of("C2/t1/random_label/probe_test_forget", 80.0, SPREAD, floor=5.0)[0] == 5.0
 

@@ -291,11 +291,12 @@ def main(argv: list[str] | None = None) -> int:
     results = prepare_results(args.profile, sources, args.prepare_only)
     # a run of every page with the profile's own grid writes the build's results file
     # (illusion.contract), which the collectors (the Reproduction page) read
+    # (a run of the Reproduction page alone reads the last such file)
     whole = (results is not None and not args.notebooks and not args.p)
     target = build_results_path(args.profile, args.stage_book or ROOT)
+    os.environ[BUILD_RESULTS_ENV] = str(target.resolve())
     if whole:
         target.unlink(missing_ok=True)
-        os.environ[BUILD_RESULTS_ENV] = str(target.resolve())
     jobs = max(1, min(args.jobs, len(sources)))
     threads = max(1, (os.cpu_count() or 1) // jobs)
     times, failed = {}, []

@@ -19,9 +19,12 @@ first that exists of
 3. ``cells``: the standard deviation of the number's method and column over the grid's cells
    (a method and column measured once per cell, not in runs);
 4. ``fallback``: for a number that is no row quantity (a gap, a glued count, an interval's
-   end): ``max(r * |value|, a)``, with ``r`` the median relative run-to-run spread
-   (sd / |mean|, over the run-measured quantities whose mean is at least 1) and ``a`` the
-   median run-to-run sd, both of the same build.
+   end), or whose sources above measured no spread: ``max(r * |value|, a)``, with ``r`` the
+   median relative run-to-run spread (sd / |mean|, over the run-measured quantities whose
+   mean is at least 1) and ``a`` the median positive run-to-run sd, both of the same build.
+
+A spread of 0 (three runs that agree to the last digit) says nothing of how far a rebuild may
+land: the next source is used.
 
 A column ``q (run 0)``, ``q mean``, ``q sd`` or ``q range`` reads the spread of ``q``.
 Optionally (``--spread-from``), builds of the same commit made another way widen each band
@@ -307,26 +310,27 @@ _SUFFIX = re.compile(r" (\(run 0\)|mean|sd|range)$")
 
 def band_of(name: str, value: float, spread: Mapping, floor: float = 0.0
             ) -> tuple[float, str]:
-    """``(band, source)`` of one number (the module's rule)."""
+    """``(band, source)`` of one number (the module's rule). A spread of 0 (three runs that
+    agree to the last digit, a column constant over the cells) says nothing of how far a
+    rebuild may land, so the next source is used; so do the medians, over positive spreads."""
     run, cells = spread.get("run", {}), spread.get("cells", {})
     parts = _parts(name)
-    s, source = None, FALLBACK
+    candidates: list[tuple[float | None, str]] = []
     if parts is not None:
         _, _, row, column = parts
         column = _SUFFIX.sub("", column)  # "probe_test_forget sd" reads the quantity's spread
         labels = [p for p in row if p in run or p in cells]
         label = labels[0] if labels else None
-        by_quantity = [sds[column] for sds in run.values() if column in sds]
-        if label in run and column in run[label]:
-            s, source = run[label][column], "run"
-        elif by_quantity:
-            s, source = _median(by_quantity), "run, quantity"
-        elif label in cells and column in cells[label]:
-            s, source = cells[label][column], "cells"
-    if s is None:
-        all_sds = [x for sds in run.values() for x in sds.values()]
-        s = max(_relative(spread) * abs(value), _median(all_sds))
-    return max(BAND_K * s, floor), source
+        by_quantity = [sds[column] for sds in run.values() if sds.get(column, 0.0) > 0]
+        candidates = [(run.get(label, {}).get(column), "run"),
+                      (_median(by_quantity) if by_quantity else None, "run, quantity"),
+                      (cells.get(label, {}).get(column), "cells")]
+    for s, source in candidates:
+        if s is not None and s > 0:
+            return max(BAND_K * s, floor), source
+    positive = [x for sds in run.values() for x in sds.values() if x > 0]
+    s = max(_relative(spread) * abs(value), _median(positive))
+    return max(BAND_K * s, floor), FALLBACK
 
 
 def _relative(spread: Mapping) -> float:
