@@ -110,10 +110,16 @@ def _verdict(v: dict | None) -> str:
     return "—" if v is None else f"{v['status']} ({v['k']}/{v['n']})"
 
 
+def _title(name: str) -> str:
+    """A verdict as the summary names it: its claim, then its label unless the headline."""
+    v = (reference or {}).get("verdicts", {}).get(name) or (build or {}).get("verdicts", {}).get(name)
+    return v["claim"] if v.get("headline") else f"{v['claim']}, {v.get('label', name)}"
+
+
 names = list(dict.fromkeys([*(reference or {}).get("verdicts", {}),
                             *(build or {}).get("verdicts", {})]))
 verdict_table = pd.DataFrame([
-    {"verdict": n, "reference": _verdict((reference or {}).get("verdicts", {}).get(n)),
+    {"verdict": _title(n), "reference": _verdict((reference or {}).get("verdicts", {}).get(n)),
      "this build": _verdict((build or {}).get("verdicts", {}).get(n)),
      "same": "yes" if comparison and not any(m[0] == n for m in comparison.mismatches)
      else ("—" if comparison is None else "no")}
@@ -174,10 +180,10 @@ if comparison is not None and comparison.outside:
     outside = pd.DataFrame(comparison.outside, columns=["number", "this build", "reference",
                                                         "band", "bands away"])
     outside["source"] = [reference["numbers"][n]["source"] for n in outside["number"]]
-    display_outside = outside.head(25).set_index("number")
+    display_outside = outside.head(25)
 else:
-    display_outside = pd.DataFrame({"number": ["(none)"]}).set_index("number")
-display_outside
+    display_outside = pd.DataFrame({"number": ["(none)"]})
+display_outside.style.hide(axis="index")  # names in cells, not headers
 
 # %% [markdown]
 # The numbers outside their band, farthest first (at most 25).

@@ -205,7 +205,8 @@ def assemble(results: Path, profile: str, cache: ArtifactCache | None = None,
     verdicts = {}
     for _, row in collect(results, profile=profile).iterrows():
         verdicts[row["name"]] = {
-            "claim": row["claim"], "headline": bool(row["headline"]), "status": row["status"],
+            "claim": row["claim"], "headline": bool(row["headline"]), "label": row["label"],
+            "status": row["status"],
             "k": int(row["k"]), "n": int(row["n"]), "on_means": row["on_means"],
             "statuses": dict(row["statuses"]),
             "interval": None if not isinstance(row["interval_label"], str) else {
