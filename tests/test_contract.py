@@ -286,3 +286,36 @@ def test_cli_spread_from_needs_the_same_commit(tmp_path, capsys):
     assert "not of the reference's own" in capsys.readouterr().err
     same = contract.write_json(tmp_path / "same.json", _build())
     assert cli.main(["results", *args, "--write-reference", "--spread-from", str(same)]) == 0
+
+
+def test_a_page_s_own_run_spread_table_is_a_run_source():
+    numbers_ = {"C7/t4/ec/stage2 sd": 0.02, "C7/t4/random_label+ec/stage2 sd": 0.04,
+                "C7/t4/ec/stage2 mean": 0.9, "C7/t1/ec/stage2": 0.91,
+                "C7/t1/random_label/stage2": 0.97, "C7/t9/ec/stage2 sd": 0.0}
+    page_sds = contract.page_run_sds(numbers_)
+    assert page_sds == {("C7", "ec", "stage2"): 0.02, ("C7", "random_label+ec", "stage2"): 0.04}
+    empty = {"run": {}, "cells": {}, "relative": 0.0}
+    assert band_of("C7/t1/ec/stage2", 0.91, empty, page_sds=page_sds) == \
+        (pytest.approx(BAND_K * 0.02), "run")
+    # a label without runs on the page: the page's median for that quantity
+    assert band_of("C7/t1/random_label/stage2", 0.97, empty, page_sds=page_sds) == \
+        (pytest.approx(BAND_K * 0.03), "run, quantity")
+
+
+def test_the_fallback_pools_the_page_s_measured_spreads_at_the_number_s_scale():
+    build = _build(numbers_={
+        "C2/t1/random_label/probe_test_forget": 80.0,       # run: sd 0.5
+        "C2/t1/random_label/output_test_retain": 90.0,      # run: sd 0.2
+        "C2/t2/random_label/probe_vs_retrain": 12.0,        # a gap: no spread of its own
+        "C2/t2/random_label/duality": 0.5,                  # a fraction: no spread on the page
+        "C7/glue/fraction_moved": 0.6})
+    build["spreads"] = {"run": {"random_label": {"probe_test_forget": 0.5,
+                                                 "output_test_retain": 0.2, "cka": 0.01}},
+                        "cells": {}, "relative": 0.001}
+    ref = make_reference(build)["numbers"]
+    # the points-scale spreads measured on page C2: median(0.5, 0.2) = 0.35
+    assert ref["C2/t2/random_label/probe_vs_retrain"] == {
+        "value": 12.0, "band": pytest.approx(BAND_K * 0.35), "source": "fallback"}
+    # no fraction-scale spread on either page: every row's runs, median(0.5, 0.2, 0.01)
+    assert ref["C2/t2/random_label/duality"]["band"] == pytest.approx(BAND_K * 0.2)
+    assert ref["C7/glue/fraction_moved"]["band"] == pytest.approx(BAND_K * 0.2)

@@ -21,7 +21,14 @@ first that exists of
 4. ``fallback``: for a number that is no row quantity (a gap, a glued count, an interval's
    end), or whose sources above measured no spread: ``max(r * |value|, a)``, with ``r`` the
    median relative run-to-run spread (sd / |mean|, over the run-measured quantities whose
-   mean is at least 1) and ``a`` the median positive run-to-run sd, both of the same build.
+   mean is at least 1) and ``a`` the median of the spreads sources 1-3 gave the numbers of the
+   same page at the same scale (fractions, at most 1 in size, such as CKA; or larger numbers,
+   such as accuracy points), else of every row's run-to-run spread, all of the same build: a
+   gap between two accuracies of a page moves about as much as those accuracies do.
+
+Sources 1 and 2 also read the run-to-run spreads a page measures itself: a number named
+``<page>/<table>/<label>/<quantity> sd`` (a page's run-spread table, such as C7's per-stage
+CKA over EC's runs) is the spread of ``<quantity>`` of ``<label>`` on that page.
 
 A spread of 0 (three runs that agree to the last digit) says nothing of how far a rebuild may
 land: the next source is used.
@@ -309,28 +316,57 @@ def _median(xs: list[float]) -> float:
 _SUFFIX = re.compile(r" (\(run 0\)|mean|sd|range)$")
 
 
-def band_of(name: str, value: float, spread: Mapping, floor: float = 0.0
-            ) -> tuple[float, str]:
+def page_run_sds(numbers: Mapping[str, float]) -> dict[tuple, float]:
+    """The run-to-run spreads a page measured itself: every number named
+    ``<page>/<table>/<label>/<quantity> sd`` (a page's run-spread table, e.g. C7's per-stage
+    CKA over EC's runs), as ``(page, label, quantity) -> sd`` (the largest where several
+    tables give one), positive ones only."""
+    out: dict[tuple, float] = {}
+    for name, value in numbers.items():
+        parts = _parts(name)
+        if parts is None or not parts[3].endswith(" sd") or not value > 0:
+            continue
+        key = (parts[0], parts[2][0], parts[3][:-3])
+        out[key] = max(out.get(key, 0.0), float(value))
+    return out
+
+
+def _scale(value: float) -> str:
+    """The scale class a fallback pools over: fractions (CKA, NC metrics) or larger numbers
+    (accuracy points, steps)."""
+    return "fraction" if abs(value) <= 1.0 else "points"
+
+
+def band_of(name: str, value: float, spread: Mapping, floor: float = 0.0,
+            page_sds: Mapping[tuple, float] | None = None,
+            fallback_sd: float | None = None) -> tuple[float, str]:
     """``(band, source)`` of one number (the module's rule). A spread of 0 (three runs that
     agree to the last digit, a column constant over the cells) says nothing of how far a
-    rebuild may land, so the next source is used; so do the medians, over positive spreads."""
+    rebuild may land, so the next source is used; so do the medians, over positive spreads.
+    ``page_sds``: the spreads the pages measured (:func:`page_run_sds`); ``fallback_sd``: the
+    absolute term of the fallback (default: the median positive run sd of the rows)."""
     run, cells = spread.get("run", {}), spread.get("cells", {})
+    page_sds = page_sds or {}
     parts = _parts(name)
     candidates: list[tuple[float | None, str]] = []
     if parts is not None:
-        _, _, row, column = parts
+        page, _, row, column = parts
         column = _SUFFIX.sub("", column)  # "probe_test_forget sd" reads the quantity's spread
-        labels = [p for p in row if p in run or p in cells]
+        labels = [p for p in row if p in run or p in cells or (page, p, column) in page_sds]
         label = labels[0] if labels else None
         by_quantity = [sds[column] for sds in run.values() if sds.get(column, 0.0) > 0]
+        on_page = [v for (pg, _, q), v in page_sds.items() if pg == page and q == column]
         candidates = [(run.get(label, {}).get(column), "run"),
+                      (page_sds.get((page, label, column)), "run"),
                       (_median(by_quantity) if by_quantity else None, "run, quantity"),
+                      (_median(on_page) if on_page else None, "run, quantity"),
                       (cells.get(label, {}).get(column), "cells")]
     for s, source in candidates:
         if s is not None and s > 0:
             return max(BAND_K * s, floor), source
-    positive = [x for sds in run.values() for x in sds.values() if x > 0]
-    s = max(_relative(spread) * abs(value), _median(positive))
+    if fallback_sd is None:
+        fallback_sd = _median([x for sds in run.values() for x in sds.values() if x > 0])
+    s = max(_relative(spread) * abs(value), fallback_sd)
     return max(BAND_K * s, floor), FALLBACK
 
 
@@ -379,11 +415,23 @@ def make_reference(build: dict, floor: float = 0.0, others: Iterable[dict] = ())
     others = list(others)
     between = build_spread(build, others)
     spread = build.get("spreads", {})
+    page_sds = page_run_sds(build["numbers"])
+    compared = {n: v for n, v in build["numbers"].items() if not is_timing(n)}
+    # first the numbers with a measured spread of their own ...
+    bands = {n: band_of(n, v, spread, floor, page_sds, fallback_sd=-1.0)
+             for n, v in compared.items()}
+    measured: dict[tuple, list[float]] = {}
+    for n, (band, source) in bands.items():
+        if source != FALLBACK:
+            measured.setdefault((n.split("/")[0], _scale(compared[n])), []).append(band / BAND_K)
+    everywhere = [x for sds in spread.get("run", {}).values() for x in sds.values() if x > 0]
     numbers = {}
-    for name, value in build["numbers"].items():
-        if is_timing(name):
-            continue
-        band, source = band_of(name, value, spread, floor)
+    for name, value in compared.items():
+        band, source = bands[name]
+        if source == FALLBACK:  # ... then the others: the page's own spreads at that scale
+            pooled = measured.get((name.split("/")[0], _scale(value))) or everywhere
+            band, source = band_of(name, value, spread, floor, page_sds,
+                                   fallback_sd=_median(pooled))
         wider = BAND_K * between.get(group_of(name), 0.0)
         if wider > band:
             band, source = wider, BUILDS
