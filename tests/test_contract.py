@@ -316,6 +316,19 @@ def test_the_fallback_pools_the_page_s_measured_spreads_at_the_number_s_scale():
     # the points-scale spreads measured on page C2: median(0.5, 0.2) = 0.35
     assert ref["C2/t2/random_label/probe_vs_retrain"] == {
         "value": 12.0, "band": pytest.approx(BAND_K * 0.35), "source": "fallback"}
-    # no fraction-scale spread on either page: every row's runs, median(0.5, 0.2, 0.01)
+    # no fraction-scale spread measured on any page: every row's runs, median(0.5, 0.2, 0.01)
     assert ref["C2/t2/random_label/duality"]["band"] == pytest.approx(BAND_K * 0.2)
     assert ref["C7/glue/fraction_moved"]["band"] == pytest.approx(BAND_K * 0.2)
+
+
+def test_an_interval_s_ends_pool_with_their_claim_s_page():
+    build = _build(numbers_={"C2/t1/random_label/probe_test_forget": 80.0,
+                             "C2/t1/random_label/output_test_retain": 90.0,
+                             "verdict/c2/estimate": 10.0, "verdict/c2/low": 6.0})
+    build["verdicts"]["c2"]["claim"] = "C2"
+    build["spreads"] = {"run": {"random_label": {"probe_test_forget": 0.5,
+                                                 "output_test_retain": 0.2}},
+                        "cells": {}, "relative": 0.0}
+    ref = make_reference(build)["numbers"]
+    assert ref["verdict/c2/estimate"]["band"] == pytest.approx(BAND_K * 0.35)
+    assert ref["verdict/c2/low"]["band"] == pytest.approx(BAND_K * 0.35)

@@ -23,8 +23,9 @@ first that exists of
    median relative run-to-run spread (sd / |mean|, over the run-measured quantities whose
    mean is at least 1) and ``a`` the median of the spreads sources 1-3 gave the numbers of the
    same page at the same scale (fractions, at most 1 in size, such as CKA; or larger numbers,
-   such as accuracy points), else of every row's run-to-run spread, all of the same build: a
-   gap between two accuracies of a page moves about as much as those accuracies do.
+   such as accuracy points; an interval's ends belong to their claim's page), else of those
+   of every page at that scale, all of the same build: a gap between two accuracies of a
+   page moves about as much as those accuracies do.
 
 Sources 1 and 2 also read the run-to-run spreads a page measures itself: a number named
 ``<page>/<table>/<label>/<quantity> sd`` (a page's run-spread table, such as C7's per-stage
@@ -420,16 +421,24 @@ def make_reference(build: dict, floor: float = 0.0, others: Iterable[dict] = ())
     # first the numbers with a measured spread of their own ...
     bands = {n: band_of(n, v, spread, floor, page_sds, fallback_sd=-1.0)
              for n, v in compared.items()}
+    def page_of(name: str) -> str:  # an interval's ends belong to their claim's page
+        bits = name.split("/")
+        if bits[0] == "verdict" and bits[1] in build["verdicts"]:
+            return build["verdicts"][bits[1]]["claim"]
+        return bits[0]
+
     measured: dict[tuple, list[float]] = {}
     for n, (band, source) in bands.items():
         if source != FALLBACK:
-            measured.setdefault((n.split("/")[0], _scale(compared[n])), []).append(band / BAND_K)
+            for key in ((page_of(n), _scale(compared[n])), ("*", _scale(compared[n]))):
+                measured.setdefault(key, []).append(band / BAND_K)
     everywhere = [x for sds in spread.get("run", {}).values() for x in sds.values() if x > 0]
     numbers = {}
     for name, value in compared.items():
         band, source = bands[name]
         if source == FALLBACK:  # ... then the others: the page's own spreads at that scale
-            pooled = measured.get((name.split("/")[0], _scale(value))) or everywhere
+            pooled = (measured.get((page_of(name), _scale(value)))
+                      or measured.get(("*", _scale(value))) or everywhere)
             band, source = band_of(name, value, spread, floor, page_sds,
                                    fallback_sd=_median(pooled))
         wider = BAND_K * between.get(group_of(name), 0.0)
