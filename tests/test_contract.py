@@ -332,3 +332,11 @@ def test_an_interval_s_ends_pool_with_their_claim_s_page():
     ref = make_reference(build)["numbers"]
     assert ref["verdict/c2/estimate"]["band"] == pytest.approx(BAND_K * 0.35)
     assert ref["verdict/c2/low"]["band"] == pytest.approx(BAND_K * 0.35)
+
+
+def test_a_build_over_other_cells_is_refused():
+    ref = make_reference({**_build(), "cells": [[0, [0]]]})
+    assert ref["cells"] == [[0, [0]]]
+    with pytest.raises(ContractError, match="over the cells"):
+        compare({**_build(), "cells": [[0, [0]], [1, [6]]]}, ref)
+    assert compare({**_build(), "cells": [[0, [0]]]}, ref).ok

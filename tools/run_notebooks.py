@@ -98,12 +98,12 @@ def prepare_results(profile: str, sources: list[Path], prepare_only: bool,
     return results
 
 
-def write_build_results(profile: str, results: Path, target: Path) -> Path:
+def write_build_results(profile: str, results: Path, target: Path, cells=None) -> Path:
     """The build's results file (:func:`illusion.contract.assemble`) at ``target``, from what
-    the claim pages published to ``results`` and the artifacts they read."""
+    the claim pages published to ``results`` and the artifacts they read, over ``cells``."""
     saved = os.environ.pop(READS_ENV, None)  # assembling reads rows; those are not the pages'
     try:
-        return write_json(target, assemble(results, profile))
+        return write_json(target, assemble(results, profile, cells=cells))
     finally:
         if saved is not None:
             os.environ[READS_ENV] = saved
@@ -272,6 +272,10 @@ def main(argv: list[str] | None = None) -> int:
                         help="notebooks executed at a time (default 1)")
     parser.add_argument("--no-builds", action="store_true",
                         help="exit 1 when the notebooks built any artifact (illusion.book)")
+    parser.add_argument("--results-file", type=Path, default=None, metavar="FILE",
+                        help="write the build's results (illusion.contract) to FILE even for a "
+                             "run with -p seed/forget: comparable only with a reference of the "
+                             "same cells")
     parser.add_argument("-p", nargs=2, action="append", default=[], metavar=("NAME", "VALUE"),
                         help="extra papermill parameter (VALUE parsed as JSON when possible)")
     args = parser.parse_args(argv)
@@ -292,8 +296,8 @@ def main(argv: list[str] | None = None) -> int:
     # a run of every page with the profile's own grid writes the build's results file
     # (illusion.contract), which the collectors (the Reproduction page) read
     # (a run of the Reproduction page alone reads the last such file)
-    whole = (results is not None and not args.notebooks and not args.p)
-    target = build_results_path(args.profile, args.stage_book or ROOT)
+    whole = (results is not None and not args.notebooks and (not args.p or args.results_file))
+    target = args.results_file or build_results_path(args.profile, args.stage_book or ROOT)
     os.environ[BUILD_RESULTS_ENV] = str(target.resolve())
     if whole:
         target.unlink(missing_ok=True)
@@ -306,7 +310,10 @@ def main(argv: list[str] | None = None) -> int:
                                                 initargs=(threads,)) as pool:
         for batch in stages(sources):  # the summary once every other notebook has finished
             if whole and not failed and batch[0].stem in COLLECTORS:
-                write_build_results(args.profile, results, target)
+                write_build_results(args.profile, results, target,
+                                    grid_cells(args.profile, params.get("seed"),
+                                               params.get("forget"), params.get("forget_sets"),
+                                               params.get("seeds")))
                 print(f"{'results':<32} {target}", flush=True)
             running = {pool.submit(execute, source, args.out, params, args.prepare_only):
                        source for source in batch}

@@ -142,8 +142,10 @@ def provenance(profile: str) -> dict:
             "date": _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")}
 
 
-def spreads(profile: str, cache: ArtifactCache | None = None) -> dict:
-    """The measured spreads of the book's rows in ``cache``: ``run`` (label -> column -> sd
+def spreads(profile: str, cache: ArtifactCache | None = None,
+            cells: list | None = None) -> dict:
+    """The measured spreads of the book's rows in ``cache`` (over ``cells``, default the
+    profile's grid): ``run`` (label -> column -> sd
     over the first cell's runs of that label), ``cells`` (label -> column -> sd over the
     cells its run 0 ran in), numeric row columns only, and ``relative``: the median of
     sd / |mean| over the run-measured quantities whose mean is at least 1."""
@@ -152,7 +154,7 @@ def spreads(profile: str, cache: ArtifactCache | None = None) -> dict:
     from .book.table import book_grid, runs_of
     from .rows import read_row
 
-    grid = book_grid(profile)
+    grid = book_grid(profile, cells=cells)
     rows = []
     for cell in grid.rows:
         row = read_row(cell, grid.extras, cache)
@@ -203,10 +205,13 @@ def _read_json(path: Path) -> Any:
 
 
 def assemble(results: Path, profile: str, cache: ArtifactCache | None = None,
-             reads: Iterable[str] | None = None) -> dict:
+             reads: Iterable[str] | None = None, cells: list | None = None) -> dict:
     """The results of the build whose pages published to ``results`` (verdict files,
-    ``numbers/*.json``, ``reads.txt``: :mod:`tools/run_notebooks.py` sets these up)."""
+    ``numbers/*.json``, ``reads.txt``: :mod:`tools/run_notebooks.py` sets these up), over
+    ``cells`` (default: the profile's grid; a run of the pages on fewer cells gives them, and
+    its results compare only with a reference of the same cells)."""
     from .book.results import collect
+    from .book.table import grid_cells
 
     results = Path(results)
     cache = cache or ArtifactCache()
@@ -240,7 +245,8 @@ def assemble(results: Path, profile: str, cache: ArtifactCache | None = None,
             "provenance": {**provenance(profile), "cache": _cache_history(cache),
                            "artifacts": artifacts},
             "verdicts": verdicts, "numbers": dict(sorted(numbers.items())),
-            "spreads": spreads(profile, cache)}
+            "cells": [[s, list(f)] for s, f in (cells or grid_cells(profile))],
+            "spreads": spreads(profile, cache, cells)}
 
 
 def _cache_history(cache: ArtifactCache) -> dict:
@@ -446,7 +452,7 @@ def make_reference(build: dict, floor: float = 0.0, others: Iterable[dict] = ())
             band, source = wider, BUILDS
         numbers[name] = {"value": value, "band": band, "source": source}
     return {"schema": SCHEMA, "kind": "reference", "profile": build["profile"],
-            "provenance": build["provenance"],
+            "cells": build.get("cells"), "provenance": build["provenance"],
             "rule": {"k": BAND_K, "floor": floor, "sources": list(SOURCES),
                      "other_builds": [_describe(o) for o in others],
                      "text": __doc__.split("**A reference**", 1)[1].split("**The report**")[0]
@@ -497,6 +503,9 @@ def compare(build: dict, reference: dict) -> Comparison:
     if build["profile"] != reference["profile"]:
         raise ContractError(f"compare: a build of profile {build['profile']!r} against a "
                             f"reference of {reference['profile']!r}")
+    if build.get("cells") and reference.get("cells") and build["cells"] != reference["cells"]:
+        raise ContractError(f"compare: a build over the cells {build.get('cells')} against a "
+                            f"reference over {reference.get('cells')}")
     out = Comparison(build["profile"], build=build, reference=reference)
     got = build["numbers"]
     for name, ref in reference["numbers"].items():
