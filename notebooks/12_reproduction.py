@@ -201,31 +201,55 @@ Markdown(reference["rule"]["text"] if reference else "No reference for this prof
 # %% [markdown]
 # ## Other builds, measured
 #
-# Builds of the same commit made another way, whose results files are committed under
-# `reference/builds/`, compared here with the reference exactly as this build is: in
+# Builds made another way, whose results files are committed under `reference/builds/`,
+# compared here with the reference exactly as this build is (a build over fewer cells, such
+# as the cell shown in detail alone, with a reference made from the build of the same cells
+# in the reference's precision): in
 # float32 instead of bfloat16 (`ILLUSION_CPU_BF16=0`), from an incrementally built cache
 # instead of a cold one, or with oneDNN held to another instruction set
 # (`ONEDNN_MAX_CPU_ISA` and its kin, as another CPU would run) or, for the smoke book, on the
 # machine's own instruction sets instead of the AVX2 paths it is held to.
 
 # %% tags=["hide-input"]
+def _against(other: dict, builds: dict) -> tuple[dict | None, str]:
+    """What ``other`` is compared with: the reference when it covers the same cells, else a
+    reference made (`illusion.contract.make_reference`) from the committed build of the same
+    cells in the reference's precision with no instruction-set caps (e.g. the cell shown in
+    detail in bfloat16, for its float32 twin)."""
+    if reference is not None and other.get("cells") in (None, reference.get("cells")):
+        return reference, "the reference"
+    for stem, base in builds.items():
+        bp = base["provenance"]
+        if (base is not other and base.get("cells") == other.get("cells")
+                and bp.get("precision") == reference["provenance"].get("precision")
+                and not bp.get("cpu", {}).get("caps")):
+            return contract.make_reference(base), f"a reference made from {stem}"
+    return None, "nothing over the same cells"
+
+
+builds = {path.stem.removeprefix(f"{profile}-"): contract.load_results(path, kind="build",
+                                                                       profile=profile)
+          for path in sorted((ROOT / "reference" / "builds").glob(f"{profile}-*.json"))}
 others = []
-for path in sorted((ROOT / "reference" / "builds").glob(f"{profile}-*.json")):
-    other = contract.load_results(path, kind="build", profile=profile)
+for stem, other in builds.items():
     if reference is None:
         break
-    c = contract.compare(other, reference)
+    against, named = _against(other, builds)
     p = other["provenance"]
-    worst = c.outside[0] if c.outside else None
-    others.append({"build": path.stem.removeprefix(f"{profile}-"),
-                   "commit": str(p.get("commit"))[:12], "precision": p.get("precision"),
-                   "CPU": p.get("cpu", {}).get("model"),
-                   "instruction-set caps": ", ".join(
-                       f"{k}={v}" for k, v in p.get("cpu", {}).get("caps", {}).items()) or "—",
-                   "within band": f"{c.within} of {c.compared}",
-                   "verdicts differing": len(c.mismatches),
-                   "farthest (bands)": round(worst[4], 1) if worst else 0.0,
-                   "farthest number": worst[0] if worst else "—"})
+    row = {"build": stem, "cells": len(other.get("cells") or reference.get("cells") or []),
+           "commit": str(p.get("commit"))[:12], "precision": p.get("precision"),
+           "CPU": p.get("cpu", {}).get("model"),
+           "instruction-set caps": ", ".join(
+               f"{k}={v}" for k, v in p.get("cpu", {}).get("caps", {}).items()) or "—",
+           "compared with": named}
+    if against is not None and against["provenance"] is not other["provenance"]:
+        c = contract.compare(other, against)
+        worst = c.outside[0] if c.outside else None
+        row.update({"within band": f"{c.within} of {c.compared}",
+                    "verdicts differing": len(c.mismatches),
+                    "farthest (bands)": round(worst[4], 1) if worst else 0.0,
+                    "farthest number": worst[0] if worst else "—"})
+    others.append(row)
 others_table = (pd.DataFrame(others).set_index("build") if others
                 else pd.DataFrame({"build": ["(none committed for this profile)"]}).set_index("build"))
 others_table
