@@ -340,3 +340,21 @@ def test_a_build_over_other_cells_is_refused():
     with pytest.raises(ContractError, match="over the cells"):
         compare({**_build(), "cells": [[0, [0]], [1, [6]]]}, ref)
     assert compare({**_build(), "cells": [[0, [0]]]}, ref).ok
+
+
+def test_the_committed_references_can_fail_and_pass():
+    """The smoke contract can fail on a realistic build: the committed smoke book made on the
+    machine's own instruction sets instead of AVX2 leaves numbers outside their bands and
+    changes verdicts; the cpu book of the developers' incremental cache reproduces the cold
+    reference."""
+    root = contract.ROOT / "reference"
+    smoke = contract.load_results(root / "smoke.json", kind="reference", profile="smoke")
+    native = contract.load_results(root / "builds" / "smoke-native.json", kind="build")
+    c = compare(native, smoke)
+    assert not c.ok and c.outside and c.mismatches
+    cpu = contract.load_results(root / "cpu.json", kind="reference", profile="cpu")
+    incremental = contract.load_results(root / "builds" / "cpu-incremental.json", kind="build")
+    assert compare(incremental, cpu).ok
+    for ref in (smoke, cpu):  # every band has a stated source, and no band is negative
+        assert {e["source"] for e in ref["numbers"].values()} <= set(contract.SOURCES)
+        assert all(e["band"] >= 0 for e in ref["numbers"].values())
