@@ -274,8 +274,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="exit 1 when the notebooks built any artifact (illusion.book)")
     parser.add_argument("--results-file", type=Path, default=None, metavar="FILE",
                         help="write the build's results (illusion.contract) to FILE even for a "
-                             "run with -p seed/forget: comparable only with a reference of the "
-                             "same cells")
+                             "run of some pages or with -p seed/forget: comparable only with a "
+                             "reference of the same pages and cells")
     parser.add_argument("-p", nargs=2, action="append", default=[], metavar=("NAME", "VALUE"),
                         help="extra papermill parameter (VALUE parsed as JSON when possible)")
     args = parser.parse_args(argv)
@@ -296,7 +296,8 @@ def main(argv: list[str] | None = None) -> int:
     # a run of every page with the profile's own grid writes the build's results file
     # (illusion.contract), which the collectors (the Reproduction page) read
     # (a run of the Reproduction page alone reads the last such file)
-    whole = (results is not None and not args.notebooks and (not args.p or args.results_file))
+    whole = results is not None and (args.results_file is not None
+                                     or (not args.notebooks and not args.p))
     target = args.results_file or build_results_path(args.profile, args.stage_book or ROOT)
     os.environ[BUILD_RESULTS_ENV] = str(target.resolve())
     if whole:

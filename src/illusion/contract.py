@@ -62,7 +62,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Mapping
 
-from .cache import ArtifactCache, atomic_write
+from .cache import ArtifactCache, NotBuilt, atomic_write
 
 __all__ = ["BAND_K", "BUILD_RESULTS_ENV", "Comparison", "ContractError", "SCHEMA", "assemble",
            "build_results_path", "compare", "cpu_info", "load_results", "make_reference",
@@ -157,7 +157,10 @@ def spreads(profile: str, cache: ArtifactCache | None = None,
     grid = book_grid(profile, cells=cells)
     rows = []
     for cell in grid.rows:
-        row = read_row(cell, grid.extras, cache)
+        try:
+            row = read_row(cell, grid.extras, cache)
+        except NotBuilt:  # a run of some pages: the spreads of the rows it built
+            continue
         rows.append({"label": cell.label, "seed": cell.seed, "forget": tuple(cell.forget),
                      **{k: v for k, v in row.items() if _numeric(v)}})
     table = pd.DataFrame(rows)
