@@ -309,13 +309,14 @@ def main(argv: list[str] | None = None) -> int:
     start = time.perf_counter()
     with concurrent.futures.ProcessPoolExecutor(jobs, initializer=_worker_init,
                                                 initargs=(threads,)) as pool:
+        cells = grid_cells(args.profile, params.get("seed"), params.get("forget"),
+                           params.get("forget_sets"), params.get("seeds"))
+        written = False
         for batch in stages(sources):  # the summary once every other notebook has finished
             if whole and not failed and batch[0].stem in COLLECTORS:
-                write_build_results(args.profile, results, target,
-                                    grid_cells(args.profile, params.get("seed"),
-                                               params.get("forget"), params.get("forget_sets"),
-                                               params.get("seeds")))
+                write_build_results(args.profile, results, target, cells)
                 print(f"{'results':<32} {target}", flush=True)
+                written = True
             running = {pool.submit(execute, source, args.out, params, args.prepare_only):
                        source for source in batch}
             for done in concurrent.futures.as_completed(running):
@@ -332,6 +333,9 @@ def main(argv: list[str] | None = None) -> int:
                           + (f": {why}" if why else ""), flush=True)
                     continue
                 print(f"{name:<32} {times[name]:7.1f} s", flush=True)
+    if whole and not failed and not written:  # a run without the collectors
+        write_build_results(args.profile, results, target, cells)
+        print(f"{'results':<32} {target}", flush=True)
     print(f"{'total (sum)':<32} {sum(times.values()):7.1f} s")
     print(f"{'wall':<32} {time.perf_counter() - start:7.1f} s")
     if failed:
