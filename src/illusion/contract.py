@@ -95,7 +95,7 @@ def reference_path(profile: str, root: Path | None = None) -> Path:
 
 
 # the variables that hold oneDNN, MKL and ATen to an older instruction set (as another CPU)
-ISA_CAPS = ("ONEDNN_MAX_CPU_ISA", "MKL_ENABLE_INSTRUCTIONS", "ATEN_CPU_CAPABILITY")
+ISA_CAPS = ("ONEDNN_MAX_CPU_ISA", "MKL_ENABLE_INSTRUCTIONS", "MKL_CBWR", "ATEN_CPU_CAPABILITY")
 
 
 def cpu_info() -> dict:
