@@ -224,7 +224,7 @@ def _against(other: dict, builds: dict) -> tuple[dict | None, str]:
                 and bp.get("precision") == reference["provenance"].get("precision")
                 and not bp.get("cpu", {}).get("caps")):
             return contract.make_reference(base), f"a reference made from {stem}"
-    return None, "nothing over the same cells"
+    return None, "none: no other build over the same cells in the reference's precision"
 
 
 builds = {path.stem.removeprefix(f"{profile}-"): contract.load_results(path, kind="build",
