@@ -236,7 +236,7 @@ for stem, other in builds.items():
         break
     against, named = _against(other, builds)
     p = other["provenance"]
-    row = {"build": stem, "cells": len(other.get("cells") or reference.get("cells") or []),
+    row = {"build": stem, "cells": len(other.get("cells") or book.grid_cells(profile)),
            "commit": str(p.get("commit"))[:12], "precision": p.get("precision"),
            "CPU": p.get("cpu", {}).get("model"),
            "instruction-set caps": ", ".join(
@@ -250,6 +250,6 @@ for stem, other in builds.items():
                     "farthest (bands)": round(worst[4], 1) if worst else 0.0,
                     "farthest number": worst[0] if worst else "—"})
     others.append(row)
-others_table = (pd.DataFrame(others).set_index("build") if others
+others_table = (pd.DataFrame(others).set_index("build").fillna("—") if others
                 else pd.DataFrame({"build": ["(none committed for this profile)"]}).set_index("build"))
 others_table
