@@ -100,6 +100,13 @@ def test_a_write_that_runs_out_of_space_is_one_line_and_leaves_nothing(tmp_path,
 
 # ------------------------------------------------------------ sweeps in subprocesses
 
+def _default_sigint() -> None:
+    """In the child: SIGINT back to its default. A child inherits an ignored signal, and
+    Python then installs no KeyboardInterrupt handler, so a test process in which something
+    (e.g. a Ray driver) ignores SIGINT would make the sweep deaf to it."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 class _Sweep:
     """``illusion sweep grids/smoke.yaml --max-parallel N`` in a subprocess, its stderr
     collected line by line as it comes (a thread reads it)."""
@@ -110,7 +117,7 @@ class _Sweep:
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "illusion.cli", "sweep", str(SMOKE), "--max-parallel",
              str(jobs)], env=env, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-            text=True)
+            text=True, preexec_fn=_default_sigint)
         self.lines: list[str] = []
         self._reader = threading.Thread(target=self._read, daemon=True)
         self._reader.start()
