@@ -30,6 +30,11 @@ repository root, which the run exports as ``ILLUSION_RESULTS`` to its kernels
 (:func:`prepare_results`). A run that executes a claim page first clears the verdicts there,
 so that a verdict the run did not compute never shows; a run of the summary alone reads what
 the last run left; ``--prepare-only`` neither clears nor exports anything.
+
+A run of every page with the profile's own grid (or any run given ``--results-file``) also
+writes the build's results, ``_build/results/<profile>.json`` (``illusion.contract``: the
+numbers the pages recorded, their verdicts, the artifacts they read), before the collectors
+run; the Reproduction page compares it with ``reference/<profile>.json``.
 """
 
 from __future__ import annotations

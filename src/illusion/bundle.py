@@ -44,7 +44,7 @@ from typing import Iterable
 
 from filelock import FileLock
 
-from .cache import ArtifactCache, atomic_write, spec_key
+from .cache import ArtifactCache, _sha256, atomic_write, spec_key
 
 __all__ = ["BUNDLE_FORMAT", "BundleError", "bundle_members", "export_bundle", "import_bundle",
            "read_manifest"]
@@ -83,14 +83,6 @@ def bundle_members(profile: str, build: dict | None) -> list[str]:
     return sorted(members)
 
 
-def _sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(CHUNK), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
 def export_bundle(profile: str, target: Path, cache: ArtifactCache | None = None,
                   build: dict | None = None, progress: bool = False) -> dict:
     """Write the bundle of ``profile`` to ``target`` (atomically); return its manifest.
@@ -111,7 +103,7 @@ def export_bundle(profile: str, target: Path, cache: ArtifactCache | None = None
         if not path.exists():
             missing.append(entry)
             continue
-        digest = _sha256_file(path)
+        digest = _sha256(path)
         sidecar = path.with_suffix(".sha256")
         if not sidecar.exists() or sidecar.read_text().strip() != digest:
             raise BundleError(f"{path}: its checksum does not match its sidecar; rebuild it "
@@ -273,7 +265,7 @@ def import_bundle(source: str, cache: ArtifactCache | None = None, profile: str 
                         counts["written"] += 1
                     data = tar.extractfile(info)
                     atomic_write(dest, lambda fh: shutil.copyfileobj(data, fh, CHUNK))
-                    if _sha256_file(dest) != digest:  # changed between the two reads
+                    if _sha256(dest) != digest:  # changed between the two reads
                         dest.unlink(missing_ok=True)
                         raise BundleError(f"{path}: {name} changed while importing")
                     atomic_write(sidecar, lambda fh: fh.write(digest.encode()))

@@ -347,43 +347,53 @@ def _scale(value: float) -> str:
     return "fraction" if abs(value) <= 1.0 else "points"
 
 
-def band_of(name: str, value: float, spread: Mapping, floor: float = 0.0,
-            page_sds: Mapping[tuple, float] | None = None,
-            fallback_sd: float | None = None) -> tuple[float, str]:
-    """``(band, source)`` of one number (the module's rule). A spread of 0 (three runs that
-    agree to the last digit, a column constant over the cells) says nothing of how far a
-    rebuild may land, so the next source is used; so do the medians, over positive spreads.
-    ``page_sds``: the spreads the pages measured (:func:`page_run_sds`); ``fallback_sd``: the
-    absolute term of the fallback (default: the median positive run sd of the rows)."""
+def measured_spread(name: str, spread: Mapping, page_sds: Mapping[tuple, float] | None = None
+                    ) -> tuple[float, str] | None:
+    """``(sd, source)`` of the first of sources 1-3 that measured a positive spread for the
+    number ``name``, else ``None`` (the fallback's case). A spread of 0 (three runs that agree
+    to the last digit, a column constant over the cells) says nothing of how far a rebuild
+    may land, so the next source is used; so do the medians, over positive spreads.
+    ``page_sds``: the spreads the pages measured (:func:`page_run_sds`)."""
+    parts = _parts(name)
+    if parts is None:
+        return None
     run, cells = spread.get("run", {}), spread.get("cells", {})
     page_sds = page_sds or {}
-    parts = _parts(name)
-    candidates: list[tuple[float | None, str]] = []
-    if parts is not None:
-        page, _, row, column = parts
-        column = _SUFFIX.sub("", column)  # "probe_test_forget sd" reads the quantity's spread
-        labels = [p for p in row if p in run or p in cells or (page, p, column) in page_sds]
-        label = labels[0] if labels else None
-        by_quantity = [sds[column] for sds in run.values() if sds.get(column, 0.0) > 0]
-        on_page = [v for (pg, _, q), v in page_sds.items() if pg == page and q == column]
-        candidates = [(run.get(label, {}).get(column), "run"),
+    page, _, row, column = parts
+    column = _SUFFIX.sub("", column)  # "probe_test_forget sd" reads the quantity's spread
+    labels = [p for p in row if p in run or p in cells or (page, p, column) in page_sds]
+    label = labels[0] if labels else None
+    by_quantity = [sds[column] for sds in run.values() if sds.get(column, 0.0) > 0]
+    on_page = [v for (pg, _, q), v in page_sds.items() if pg == page and q == column]
+    for s, source in ((run.get(label, {}).get(column), "run"),
                       (page_sds.get((page, label, column)), "run"),
                       (_median(by_quantity) if by_quantity else None, "run, quantity"),
                       (_median(on_page) if on_page else None, "run, quantity"),
-                      (cells.get(label, {}).get(column), "cells")]
-    for s, source in candidates:
+                      (cells.get(label, {}).get(column), "cells")):
         if s is not None and s > 0:
-            return max(BAND_K * s, floor), source
-    if fallback_sd is None:
-        fallback_sd = _median([x for sds in run.values() for x in sds.values() if x > 0])
-    s = max(_relative(spread) * abs(value), fallback_sd)
-    return max(BAND_K * s, floor), FALLBACK
+            return s, source
+    return None
 
 
-def _relative(spread: Mapping) -> float:
-    """The median of sd / |mean| over the run-measured quantities whose mean is at least 1
-    (stored by :func:`spreads` as ``relative``, else 0)."""
-    return float(spread.get("relative", 0.0))
+def band_of(name: str, value: float, spread: Mapping, floor: float = 0.0,
+            page_sds: Mapping[tuple, float] | None = None,
+            fallback_sd: float | None = None) -> tuple[float, str]:
+    """``(band, source)`` of one number (the module's rule): :data:`BAND_K` times its
+    :func:`measured_spread`, else the fallback ``max(r * |value|, fallback_sd)``
+    (``fallback_sd`` default: the median positive run sd of the rows)."""
+    found = measured_spread(name, spread, page_sds)
+    if found is None:
+        if fallback_sd is None:
+            fallback_sd = _median([x for sds in spread.get("run", {}).values()
+                                   for x in sds.values() if x > 0])
+        found = _fallback(value, spread, fallback_sd), FALLBACK
+    return max(BAND_K * found[0], floor), found[1]
+
+
+def _fallback(value: float, spread: Mapping, fallback_sd: float) -> float:
+    """The fallback's spread: ``max(r * |value|, fallback_sd)``, ``r`` the build's median
+    relative run-to-run spread."""
+    return max(float(spread.get("relative", 0.0)) * abs(value), fallback_sd)
 
 
 def group_of(name: str) -> str:
@@ -428,8 +438,8 @@ def make_reference(build: dict, floor: float = 0.0, others: Iterable[dict] = ())
     page_sds = page_run_sds(build["numbers"])
     compared = {n: v for n, v in build["numbers"].items() if not is_timing(n)}
     # first the numbers with a measured spread of their own ...
-    bands = {n: band_of(n, v, spread, floor, page_sds, fallback_sd=-1.0)
-             for n, v in compared.items()}
+    found = {n: measured_spread(n, spread, page_sds) for n in compared}
+
     def page_of(name: str) -> str:  # an interval's ends belong to their claim's page
         bits = name.split("/")
         if bits[0] == "verdict" and bits[1] in build["verdicts"]:
@@ -437,19 +447,20 @@ def make_reference(build: dict, floor: float = 0.0, others: Iterable[dict] = ())
         return bits[0]
 
     measured: dict[tuple, list[float]] = {}
-    for n, (band, source) in bands.items():
-        if source != FALLBACK:
+    for n, hit in found.items():
+        if hit is not None:
             for key in ((page_of(n), _scale(compared[n])), ("*", _scale(compared[n]))):
-                measured.setdefault(key, []).append(band / BAND_K)
+                measured.setdefault(key, []).append(hit[0])
     everywhere = [x for sds in spread.get("run", {}).values() for x in sds.values() if x > 0]
     numbers = {}
     for name, value in compared.items():
-        band, source = bands[name]
-        if source == FALLBACK:  # ... then the others: the page's own spreads at that scale
+        # ... then the others: the page's own spreads at that scale
+        sd, source = found[name] or (None, FALLBACK)
+        if sd is None:
             pooled = (measured.get((page_of(name), _scale(value)))
                       or measured.get(("*", _scale(value))) or everywhere)
-            band, source = band_of(name, value, spread, floor, page_sds,
-                                   fallback_sd=_median(pooled))
+            sd = _fallback(value, spread, _median(pooled))
+        band = max(BAND_K * sd, floor)
         wider = BAND_K * between.get(group_of(name), 0.0)
         if wider > band:
             band, source = wider, BUILDS
