@@ -161,7 +161,7 @@ fig = method_lines(probes, x="stage", y="probe_test_forget",
 glue("fig_probe_stages", fig, display=False)
 plt.close(fig)
 readable(probes.pivot_table(index="method", columns="stage", values="probe_test_forget",
-                            sort=False), other=1)
+                            sort=False), other=1, name="probe_test_forget")
 
 # %% [markdown]
 # ```{glue:figure} fig_probe_stages
@@ -247,10 +247,11 @@ run_sd = run_spread.filter(like=" sd")
 glue("c7_run_sd", f"{run_sd.max().max():.3f}" if run_sd.size else "not measured",
      display=False)
 glue("c7_ec_margin", f"{criterion.ec_margin:g}", display=False)
-# one row per (method, stage): run 0, the runs' mean, sd and range
+# one row per (method, stage): run 0, the runs' mean, sd and range of the forget-class CKA
 run_long = pd.DataFrame([
     {"method": row["method"], "stage": st, "runs": row["runs"],
-     **{k: row[f"stage_cka_forget_{st} {k}"] for k in ("(run 0)", "mean", "sd", "range")}}
+     **{f"forget CKA {k}": row[f"stage_cka_forget_{st} {k}"]
+        for k in ("(run 0)", "mean", "sd", "range")}}
     for _, row in run_spread.iterrows() for st in (judged or stages)])
 readable(run_long.set_index(["method", "stage"]), other=3)
 

@@ -321,6 +321,52 @@ def test_the_fallback_pools_the_page_s_measured_spreads_at_the_number_s_scale():
     assert ref["C7/glue/fraction_moved"]["band"] == pytest.approx(BAND_K * 0.2)
 
 
+def test_a_number_s_unit_is_its_column_s_not_its_size():
+    numbers_ = {
+        "C2/t2/rl/probe_vs_retrain": 10.0, "C2/t2/l1/probe_vs_retrain": -0.07,   # a gap near 0
+        "C2/t2/sc/probe_vs_retrain_low": 0.2,       # alone in its column, shown in percent
+        "C1/t1/rl/output_test_forget": 0.0,         # an accuracy after unlearning
+        "C3/t2/rl/cka_vs_retrain": 0.2,             # a CKA difference: a fraction
+        "C7/t2/ec/stage1": 0.94, "C7/t2/rl/stage1": 0.99,      # CKA
+        "C3/t3/rl/duality_forget (run 0)": 1.02,    # a distance a little above 1
+        "C5/t2/rl/steps_to_50": 0.0, "C5/t2/sc/steps_to_50": 50.0,   # steps: a big column
+        "C7/probe_test_forget/rl/stem": 1.8,        # a pivot named after its accuracy
+        "verdict/c2/estimate": 0.3, "verdict/c2/low": -0.1, "verdict/c2/high": 0.7,
+        "verdict/c7/estimate": 0.05, "C7/glue/margin": 0.1, "C0/glue/orig_test_acc": 89.0}
+    verdicts = {"c2": {"interval": {"label": "RL probe − Retrain (points)"}},
+                "c7": {"interval": {"label": "EC − baselines, CKA"}}}
+    unit = contract.units(numbers_, verdicts)
+    points = {n for n, u in unit.items() if u == "points"}
+    assert points == {"C2/t2/rl/probe_vs_retrain", "C2/t2/l1/probe_vs_retrain",
+                      "C2/t2/sc/probe_vs_retrain_low", "C1/t1/rl/output_test_forget",
+                      "C5/t2/rl/steps_to_50", "C5/t2/sc/steps_to_50", "verdict/c2/estimate",
+                      "C7/probe_test_forget/rl/stem",
+                      "verdict/c2/low", "verdict/c2/high", "C0/glue/orig_test_acc"}
+
+
+def test_a_page_s_near_zero_accuracies_do_not_set_its_cka_bands():
+    # the first rule classed a number by its size: a forget accuracy of 0.0 with a spread of
+    # half a point pooled with CKA (0.94), which got a band of 1.5, wider than CKA's range
+    build = _build(numbers_={
+        "C7/t1/ec/output_test_forget": 0.0,                 # run sd 0.5 (points)
+        "C7/t1/ec/output_test_retain": 90.0,                # run sd 0.3 (points)
+        "C7/t5/ec/stage1": 0.94,                            # CKA, no spread of its own
+        "C7/t6/ec|stage1/forget CKA mean": 0.94, "C7/t6/ec|stage1/forget CKA sd": 0.004,
+        "C7/t6/ec|stage4/forget CKA mean": 0.41, "C7/t6/ec|stage4/forget CKA sd": 0.04})
+    build["spreads"] = {"run": {"ec": {"output_test_forget": 0.5, "output_test_retain": 0.3}},
+                        "cells": {}, "relative": 0.001}
+    ref = make_reference(build)["numbers"]
+    # the run-spread table's own row: stage 1's spread, not stage 4's
+    assert ref["C7/t6/ec|stage1/forget CKA mean"] == {
+        "value": 0.94, "band": pytest.approx(BAND_K * 0.004), "source": "run"}
+    assert ref["C7/t6/ec|stage4/forget CKA mean"]["band"] == pytest.approx(BAND_K * 0.04)
+    # the fallback pools C7's fraction spreads (0.004, 0.04, 0.004, 0.04: sds measure their own
+    # rows' spread too), not its accuracies' half point
+    cka = ref["C7/t5/ec/stage1"]
+    assert cka["source"] == "fallback" and cka["band"] == pytest.approx(BAND_K * 0.022)
+    assert cka["band"] < 0.1
+
+
 def test_an_interval_s_ends_pool_with_their_claim_s_page():
     build = _build(numbers_={"C2/t1/random_label/probe_test_forget": 80.0,
                              "C2/t1/random_label/output_test_retain": 90.0,

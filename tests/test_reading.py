@@ -38,6 +38,15 @@ def test_every_metric_column_has_a_human_header():
     assert column_label("stage") == "stage"  # a plain word stays
 
 
+def test_a_difference_of_fractions_is_no_percentage():
+    # C3's table showed CKA and duality differences as "(points)", rounded to one decimal
+    assert column_label("cka_vs_retrain") == "CKA − Retrain"
+    assert column_label("duality_vs_retrain") == "duality distance − Retrain"
+    assert column_label("probe_vs_retrain_low") == "probe − Retrain, 95% low (points)"
+    r = readable(pd.DataFrame({"cka_vs_retrain": [0.21346], "probe_vs_retrain": [10.0412]}))
+    assert list(r.iloc[0]) == [0.213, 10.0]
+
+
 def test_readable_rounds_labels_and_keeps_values():
     t = pd.DataFrame({"method": ["random_label", "scrub+cmf@A"],
                       "probe_test_forget": [85.1234, 69.66], "cka_test": [0.98765, 0.5],

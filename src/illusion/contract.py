@@ -22,14 +22,17 @@ first that exists of
    end), or whose sources above measured no spread: ``max(r * |value|, a)``, with ``r`` the
    median relative run-to-run spread (sd / |mean|, over the run-measured quantities whose
    mean is at least 1) and ``a`` the median of the spreads sources 1-3 gave the numbers of the
-   same page at the same scale (fractions, at most 1 in size, such as CKA; or larger numbers,
-   such as accuracy points; an interval's ends belong to their claim's page), else of those
-   of every page at that scale, all of the same build: a gap between two accuracies of a
-   page moves about as much as those accuracies do.
+   same page in the same unit, else of those of every page in that unit, all of the same
+   build (an interval's ends belong to their claim's page): a gap between two accuracies of a
+   page moves about as much as those accuracies do. The unit is the number's column's
+   (:func:`units`), not its size: accuracy points wherever the book shows the column in
+   percent (a gap near 0 included) or the column holds a number above 2 (steps, counts), else
+   fractions (CKA, NC metrics, duality distances).
 
 Sources 1 and 2 also read the run-to-run spreads a page measures itself: a number named
-``<page>/<table>/<label>/<quantity> sd`` (a page's run-spread table, such as C7's per-stage
-CKA over EC's runs) is the spread of ``<quantity>`` of ``<label>`` on that page.
+``<page>/<table>/<row>/<quantity> sd`` (a page's run-spread table, such as C7's forget-class
+CKA per method and stage over the runs) is the spread of ``<quantity>`` of that row (and,
+the largest of its rows, of its first label) on that page.
 
 A spread of 0 (three runs that agree to the last digit) says nothing of how far a rebuild may
 land: the next source is used.
@@ -66,7 +69,7 @@ from .cache import ArtifactCache, NotBuilt, atomic_write
 
 __all__ = ["BAND_K", "BUILD_RESULTS_ENV", "Comparison", "ContractError", "SCHEMA", "assemble",
            "build_results_path", "compare", "cpu_info", "load_results", "make_reference",
-           "provenance", "reference_path", "report_text", "spreads", "write_json"]
+           "provenance", "reference_path", "report_text", "spreads", "units", "write_json"]
 
 SCHEMA = 1
 BUILD_RESULTS_ENV = "ILLUSION_BUILD_RESULTS"  # set by tools/run_notebooks.py for the collectors
@@ -328,23 +331,65 @@ _SUFFIX = re.compile(r" (\(run 0\)|mean|sd|range)$")
 
 def page_run_sds(numbers: Mapping[str, float]) -> dict[tuple, float]:
     """The run-to-run spreads a page measured itself: every number named
-    ``<page>/<table>/<label>/<quantity> sd`` (a page's run-spread table, e.g. C7's per-stage
-    CKA over EC's runs), as ``(page, label, quantity) -> sd`` (the largest where several
-    tables give one), positive ones only."""
+    ``<page>/<table>/<row>/<quantity> sd`` (a page's run-spread table, e.g. C7's forget-class
+    CKA per method and stage over the runs), as ``(page, row, quantity) -> sd`` for the whole
+    row (``ec|stage1``) and for its label (``ec``: the largest of its rows, and of the tables
+    that give one), positive ones only."""
     out: dict[tuple, float] = {}
     for name, value in numbers.items():
         parts = _parts(name)
         if parts is None or not parts[3].endswith(" sd") or not value > 0:
             continue
-        key = (parts[0], parts[2][0], parts[3][:-3])
-        out[key] = max(out.get(key, 0.0), float(value))
+        for row in dict.fromkeys(("|".join(parts[2]), parts[2][0])):
+            key = (parts[0], row, parts[3][:-3])
+            out[key] = max(out.get(key, 0.0), float(value))
     return out
 
 
-def _scale(value: float) -> str:
-    """The scale class a fallback pools over: fractions (CKA, NC metrics) or larger numbers
-    (accuracy points, steps)."""
-    return "fraction" if abs(value) <= 1.0 else "points"
+POINTS_ABOVE = 2.0  # a column none of whose numbers the book shows in percent is in points
+# when one exceeds this in size (steps, counts); fractions and ratios (CKA, NC metrics, duality
+# distances, learning rates) stay below it
+
+
+def column_of(name: str) -> str:
+    """The column a number belongs to, for its unit: a table's page, table and quantity
+    (:func:`group_of`), a verdict's interval (``verdict/c2``: its three ends), or a glued
+    number alone."""
+    bits = name.split("/")
+    if bits[0] == "verdict" and len(bits) == 3:
+        return "/".join(bits[:2])
+    return group_of(name)
+
+
+def units(numbers: Mapping[str, float], verdicts: Mapping[str, Mapping] | None = None
+          ) -> dict[str, str]:
+    """The unit of each number, which a fallback pools spreads over: ``"points"`` (accuracy
+    points, and larger numbers such as steps and counts) or ``"fraction"`` (CKA, NC metrics,
+    duality distances). It is the column's (:func:`column_of`), not the number's size: a
+    column the book shows in percent (:func:`illusion.plotting.is_percent`; a table named
+    after a percent quantity, such as a pivot of one accuracy over the stages; an interval
+    labelled in points) is in points even where its values are near 0 (a gap between two
+    accuracies, a forget accuracy after unlearning); any other column is in points when one
+    of its numbers exceeds :data:`POINTS_ABOVE` in size, else in fractions."""
+    from .plotting import is_percent
+
+    verdicts = verdicts or {}
+    columns: dict[str, list[str]] = {}
+    for name in numbers:
+        columns.setdefault(column_of(name), []).append(name)
+    out: dict[str, str] = {}
+    for column, names in columns.items():
+        bits = column.split("/")
+        if bits[0] == "verdict":
+            label = ((verdicts.get(bits[1]) or {}).get("interval") or {}).get("label") or ""
+            declared = "(points)" in label
+        else:
+            # a table of one quantity (a pivot, its columns the stages) is named after it
+            declared = len(bits) == 4 and (is_percent(bits[3]) or is_percent(bits[1]))
+        big = max(abs(numbers[n]) for n in names) > POINTS_ABOVE
+        for name in names:
+            out[name] = "points" if declared or big else "fraction"
+    return out
 
 
 def measured_spread(name: str, spread: Mapping, page_sds: Mapping[tuple, float] | None = None
@@ -364,8 +409,10 @@ def measured_spread(name: str, spread: Mapping, page_sds: Mapping[tuple, float] 
     labels = [p for p in row if p in run or p in cells or (page, p, column) in page_sds]
     label = labels[0] if labels else None
     by_quantity = [sds[column] for sds in run.values() if sds.get(column, 0.0) > 0]
-    on_page = [v for (pg, _, q), v in page_sds.items() if pg == page and q == column]
+    on_page = [v for (pg, r, q), v in page_sds.items() if pg == page and q == column
+               and "|" not in r]
     for s, source in ((run.get(label, {}).get(column), "run"),
+                      (page_sds.get((page, "|".join(row), column)), "run"),
                       (page_sds.get((page, label, column)), "run"),
                       (_median(by_quantity) if by_quantity else None, "run, quantity"),
                       (_median(on_page) if on_page else None, "run, quantity"),
@@ -446,19 +493,20 @@ def make_reference(build: dict, floor: float = 0.0, others: Iterable[dict] = ())
             return build["verdicts"][bits[1]]["claim"]
         return bits[0]
 
+    unit = units(compared, build["verdicts"])
     measured: dict[tuple, list[float]] = {}
     for n, hit in found.items():
         if hit is not None:
-            for key in ((page_of(n), _scale(compared[n])), ("*", _scale(compared[n]))):
+            for key in ((page_of(n), unit[n]), ("*", unit[n])):
                 measured.setdefault(key, []).append(hit[0])
     everywhere = [x for sds in spread.get("run", {}).values() for x in sds.values() if x > 0]
     numbers = {}
     for name, value in compared.items():
-        # ... then the others: the page's own spreads at that scale
+        # ... then the others: the page's own spreads in that unit
         sd, source = found[name] or (None, FALLBACK)
         if sd is None:
-            pooled = (measured.get((page_of(name), _scale(value)))
-                      or measured.get(("*", _scale(value))) or everywhere)
+            pooled = (measured.get((page_of(name), unit[name]))
+                      or measured.get(("*", unit[name])) or everywhere)
             sd = _fallback(value, spread, _median(pooled))
         band = max(BAND_K * sd, floor)
         wider = BAND_K * between.get(group_of(name), 0.0)

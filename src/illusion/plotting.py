@@ -46,6 +46,8 @@ def figure(height: float = 3.4, ncols: int = 1, **kwargs):
 # ------------------------------------------------------------------------------ tables
 
 READOUT_NAMES = {"output": "output", "probe": "probe", "ncc": "NCC", "knn": "5-NN"}
+# the left side of a difference that is no readout (cka_vs_retrain: CKA − Retrain)
+DIFFERENCE_NAMES = {**READOUT_NAMES, "cka": "CKA", "duality": "duality distance"}
 SPLIT_NAMES = {"test_forget": "test forget", "test_retain": "test retain",
                "train_forget": "train forget", "train_retain": "train retain"}
 COLUMN_NAMES = {"mia_efficacy": "MIA-efficacy (%)", "mia_loss": "MIA loss (%)", "ua": "UA (%)",
@@ -66,7 +68,8 @@ COLUMN_NAMES = {"mia_efficacy": "MIA-efficacy (%)", "mia_loss": "MIA loss (%)", 
 PERCENT = {"mia_efficacy", "mia_loss", "ua", "start", "mean", "gap", "gap_low", "gap_high",
            "min_gap_low", "mean_gap", "min_gap", "final_retain",
            "test retain", "test forget", "original test retain", "retain_acc",
-           "test retain acc", *SPLIT_NAMES}
+           "test retain acc", "forget_gap", "retain_gap", "diff_forget", "diff_retain",
+           *SPLIT_NAMES}
 
 
 def column_label(name: str) -> str:
@@ -88,15 +91,26 @@ def column_label(name: str) -> str:
                 " (points)", f", 95% {word} (points)")
     if "_vs_" in name:  # a difference, e.g. probe_vs_retrain: the probe's lead over Retrain
         left, right = name.split("_vs_", 1)
-        return f"{READOUT_NAMES.get(left, left)} − {method_label(right)} (points)"
+        unit = " (points)" if is_percent(name) else ""
+        return f"{DIFFERENCE_NAMES.get(left, left)} − {method_label(right)}{unit}"
     return name.replace("_", " ")
 
 
-def _decimals(name: str, percent: int, other: int) -> int:
+def is_percent(name: str) -> bool:
+    """Whether the book shows the column ``name`` in percent (accuracy points, one decimal): a
+    readout x split accuracy, a registered percent metric, a name of :data:`PERCENT`, or a
+    difference (``left_vs_method``, with its ``_low`` / ``_high`` ends) of a readout's
+    accuracy. A difference of CKA or duality distances (``cka_vs_retrain``) is a fraction."""
     readout, _, split = name.partition("_")
-    registered = name in METRICS and METRICS[name].percent
-    if (name in PERCENT or registered or "_vs_" in name
-            or (readout in READOUT_NAMES and split in SPLIT_NAMES)):
+    if "_vs_" in name:
+        left = name.split("_vs_", 1)[0]
+        return left in READOUT_NAMES or is_percent(left)
+    return (name in PERCENT or (name in METRICS and METRICS[name].percent)
+            or (readout in READOUT_NAMES and split in SPLIT_NAMES))
+
+
+def _decimals(name: str, percent: int, other: int) -> int:
+    if is_percent(name):
         return percent
     return 0 if name in ("seconds", "wall_seconds") else other
 
