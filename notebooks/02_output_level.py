@@ -124,7 +124,8 @@ verdict_c1.values["cells"]
 from illusion.catalog import A_BASELINES
 
 run_spread = page.run_spread(list(A_BASELINES), ["output_test_forget", "output_test_retain"])
-glue("c1_run_sd", f"{run_spread.filter(like=' sd').max().max():.1f}", display=False)
+glue("c1_run_sd", f"{run_spread.filter(like=' sd').max().max():.1f}", display=False,
+     unit="points")
 readable(run_spread.set_index("method"))
 
 # %% [markdown]

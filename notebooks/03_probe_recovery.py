@@ -138,8 +138,8 @@ plt.close(fig)
 
 # %% tags=["hide-input"]
 retrain_sd = grid.loc[grid["method"] == "retrain", "probe_test_forget_sd"]
-glue("c2_retrain_probe_sd", f"{retrain_sd.mean():.1f}", display=False)
-glue("c2_retrain_probe_sd_max", f"{retrain_sd.max():.1f}", display=False)
+glue("c2_retrain_probe_sd", f"{retrain_sd.mean():.1f}", display=False, unit="points")
+glue("c2_retrain_probe_sd_max", f"{retrain_sd.max():.1f}", display=False, unit="points")
 fig = gap_intervals(gaps, gap_means(gaps), margin=criterion.retrain_margin)
 glue("fig_probe_gaps", fig, display=False)
 plt.close(fig)
@@ -245,7 +245,8 @@ from illusion.catalog import A_BASELINES
 
 run_spread = page.run_spread(list(A_BASELINES),
                               ["output_test_forget", "probe_test_forget", "ncc_test_forget"])
-glue("c2_run_sd", f"{run_spread.filter(like=' sd').max().max():.1f}", display=False)
+glue("c2_run_sd", f"{run_spread.filter(like=' sd').max().max():.1f}", display=False,
+     unit="points")
 readable(run_spread.set_index("method"))
 
 # %% [markdown]

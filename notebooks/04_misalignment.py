@@ -206,7 +206,8 @@ pd.concat({v.reading: v.values["cells"] for v in (verdict_c3, strong_c3)}, names
 from illusion.catalog import A_BASELINES
 
 run_spread = page.run_spread(list(A_BASELINES), ["duality_forget", "ncc_test_forget"])
-glue("c3_run_sd", f"{run_spread.filter(like=' sd').max().max():.1f}", display=False)
+glue("c3_run_sd", f"{run_spread.filter(like=' sd').max().max():.1f}", display=False,
+     unit="points")
 readable(run_spread.set_index("method"))
 
 # %% [markdown]

@@ -294,7 +294,8 @@ readable(verdict_c6_tuned.details)
 # %% tags=["hide-input"]
 run_spread = page.run_spread([*methods, *(f"{m}+cmf@A" for m in methods)],
                               ["output_test_forget", "probe_test_forget", "ncc_test_forget"])
-glue("c6_run_sd", f"{run_spread.filter(like=' sd').max().max():.1f}", display=False)
+glue("c6_run_sd", f"{run_spread.filter(like=' sd').max().max():.1f}", display=False,
+     unit="points")
 readable(run_spread.set_index("method"))
 
 # %% [markdown]

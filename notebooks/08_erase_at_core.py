@@ -245,7 +245,7 @@ run_columns = [f"stage_cka_forget_{st}" for st in (judged or stages)]
 run_spread = page.run_spread(ec_methods, run_columns)
 run_sd = run_spread.filter(like=" sd")
 glue("c7_run_sd", f"{run_sd.max().max():.3f}" if run_sd.size else "not measured",
-     display=False)
+     display=False, unit="fraction")
 glue("c7_ec_margin", f"{criterion.ec_margin:g}", display=False)
 # one row per (method, stage): run 0, the runs' mean, sd and range of the forget-class CKA
 run_long = pd.DataFrame([

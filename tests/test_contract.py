@@ -53,6 +53,32 @@ def test_pages_record_tables_and_glue_only_during_a_run(tmp_path, monkeypatch):
     numbers.set_page(None)
 
 
+def test_a_page_declares_a_glued_number_s_unit(tmp_path, monkeypatch):
+    monkeypatch.setenv("ILLUSION_RESULTS", str(tmp_path))
+    numbers.set_page("C1")
+    numbers.record_value("c1_run_sd", "0.3", unit="points")
+    numbers.record_value("c1_cells", 5)
+    assert json.loads((tmp_path / "units" / "C1.json").read_text()) == {
+        "C1/glue/c1_run_sd": "points"}
+    with pytest.raises(ValueError, match="unit 'percent'"):
+        numbers.record_value("c1_run_sd", "0.3", unit="percent")
+    numbers.set_page(None)
+    # by its size alone a run spread of 0.3 points would be a fraction; declared, it is not
+    found = {"C1/glue/c1_run_sd": 0.3, "C1/glue/c1_cells": 5.0}
+    assert contract.units(found)["C1/glue/c1_run_sd"] == "fraction"
+    assert contract.units(found, declared_units={"C1/glue/c1_run_sd": "points"}) == {
+        "C1/glue/c1_run_sd": "points", "C1/glue/c1_cells": "points"}
+    build = _build(numbers_={"C1/t1/rl/output_test_retain": 90.0, "C1/t1/rl/cka": 0.9,
+                             "C1/glue/c1_run_sd": 0.3})
+    build["spreads"] = {"run": {"rl": {"output_test_retain": 0.5, "cka": 0.01}}, "cells": {},
+                        "relative": 0.0}
+    assert make_reference(build)["numbers"]["C1/glue/c1_run_sd"]["band"] == \
+        pytest.approx(BAND_K * 0.01)
+    build["units"] = {"C1/glue/c1_run_sd": "points"}
+    assert make_reference(build)["numbers"]["C1/glue/c1_run_sd"]["band"] == \
+        pytest.approx(BAND_K * 0.5)
+
+
 def test_multiindex_rows_join_with_a_bar(tmp_path, monkeypatch):
     monkeypatch.setenv("ILLUSION_RESULTS", str(tmp_path))
     numbers.set_page("C5")

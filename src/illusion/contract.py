@@ -27,7 +27,8 @@ first that exists of
    page moves about as much as those accuracies do. The unit is the number's column's
    (:func:`units`), not its size: accuracy points wherever the book shows the column in
    percent (a gap near 0 included) or the column holds a number above 2 (steps, counts), else
-   fractions (CKA, NC metrics, duality distances).
+   fractions (CKA, NC metrics, duality distances); a glued number is its own column, unless
+   its page declares its unit (``glue(..., unit="points")``, a run spread of 0.3 points).
 
 Sources 1 and 2 also read the run-to-run spreads a page measures itself: a number named
 ``<page>/<table>/<row>/<quantity> sd`` (a page's run-spread table, such as C7's forget-class
@@ -234,6 +235,9 @@ def assemble(results: Path, profile: str, cache: ArtifactCache | None = None,
     numbers: dict[str, float] = {}
     for path in sorted((results / "numbers").glob("*.json")):
         numbers.update(_read_json(path))
+    declared: dict[str, str] = {}  # the units pages declared for glued numbers
+    for path in sorted((results / "units").glob("*.json")):
+        declared.update(_read_json(path))
     for name, v in verdicts.items():
         for end in ("estimate", "low", "high"):
             x = (v["interval"] or {}).get(end)
@@ -251,6 +255,7 @@ def assemble(results: Path, profile: str, cache: ArtifactCache | None = None,
             "provenance": {**provenance(profile), "cache": _cache_history(cache),
                            "artifacts": artifacts},
             "verdicts": verdicts, "numbers": dict(sorted(numbers.items())),
+            **({"units": dict(sorted(declared.items()))} if declared else {}),
             "cells": [[s, list(f)] for s, f in (cells or grid_cells(profile))],
             "spreads": spreads(profile, cache, cells)}
 
@@ -361,8 +366,8 @@ def column_of(name: str) -> str:
     return group_of(name)
 
 
-def units(numbers: Mapping[str, float], verdicts: Mapping[str, Mapping] | None = None
-          ) -> dict[str, str]:
+def units(numbers: Mapping[str, float], verdicts: Mapping[str, Mapping] | None = None,
+          declared_units: Mapping[str, str] | None = None) -> dict[str, str]:
     """The unit of each number, which a fallback pools spreads over: ``"points"`` (accuracy
     points, and larger numbers such as steps and counts) or ``"fraction"`` (CKA, NC metrics,
     duality distances). It is the column's (:func:`column_of`), not the number's size: a
@@ -370,7 +375,9 @@ def units(numbers: Mapping[str, float], verdicts: Mapping[str, Mapping] | None =
     after a percent quantity, such as a pivot of one accuracy over the stages; an interval
     labelled in points) is in points even where its values are near 0 (a gap between two
     accuracies, a forget accuracy after unlearning); any other column is in points when one
-    of its numbers exceeds :data:`POINTS_ABOVE` in size, else in fractions."""
+    of its numbers exceeds :data:`POINTS_ABOVE` in size, else in fractions. ``declared_units``:
+    the units a page declared for glued numbers (``glue(..., unit=...)``; the build's
+    ``units``), which come first."""
     from .plotting import is_percent
 
     verdicts = verdicts or {}
@@ -389,6 +396,7 @@ def units(numbers: Mapping[str, float], verdicts: Mapping[str, Mapping] | None =
         big = max(abs(numbers[n]) for n in names) > POINTS_ABOVE
         for name in names:
             out[name] = "points" if declared or big else "fraction"
+    out.update({n: u for n, u in (declared_units or {}).items() if n in out})
     return out
 
 
@@ -493,7 +501,7 @@ def make_reference(build: dict, floor: float = 0.0, others: Iterable[dict] = ())
             return build["verdicts"][bits[1]]["claim"]
         return bits[0]
 
-    unit = units(compared, build["verdicts"])
+    unit = units(compared, build["verdicts"], build.get("units"))
     measured: dict[tuple, list[float]] = {}
     for n, hit in found.items():
         if hit is not None:

@@ -7,7 +7,10 @@ records what it tabulates and glues:
   goes through): each finite number of the table as ``<page>/<table>/<row>/<column>``, with the
   row's index values (method labels as the sweep names them, cells...) joined by ``|``;
 - :func:`glue` (the pages' ``glue``: :func:`myst_nb.glue` plus the record): a glued number,
-  or a glued string that is one number, as ``<page>/glue/<name>``.
+  or a glued string that is one number, as ``<page>/glue/<name>``; ``unit=`` (``"points"``
+  or ``"fraction"``) declares its unit where its size would mislead (a run spread of 0.3
+  accuracy points), written to ``$ILLUSION_RESULTS/units/<page>.json``
+  (:func:`illusion.contract.units` reads a table number's unit from its column).
 
 ``<page>`` is the page's key in :data:`illusion.book.PAGES` (``C2``), set by
 :func:`illusion.book.page`; ``<table>`` is the name given to ``readable`` or, without one,
@@ -34,10 +37,12 @@ import pandas as pd
 
 from ..cache import atomic_write
 
-__all__ = ["NUMBERS_DIR", "glue", "is_timing", "number_of", "record_table", "record_value",
+__all__ = ["NUMBERS_DIR", "UNITS", "UNITS_DIR", "glue", "is_timing", "number_of", "record_table", "record_value",
            "recorded", "set_page"]
 
 NUMBERS_DIR = "numbers"  # under $ILLUSION_RESULTS
+UNITS_DIR = "units"  # under $ILLUSION_RESULTS: a glued number's declared unit
+UNITS = ("points", "fraction")
 _RESULTS_ENV = "ILLUSION_RESULTS"
 _TIMING = re.compile(r"(seconds|wall|_time\b|time_s|minutes|bytes|_kb\b|html_kb)", re.I)
 _ONE_NUMBER = re.compile(r"^\s*([+\-−]?\d[\d,]*(?:\.\d+)?(?:e[+\-]?\d+)?)\s*%?\s*$", re.I)
@@ -56,6 +61,7 @@ def set_page(name: str | None) -> None:
     _state.page = name
     _state.tables = 0
     _state.numbers = {}
+    _state.units = {}
 
 
 def _folder() -> Path | None:
@@ -89,19 +95,31 @@ def _flush(folder: Path) -> None:
     folder.mkdir(parents=True, exist_ok=True)
     text = json.dumps(_state.numbers, indent=0, sort_keys=True, allow_nan=False)
     atomic_write(folder / f"{_state.page}.json", lambda fh: fh.write(text.encode()))
+    units = getattr(_state, "units", None)
+    if units:
+        where = folder.parent / UNITS_DIR
+        where.mkdir(parents=True, exist_ok=True)
+        text = json.dumps(units, indent=0, sort_keys=True)
+        atomic_write(where / f"{_state.page}.json", lambda fh: fh.write(text.encode()))
 
 
 def _clean(part: Any) -> str:
     return str(part).replace("/", "∕").strip()
 
 
-def record_value(name: str, value: Any) -> None:
-    """Record ``value`` as ``<page>/glue/<name>`` when it is one number (:func:`number_of`)."""
+def record_value(name: str, value: Any, unit: str | None = None) -> None:
+    """Record ``value`` as ``<page>/glue/<name>`` when it is one number (:func:`number_of`),
+    with its declared ``unit`` (one of :data:`UNITS`) when given."""
+    if unit is not None and unit not in UNITS:
+        raise ValueError(f"unit {unit!r}: one of {', '.join(UNITS)}")
     folder = _folder()
     x = number_of(value)
     if folder is None or x is None:
         return
-    _state.numbers[f"{_state.page}/glue/{_clean(name)}"] = x
+    key = f"{_state.page}/glue/{_clean(name)}"
+    _state.numbers[key] = x
+    if unit is not None:
+        _state.units[key] = unit
     _flush(folder)
 
 
@@ -130,10 +148,12 @@ def recorded() -> dict[str, float]:
     return dict(getattr(_state, "numbers", {}) or {})
 
 
-def glue(name: str, value: Any, display: bool = True) -> None:
+def glue(name: str, value: Any, display: bool = True, unit: str | None = None) -> None:
     """:func:`myst_nb.glue`, and the value recorded when it is one number
-    (:func:`record_value`)."""
+    (:func:`record_value`, with its declared ``unit``)."""
     from myst_nb import glue as _glue
 
+    if unit is not None and unit not in UNITS:
+        raise ValueError(f"unit {unit!r}: one of {', '.join(UNITS)}")
     _glue(name, value, display=display)
-    record_value(name, value)
+    record_value(name, value, unit)
