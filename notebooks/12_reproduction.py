@@ -246,7 +246,7 @@ for stem, other in builds.items():
         c = contract.compare(other, against)
         worst = c.outside[0] if c.outside else None
         row.update({"within band": f"{c.within} of {c.compared}",
-                    "verdicts differing": len(c.mismatches),
+                    "verdict fields differing": str(len(c.mismatches)),
                     "farthest (bands)": round(worst[4], 1) if worst else 0.0,
                     "farthest number": worst[0] if worst else "—"})
     others.append(row)
