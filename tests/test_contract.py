@@ -79,6 +79,22 @@ def test_a_page_declares_a_glued_number_s_unit(tmp_path, monkeypatch):
         pytest.approx(BAND_K * 0.5)
 
 
+def test_a_build_s_results_carry_the_declared_units(tmp_path):
+    from illusion.cache import ArtifactCache
+
+    results = tmp_path / "results"
+    (results / "numbers").mkdir(parents=True)
+    (results / "units").mkdir()
+    (results / "numbers" / "C1.json").write_text(json.dumps({"C1/glue/c1_run_sd": 0.3}))
+    (results / "units" / "C1.json").write_text(json.dumps({"C1/glue/c1_run_sd": "points"}))
+    # over an empty cache (nothing built): no spread measured, and no error
+    build = contract.assemble(results, "smoke", ArtifactCache(tmp_path / "cache"), reads=[],
+                              cells=[(0, (0,))])
+    assert build["units"] == {"C1/glue/c1_run_sd": "points"}
+    assert build["numbers"] == {"C1/glue/c1_run_sd": 0.3}
+    assert build["spreads"] == {"run": {}, "cells": {}, "relative": 0.0}
+
+
 def test_multiindex_rows_join_with_a_bar(tmp_path, monkeypatch):
     monkeypatch.setenv("ILLUSION_RESULTS", str(tmp_path))
     numbers.set_page("C5")
@@ -356,6 +372,11 @@ def test_a_number_s_unit_is_its_column_s_not_its_size():
         "C7/t2/ec/stage1": 0.94, "C7/t2/rl/stage1": 0.99,      # CKA
         "C3/t3/rl/duality_forget (run 0)": 1.02,    # a distance a little above 1
         "C5/t2/rl/steps_to_50": 0.0, "C5/t2/sc/steps_to_50": 50.0,   # steps: a big column
+        "C6/t7/unsir/ncc_change": 2.0, "C6/t7/rl/ncc_change": -0.4,  # points (C6's change)
+        "C6/t2/rl/[A]|lr": 0.005, "C6/t2/sc/[A]|lr": 0.001,  # a two-level column: lr ...
+        "C6/t2/rl/[A]|steps": 3.0,                        # ... and a count above 2
+        "C4/t9/rl/ratio": 2.0,                            # exactly 2: not above, a fraction
+        "verdict/c5/estimate": 1.5,                       # an interval with no label
         "C7/probe_test_forget/rl/stem": 1.8,        # a pivot named after its accuracy
         "verdict/c2/estimate": 0.3, "verdict/c2/low": -0.1, "verdict/c2/high": 0.7,
         "verdict/c7/estimate": 0.05, "C7/glue/margin": 0.1, "C0/glue/orig_test_acc": 89.0}
@@ -366,7 +387,8 @@ def test_a_number_s_unit_is_its_column_s_not_its_size():
     assert points == {"C2/t2/rl/probe_vs_retrain", "C2/t2/l1/probe_vs_retrain",
                       "C2/t2/sc/probe_vs_retrain_low", "C1/t1/rl/output_test_forget",
                       "C5/t2/rl/steps_to_50", "C5/t2/sc/steps_to_50", "verdict/c2/estimate",
-                      "C7/probe_test_forget/rl/stem",
+                      "C7/probe_test_forget/rl/stem", "C6/t7/unsir/ncc_change",
+                      "C6/t7/rl/ncc_change", "C6/t2/rl/[A]|steps",
                       "verdict/c2/low", "verdict/c2/high", "C0/glue/orig_test_acc"}
 
 

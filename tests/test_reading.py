@@ -43,6 +43,7 @@ def test_a_difference_of_fractions_is_no_percentage():
     assert column_label("cka_vs_retrain") == "CKA − Retrain"
     assert column_label("duality_vs_retrain") == "duality distance − Retrain"
     assert column_label("probe_vs_retrain_low") == "probe − Retrain, 95% low (points)"
+    assert column_label("cka_vs_retrain_high") == "CKA − Retrain, 95% high"
     r = readable(pd.DataFrame({"cka_vs_retrain": [0.21346], "probe_vs_retrain": [10.0412]}))
     assert list(r.iloc[0]) == [0.213, 10.0]
 
@@ -160,6 +161,8 @@ def test_one_fresh_results_directory_per_run(tmp_path, monkeypatch):
     (results / "reads.txt").write_text("sweep_cell/abc\n")  # the last run's reads ...
     (results / "numbers").mkdir()
     (results / "numbers" / "C1.json").write_text("{}")  # ... and numbers: cleared with it
+    (results / "units").mkdir()  # ... and the units pages declared: a stale one never applies
+    (results / "units" / "C1.json").write_text('{"C1/glue/c1_run_sd": "points"}')
     assert run_notebooks.prepare_results("smoke", [summary], False, environ) == results
     assert (results / "c1.json").exists()  # the summary alone reads the last run's
     assert run_notebooks.prepare_results("smoke", [claim], True, {}) is None

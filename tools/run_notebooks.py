@@ -56,7 +56,7 @@ import papermill
 from traitlets.config import Config
 
 from illusion.book import PAGES, grid_cells, page
-from illusion.book.numbers import NUMBERS_DIR
+from illusion.book.numbers import NUMBERS_DIR, UNITS_DIR
 from illusion.book.results import RESULTS_ENV, clean_results
 from illusion.cache import READS_ENV
 from illusion.contract import BUILD_RESULTS_ENV, assemble, build_results_path, write_json
@@ -96,6 +96,7 @@ def prepare_results(profile: str, sources: list[Path], prepare_only: bool,
     if any(s.stem not in COLLECTORS for s in sources):
         clean_results(results)
         shutil.rmtree(results / NUMBERS_DIR, ignore_errors=True)
+        shutil.rmtree(results / UNITS_DIR, ignore_errors=True)  # a stale declared unit
         (results / READS_NAME).unlink(missing_ok=True)
     results.mkdir(parents=True, exist_ok=True)
     environ[RESULTS_ENV] = str(results)

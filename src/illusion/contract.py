@@ -26,8 +26,10 @@ first that exists of
    build (an interval's ends belong to their claim's page): a gap between two accuracies of a
    page moves about as much as those accuracies do. The unit is the number's column's
    (:func:`units`), not its size: accuracy points wherever the book shows the column in
-   percent (a gap near 0 included) or the column holds a number above 2 (steps, counts), else
-   fractions (CKA, NC metrics, duality distances); a glued number is its own column, unless
+   percent (a gap near 0 included; so do a table named after a percent quantity, such as C7's
+   probe accuracy per stage, and an interval labelled in points) or the column holds a number
+   above 2 (steps, counts), else fractions (CKA, NC metrics, duality distances); a glued
+   number is its own column, unless
    its page declares its unit (``glue(..., unit="points")``, a run spread of 0.3 points).
 
 Sources 1 and 2 also read the run-to-run spreads a page measures itself: a number named
@@ -167,6 +169,8 @@ def spreads(profile: str, cache: ArtifactCache | None = None,
             continue
         rows.append({"label": cell.label, "seed": cell.seed, "forget": tuple(cell.forget),
                      **{k: v for k, v in row.items() if _numeric(v)}})
+    if not rows:  # nothing built (a run over an empty cache): no spread measured
+        return {"run": {}, "cells": {}, "relative": 0.0}
     table = pd.DataFrame(rows)
     from .book.numbers import is_timing
 

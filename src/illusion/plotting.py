@@ -69,7 +69,9 @@ PERCENT = {"mia_efficacy", "mia_loss", "ua", "start", "mean", "gap", "gap_low", 
            "min_gap_low", "mean_gap", "min_gap", "final_retain",
            "test retain", "test forget", "original test retain", "retain_acc",
            "test retain acc", "forget_gap", "retain_gap", "diff_forget", "diff_retain",
-           *SPLIT_NAMES}
+           "output_forget", "final_forget", "start_retain", *SPLIT_NAMES,
+           # C6: a readout's change from the base method (points), and its interval's ends
+           *(f"{r}_change{end}" for r in READOUT_NAMES for end in ("", "_low", "_high"))}
 
 
 def column_label(name: str) -> str:
@@ -87,8 +89,9 @@ def column_label(name: str) -> str:
         return f"{SPLIT_NAMES[name]} (%)"
     for end, word in (("_low", "low"), ("_high", "high")):
         if "_vs_" in name and name.endswith(end):  # a difference's 95% interval
-            return column_label(name.removesuffix(end)).replace(
-                " (points)", f", 95% {word} (points)")
+            label = column_label(name.removesuffix(end))
+            unit = " (points)" if label.endswith(" (points)") else ""
+            return f"{label.removesuffix(unit)}, 95% {word}{unit}"
     if "_vs_" in name:  # a difference, e.g. probe_vs_retrain: the probe's lead over Retrain
         left, right = name.split("_vs_", 1)
         unit = " (points)" if is_percent(name) else ""
