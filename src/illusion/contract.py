@@ -443,10 +443,14 @@ def band_of(name: str, value: float, spread: Mapping, floor: float = 0.0,
     found = measured_spread(name, spread, page_sds)
     if found is None:
         if fallback_sd is None:
-            fallback_sd = _median([x for sds in spread.get("run", {}).values()
-                                   for x in sds.values() if x > 0])
+            fallback_sd = _median(_positive_run_sds(spread))
         found = _fallback(value, spread, fallback_sd), FALLBACK
     return max(BAND_K * found[0], floor), found[1]
+
+
+def _positive_run_sds(spread: Mapping) -> list[float]:
+    """Every positive run-to-run sd of the build's rows (the fallback's last pool)."""
+    return [x for sds in spread.get("run", {}).values() for x in sds.values() if x > 0]
 
 
 def _fallback(value: float, spread: Mapping, fallback_sd: float) -> float:
@@ -511,7 +515,7 @@ def make_reference(build: dict, floor: float = 0.0, others: Iterable[dict] = ())
         if hit is not None:
             for key in ((page_of(n), unit[n]), ("*", unit[n])):
                 measured.setdefault(key, []).append(hit[0])
-    everywhere = [x for sds in spread.get("run", {}).values() for x in sds.values() if x > 0]
+    everywhere = _positive_run_sds(spread)
     numbers = {}
     for name, value in compared.items():
         # ... then the others: the page's own spreads in that unit

@@ -37,8 +37,8 @@ import pandas as pd
 
 from ..cache import atomic_write
 
-__all__ = ["NUMBERS_DIR", "UNITS", "UNITS_DIR", "glue", "is_timing", "number_of", "record_table", "record_value",
-           "recorded", "set_page"]
+__all__ = ["NUMBERS_DIR", "UNITS", "UNITS_DIR", "glue", "is_timing", "number_of", "record_table",
+           "record_value", "recorded", "set_page"]
 
 NUMBERS_DIR = "numbers"  # under $ILLUSION_RESULTS
 UNITS_DIR = "units"  # under $ILLUSION_RESULTS: a glued number's declared unit
@@ -107,11 +107,15 @@ def _clean(part: Any) -> str:
     return str(part).replace("/", "∕").strip()
 
 
+def _check_unit(unit: str | None) -> None:
+    if unit is not None and unit not in UNITS:
+        raise ValueError(f"unit {unit!r}: one of {', '.join(UNITS)}")
+
+
 def record_value(name: str, value: Any, unit: str | None = None) -> None:
     """Record ``value`` as ``<page>/glue/<name>`` when it is one number (:func:`number_of`),
     with its declared ``unit`` (one of :data:`UNITS`) when given."""
-    if unit is not None and unit not in UNITS:
-        raise ValueError(f"unit {unit!r}: one of {', '.join(UNITS)}")
+    _check_unit(unit)
     folder = _folder()
     x = number_of(value)
     if folder is None or x is None:
@@ -153,7 +157,6 @@ def glue(name: str, value: Any, display: bool = True, unit: str | None = None) -
     (:func:`record_value`, with its declared ``unit``)."""
     from myst_nb import glue as _glue
 
-    if unit is not None and unit not in UNITS:
-        raise ValueError(f"unit {unit!r}: one of {', '.join(UNITS)}")
+    _check_unit(unit)  # before the glue: a bad unit shows nothing
     _glue(name, value, display=display)
     record_value(name, value, unit)
