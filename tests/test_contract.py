@@ -330,6 +330,17 @@ def test_cli_spread_from_needs_the_same_commit(tmp_path, capsys):
     assert cli.main(["results", *args, "--write-reference", "--spread-from", str(same)]) == 0
 
 
+def test_a_run_spread_column_names_its_quantity_and_statistic():
+    from illusion.book.numbers import run_stat
+
+    assert run_stat("probe_test_forget sd") == ("probe_test_forget", "sd")
+    assert run_stat("forget CKA (run 0)") == ("forget CKA", "(run 0)")
+    assert run_stat("stage_cka_forget_stage2 range") == ("stage_cka_forget_stage2", "range")
+    for plain in ("mean", "sd", "probe_test_forget", "forget CKA (run 1)", "gap_mean"):
+        assert run_stat(plain) == (plain, None)
+    assert contract.group_of("C7/t4/ec|stage2/forget CKA (run 0)") == "C7/t4/*/forget CKA"
+
+
 def test_a_page_s_own_run_spread_table_is_a_run_source():
     numbers_ = {"C7/t4/ec/stage2 sd": 0.02, "C7/t4/random_label+ec/stage2 sd": 0.04,
                 "C7/t4/ec/stage2 mean": 0.9, "C7/t1/ec/stage2": 0.91,

@@ -48,6 +48,21 @@ def test_a_difference_of_fractions_is_no_percentage():
     assert list(r.iloc[0]) == [0.213, 10.0]
 
 
+def test_a_run_spread_column_reads_as_its_quantity():
+    # the run-spread tables of C1-C6 showed "output test forget sd" with three decimals
+    assert column_label("output_test_forget (run 0)") == "output, test forget, run 0 (%)"
+    assert column_label("probe_test_forget mean") == "probe, test forget, mean over runs (%)"
+    assert column_label("ncc_test_forget sd") == "NCC, test forget, sd over runs (points)"
+    assert column_label("output_test_retain range") == \
+        "output, test retain, range over runs (points)"
+    assert column_label("duality_forget sd") == "duality distance, forget row, sd over runs"
+    assert column_label("forget CKA mean") == "forget CKA, mean over runs"
+    assert column_label("mean") == "forget acc., mean over steps (%)"  # no statistic: a column
+    r = readable(pd.DataFrame({"probe_test_forget sd": [1.23456], "duality_forget sd": [0.01234],
+                               "forget CKA (run 0)": [0.93456]}))
+    assert list(r.iloc[0]) == [1.2, 0.012, 0.935]
+
+
 def test_readable_rounds_labels_and_keeps_values():
     t = pd.DataFrame({"method": ["random_label", "scrub+cmf@A"],
                       "probe_test_forget": [85.1234, 69.66], "cka_test": [0.98765, 0.5],

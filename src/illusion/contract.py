@@ -335,22 +335,21 @@ def _median(xs: list[float]) -> float:
     return xs[mid] if len(xs) % 2 else 0.5 * (xs[mid - 1] + xs[mid])
 
 
-_SUFFIX = re.compile(r" (\(run 0\)|mean|sd|range)$")
-
-
 def page_run_sds(numbers: Mapping[str, float]) -> dict[tuple, float]:
     """The run-to-run spreads a page measured itself: every number named
     ``<page>/<table>/<row>/<quantity> sd`` (a page's run-spread table, e.g. C7's forget-class
     CKA per method and stage over the runs), as ``(page, row, quantity) -> sd`` for the whole
     row (``ec|stage1``) and for its label (``ec``: the largest of its rows, and of the tables
     that give one), positive ones only."""
+    from .book.numbers import run_stat
+
     out: dict[tuple, float] = {}
     for name, value in numbers.items():
         parts = _parts(name)
-        if parts is None or not parts[3].endswith(" sd") or not value > 0:
+        if parts is None or run_stat(parts[3])[1] != "sd" or not value > 0:
             continue
         for row in dict.fromkeys(("|".join(parts[2]), parts[2][0])):
-            key = (parts[0], row, parts[3][:-3])
+            key = (parts[0], row, run_stat(parts[3])[0])
             out[key] = max(out.get(key, 0.0), float(value))
     return out
 
@@ -411,13 +410,15 @@ def measured_spread(name: str, spread: Mapping, page_sds: Mapping[tuple, float] 
     to the last digit, a column constant over the cells) says nothing of how far a rebuild
     may land, so the next source is used; so do the medians, over positive spreads.
     ``page_sds``: the spreads the pages measured (:func:`page_run_sds`)."""
+    from .book.numbers import run_stat
+
     parts = _parts(name)
     if parts is None:
         return None
     run, cells = spread.get("run", {}), spread.get("cells", {})
     page_sds = page_sds or {}
     page, _, row, column = parts
-    column = _SUFFIX.sub("", column)  # "probe_test_forget sd" reads the quantity's spread
+    column = run_stat(column)[0]  # "probe_test_forget sd" reads the quantity's spread
     labels = [p for p in row if p in run or p in cells or (page, p, column) in page_sds]
     label = labels[0] if labels else None
     by_quantity = [sds[column] for sds in run.values() if sds.get(column, 0.0) > 0]
@@ -466,7 +467,9 @@ def group_of(name: str) -> str:
     if parts is None:
         return name
     page, table, _, column = parts
-    return f"{page}/{table}/*/{_SUFFIX.sub('', column)}"
+    from .book.numbers import run_stat
+
+    return f"{page}/{table}/*/{run_stat(column)[0]}"
 
 
 def build_spread(build: dict, others: Iterable[dict]) -> dict[str, float]:

@@ -7,6 +7,7 @@ import numpy as np
 import pandas as pd
 import seaborn as sns
 
+from .book.numbers import RUN_STATS, run_stat
 from .catalog import METHOD_ORDER, cell_label, method_label
 from .methods import available, parse_method_name
 from .metrics import METRICS, split_mask
@@ -77,7 +78,17 @@ PERCENT = {"mia_efficacy", "mia_loss", "ua", "start", "mean", "gap", "gap_low", 
 def column_label(name: str) -> str:
     """A metric column's header for a reader: ``probe_test_forget`` -> ``probe, test forget
     (%)``, ``duality_forget`` -> ``duality distance, forget row``; any other snake_case name
-    with its underscores turned into spaces."""
+    with its underscores turned into spaces. A run-spread column (``probe_test_forget sd``,
+    :func:`illusion.book.numbers.run_stat`) is its quantity's header with the statistic:
+    ``probe, test forget, sd over runs (points)``."""
+    quantity, stat = run_stat(name)
+    if stat is not None:
+        label = column_label(quantity)
+        for unit in (" (%)", " (points)"):
+            if label.endswith(unit):
+                unit = " (points)" if stat in ("sd", "range") else unit
+                return f"{label[:label.rindex(' (')]}, {RUN_STATS[stat]}{unit}"
+        return f"{label}, {RUN_STATS[stat]}"
     if name in COLUMN_NAMES:
         return COLUMN_NAMES[name]
     if name in METRICS:  # a registered metric names its own column
@@ -103,7 +114,9 @@ def is_percent(name: str) -> bool:
     """Whether the book shows the column ``name`` in percent (accuracy points, one decimal): a
     readout x split accuracy, a registered percent metric, a name of :data:`PERCENT`, or a
     difference (``left_vs_method``, with its ``_low`` / ``_high`` ends) of a readout's
-    accuracy. A difference of CKA or duality distances (``cka_vs_retrain``) is a fraction."""
+    accuracy. A difference of CKA or duality distances (``cka_vs_retrain``) is a fraction. A
+    run-spread column (``probe_test_forget sd``) is its quantity's."""
+    name = run_stat(name)[0]
     readout, _, split = name.partition("_")
     if "_vs_" in name:
         left = name.split("_vs_", 1)[0]

@@ -37,14 +37,19 @@ import pandas as pd
 
 from ..cache import atomic_write
 
-__all__ = ["NUMBERS_DIR", "UNITS", "UNITS_DIR", "glue", "is_timing", "number_of", "record_table",
-           "record_value", "recorded", "set_page"]
+__all__ = ["NUMBERS_DIR", "RUN_STATS", "UNITS", "UNITS_DIR", "glue", "is_timing", "number_of",
+           "record_table", "record_value", "recorded", "run_stat", "set_page"]
 
 NUMBERS_DIR = "numbers"  # under $ILLUSION_RESULTS
 UNITS_DIR = "units"  # under $ILLUSION_RESULTS: a glued number's declared unit
 UNITS = ("points", "fraction")
 _RESULTS_ENV = "ILLUSION_RESULTS"
 _TIMING = re.compile(r"(seconds|wall|_time\b|time_s|minutes|bytes|_kb\b|html_kb)", re.I)
+# A run-spread table's columns (:meth:`illusion.book.PageReader.run_spread`): ``<quantity> <stat>``
+# for each statistic over the runs of one row, with the words a reader sees
+RUN_STATS = {"(run 0)": "run 0", "mean": "mean over runs", "sd": "sd over runs",
+             "range": "range over runs"}
+_RUN_STAT = re.compile(r"^(.+) (" + "|".join(map(re.escape, RUN_STATS)) + r")$")
 _ONE_NUMBER = re.compile(r"^\s*([+\-−]?\d[\d,]*(?:\.\d+)?(?:e[+\-]?\d+)?)\s*%?\s*$", re.I)
 
 _state = threading.local()
@@ -53,6 +58,13 @@ _state = threading.local()
 def is_timing(name: str) -> bool:
     """Whether a recorded number's name says it is a time or a size (never compared)."""
     return bool(_TIMING.search(name))
+
+
+def run_stat(column: str) -> tuple[str, str | None]:
+    """``(quantity, statistic)`` of a run-spread table's column (``"probe_test_forget sd"`` ->
+    ``("probe_test_forget", "sd")``); ``(column, None)`` for any other column."""
+    match = _RUN_STAT.match(column)
+    return (match[1], match[2]) if match else (column, None)
 
 
 def set_page(name: str | None) -> None:
