@@ -12,13 +12,12 @@ import torch
 from illusion import cli
 from illusion import depth
 from illusion.data import normalize
-from illusion.evaluation import output_accuracy
 from illusion.depth import stage_cka_flat, stage_probes, stage_similarity
 from illusion.features import flat_stage_grams
 from illusion.metrics import linear_cka, split_mask
 from illusion.methods import available, create_method, run_unlearning
 from illusion.methods.erase_core import contrastive_unlearning
-from illusion.pipeline import cached_features, generators, train_or_load, unlearn_or_load
+from illusion.pipeline import generators, train_or_load, unlearn_or_load
 from illusion.train import evaluate_accuracy
 
 STREAMS = ("order", "augment", "labels", "noise")

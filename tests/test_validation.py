@@ -14,7 +14,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from illusion import cli, gridfile, pipeline, sweep
-from illusion.methods import available, create_method, hparams_for
+from illusion.methods import create_method, hparams_for
 
 FAST = settings(max_examples=60, deadline=None,
                 suppress_health_check=[HealthCheck.function_scoped_fixture])

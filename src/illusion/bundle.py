@@ -40,7 +40,6 @@ import time
 import urllib.error
 import urllib.request
 from pathlib import Path
-from typing import Iterable
 
 from filelock import FileLock
 

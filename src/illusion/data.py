@@ -255,7 +255,6 @@ def load_imagefolder(path: str | Path) -> ImageData:
     Images are converted to RGB (or kept grey-scale when every image is) and resized to the
     size of the first training image when sizes differ. Both splits must name the same classes.
     """
-    from PIL import Image
     from torchvision.datasets import ImageFolder
 
     path = Path(path)
