@@ -105,6 +105,7 @@ display(criterion, stronger)
 import matplotlib.pyplot as plt
 import pandas as pd
 from illusion.book.numbers import glue  # myst_nb.glue, recorded for the build's results
+from illusion.book.numbers import RUN_STATS  # the run-spread statistics: run 0, mean, sd, range
 
 from illusion import book
 from illusion.catalog import ForgetSet
@@ -120,7 +121,9 @@ stack = book.depth_tables(page, main)  # from the rows and their stage extras
 glue("c7_cells", str(len(page.cells)), display=False)
 accuracy = stack["accuracy"].groupby("method", sort=False, as_index=False)[
     ["seconds", "train_retain", "train_forget", "test_retain", "test_forget"]].mean()
-readable(accuracy.set_index("method"))
+# under the rows' names (output_test_forget...), which the build's results compare
+readable(accuracy.set_index("method").rename(columns=lambda c: c if c == "seconds"
+                                              else f"output_{c}"))
 
 # %% [markdown]
 # Output accuracy (%) and unlearning time (s) per model, means over the {glue:text}`c7_cells`
@@ -136,8 +139,8 @@ for ax in fig.axes:
     ax.set_title(ax.get_title().replace("panel = ", ""), fontsize=9)
 glue("fig_cka_stages", fig, display=False)
 plt.close(fig)
-readable(sim[sim["reference"] == "original"].pivot_table(
-    index=["split", "method"], columns="stage", values="cka", sort=False))
+readable(sim[sim["reference"] == "original"].pivot_table(  # the rows' stage_cka_<split>_<stage>
+    index=["split", "method"], columns="stage", values="cka", sort=False), name="stage_cka")
 
 # %% [markdown]
 # ```{glue:figure} fig_cka_stages
@@ -251,7 +254,7 @@ glue("c7_ec_margin", f"{criterion.ec_margin:g}", display=False)
 run_long = pd.DataFrame([
     {"method": row["method"], "stage": st, "runs": row["runs"],
      **{f"forget CKA {k}": row[f"stage_cka_forget_{st} {k}"]
-        for k in ("(run 0)", "mean", "sd", "range")}}
+        for k in RUN_STATS}}
     for _, row in run_spread.iterrows() for st in (judged or stages)])
 readable(run_long.set_index(["method", "stage"]), other=3)
 

@@ -341,6 +341,30 @@ def test_a_run_spread_column_names_its_quantity_and_statistic():
     assert contract.group_of("C7/t4/ec|stage2/forget CKA (run 0)") == "C7/t4/*/forget CKA"
 
 
+def test_a_pivot_named_after_its_quantity_reads_the_rows_run_spread():
+    # C7's per-stage CKA pivot took the fallback (0.047) though its rows' runs measured
+    # stage_cka_forget_stage1 (0.004)
+    spread = {"run": {"ec": {"stage_cka_forget_stage1": 0.004, "stage_cka_retain_stage1": 0.01,
+                             "output_test_forget": 0.75},
+                      "random_label": {"stage_cka_forget_stage1": 0.002}},
+              "cells": {}, "relative": 0.01}
+    assert contract.quantity_of("stage_cka", ["forget", "ec"], "stage1", spread) == \
+        "stage_cka_forget_stage1"
+    assert contract.quantity_of("stage_cka", ["retain", "ec"], "stage1", spread) == \
+        "stage_cka_retain_stage1"
+    # a column measured itself, and a pivot whose completed name nobody measured, stay
+    assert contract.quantity_of("t1", ["ec"], "output_test_forget", spread) == \
+        "output_test_forget"
+    assert contract.quantity_of("probe_test_forget", ["ec"], "stage1", spread) == "stage1"
+    assert band_of("C7/stage_cka/forget|ec/stage1", 0.9, spread) == \
+        (pytest.approx(BAND_K * 0.004), "run")
+    # Retrain has no runs: the median over the methods that have, of the same quantity
+    assert band_of("C7/stage_cka/forget|retrain/stage1", 0.5, spread) == \
+        (pytest.approx(BAND_K * 0.003), "run, quantity")
+    # the stage probes (no runs) keep the fallback
+    assert band_of("C7/probe_test_forget/ec/stage1", 20.6, spread)[1] == contract.FALLBACK
+
+
 def test_a_page_s_own_run_spread_table_is_a_run_source():
     numbers_ = {"C7/t4/ec/stage2 sd": 0.02, "C7/t4/random_label+ec/stage2 sd": 0.04,
                 "C7/t4/ec/stage2 mean": 0.9, "C7/t1/ec/stage2": 0.91,

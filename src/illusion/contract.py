@@ -13,7 +13,9 @@ compared number with a **band**: :data:`BAND_K` times a spread measured in that 
 first that exists of
 
 1. ``run``: the standard deviation, over the runs of the cell shown in detail (run 0 and
-   :data:`illusion.book.RUN_SEEDS`), of the number's own row quantity (its method and column);
+   :data:`illusion.book.RUN_SEEDS`), of the number's own row quantity (its method and column;
+   in a pivot named after its quantity, the name completed by the column and row,
+   :func:`quantity_of`: C7's ``stage_cka`` table, ``forget|ec``, ``stage1``);
 2. ``run, quantity``: the median of that standard deviation over every method whose runs
    were measured, for the number's column (a method without runs, same quantity);
 3. ``cells``: the standard deviation of the number's method and column over the grid's cells
@@ -66,7 +68,7 @@ import re
 import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, Mapping
+from typing import Any, Iterable, Mapping, Sequence
 
 from .cache import ArtifactCache, NotBuilt, atomic_write
 
@@ -417,8 +419,9 @@ def measured_spread(name: str, spread: Mapping, page_sds: Mapping[tuple, float] 
         return None
     run, cells = spread.get("run", {}), spread.get("cells", {})
     page_sds = page_sds or {}
-    page, _, row, column = parts
+    page, table, row, column = parts
     column = run_stat(column)[0]  # "probe_test_forget sd" reads the quantity's spread
+    column = quantity_of(table, row, column, spread)
     labels = [p for p in row if p in run or p in cells or (page, p, column) in page_sds]
     label = labels[0] if labels else None
     by_quantity = [sds[column] for sds in run.values() if sds.get(column, 0.0) > 0]
@@ -433,6 +436,22 @@ def measured_spread(name: str, spread: Mapping, page_sds: Mapping[tuple, float] 
         if s is not None and s > 0:
             return s, source
     return None
+
+
+def quantity_of(table: str, row: Sequence[str], column: str, spread: Mapping) -> str:
+    """The row quantity a table number is of: its ``column``, unless the table is named after
+    a quantity its columns complete (a pivot over the stages): then the first of
+    ``<table>_<column>`` and ``<table>_<row part>_<column>`` that ``spread`` measured (C7's
+    ``stage_cka`` pivot, row ``forget|ec``, column ``stage1``: ``stage_cka_forget_stage1``).
+    A column ``spread`` measured itself stays as it is."""
+    measured = {q for part in ("run", "cells") for sds in spread.get(part, {}).values()
+                for q in sds}
+    if column in measured:
+        return column
+    for quantity in (f"{table}_{column}", *(f"{table}_{p}_{column}" for p in row)):
+        if quantity in measured:
+            return quantity
+    return column
 
 
 def band_of(name: str, value: float, spread: Mapping, floor: float = 0.0,

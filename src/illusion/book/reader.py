@@ -26,7 +26,7 @@ from ..gaps import GAP_COLUMNS, readout_gaps
 from ..profiles import get_profile
 from ..stats import IMAGE_SEED, Interval, hierarchical_interval
 from . import table as _table
-from .numbers import set_page
+from .numbers import RUN_STATS, set_page
 from .table import BOOK_EXTRAS, extras_by_label, grid_cells, row_of, runs_of
 
 __all__ = ["ACCURACY_COLUMNS", "PageReader", "UndeclaredRead", "ablation_table",
@@ -236,7 +236,8 @@ class PageReader:
         """The run-to-run spread, in the first cell, of ``columns`` of each of ``labels``
         whose other runs the page reads: one row per label with each column's value in run 0
         (the row every table shows), the mean, standard deviation and range over the runs, and
-        ``runs``."""
+        ``runs``: columns ``<column> <statistic>``, the statistics of
+        :data:`illusion.book.numbers.RUN_STATS`."""
         out = []
         for label in labels:
             runs = self.runs_of(label)
@@ -248,9 +249,10 @@ class PageReader:
             row = {"method": label, "runs": len(runs)}
             for c in columns:
                 values = table[c].astype(float)
-                row.update({f"{c} (run 0)": values.iloc[0], f"{c} mean": values.mean(),
-                            f"{c} sd": values.std(ddof=1),
-                            f"{c} range": values.max() - values.min()})
+                stats = {"(run 0)": values.iloc[0], "mean": values.mean(),
+                         "sd": values.std(ddof=1), "range": values.max() - values.min()}
+                assert stats.keys() == RUN_STATS.keys()  # the names the book and contract read
+                row.update({f"{c} {stat}": v for stat, v in stats.items()})
             out.append(row)
         return pd.DataFrame(out)
 
