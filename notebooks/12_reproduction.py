@@ -250,6 +250,6 @@ for stem, other in builds.items():
                     "farthest (bands)": round(worst[4], 1) if worst else 0.0,
                     "farthest number": worst[0] if worst else "—"})
     others.append(row)
-others_table = (pd.DataFrame(others).set_index("build").fillna("—") if others
+others_table = (pd.DataFrame(others).set_index("build").astype(object).fillna("—") if others
                 else pd.DataFrame({"build": ["(none committed for this profile)"]}).set_index("build"))
 others_table
