@@ -46,7 +46,7 @@ A column ``q (run 0)``, ``q mean``, ``q sd`` or ``q range`` reads the spread of 
 Optionally (``--spread-from``), builds of the same commit made another way widen each band
 to at least :data:`BAND_K` times the spread between the builds, pooled over the number's page,
 table and quantity (:func:`build_spread`; source ``builds``). The committed references do not
-use it: on ``smoke``, a build on other instruction sets leaves 906 of 1,867 numbers outside
+use it: on ``smoke``, a build on other instruction sets leaves nearly half of 1,867 numbers outside
 their bands and changes five statuses, so bands covering it would test nothing; the
 smoke build instead computes on the AVX2 code paths every x86-64 CI machine has (the
 Makefile's ``ISA_smoke``), and its bands come from its runs (``reference/README.md``). The
